@@ -1,0 +1,131 @@
+/**
+ * `agentos:kernel/working-memory`: a durable key-value store in the agent's own namespace
+ * (LMDB keys `[agent, key]`), so no agent can name another's keys. Grant `working-memory` for
+ * read-write, `working-memory:read-only` for reads.
+ *
+ * Writes are queued into LMDB's next batched commit; until it lands they sit in an overlay that
+ * `get` and `list` consult, so an agent always reads its own writes.
+ *
+ * @example
+ * // guest
+ * import { get, set } from 'agentos:kernel/working-memory@0.1.0';
+ * set('count', String(Number(get('count') ?? '0') + 1));
+ */
+import type { Database } from 'lmdb';
+import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
+import { AgentOSError, GuestError } from '../../kernel/errors.js';
+
+export const MAX_KEY_BYTES = 512;
+export const MAX_VALUE_BYTES = 1 << 20;
+/** Most keys one `list` returns. */
+export const MAX_LIST = 1000;
+
+type Key = [string, string];
+
+/** One kernel's store: the database and the writes not yet committed (`agent\0key` → value, null = delete). */
+interface Shared {
+  db: Database<string, Key>;
+  pending: Map<string, string | null>;
+}
+
+interface MemoryView {
+  agent: string;
+  readOnly: boolean;
+  shared: Shared;
+}
+
+const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+function checkKey(key: string): void {
+  const n = utf8Length(key);
+  if (n === 0 || n > MAX_KEY_BYTES) {
+    throw new GuestError('invalid', `working-memory key must be 1..${MAX_KEY_BYTES} bytes, got ${n}`);
+  }
+}
+
+function checkWritable(view: MemoryView): void {
+  if (view.readOnly) throw new GuestError('denied', 'working-memory is granted read-only to this agent');
+}
+
+/** Queues a write and keeps it visible in the overlay until its commit lands. */
+function write({ agent, shared }: MemoryView, key: string, value: string | null): void {
+  const { db, pending } = shared;
+  const id = `${agent}\0${key}`;
+  pending.set(id, value);
+  const done = value === null ? db.remove([agent, key]) : db.put([agent, key], value);
+  void done.then(() => {
+    if (pending.get(id) === value) pending.delete(id);
+  });
+}
+
+function read({ agent, shared }: MemoryView, key: string): string | undefined {
+  const id = `${agent}\0${key}`;
+  if (shared.pending.has(id)) return shared.pending.get(id) ?? undefined;
+  return shared.db.get([agent, key]);
+}
+
+type Ctx = CallContext<MemoryView>;
+
+export const workingMemory = defineCapability<MemoryView, Shared>({
+  name: 'working-memory',
+  init: (services: KernelServices) => ({
+    db: services.store.db('working-memory') as unknown as Database<string, Key>,
+    pending: new Map(),
+  }),
+  configure(agent, grant, shared) {
+    if (grant.scope !== '' && grant.scope !== 'read-only') {
+      throw new AgentOSError(
+        'AOS_E_BAD_CONFIG',
+        `grant "working-memory:${grant.scope}" for ${agent.id}: the only scope is "read-only"`,
+      );
+    }
+    return { agent: agent.id, readOnly: grant.scope === 'read-only', shared };
+  },
+  functions: {
+    get: (ctx: Ctx, key: string) => {
+      checkKey(key);
+      return read(ctx.view, key);
+    },
+    set: (ctx: Ctx, key: string, value: string) => {
+      checkWritable(ctx.view);
+      checkKey(key);
+      const n = utf8Length(value);
+      if (n > MAX_VALUE_BYTES) {
+        throw new GuestError('quota-exceeded', `working-memory value of ${n} bytes exceeds ${MAX_VALUE_BYTES}`);
+      }
+      write(ctx.view, key, value);
+    },
+    delete: (ctx: Ctx, key: string) => {
+      checkWritable(ctx.view);
+      checkKey(key);
+      const existed = read(ctx.view, key) !== undefined;
+      if (existed) write(ctx.view, key, null);
+      return existed;
+    },
+    list: (ctx: Ctx, prefix: string, limit: number) => {
+      const max = limit === 0 || limit > MAX_LIST ? MAX_LIST : limit;
+      const { agent, shared } = ctx.view;
+      const keys = new Set<string>();
+      for (const k of shared.db.getKeys({ start: [agent, prefix], end: [agent, `${prefix}\uffff`] })) {
+        keys.add((k as Key)[1]);
+      }
+      const head = `${agent}\0`;
+      for (const [id, value] of shared.pending) {
+        if (!id.startsWith(head)) continue;
+        const key = id.slice(head.length);
+        if (!key.startsWith(prefix)) continue;
+        if (value === null) keys.delete(key);
+        else keys.add(key);
+      }
+      return [...keys].sort(compareUtf8).slice(0, max);
+    },
+  },
+  async close(shared) {
+    shared.pending.clear();
+  },
+});
+
+/** Byte order of UTF-8, which is LMDB's key order. */
+function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

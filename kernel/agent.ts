@@ -1,0 +1,52 @@
+/**
+ * An agent's in-memory runtime beside its persisted record: its configured capability views,
+ * its import plan, its queue of undelivered messages and who waits on them, and where its
+ * resident instance lives.
+ */
+import type { CallContext, Grant } from './capability.js';
+import type { ImportPlan } from './linker.js';
+import type { LoadedComponent } from './loader.js';
+import type { StoredMessage } from './store/journal.js';
+import type { AgentRecord } from './store/process-table.js';
+
+export interface Waiter {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** A unit of work for an agent: a message for `handle`, or a skill call. */
+export interface Work {
+  message: StoredMessage;
+}
+
+export class AgentRuntime {
+  /** Capability name → the context its host functions receive. */
+  readonly contexts = new Map<string, CallContext<unknown>>();
+  /** Undelivered messages, oldest first (mirrors the durable mailbox). */
+  readonly queue: StoredMessage[] = [];
+  /** Message id → whoever awaits its outcome. */
+  readonly waiters = new Map<number, Waiter>();
+  /** The loaded component (transpiled and compiled), once needed. */
+  component: Promise<LoadedComponent> | undefined;
+  /** Thread id of the worker holding the live instance, or null when there is none. */
+  worker: number | null = null;
+  /** An invocation (or instance start) is in flight. */
+  busy = false;
+
+  constructor(
+    public record: AgentRecord,
+    readonly grants: ReadonlyMap<string, Grant>,
+    readonly plan: ImportPlan,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** Whether the scheduler may hand this agent work now. */
+  get runnable(): boolean {
+    const s = this.record.state;
+    if (this.busy || this.queue.length === 0) return false;
+    return s === 'ready' || (s === 'crashed' && this.record.restart === 'on-message');
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The value codec for hostcall arguments and results. It carries exactly the JS values jco's
+ * glue lifts from WIT — strings, numbers, bigints (u64/s64), booleans, `undefined` (option none),
+ * `Uint8Array` (list<u8>), `Float32Array` (list<f32>), arrays, records and variants — and
+ * decodes them back to the same types, so a journaled result replays byte for byte.
+ *
+ * It writes straight into the hostcall channel's shared buffer (no intermediate copy).
+ *
+ * @example
+ * const buf = new Uint8Array(1024);
+ * const end = encodeValue(['key', 7n], buf, 0);
+ * decodeValue(buf.subarray(0, end)); // ['key', 7n]
+ */
+
+const T_UNDEFINED = 0;
+const T_NULL = 1;
+const T_FALSE = 2;
+const T_TRUE = 3;
+const T_F64 = 4;
+const T_U64 = 5;
+const T_I64 = 6;
+const T_STRING = 7;
+const T_BYTES = 8;
+const T_ARRAY = 9;
+const T_OBJECT = 10;
+const T_F32S = 11;
+const T_I32 = 12;
+
+/** Thrown when a value does not fit the buffer; the caller turns it into a clear error. */
+export class CodecOverflow extends Error {
+  override readonly name = 'CodecOverflow';
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class Writer {
+  pos: number;
+  readonly view: DataView;
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+  ) {
+    this.pos = start;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  room(n: number): void {
+    if (this.pos + n > this.buf.length) throw new CodecOverflow(`value needs more than ${this.buf.length} bytes`);
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+  }
+  string(s: string): void {
+    this.room(4 + s.length);
+    const at = this.pos + 4;
+    // encodeInto stops at the end of the buffer; a string that did not fit is an overflow.
+    const { read, written } = encoder.encodeInto(s, this.buf.subarray(at));
+    if (read !== s.length) throw new CodecOverflow(`string of ${s.length} chars does not fit`);
+    this.view.setUint32(this.pos, written, true);
+    this.pos = at + written;
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+}
+
+function write(w: Writer, v: unknown): void {
+  switch (typeof v) {
+    case 'undefined':
+      return w.u8(T_UNDEFINED);
+    case 'boolean':
+      return w.u8(v ? T_TRUE : T_FALSE);
+    case 'number':
+      if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff && !Object.is(v, -0)) {
+        w.u8(T_I32);
+        w.room(4);
+        w.view.setInt32(w.pos, v, true);
+        w.pos += 4;
+        return;
+      }
+      w.u8(T_F64);
+      w.room(8);
+      w.view.setFloat64(w.pos, v, true);
+      w.pos += 8;
+      return;
+    case 'bigint':
+      w.u8(v >= 0n ? T_U64 : T_I64);
+      w.room(8);
+      if (v >= 0n) w.view.setBigUint64(w.pos, v, true);
+      else w.view.setBigInt64(w.pos, v, true);
+      w.pos += 8;
+      return;
+    case 'string':
+      w.u8(T_STRING);
+      return w.string(v);
+    case 'object': {
+      if (v === null) return w.u8(T_NULL);
+      if (v instanceof Uint8Array) {
+        w.u8(T_BYTES);
+        return w.bytes(v);
+      }
+      if (v instanceof Float32Array) {
+        w.u8(T_F32S);
+        return w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      }
+      if (Array.isArray(v)) {
+        w.u8(T_ARRAY);
+        w.u32(v.length);
+        for (const item of v) write(w, item);
+        return;
+      }
+      const keys = Object.keys(v);
+      w.u8(T_OBJECT);
+      w.u32(keys.length);
+      for (const k of keys) {
+        w.string(k);
+        write(w, (v as Record<string, unknown>)[k]);
+      }
+      return;
+    }
+    default:
+      throw new TypeError(`cannot encode a ${typeof v}`);
+  }
+}
+
+/** Encodes `value` into `buf` from `start`; returns the end offset. Throws CodecOverflow. */
+export function encodeValue(value: unknown, buf: Uint8Array, start = 0): number {
+  const w = new Writer(buf, start);
+  write(w, value);
+  return w.pos;
+}
+
+/** Encodes into a fresh buffer (for the journal and tests). */
+export function encodeToBytes(value: unknown, limit = 16 << 20): Uint8Array {
+  let size = 256;
+  for (;;) {
+    try {
+      const buf = new Uint8Array(size);
+      return buf.slice(0, encodeValue(value, buf, 0));
+    } catch (e) {
+      if (!(e instanceof CodecOverflow) || size >= limit) throw e;
+      size *= 4;
+    }
+  }
+}
+
+class Reader {
+  pos = 0;
+  readonly view: DataView;
+  constructor(readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  u32(): number {
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  string(): string {
+    const n = this.u32();
+    const s = decoder.decode(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+  bytes(): Uint8Array {
+    const n = this.u32();
+    const b = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+}
+
+function read(r: Reader): unknown {
+  const tag = r.buf[r.pos++];
+  switch (tag) {
+    case T_UNDEFINED:
+      return undefined;
+    case T_NULL:
+      return null;
+    case T_FALSE:
+      return false;
+    case T_TRUE:
+      return true;
+    case T_I32: {
+      const v = r.view.getInt32(r.pos, true);
+      r.pos += 4;
+      return v;
+    }
+    case T_F64: {
+      const v = r.view.getFloat64(r.pos, true);
+      r.pos += 8;
+      return v;
+    }
+    case T_U64: {
+      const v = r.view.getBigUint64(r.pos, true);
+      r.pos += 8;
+      return v;
+    }
+    case T_I64: {
+      const v = r.view.getBigInt64(r.pos, true);
+      r.pos += 8;
+      return v;
+    }
+    case T_STRING:
+      return r.string();
+    case T_BYTES:
+      return r.bytes();
+    case T_F32S: {
+      const b = r.bytes();
+      return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    }
+    case T_ARRAY: {
+      const n = r.u32();
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) out[i] = read(r);
+      return out;
+    }
+    case T_OBJECT: {
+      const n = r.u32();
+      const out: Record<string, unknown> = {};
+      for (let i = 0; i < n; i++) {
+        const k = r.string();
+        out[k] = read(r);
+      }
+      return out;
+    }
+    default:
+      throw new RangeError(`bad value tag ${tag} at offset ${r.pos - 1}`);
+  }
+}
+
+/** Decodes one value. `buf` must not be a view of shared memory (copy it first). */
+export function decodeValue(buf: Uint8Array): unknown {
+  const r = new Reader(buf);
+  const v = read(r);
+  if (r.pos !== buf.length) throw new RangeError(`${buf.length - r.pos} trailing bytes after the value`);
+  return v;
+}

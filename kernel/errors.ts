@@ -1,0 +1,104 @@
+/**
+ * Every kernel error code, in one place. Each code is documented in docs/errors.md (a test
+ * checks it). Guest-visible failures are WIT `error` variants instead (see `GuestError`).
+ *
+ * @example
+ * try { await kernel.send(id, { text: 'hi' }); }
+ * catch (e) { if (e instanceof AgentOSError && e.code === 'AOS_E_AGENT_CRASHED') restartLater(); }
+ */
+
+/** What each code means and what to do about it. */
+export const ERROR_CODES = {
+  AOS_E_NOT_WASM: 'The bytes are not WebAssembly. Pass a .wasm component built by `agentos build`.',
+  AOS_E_TRUNCATED: 'The WebAssembly file ends early. Rebuild or re-download it.',
+  AOS_E_NOT_COMPONENT:
+    'This is a core WebAssembly module, not a component. Wrap it with `jco new` or build it with `agentos build`.',
+  AOS_E_MALFORMED_COMPONENT: 'The component does not parse. Rebuild it with a supported toolchain.',
+  AOS_E_UNKNOWN_IMPORT:
+    'The component imports an interface the kernel does not offer. Components may import only agentos:kernel/*@0.1.0.',
+  AOS_E_CAPABILITY_UNAVAILABLE:
+    'The component imports a kernel interface this kernel version does not provide yet.',
+  AOS_E_IMPORT_NOT_GRANTED: 'The component imports a capability it was not granted. Grant it, or rebuild without it.',
+  AOS_E_BAD_EXPORTS: 'The component exports match neither the agent world nor the skill world.',
+  AOS_E_UNKNOWN_CAPABILITY: 'A grant names no capability of this kernel.',
+  AOS_E_COMPONENT_NOT_FOUND: 'No component file at that path.',
+  AOS_E_AGENT_NOT_FOUND: 'No agent with that id in this data dir.',
+  AOS_E_AGENT_CRASHED:
+    'The agent trapped or returned a malformed value; its instance was discarded. The next message restarts it unless its restart policy is `never`.',
+  AOS_E_AGENT_ERROR: 'The agent handled the message and returned an error.',
+  AOS_E_AGENT_TERMINATED: 'The agent is terminated and takes no more messages.',
+  AOS_E_BAD_STATE: 'The agent is not in a state that allows this operation.',
+  AOS_E_BAD_MESSAGE: 'The message is not valid: its body must be a JSON value and its kind a non-empty string.',
+  AOS_E_MESSAGE_TOO_LARGE: 'The message is larger than the kernel accepts.',
+  AOS_E_BAD_CONFIG: 'The agent config or a kernel option is not valid.',
+  AOS_E_INIT_FAILED: 'The agent returned an error from init(config); it was not started.',
+  AOS_E_WRONG_WORLD: 'The operation does not fit this component world (messages go to agents, tool calls to skills).',
+  AOS_E_KERNEL_CLOSED: 'The kernel is closed. Queued messages stay in their mailboxes for the next open.',
+  AOS_E_DATA_DIR: 'The data dir cannot be used. Check the path and its permissions.',
+  AOS_E_WORKER_LOST: 'A worker thread died; the agents it held will be restarted on their next message.',
+  AOS_E_BUILD_FAILED: 'Building the component failed; the message says where.',
+  AOS_E_BAD_SOURCE: 'The component source does not fit its world (missing export, unknown kernel import).',
+  AOS_E_BAD_ARGUMENT: 'A command or API argument is not valid.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A coded kernel error for embedders and operators. `message` names the concrete problem. */
+export class AgentOSError extends Error {
+  override readonly name = 'AgentOSError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  /** What the code means in general and what to do; `message` says what happened this time. */
+  get hint(): string {
+    return ERROR_CODES[this.code];
+  }
+
+  /** `AOS_E_X: sentence` — the one-line form the CLI prints. */
+  override toString(): string {
+    return `${this.code}: ${this.message}`;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** The WIT `error` variant's tags: the only failures a guest ever sees. */
+export type GuestErrorTag = 'not-found' | 'denied' | 'quota-exceeded' | 'timed-out' | 'unavailable' | 'invalid';
+
+export const GUEST_ERROR_TAGS: readonly GuestErrorTag[] = [
+  'not-found',
+  'denied',
+  'quota-exceeded',
+  'timed-out',
+  'unavailable',
+  'invalid',
+];
+
+/**
+ * Thrown by a capability's host function to return `err(error)` to the guest. The dispatcher
+ * turns it into a value; it never reaches the guest as a trap.
+ */
+export class GuestError extends Error {
+  override readonly name = 'GuestError';
+  readonly tag: GuestErrorTag;
+
+  constructor(tag: GuestErrorTag, message: string) {
+    super(message);
+    this.tag = tag;
+  }
+}
+
+/** Whether a value is a WIT `error` variant as jco lifts it: `{ tag, val: string }`. */
+export function isGuestErrorValue(v: unknown): v is { tag: GuestErrorTag; val: string } {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as { tag?: unknown; val?: unknown };
+  return typeof r.tag === 'string' && (GUEST_ERROR_TAGS as readonly string[]).includes(r.tag) && typeof r.val === 'string';
+}

@@ -1,0 +1,232 @@
+/**
+ * The executor: picks runnable agents, hands their next message to the worker that holds (or
+ * will hold) their instance, and settles the outcome — journal, ack, accounting, waiters.
+ *
+ * Spine scheduling: one invocation per agent at a time, FIFO per agent, agents served in the
+ * order they became runnable, as many at once as there are free workers. An agent's instance is
+ * pinned to its worker; an agent without one takes the least-loaded free worker.
+ */
+import type { Logger } from 'pino';
+import type { AgentRuntime } from './agent.js';
+import { AgentOSError } from './errors.js';
+import { inspectComponent, type LoadedComponent, type Loader } from './loader.js';
+import type { WorkerPool, WorkerSlot } from './pool.js';
+import type { TaskResult } from './worker/protocol.js';
+import type { Journal, StoredMessage } from './store/journal.js';
+import type { Mailboxes } from './store/mailbox.js';
+import type { ProcessTable } from './store/process-table.js';
+
+export interface ExecutorDeps {
+  pool: WorkerPool;
+  journal: Journal;
+  mailboxes: Mailboxes;
+  table: ProcessTable;
+  loader: Loader;
+  logger: Logger;
+  now: () => number;
+  /** The agent whose invocation currently owns each worker's hostcall channel. */
+  owners: Map<number, AgentRuntime>;
+  /** Saves the agent's record (with capability state). */
+  persist: (agent: AgentRuntime) => void;
+}
+
+export class Executor {
+  private readonly runQueue = new Set<AgentRuntime>();
+  private readonly inflight = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  /** Notes that `agent` may have work; dispatches whatever can run now. */
+  wake(agent: AgentRuntime): void {
+    if (agent.runnable) this.runQueue.add(agent);
+    this.pump();
+  }
+
+  pump(): void {
+    if (this.stopped) return;
+    for (const agent of this.runQueue) {
+      if (!agent.runnable) {
+        this.runQueue.delete(agent);
+        continue;
+      }
+      let slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
+      if (agent.worker !== null && !slot) agent.worker = null; // its worker died
+      if (!slot) slot = this.d.pool.freeSlot();
+      if (!slot || slot.busy) continue;
+      this.runQueue.delete(agent);
+      agent.busy = true;
+      slot.busy = true;
+      const p = this.deliver(agent, slot).finally(() => {
+        this.inflight.delete(p);
+        agent.busy = false;
+        slot.busy = false;
+        this.d.owners.delete(slot.thread);
+        if (agent.runnable) this.runQueue.add(agent);
+        this.pump();
+      });
+      this.inflight.add(p);
+    }
+  }
+
+  /** Stops dispatching and waits (up to `ms`) for invocations in flight. */
+  async drain(ms: number): Promise<void> {
+    this.stopped = true;
+    const all = Promise.allSettled([...this.inflight]);
+    await Promise.race([all, new Promise((r) => setTimeout(r, ms).unref())]);
+  }
+
+  /** Starts an instance of `agent` on `slot` (runs init). Returns the task result. */
+  async start(agent: AgentRuntime, slot: WorkerSlot, reason: string): Promise<TaskResult> {
+    const component: LoadedComponent = await this.component(agent);
+    const rec = agent.record;
+    rec.generation += 1;
+    this.d.journal.append(rec.id, { t: 'instance', at: this.d.now(), generation: rec.generation, reason });
+    this.d.owners.set(slot.thread, agent);
+    let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, false));
+    if (r.kind === 'missing' && r.needModules) r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, true));
+    slot.digests.add(rec.digest);
+    if (r.kind === 'ok') {
+      agent.worker = slot.thread;
+      slot.residents.add(rec.id);
+    }
+    return r;
+  }
+
+  private loadTask(agent: AgentRuntime, slot: WorkerSlot, c: LoadedComponent, withModules: boolean) {
+    const rec = agent.record;
+    return {
+      op: 'load' as const,
+      agent: rec.id,
+      generation: rec.generation,
+      channel: slot.channel.sab,
+      world: rec.world,
+      digest: rec.digest,
+      glueUrl: c.glueUrl,
+      imports: agent.plan,
+      config: rec.config,
+      ...(withModules || !slot.digests.has(rec.digest) ? { modules: c.modules } : {}),
+    };
+  }
+
+  component(agent: AgentRuntime): Promise<LoadedComponent> {
+    if (!agent.component) {
+      const bytes = this.d.loader.stored(agent.record.digest);
+      agent.component = inspectComponent(bytes, `component ${agent.record.digest}`).then((info) =>
+        this.d.loader.load(info, bytes),
+      );
+      agent.component.catch(() => {
+        agent.component = undefined;
+      });
+    }
+    return agent.component;
+  }
+
+  /** Delivers the agent's oldest message. */
+  private async deliver(agent: AgentRuntime, slot: WorkerSlot): Promise<void> {
+    const message = agent.queue[0]!;
+    const rec = agent.record;
+    try {
+      if (agent.worker !== slot.thread) {
+        const started = await this.start(agent, slot, rec.generation === 0 ? 'first message' : 'restart');
+        if (started.kind !== 'ok') return this.settleStartFailure(agent, message, started);
+        if (rec.state === 'crashed') rec.state = 'ready';
+      }
+      this.d.owners.set(slot.thread, agent);
+      this.d.journal.append(rec.id, { t: 'invoke', at: this.d.now(), message });
+      const base = { agent: rec.id, generation: rec.generation, channel: slot.channel.sab };
+      const task =
+        rec.world === 'agent'
+          ? { ...base, op: 'handle' as const, message }
+          : message.kind === 'tool.describe'
+            ? { ...base, op: 'describe' as const }
+            : { ...base, op: 'invoke' as const, ...(JSON.parse(message.body) as { tool: string; args: string }) };
+      let result = await this.d.pool.run(slot, task);
+      if (result.kind === 'missing') {
+        // The worker lost the instance (it was replaced): start a new one and try once more.
+        agent.worker = null;
+        slot.residents.delete(rec.id);
+        const started = await this.start(agent, slot, 'instance lost');
+        if (started.kind !== 'ok') return this.settleStartFailure(agent, message, started);
+        result = await this.d.pool.run(slot, task);
+      }
+      this.settle(agent, slot, message, result);
+    } catch (e) {
+      // The worker thread itself died (or the kernel failed to reach it).
+      agent.worker = null;
+      slot.residents.delete(rec.id);
+      this.settle(agent, slot, message, {
+        kind: 'crash',
+        message: `worker lost: ${(e as Error)?.message ?? e}`,
+        us: 0,
+        thread: slot.thread,
+      });
+    }
+  }
+
+  private settleStartFailure(agent: AgentRuntime, message: StoredMessage, r: TaskResult): void {
+    const rec = agent.record;
+    agent.worker = null;
+    const err =
+      r.kind === 'error'
+        ? new AgentOSError('AOS_E_INIT_FAILED', `${rec.id}: init returned ${r.error.tag}: ${r.error.val}`, {
+            tag: r.error.tag,
+          })
+        : new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`);
+    this.fail(agent, message, err, 'crash', err.message);
+  }
+
+  private settle(agent: AgentRuntime, slot: WorkerSlot, message: StoredMessage, r: TaskResult): void {
+    const rec = agent.record;
+    rec.stats.invocations += 1;
+    if (r.kind !== 'missing') rec.stats.busyUs += r.us;
+    if (r.kind === 'ok') {
+      const value = r.value;
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      this.d.journal.append(rec.id, { t: 'outcome', at: this.d.now(), messageId: message.id, result: 'ok', value: text, us: r.us });
+      this.finish(agent, message);
+      agent.waiters.get(message.id)?.resolve(typeof value === 'string' ? JSON.parse(value) : value);
+      agent.waiters.delete(message.id);
+      return;
+    }
+    if (r.kind === 'error') {
+      rec.stats.errors += 1;
+      const err = new AgentOSError('AOS_E_AGENT_ERROR', `${rec.id} returned ${r.error.tag}: ${r.error.val}`, {
+        tag: r.error.tag,
+        reason: r.error.val,
+      });
+      this.fail(agent, message, err, 'error', JSON.stringify(r.error), r.us);
+      return;
+    }
+    slot.residents.delete(rec.id);
+    agent.worker = null;
+    const reason = r.kind === 'crash' ? r.message : 'instance missing after restart';
+    const err = new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed: ${reason}`, { reason });
+    this.fail(agent, message, err, 'crash', reason, r.kind === 'crash' ? r.us : 0);
+  }
+
+  /** Records a failed invocation, consumes the message and rejects its waiter. */
+  private fail(agent: AgentRuntime, message: StoredMessage, err: AgentOSError, result: 'error' | 'crash', value: string, us = 0): void {
+    const rec = agent.record;
+    const at = this.d.now();
+    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us });
+    if (result === 'crash') {
+      rec.stats.crashes += 1;
+      rec.state = rec.state === 'terminated' || rec.state === 'suspended' ? rec.state : 'crashed';
+      rec.lastError = { code: err.code, message: err.message, at };
+      this.d.journal.append(rec.id, { t: 'lifecycle', at, op: 'crash', detail: err.message });
+      this.d.logger.warn({ agent: rec.id, code: err.code }, err.message);
+    }
+    this.finish(agent, message);
+    agent.waiters.get(message.id)?.reject(err);
+    agent.waiters.delete(message.id);
+  }
+
+  /** Acks the message and saves the record. */
+  private finish(agent: AgentRuntime, message: StoredMessage): void {
+    if (agent.queue[0] === message) agent.queue.shift();
+    this.d.mailboxes.ack(agent.id, message.id);
+    agent.record.updatedAt = this.d.now();
+    this.d.persist(agent);
+  }
+}

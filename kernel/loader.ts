@@ -1,0 +1,188 @@
+/**
+ * The loader: component bytes in, a verified, transpiled, compiled component out.
+ *
+ * 1. verify: wasm at all, a component (not a core module), not truncated, parses;
+ * 2. inspect: world (agent or skill), imports, exports;
+ * 3. store the bytes content-addressed in the data dir (`components/<sha256>.wasm`);
+ * 4. transpile with jco once per digest, cached in `cache/<sha256>-jco<version>/`;
+ * 5. compile the core modules once per kernel; workers receive the compiled `WebAssembly.Module`s.
+ *
+ * @example
+ * const loader = new Loader('./.agentos');
+ * const info = await inspectComponent(await readFile('echo.wasm'), 'echo.wasm');
+ * const loaded = await loader.load(bytes, 'echo.wasm');
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { componentWit, transpile } from '@bytecodealliance/jco';
+import { AgentOSError } from './errors.js';
+import { readWasmHeader } from './wasm-header.js';
+
+/** Pinned in package.json; part of the cache key so a different jco never reuses old glue. */
+export const JCO_VERSION = '1.35.0';
+
+export type ComponentWorld = 'agent' | 'skill' | 'unknown';
+
+/** What `agentos inspect` shows. */
+export interface ComponentInfo {
+  digest: string;
+  size: number;
+  world: ComponentWorld;
+  /** Imported interfaces (`agentos:kernel/log@0.1.0`) and inline imports (`name`). */
+  imports: string[];
+  /** Exported functions and interfaces, as the WIT declares them. */
+  exports: { name: string; signature: string }[];
+  /** The component's world in WIT, as wasm-tools prints it. */
+  wit: string;
+}
+
+export interface LoadedComponent {
+  info: ComponentInfo;
+  /** file: URL of the transpiled glue module. */
+  glueUrl: string;
+  /** Compiled core modules by the name the glue asks for. */
+  modules: Record<string, WebAssembly.Module>;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+const IFACE_IMPORT = /^([a-z][a-z0-9-]*:[a-z][a-z0-9-]*\/[a-z][a-z0-9-]*(?:@[0-9A-Za-z.+-]+)?);$/;
+
+/** Reads the world's imports and exports from wasm-tools' WIT rendering of the component. */
+function parseWorld(wit: string): Pick<ComponentInfo, 'imports' | 'exports'> {
+  const imports: string[] = [];
+  const exports: { name: string; signature: string }[] = [];
+  let depth = 0;
+  for (const raw of wit.split('\n')) {
+    const line = raw.trim();
+    // Only lines directly inside `world root { ... }` (depth 1) are the world's items.
+    if (depth === 1 && (line.startsWith('import ') || line.startsWith('export '))) {
+      const isImport = line.startsWith('import ');
+      const rest = line.slice(7);
+      const iface = IFACE_IMPORT.exec(rest);
+      const name = iface ? iface[1]! : rest.split(/[:;\s]/)[0]!;
+      if (isImport) imports.push(name);
+      else exports.push({ name, signature: rest.replace(/;$/, '') });
+    }
+    for (const ch of line) {
+      if (ch === '{') depth++;
+      else if (ch === '}') depth--;
+    }
+  }
+  return { imports, exports };
+}
+
+function worldOf(exports: { name: string }[]): ComponentWorld {
+  const names = new Set(exports.map((e) => e.name));
+  if (names.has('init') && names.has('handle') && names.size === 2) return 'agent';
+  if (names.has('describe') && names.has('invoke') && names.size === 2) return 'skill';
+  return 'unknown';
+}
+
+/**
+ * Verifies and inspects component bytes without transpiling them.
+ * @throws AgentOSError AOS_E_NOT_WASM, AOS_E_TRUNCATED, AOS_E_NOT_COMPONENT, AOS_E_MALFORMED_COMPONENT
+ */
+export async function inspectComponent(bytes: Uint8Array, what: string): Promise<ComponentInfo> {
+  readWasmHeader(bytes, what, 'component');
+  let wit: string;
+  try {
+    wit = await componentWit(bytes);
+  } catch (e) {
+    const reason = String((e as Error)?.message ?? e).split('\n')[0];
+    throw new AgentOSError('AOS_E_MALFORMED_COMPONENT', `${what} does not parse as a component: ${reason}`, {}, {
+      cause: e,
+    });
+  }
+  const { imports, exports } = parseWorld(wit);
+  return { digest: sha256(bytes), size: bytes.length, world: worldOf(exports), imports, exports, wit };
+}
+
+/** Transpiles and compiles components, caching both. */
+export class Loader {
+  private readonly compiled = new Map<string, Promise<LoadedComponent>>();
+
+  constructor(private readonly home: string) {}
+
+  /** Where the component bytes of `digest` are kept. */
+  componentPath(digest: string): string {
+    return join(this.home, 'components', `${digest}.wasm`);
+  }
+
+  /** Stores the bytes content-addressed, so the agent can be reloaded after a restart. */
+  keep(bytes: Uint8Array, digest: string): void {
+    const path = this.componentPath(digest);
+    if (existsSync(path)) return;
+    mkdirSync(join(this.home, 'components'), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  }
+
+  /** Reads stored bytes back (after a restart). */
+  stored(digest: string): Uint8Array {
+    const path = this.componentPath(digest);
+    if (!existsSync(path)) {
+      throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `component ${digest} is missing from ${path}`, { digest });
+    }
+    return readFileSync(path);
+  }
+
+  /** Transpiles (or reuses the cached glue) and compiles the core modules once per digest. */
+  load(info: ComponentInfo, bytes: Uint8Array): Promise<LoadedComponent> {
+    let p = this.compiled.get(info.digest);
+    if (!p) {
+      p = this.compile(info, bytes);
+      p.catch(() => this.compiled.delete(info.digest));
+      this.compiled.set(info.digest, p);
+    }
+    return p;
+  }
+
+  private async compile(info: ComponentInfo, bytes: Uint8Array): Promise<LoadedComponent> {
+    const dir = await this.transpiled(info.digest, bytes);
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { modules: string[] };
+    const modules: Record<string, WebAssembly.Module> = {};
+    for (const name of meta.modules) modules[name] = await WebAssembly.compile(readFileSync(join(dir, name)));
+    return { info, glueUrl: pathToFileURL(join(dir, 'component.mjs')).href, modules };
+  }
+
+  /** The cache dir holding the transpiled glue for `digest`, creating it if absent. */
+  async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
+    const dir = join(this.home, 'cache', `${digest}-jco${JCO_VERSION}`);
+    if (existsSync(join(dir, 'meta.json'))) return dir;
+    let out: Awaited<ReturnType<typeof transpile>>;
+    try {
+      out = await transpile(bytes, { name: 'component', instantiation: 'sync', noTypescript: true, quiet: true });
+    } catch (e) {
+      const reason = String((e as Error)?.message ?? e).split('\n')[0];
+      throw new AgentOSError('AOS_E_MALFORMED_COMPONENT', `component ${digest} cannot be transpiled: ${reason}`, {}, {
+        cause: e,
+      });
+    }
+    const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+    mkdirSync(tmp, { recursive: true });
+    const modules: string[] = [];
+    for (const [name, content] of Object.entries(out.files)) {
+      if (name.endsWith('.wasm')) {
+        writeFileSync(join(tmp, name), content);
+        modules.push(name);
+      } else if (name === 'component.js') {
+        writeFileSync(join(tmp, 'component.mjs'), content);
+      }
+    }
+    writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ digest, jco: JCO_VERSION, modules }));
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      // Another kernel on the same data dir won the race: use its copy.
+      rmSync(tmp, { recursive: true, force: true });
+      if (!existsSync(join(dir, 'meta.json'))) throw e;
+    }
+    return dir;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The per-agent journal: append-only, sequence-numbered, in LMDB. It holds everything a replay
+ * needs: the spawn (component digest, grants, config, random seed), each instance start, each
+ * invocation's input and outcome, and each hostcall's name, encoded arguments and encoded result.
+ *
+ * @example
+ * const j = new Journal(store);
+ * j.append('echo-1a2b3c', { t: 'lifecycle', at: Date.now(), op: 'suspend' });
+ * for (const e of j.read('echo-1a2b3c')) console.log(e.seq, e.t);
+ */
+import type { Database } from 'lmdb';
+import { decodeValue } from '../bridge/codec.js';
+import type { Store } from './store.js';
+
+/** A message as the kernel stores and delivers it (`body` is JSON text). */
+export interface StoredMessage {
+  id: number;
+  kind: string;
+  sender: string | null;
+  body: string;
+  sentAt: number;
+}
+
+export type JournalRecord =
+  | {
+      t: 'spawn';
+      at: number;
+      digest: string;
+      world: string;
+      grants: string[];
+      config: string;
+      seed: string;
+    }
+  | { t: 'instance'; at: number; generation: number; reason: string }
+  | { t: 'invoke'; at: number; message: StoredMessage }
+  | {
+      t: 'hostcall';
+      at: number;
+      fn: string;
+      /** The encoded argument list, exactly as the guest sent it. */
+      args: Uint8Array;
+      /** The encoded result, exactly as the guest received it. */
+      result: Uint8Array;
+      /** 0 ok, 1 guest error, 2 kernel fault. */
+      status: number;
+      us: number;
+    }
+  | {
+      t: 'outcome';
+      at: number;
+      messageId: number;
+      result: 'ok' | 'error' | 'crash';
+      /** The outcome JSON (ok), the error variant (error) or the crash message. */
+      value: string;
+      us: number;
+    }
+  | { t: 'lifecycle'; at: number; op: string; detail?: string };
+
+export type JournalEntry = JournalRecord & { seq: number };
+
+/** A journal entry with hostcall arguments and results decoded, for people and tools. */
+export type ReadableEntry =
+  | Exclude<JournalEntry, { t: 'hostcall' }>
+  | (Omit<Extract<JournalEntry, { t: 'hostcall' }>, 'args' | 'result'> & { args: unknown[]; result: unknown });
+
+export class Journal {
+  private readonly db: Database<JournalRecord, [string, number]>;
+  private readonly next = new Map<string, number>();
+
+  constructor(store: Store) {
+    this.db = store.db('journal') as unknown as Database<JournalRecord, [string, number]>;
+  }
+
+  /** The sequence number the next append will get (loaded from the last key on first use). */
+  private peek(agent: string): number {
+    let n = this.next.get(agent);
+    if (n === undefined) {
+      n = 0;
+      for (const key of this.db.getKeys({ start: [agent, Number.MAX_SAFE_INTEGER], end: [agent], reverse: true, limit: 1 })) {
+        n = (key as [string, number])[1] + 1;
+      }
+      this.next.set(agent, n);
+    }
+    return n;
+  }
+
+  /** Appends one record; returns its sequence number. The write commits with the next batch. */
+  append(agent: string, record: JournalRecord): number {
+    const seq = this.peek(agent);
+    this.next.set(agent, seq + 1);
+    void this.db.put([agent, seq], record);
+    return seq;
+  }
+
+  /** Raw entries from `from` (inclusive), in order. */
+  *entries(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<JournalEntry> {
+    let n = 0;
+    for (const { key, value } of this.db.getRange({ start: [agent, from], end: [agent, Number.MAX_SAFE_INTEGER] })) {
+      if (n++ >= limit) return;
+      yield { ...value, seq: key[1] } as JournalEntry;
+    }
+  }
+
+  /** Entries with hostcall payloads decoded. */
+  *read(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<ReadableEntry> {
+    for (const e of this.entries(agent, from, limit)) {
+      if (e.t === 'hostcall') {
+        yield { ...e, args: decodeValue(e.args) as unknown[], result: decodeValue(e.result) };
+      } else yield e;
+    }
+  }
+
+  /** How many entries the agent's journal holds. */
+  length(agent: string): number {
+    return this.peek(agent);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Durable per-agent mailboxes: FIFO by message id, in LMDB. A message stays until it is
+ * acknowledged (its handler returned, or it was rejected for good), so a kernel restart finds
+ * every unhandled message where it was.
+ *
+ * @example
+ * const box = new Mailboxes(store);
+ * const m = box.append('echo-1a2b3c', { kind: 'text', sender: null, body: '{}' });
+ * box.ack('echo-1a2b3c', m.id);
+ */
+import type { Database } from 'lmdb';
+import type { StoredMessage } from './journal.js';
+import type { Store } from './store.js';
+
+export class Mailboxes {
+  private readonly db: Database<StoredMessage, [string, number]>;
+  private readonly meta: Database<number, string>;
+  private nextId: number;
+
+  constructor(
+    store: Store,
+    private readonly now: () => number,
+  ) {
+    this.db = store.db('mailbox') as unknown as Database<StoredMessage, [string, number]>;
+    this.meta = store.db('meta') as unknown as Database<number, string>;
+    this.nextId = this.meta.get('nextMessageId') ?? 1;
+  }
+
+  /** Stores a message at the tail of `agent`'s mailbox and returns it with its id. */
+  append(agent: string, m: Omit<StoredMessage, 'id' | 'sentAt'>): StoredMessage {
+    const id = this.nextId++;
+    const stored: StoredMessage = { id, kind: m.kind, sender: m.sender, body: m.body, sentAt: this.now() };
+    void this.db.put([agent, id], stored);
+    void this.meta.put('nextMessageId', this.nextId);
+    return stored;
+  }
+
+  /** Removes a handled message. */
+  ack(agent: string, id: number): void {
+    void this.db.remove([agent, id]);
+  }
+
+  /** Pending messages of `agent`, oldest first. */
+  pending(agent: string): StoredMessage[] {
+    const out: StoredMessage[] = [];
+    for (const { value } of this.db.getRange({ start: [agent, 0], end: [agent, Number.MAX_SAFE_INTEGER] })) {
+      out.push(value);
+    }
+    return out;
+  }
+
+  /** Drops every pending message of `agent`; returns them. */
+  clear(agent: string): StoredMessage[] {
+    const all = this.pending(agent);
+    for (const m of all) void this.db.remove([agent, m.id]);
+    return all;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The process table: one record per agent, persisted in LMDB, so agents, their states and
+ * their accounting survive a kernel restart.
+ *
+ * @example
+ * const table = new ProcessTable(store);
+ * table.put(record);
+ * table.get('echo-1a2b3c')?.state; // 'ready'
+ */
+import type { Database } from 'lmdb';
+import type { Store } from './store.js';
+
+/**
+ * - `ready`: takes messages (an instance is created on demand).
+ * - `suspended`: messages queue in the mailbox until `resume`.
+ * - `crashed`: the last instance trapped; the next message restarts it unless the policy is `never`.
+ * - `terminated`: final; no more messages.
+ */
+export type AgentState = 'ready' | 'suspended' | 'crashed' | 'terminated';
+
+export type World = 'agent' | 'skill';
+
+export type RestartPolicy = 'on-message' | 'never';
+
+/** Per-agent accounting. */
+export interface AgentStats {
+  invocations: number;
+  errors: number;
+  crashes: number;
+  hostcalls: Record<string, number>;
+  /** Time spent inside handle/invoke, in microseconds. */
+  busyUs: number;
+}
+
+export interface AgentRecord {
+  id: string;
+  name: string;
+  world: World;
+  /** sha256 of the component bytes (hex). */
+  digest: string;
+  /** The component's imports, as the loader read them at spawn. */
+  imports: string[];
+  grants: string[];
+  /** JSON text passed to init. */
+  config: string;
+  state: AgentState;
+  restart: RestartPolicy;
+  /** Seed of the agent's random generator (decimal u64). */
+  seed: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Instances started so far (1 after the first message). */
+  generation: number;
+  lastError: { code: string; message: string; at: number } | null;
+  stats: AgentStats;
+  /** Per-capability persisted state (e.g. the random generator's position). */
+  capState: Record<string, unknown>;
+}
+
+export function emptyStats(): AgentStats {
+  return { invocations: 0, errors: 0, crashes: 0, hostcalls: {}, busyUs: 0 };
+}
+
+export class ProcessTable {
+  private readonly db: Database<AgentRecord, string>;
+
+  constructor(store: Store) {
+    this.db = store.db('agents') as unknown as Database<AgentRecord, string>;
+  }
+
+  get(id: string): AgentRecord | undefined {
+    return this.db.get(id);
+  }
+
+  /** Stores the record (queued; committed with the next batch). */
+  put(record: AgentRecord): void {
+    void this.db.put(record.id, record);
+  }
+
+  all(): AgentRecord[] {
+    return [...this.db.getRange({})].map((e) => e.value);
+  }
+}

@@ -1,0 +1,32 @@
+/** Checks on what embedders hand the kernel, each failing with a coded error. */
+import { AgentOSError } from './errors.js';
+
+/** Longest message kind. */
+export const MAX_KIND = 128;
+
+/**
+ * Validates a message and returns its body as JSON text.
+ * @throws AgentOSError AOS_E_BAD_MESSAGE or AOS_E_MESSAGE_TOO_LARGE
+ */
+export function validateMessage(kind: unknown, body: unknown, maxBytes: number): string {
+  if (typeof kind !== 'string' || kind === '' || kind.length > MAX_KIND) {
+    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message kind must be a string of 1..${MAX_KIND} characters`);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(body);
+  } catch (e) {
+    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message body is not JSON-serialisable: ${(e as Error).message}`);
+  }
+  if (text === undefined) {
+    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message body must be a JSON value, got ${typeof body}`);
+  }
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > maxBytes) {
+    throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', `message body is ${size} bytes of JSON; the limit is ${maxBytes}`, {
+      size,
+      limit: maxBytes,
+    });
+  }
+  return text;
+}

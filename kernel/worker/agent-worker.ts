@@ -1,0 +1,148 @@
+/**
+ * The worker side: a piscina worker that keeps agents' component instances resident and runs
+ * their exports. Each import the instance was linked with is a stub that calls the kernel over
+ * the worker's hostcall channel. A trap, a throw or a malformed return discards that instance
+ * only; the worker and its other instances carry on.
+ */
+import { threadId } from 'node:worker_threads';
+import { HostcallClient, Status } from '../bridge/channel.js';
+import type { ErrorValue, LoadTask, Task, TaskResult } from './protocol.js';
+
+interface Glue {
+  instantiate(
+    getCoreModule: (name: string) => WebAssembly.Module,
+    imports: Record<string, Record<string, (...args: unknown[]) => unknown>>,
+  ): Record<string, (...args: unknown[]) => unknown>;
+}
+
+interface Instance {
+  generation: number;
+  exports: Record<string, (...args: unknown[]) => unknown>;
+}
+
+const glues = new Map<string, Promise<Glue>>();
+const modulesByDigest = new Map<string, Record<string, WebAssembly.Module>>();
+const instances = new Map<string, Instance>();
+let client: HostcallClient | null = null;
+let clientSab: SharedArrayBuffer | null = null;
+
+function useChannel(sab: SharedArrayBuffer): void {
+  if (sab !== clientSab) {
+    client = new HostcallClient({ sab });
+    clientSab = sab;
+  }
+}
+
+/** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
+class HostcallError extends Error {
+  constructor(readonly payload: ErrorValue) {
+    super(payload.val);
+  }
+}
+
+function stub(fn: number): (...args: unknown[]) => unknown {
+  return (...args: unknown[]) => {
+    const { status, value } = client!.call(fn, args);
+    if (status === Status.Ok) return value;
+    if (status === Status.GuestError) throw new HostcallError(value as ErrorValue);
+    // A kernel fault: throwing a plain Error ends the invocation (the instance is discarded).
+    throw new Error(String(value));
+  };
+}
+
+function importObject(plan: LoadTask['imports']): Record<string, Record<string, (...args: unknown[]) => unknown>> {
+  const out: Record<string, Record<string, (...args: unknown[]) => unknown>> = {};
+  for (const [key, fns] of Object.entries(plan)) {
+    const iface: Record<string, (...args: unknown[]) => unknown> = {};
+    for (const [name, id] of Object.entries(fns)) iface[name] = stub(id);
+    out[key] = iface;
+    // The glue reads the unversioned key; tools reading the .d.ts expect the versioned one.
+    out[`${key}@0.1.0`] = iface;
+  }
+  return out;
+}
+
+const isComponentError = (e: unknown): e is { payload: ErrorValue } =>
+  typeof e === 'object' && e !== null && 'payload' in e && (e as { name?: string }).name === 'ComponentError';
+
+const describe = (e: unknown): string =>
+  e instanceof Error ? `${e.name}: ${e.message}` : `thrown ${typeof e}: ${String(e)}`;
+
+/** Runs `f` against an instance; classifies the outcome. Any non-WIT failure drops the instance. */
+function guard(agent: string, t0: number, f: () => unknown, check?: (v: unknown) => string | null): TaskResult {
+  try {
+    const value = f();
+    const bad = check ? check(value) : null;
+    if (bad !== null) {
+      instances.delete(agent);
+      return { kind: 'crash', message: bad, us: us(t0), thread: threadId };
+    }
+    return { kind: 'ok', value, us: us(t0), thread: threadId };
+  } catch (e) {
+    if (isComponentError(e)) return { kind: 'error', error: e.payload, us: us(t0), thread: threadId };
+    instances.delete(agent);
+    return { kind: 'crash', message: describe(e), us: us(t0), thread: threadId };
+  }
+}
+
+const us = (t0: number): number => Math.round((performance.now() - t0) * 10000) / 10;
+
+/** The JSON an export returned must parse; anything else is a malformed return value. */
+function jsonCheck(what: string): (v: unknown) => string | null {
+  return (v) => {
+    if (typeof v !== 'string') return `${what} returned a ${typeof v}, not JSON text`;
+    try {
+      JSON.parse(v);
+      return null;
+    } catch {
+      return `${what} returned malformed JSON: ${v.length > 80 ? `${v.slice(0, 80)}…` : v}`;
+    }
+  };
+}
+
+async function load(task: LoadTask): Promise<TaskResult> {
+  const t0 = performance.now();
+  if (task.modules) modulesByDigest.set(task.digest, task.modules);
+  const modules = modulesByDigest.get(task.digest);
+  if (!modules) return { kind: 'missing', needModules: true, thread: threadId };
+  let glue = glues.get(task.digest);
+  if (!glue) {
+    glue = import(task.glueUrl) as Promise<Glue>;
+    glues.set(task.digest, glue);
+  }
+  const g = await glue;
+  instances.delete(task.agent);
+  let exports: Instance['exports'];
+  try {
+    exports = g.instantiate((name) => modules[name]!, importObject(task.imports));
+  } catch (e) {
+    return { kind: 'crash', message: `instantiation failed: ${describe(e)}`, us: us(t0), thread: threadId };
+  }
+  instances.set(task.agent, { generation: task.generation, exports });
+  if (task.world === 'agent') return guard(task.agent, t0, () => exports.init!(task.config) ?? null);
+  return { kind: 'ok', value: null, us: us(t0), thread: threadId };
+}
+
+export default async function run(task: Task): Promise<TaskResult> {
+  if (task.op === 'unload') {
+    instances.delete(task.agent);
+    return { kind: 'ok', value: null, us: 0, thread: threadId };
+  }
+  useChannel(task.channel);
+  if (task.op === 'load') return load(task);
+  const inst = instances.get(task.agent);
+  if (!inst || inst.generation !== task.generation) return { kind: 'missing', needModules: false, thread: threadId };
+  const t0 = performance.now();
+  const x = inst.exports;
+  switch (task.op) {
+    case 'handle': {
+      const m = task.message;
+      const message = { id: BigInt(m.id), kind: m.kind, sender: m.sender ?? undefined, body: m.body, sentAt: BigInt(m.sentAt) };
+      return guard(task.agent, t0, () => x.handle!(message), jsonCheck('handle'));
+    }
+    case 'invoke':
+      return guard(task.agent, t0, () => x.invoke!(task.tool, task.args), jsonCheck(`invoke(${task.tool})`));
+    case 'describe':
+      return guard(task.agent, t0, () => x.describe!());
+  }
+}

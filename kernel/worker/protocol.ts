@@ -1,0 +1,63 @@
+/**
+ * What the kernel and its workers say to each other (piscina task data and results).
+ * Plain structured-cloneable values only.
+ */
+import type { ImportPlan } from '../linker.js';
+import type { StoredMessage } from '../store/journal.js';
+
+interface Base {
+  agent: string;
+  /** The instance generation the kernel means; a worker holding another one reports `missing`. */
+  generation: number;
+  /** The worker's hostcall channel. */
+  channel: SharedArrayBuffer;
+}
+
+export interface LoadTask extends Base {
+  op: 'load';
+  world: 'agent' | 'skill';
+  digest: string;
+  glueUrl: string;
+  /** Sent when the kernel does not know the worker holds this digest's modules. */
+  modules?: Record<string, WebAssembly.Module>;
+  imports: ImportPlan;
+  config: string;
+}
+
+export interface HandleTask extends Base {
+  op: 'handle';
+  message: StoredMessage;
+}
+
+export interface InvokeTask extends Base {
+  op: 'invoke';
+  tool: string;
+  args: string;
+}
+
+export interface DescribeTask extends Base {
+  op: 'describe';
+}
+
+export interface UnloadTask {
+  op: 'unload';
+  agent: string;
+}
+
+export type Task = LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
+
+/** A WIT `error` value as jco lifts it. */
+export interface ErrorValue {
+  tag: string;
+  val: string;
+}
+
+export type TaskResult =
+  /** `value`: JSON text (handle, invoke), descriptor list (describe) or null (load, unload). */
+  | { kind: 'ok'; value: unknown; us: number; thread: number }
+  /** The guest returned `err(error)`; the instance lives on. */
+  | { kind: 'error'; error: ErrorValue; us: number; thread: number }
+  /** The guest trapped, threw or returned a malformed value; the instance is gone. */
+  | { kind: 'crash'; message: string; us: number; thread: number }
+  /** This worker holds no instance of that generation (or lacks the modules). */
+  | { kind: 'missing'; needModules: boolean; thread: number };

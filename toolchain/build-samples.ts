@@ -1,0 +1,39 @@
+/**
+ * Builds the first-party components in components/ to components/dist/<name>.wasm (run by the
+ * install). A component whose source is unchanged since its last build is not rebuilt.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256 } from '../kernel/loader.js';
+import { packageRoot } from '../kernel/paths.js';
+import { type BuildWorld, buildComponent } from './build.js';
+
+export const SAMPLES: { name: string; world: BuildWorld }[] = [
+  { name: 'echo', world: 'agent' },
+  { name: 'counter', world: 'agent' },
+  { name: 'text-stats', world: 'skill' },
+];
+
+/** Path of a built sample. */
+export function samplePath(name: string): string {
+  return join(packageRoot(), 'components', 'dist', `${name}.wasm`);
+}
+
+export async function buildSamples(log: (line: string) => void = () => {}): Promise<void> {
+  const root = packageRoot();
+  const witHash = readFileSync(join(root, 'wit', 'worlds.wit'));
+  for (const { name, world } of SAMPLES) {
+    const src = join(root, 'components', name, 'index.ts');
+    const out = samplePath(name);
+    const stamp = `${out}.src-sha256`;
+    const hash = sha256(Buffer.concat([readFileSync(src), witHash, Buffer.from(world)]));
+    if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) continue;
+    const r = await buildComponent(src, { world, out });
+    writeFileSync(stamp, hash);
+    log(`built components/dist/${name}.wasm (${(r.size / 1048576).toFixed(1)} MB, ${r.ms} ms)`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await buildSamples((l) => console.log(l));
+}

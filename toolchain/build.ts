@@ -1,0 +1,147 @@
+/**
+ * `agentos build`: TypeScript/JavaScript → a component of the agent or skill world.
+ *
+ * 1. esbuild bundles the source into one ES module; `agentos:kernel/<iface>` imports stay
+ *    external (the unversioned form is accepted and pinned to the kernel's ABI version);
+ * 2. the world is written for this component: the chosen world's exports plus an import for
+ *    exactly the interfaces the source uses, so the component asks for nothing else;
+ * 3. componentize-js (SpiderMonkey) builds the component with every WASI feature disabled.
+ *
+ * @example
+ * const r = await buildComponent('components/echo/index.ts', { world: 'agent', out: '/tmp/echo.wasm' });
+ * r.imports; // ['agentos:kernel/log@0.1.0']
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { componentize } from '@bytecodealliance/componentize-js';
+import { build, type Message, type Plugin } from 'esbuild';
+import { ABI_VERSION, importName, PACKAGE, WIT_INTERFACES } from '../kernel/abi.js';
+import { AgentOSError } from '../kernel/errors.js';
+import { sha256 } from '../kernel/loader.js';
+import { witDir } from '../kernel/paths.js';
+
+export type BuildWorld = 'agent' | 'skill';
+
+export interface BuildOptions {
+  world: BuildWorld;
+  /** Output path of the .wasm. */
+  out: string;
+}
+
+export interface BuildResult {
+  out: string;
+  size: number;
+  digest: string;
+  imports: string[];
+  ms: number;
+}
+
+const EXPORTS: Record<BuildWorld, string[]> = { agent: ['init', 'handle'], skill: ['describe', 'invoke'] };
+
+/** Every WASI feature componentize-js knows, all off: the kernel's interfaces are the only imports. */
+const DISABLED_FEATURES = ['stdio', 'random', 'clocks', 'http', 'fetch-event'] as const;
+
+const KNOWN = new Set<string>(WIT_INTERFACES);
+
+/** Keeps `agentos:kernel/*` imports external, pinned to the ABI version; refuses unknown ones. */
+function kernelImports(): Plugin {
+  return {
+    name: 'agentos-kernel-imports',
+    setup(b) {
+      b.onResolve({ filter: /^agentos:/ }, (args) => {
+        const m = /^agentos:kernel\/([a-z-]+)(?:@(.+))?$/.exec(args.path);
+        if (!m || !KNOWN.has(m[1]!) || m[1] === 'types') {
+          return { errors: [{ text: `"${args.path}" is not an interface of ${PACKAGE}@${ABI_VERSION}` }] };
+        }
+        if (m[2] !== undefined && m[2] !== ABI_VERSION) {
+          return { errors: [{ text: `"${args.path}": this toolchain builds against ${PACKAGE}@${ABI_VERSION}` }] };
+        }
+        return { path: importName(m[1]!), external: true };
+      });
+    },
+  };
+}
+
+const firstError = (errors: Message[]): string => {
+  const e = errors[0];
+  if (!e) return 'unknown error';
+  return e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text;
+};
+
+/** Bundles, writes the component's world and componentizes. */
+export async function buildComponent(entry: string, options: BuildOptions): Promise<BuildResult> {
+  const t0 = performance.now();
+  const source = resolve(entry);
+  if (!existsSync(source)) throw new AgentOSError('AOS_E_BAD_ARGUMENT', `no source file ${entry}`);
+  if (options.world !== 'agent' && options.world !== 'skill') {
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `--world must be agent or skill, got ${String(options.world)}`);
+  }
+  let bundle: Awaited<ReturnType<typeof build>>;
+  try {
+    bundle = await build({
+      entryPoints: [source],
+      bundle: true,
+      format: 'esm',
+      platform: 'neutral',
+      target: 'es2022',
+      write: false,
+      metafile: true,
+      outfile: 'component.js',
+      logLevel: 'silent',
+      plugins: [kernelImports()],
+    });
+  } catch (e) {
+    const errors = (e as { errors?: Message[] }).errors ?? [];
+    throw new AgentOSError('AOS_E_BUILD_FAILED', `bundling ${entry} failed: ${firstError(errors)}`, {}, { cause: e });
+  }
+  const output = Object.values(bundle.metafile!.outputs)[0]!;
+  const missing = EXPORTS[options.world].filter((name) => !output.exports.includes(name));
+  if (missing.length > 0) {
+    throw new AgentOSError(
+      'AOS_E_BAD_SOURCE',
+      `${entry} does not export ${missing.join(' and ')}; the ${options.world} world needs ${EXPORTS[options.world].join(' and ')}`,
+      { missing },
+    );
+  }
+  const imports = [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort();
+  const code = bundle.outputFiles![0]!.text;
+
+  const work = mkdtempSync(join(tmpdir(), 'agentos-build-'));
+  try {
+    mkdirSync(join(work, 'wit', 'deps'), { recursive: true });
+    cpSync(witDir(), join(work, 'wit', 'deps', 'kernel'), { recursive: true });
+    const world = [
+      'package agentos:build;',
+      '',
+      'world component {',
+      `  include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
+      ...imports.map((i) => `  import ${i};`),
+      '}',
+      '',
+    ].join('\n');
+    writeFileSync(join(work, 'wit', 'world.wit'), world);
+    writeFileSync(join(work, 'component.js'), code);
+    let component: Uint8Array;
+    try {
+      ({ component } = await componentize({
+        sourcePath: join(work, 'component.js'),
+        witPath: join(work, 'wit'),
+        worldName: 'component',
+        disableFeatures: [...DISABLED_FEATURES],
+      }));
+    } catch (e) {
+      const reason = String((e as Error)?.message ?? e)
+        .split('\n')
+        .slice(0, 4)
+        .join(' ');
+      throw new AgentOSError('AOS_E_BUILD_FAILED', `componentizing ${entry} failed: ${reason}`, {}, { cause: e });
+    }
+    const out = resolve(options.out);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, component);
+    return { out, size: component.length, digest: sha256(component), imports, ms: Math.round(performance.now() - t0) };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
