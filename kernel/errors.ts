@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   AOS_E_BUILD_FAILED: 'Building the component failed; the message says where.',
   AOS_E_BAD_SOURCE: 'The component source does not fit its world (missing export, unknown kernel import).',
   AOS_E_BAD_ARGUMENT: 'A command or API argument is not valid.',
+  AOS_E_INTERNAL: 'An unexpected failure inside AgentOS. Report it with the stack trace printed beside it.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

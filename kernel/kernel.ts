@@ -171,6 +171,7 @@ export class Kernel {
   }
 
   private workerLost(slot: WorkerSlot): void {
+    if (this.closed) return;
     this.servers.get(slot.thread)?.stop();
     this.servers.delete(slot.thread);
     for (const id of slot.residents) {

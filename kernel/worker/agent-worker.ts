@@ -62,8 +62,9 @@ function importObject(plan: LoadTask['imports']): Record<string, Record<string, 
   return out;
 }
 
+/** jco throws a ComponentError (an Error with an own `payload`) when an export returns `err`. */
 const isComponentError = (e: unknown): e is { payload: ErrorValue } =>
-  typeof e === 'object' && e !== null && 'payload' in e && (e as { name?: string }).name === 'ComponentError';
+  e instanceof Error && Object.hasOwn(e, 'payload') && !(e instanceof WebAssembly.RuntimeError);
 
 const describe = (e: unknown): string =>
   e instanceof Error ? `${e.name}: ${e.message}` : `thrown ${typeof e}: ${String(e)}`;
