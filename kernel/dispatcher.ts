@@ -41,22 +41,33 @@ export class Dispatcher {
     let served: Served;
     const ctx = agent.contexts.get(entry.capability.name);
     if (!ctx) {
-      served = { status: Status.GuestError, value: { tag: 'denied', val: `${entry.capability.name} is not granted` } };
+      served = {
+        status: Status.GuestError,
+        value: { tag: 'denied', val: `${entry.capability.name} is not granted` },
+      };
     } else {
       try {
-        served = { status: Status.Ok, value: (entry.impl as (c: unknown, ...a: unknown[]) => unknown)(ctx, ...args) };
+        served = {
+          status: Status.Ok,
+          value: (entry.impl as (c: unknown, ...a: unknown[]) => unknown)(ctx, ...args),
+        };
       } catch (e) {
-        if (e instanceof GuestError) served = { status: Status.GuestError, value: { tag: e.tag, val: e.message } };
+        if (e instanceof GuestError)
+          served = { status: Status.GuestError, value: { tag: e.tag, val: e.message } };
         else {
           this.logger.error({ err: e, agent: agent.id, span: entry.span }, 'hostcall failed');
-          served = { status: Status.Fault, value: `${entry.span} failed in the kernel: ${(e as Error)?.message ?? e}` };
+          served = {
+            status: Status.Fault,
+            value: `${entry.span} failed in the kernel: ${(e as Error)?.message ?? e}`,
+          };
         }
       }
     }
     const us = (performance.now() - t0) * 1000;
     const hostcalls = agent.record.stats.hostcalls;
     hostcalls[entry.capability.name] = (hostcalls[entry.capability.name] ?? 0) + 1;
-    if (this.spans) this.logger.debug({ span: entry.span, agent: agent.id, us: Math.round(us * 10) / 10 }, 'hostcall');
+    if (this.spans)
+      this.logger.debug({ span: entry.span, agent: agent.id, us: Math.round(us * 10) / 10 }, 'hostcall');
     this.inflight = { agent, span: entry.span, at: this.now(), us, request };
     return served;
   }

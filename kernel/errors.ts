@@ -18,7 +18,8 @@ export const ERROR_CODES = {
     'The component imports an interface the kernel does not offer. Components may import only agentos:kernel/*@0.1.0.',
   AOS_E_CAPABILITY_UNAVAILABLE:
     'The component imports a kernel interface this kernel version does not provide yet.',
-  AOS_E_IMPORT_NOT_GRANTED: 'The component imports a capability it was not granted. Grant it, or rebuild without it.',
+  AOS_E_IMPORT_NOT_GRANTED:
+    'The component imports a capability it was not granted. Grant it, or rebuild without it.',
   AOS_E_BAD_EXPORTS: 'The component exports match neither the agent world nor the skill world.',
   AOS_E_UNKNOWN_CAPABILITY: 'A grant names no capability of this kernel.',
   AOS_E_COMPONENT_NOT_FOUND: 'No component file at that path.',
@@ -28,11 +29,13 @@ export const ERROR_CODES = {
   AOS_E_AGENT_ERROR: 'The agent handled the message and returned an error.',
   AOS_E_AGENT_TERMINATED: 'The agent is terminated and takes no more messages.',
   AOS_E_BAD_STATE: 'The agent is not in a state that allows this operation.',
-  AOS_E_BAD_MESSAGE: 'The message is not valid: its body must be a JSON value and its kind a non-empty string.',
+  AOS_E_BAD_MESSAGE:
+    'The message is not valid: its body must be a JSON value and its kind a non-empty string.',
   AOS_E_MESSAGE_TOO_LARGE: 'The message is larger than the kernel accepts.',
   AOS_E_BAD_CONFIG: 'The agent config or a kernel option is not valid.',
   AOS_E_INIT_FAILED: 'The agent returned an error from init(config); it was not started.',
-  AOS_E_WRONG_WORLD: 'The operation does not fit this component world (messages go to agents, tool calls to skills).',
+  AOS_E_WRONG_WORLD:
+    'The operation does not fit this component world (messages go to agents, tool calls to skills).',
   AOS_E_KERNEL_CLOSED: 'The kernel is closed. Queued messages stay in their mailboxes for the next open.',
   AOS_E_DATA_DIR: 'The data dir cannot be used. Check the path and its permissions.',
   AOS_E_WORKER_LOST: 'A worker thread died; the agents it held will be restarted on their next message.',
@@ -50,7 +53,12 @@ export class AgentOSError extends Error {
   readonly code: ErrorCode;
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.code = code;
     this.details = details;
@@ -72,7 +80,13 @@ export class AgentOSError extends Error {
 }
 
 /** The WIT `error` variant's tags: the only failures a guest ever sees. */
-export type GuestErrorTag = 'not-found' | 'denied' | 'quota-exceeded' | 'timed-out' | 'unavailable' | 'invalid';
+export type GuestErrorTag =
+  | 'not-found'
+  | 'denied'
+  | 'quota-exceeded'
+  | 'timed-out'
+  | 'unavailable'
+  | 'invalid';
 
 export const GUEST_ERROR_TAGS: readonly GuestErrorTag[] = [
   'not-found',
@@ -101,5 +115,9 @@ export class GuestError extends Error {
 export function isGuestErrorValue(v: unknown): v is { tag: GuestErrorTag; val: string } {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as { tag?: unknown; val?: unknown };
-  return typeof r.tag === 'string' && (GUEST_ERROR_TAGS as readonly string[]).includes(r.tag) && typeof r.val === 'string';
+  return (
+    typeof r.tag === 'string' &&
+    (GUEST_ERROR_TAGS as readonly string[]).includes(r.tag) &&
+    typeof r.val === 'string'
+  );
 }

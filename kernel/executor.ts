@@ -57,16 +57,32 @@ export class Executor {
       this.runQueue.delete(agent);
       agent.busy = true;
       slot.busy = true;
-      const p = this.deliver(agent, slot).finally(() => {
-        this.inflight.delete(p);
-        agent.busy = false;
-        slot.busy = false;
-        this.d.owners.delete(slot.thread);
-        if (agent.runnable) this.runQueue.add(agent);
-        this.pump();
-      });
+      const p = this.deliver(agent, slot)
+        .then(() => (agent.record.state === 'terminated' ? this.release(agent) : undefined))
+        .finally(() => {
+          this.inflight.delete(p);
+          agent.busy = false;
+          slot.busy = false;
+          this.d.owners.delete(slot.thread);
+          if (agent.runnable) this.runQueue.add(agent);
+          this.pump();
+        });
       this.inflight.add(p);
     }
+  }
+
+  /**
+   * Drops the agent's resident instance. The unload task queues behind whatever the worker is
+   * running (piscina holds it until the pinned worker is free).
+   */
+  async release(agent: AgentRuntime): Promise<void> {
+    const thread = agent.worker;
+    if (thread === null) return;
+    agent.worker = null;
+    const slot = this.d.pool.slots.get(thread);
+    if (!slot) return;
+    slot.residents.delete(agent.id);
+    await this.d.pool.run(slot, { op: 'unload', agent: agent.id }).catch(() => {});
   }
 
   /** Stops dispatching and waits (up to `ms`) for invocations in flight. */
@@ -84,7 +100,8 @@ export class Executor {
     this.d.journal.append(rec.id, { t: 'instance', at: this.d.now(), generation: rec.generation, reason });
     this.d.owners.set(slot.thread, agent);
     let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, false));
-    if (r.kind === 'missing' && r.needModules) r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, true));
+    if (r.kind === 'missing' && r.needModules)
+      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, true));
     slot.digests.add(rec.digest);
     if (r.kind === 'ok') {
       agent.worker = slot.thread;
@@ -140,7 +157,11 @@ export class Executor {
           ? { ...base, op: 'handle' as const, message }
           : message.kind === 'tool.describe'
             ? { ...base, op: 'describe' as const }
-            : { ...base, op: 'invoke' as const, ...(JSON.parse(message.body) as { tool: string; args: string }) };
+            : {
+                ...base,
+                op: 'invoke' as const,
+                ...(JSON.parse(message.body) as { tool: string; args: string }),
+              };
       let result = await this.d.pool.run(slot, task);
       if (result.kind === 'missing') {
         // The worker lost the instance (it was replaced): start a new one and try once more.
@@ -172,7 +193,10 @@ export class Executor {
         ? new AgentOSError('AOS_E_INIT_FAILED', `${rec.id}: init returned ${r.error.tag}: ${r.error.val}`, {
             tag: r.error.tag,
           })
-        : new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`);
+        : new AgentOSError(
+            'AOS_E_AGENT_CRASHED',
+            `${rec.id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`,
+          );
     this.fail(agent, message, err, 'crash', err.message);
   }
 
@@ -183,7 +207,14 @@ export class Executor {
     if (r.kind === 'ok') {
       const value = r.value;
       const text = typeof value === 'string' ? value : JSON.stringify(value);
-      this.d.journal.append(rec.id, { t: 'outcome', at: this.d.now(), messageId: message.id, result: 'ok', value: text, us: r.us });
+      this.d.journal.append(rec.id, {
+        t: 'outcome',
+        at: this.d.now(),
+        messageId: message.id,
+        result: 'ok',
+        value: text,
+        us: r.us,
+      });
       this.finish(agent, message);
       agent.waiters.get(message.id)?.resolve(typeof value === 'string' ? JSON.parse(value) : value);
       agent.waiters.delete(message.id);
@@ -206,7 +237,14 @@ export class Executor {
   }
 
   /** Records a failed invocation, consumes the message and rejects its waiter. */
-  private fail(agent: AgentRuntime, message: StoredMessage, err: AgentOSError, result: 'error' | 'crash', value: string, us = 0): void {
+  private fail(
+    agent: AgentRuntime,
+    message: StoredMessage,
+    err: AgentOSError,
+    result: 'error' | 'crash',
+    value: string,
+    us = 0,
+  ): void {
     const rec = agent.record;
     const at = this.d.now();
     this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us });

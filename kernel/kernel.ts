@@ -28,7 +28,13 @@ import { createLogger } from './logger.js';
 import { WorkerPool, type WorkerSlot } from './pool.js';
 import { Journal, type ReadableEntry, type StoredMessage } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
-import { type AgentRecord, type AgentState, emptyStats, ProcessTable, type RestartPolicy } from './store/process-table.js';
+import {
+  type AgentRecord,
+  type AgentState,
+  emptyStats,
+  ProcessTable,
+  type RestartPolicy,
+} from './store/process-table.js';
 import { Store } from './store/store.js';
 import { validateMessage } from './validate.js';
 
@@ -42,6 +48,8 @@ export interface KernelOptions {
   logLevel?: string;
   /** The time source for clock hostcalls and timestamps. Default: the system clock. */
   clock?: Clock;
+  /** Where transpiled components are cached. Default `<home>/cache`; data dirs may share one. */
+  cacheDir?: string;
   /** Largest message body accepted, in bytes of JSON. Default 1 MiB. */
   maxMessageBytes?: number;
 }
@@ -122,7 +130,7 @@ export class Kernel {
       journal,
       new Mailboxes(store, now),
       new ProcessTable(store),
-      new Loader(store.home),
+      new Loader(store.home, options.cacheDir),
       new Dispatcher(table, journal, logger, now),
       options.maxMessageBytes ?? 1 << 20,
     );
@@ -231,9 +239,13 @@ export class Kernel {
       try {
         bytes = await readFile(component);
       } catch (e) {
-        throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `cannot read ${component}: ${(e as Error).message}`, {
-          path: component,
-        });
+        throw new AgentOSError(
+          'AOS_E_COMPONENT_NOT_FOUND',
+          `cannot read ${component}: ${(e as Error).message}`,
+          {
+            path: component,
+          },
+        );
       }
     } else if (component instanceof Uint8Array) bytes = component;
     else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
@@ -245,7 +257,8 @@ export class Kernel {
       );
     }
     const grantList = options.grants ?? [];
-    if (!Array.isArray(grantList)) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'grants must be an array of strings');
+    if (!Array.isArray(grantList))
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'grants must be an array of strings');
     link(info.imports, parseGrants(grantList, this.table), this.table, what);
     let config: string | undefined;
     try {
@@ -256,10 +269,15 @@ export class Kernel {
     if (config === undefined) throw new AgentOSError('AOS_E_BAD_CONFIG', 'config is not a JSON value');
     const restart = options.restart ?? 'on-message';
     if (restart !== 'on-message' && restart !== 'never') {
-      throw new AgentOSError('AOS_E_BAD_CONFIG', `restart must be "on-message" or "never", got ${String(restart)}`);
+      throw new AgentOSError(
+        'AOS_E_BAD_CONFIG',
+        `restart must be "on-message" or "never", got ${String(restart)}`,
+      );
     }
     const seed = parseSeed(options.seed);
-    const name = sanitizeName(options.name ?? (typeof component === 'string' ? basename(component, '.wasm') : info.world));
+    const name = sanitizeName(
+      options.name ?? (typeof component === 'string' ? basename(component, '.wasm') : info.world),
+    );
     this.loader.keep(bytes, info.digest);
     const loaded = this.loader.load(info, bytes);
     await loaded;
@@ -319,9 +337,17 @@ export class Kernel {
           ? new AgentOSError('AOS_E_INIT_FAILED', `${rec.id}: init returned ${r.error.tag}: ${r.error.val}`, {
               tag: r.error.tag,
             })
-          : new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed in init: ${r.kind === 'crash' ? r.message : r.kind}`);
+          : new AgentOSError(
+              'AOS_E_AGENT_CRASHED',
+              `${rec.id} crashed in init: ${r.kind === 'crash' ? r.message : r.kind}`,
+            );
       rec.lastError = { code: err.code, message: err.message, at: Number(this.services.clock.now()) };
-      this.journalStore.append(rec.id, { t: 'lifecycle', at: rec.lastError.at, op: 'terminate', detail: err.message });
+      this.journalStore.append(rec.id, {
+        t: 'lifecycle',
+        at: rec.lastError.at,
+        op: 'terminate',
+        detail: err.message,
+      });
       this.agents.delete(rec.id);
       this.persist(agent);
       throw err;
@@ -345,12 +371,14 @@ export class Kernel {
 
   /** Calls tool `tool` of skill `id` with `args`; resolves with its JSON result. */
   async invoke(id: string, tool: string, args: unknown = {}): Promise<unknown> {
-    if (typeof tool !== 'string' || tool === '') throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'tool must be a non-empty string');
+    if (typeof tool !== 'string' || tool === '')
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'tool must be a non-empty string');
     let argsJson: string | undefined;
     try {
       argsJson = JSON.stringify(args);
     } catch {}
-    if (argsJson === undefined) throw new AgentOSError('AOS_E_BAD_MESSAGE', `arguments of ${tool} are not a JSON value`);
+    if (argsJson === undefined)
+      throw new AgentOSError('AOS_E_BAD_MESSAGE', `arguments of ${tool} are not a JSON value`);
     return this.await(id, this.enqueue(id, { tool, args: argsJson }, 'tool.invoke'));
   }
 
@@ -408,7 +436,8 @@ export class Kernel {
   inspect(id: string): AgentInfo {
     const live = this.agents.get(id);
     const rec = live?.record ?? this.processes.get(id);
-    if (!rec) throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+    if (!rec)
+      throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     return this.info(rec);
   }
 
@@ -443,25 +472,18 @@ export class Kernel {
   /** Ends the agent for good: pending messages are dropped and their senders told. */
   async terminate(id: string): Promise<void> {
     const agent = this.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'terminate');
-    for (const m of this.mailboxes.clear(id)) {
-      agent.waiters.get(m.id)?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} was terminated`));
+    // A message in flight is settled by the executor; the rest are dropped now.
+    const dropped = agent.busy ? agent.queue.slice(1) : agent.queue.slice();
+    this.mailboxes.drop(id, dropped);
+    for (const m of dropped) {
+      agent.waiters
+        .get(m.id)
+        ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} was terminated`));
     }
-    agent.waiters.clear();
-    agent.queue.length = 0;
+    agent.queue.splice(agent.busy ? 1 : 0);
     this.agents.delete(id);
-    const thread = agent.worker;
-    agent.worker = null;
-    if (thread !== null) {
-      const slot = this.pool.slots.get(thread);
-      slot?.residents.delete(id);
-      if (slot && !slot.busy) {
-        slot.busy = true;
-        await this.pool.run(slot, { op: 'unload', agent: id }).finally(() => {
-          slot.busy = false;
-          this.executor.pump();
-        });
-      }
-    }
+    // An invocation in flight releases the instance when it ends (Executor.reap).
+    if (!agent.busy) await this.executor.release(agent);
   }
 
   private transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
@@ -469,7 +491,9 @@ export class Kernel {
     const agent = this.agent(id);
     const rec = agent.record;
     if (!from.includes(rec.state)) {
-      throw new AgentOSError('AOS_E_BAD_STATE', `cannot ${op} ${id}: it is ${rec.state}`, { state: rec.state });
+      throw new AgentOSError('AOS_E_BAD_STATE', `cannot ${op} ${id}: it is ${rec.state}`, {
+        state: rec.state,
+      });
     }
     rec.state = to;
     rec.updatedAt = Number(this.services.clock.now());
@@ -499,7 +523,12 @@ export class Kernel {
     await this.executor.drain(10_000);
     for (const agent of this.agents.values()) {
       for (const w of agent.waiters.values()) {
-        w.reject(new AgentOSError('AOS_E_KERNEL_CLOSED', `the kernel closed; the message stays in ${agent.id}'s mailbox`));
+        w.reject(
+          new AgentOSError(
+            'AOS_E_KERNEL_CLOSED',
+            `the kernel closed; the message stays in ${agent.id}'s mailbox`,
+          ),
+        );
       }
       agent.waiters.clear();
       this.persist(agent);
@@ -519,7 +548,8 @@ function parseSeed(seed: SpawnOptions['seed']): string {
   } catch {
     throw new AgentOSError('AOS_E_BAD_CONFIG', `seed must be an integer, got ${String(seed)}`);
   }
-  if (v < 0n || v >= 1n << 64n) throw new AgentOSError('AOS_E_BAD_CONFIG', `seed must fit in a u64, got ${v}`);
+  if (v < 0n || v >= 1n << 64n)
+    throw new AgentOSError('AOS_E_BAD_CONFIG', `seed must fit in a u64, got ${v}`);
   return v.toString();
 }
 

@@ -32,7 +32,13 @@ export class HostcallTable {
     for (const capability of capabilities) {
       this.byCapability.set(capability.name, capability);
       for (const [fn, impl] of Object.entries(capability.functions)) {
-        this.entries.push({ id: this.entries.length, capability, fn, span: `${capability.name}.${fn}`, impl });
+        this.entries.push({
+          id: this.entries.length,
+          capability,
+          fn,
+          span: `${capability.name}.${fn}`,
+          impl,
+        });
       }
     }
   }
@@ -55,7 +61,10 @@ export function parseGrants(grants: readonly string[], table: HostcallTable): Ma
   const out = new Map<string, Grant>();
   for (const raw of grants) {
     if (typeof raw !== 'string' || raw.trim() === '') {
-      throw new AgentOSError('AOS_E_UNKNOWN_CAPABILITY', `grant ${JSON.stringify(raw)} is empty or not a string`);
+      throw new AgentOSError(
+        'AOS_E_UNKNOWN_CAPABILITY',
+        `grant ${JSON.stringify(raw)} is empty or not a string`,
+      );
     }
     const at = raw.indexOf(':');
     const capability = (at === -1 ? raw : raw.slice(0, at)).trim();

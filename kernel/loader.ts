@@ -94,9 +94,14 @@ export async function inspectComponent(bytes: Uint8Array, what: string): Promise
     wit = await componentWit(bytes);
   } catch (e) {
     const reason = String((e as Error)?.message ?? e).split('\n')[0];
-    throw new AgentOSError('AOS_E_MALFORMED_COMPONENT', `${what} does not parse as a component: ${reason}`, {}, {
-      cause: e,
-    });
+    throw new AgentOSError(
+      'AOS_E_MALFORMED_COMPONENT',
+      `${what} does not parse as a component: ${reason}`,
+      {},
+      {
+        cause: e,
+      },
+    );
   }
   const { imports, exports } = parseWorld(wit);
   return { digest: sha256(bytes), size: bytes.length, world: worldOf(exports), imports, exports, wit };
@@ -106,7 +111,14 @@ export async function inspectComponent(bytes: Uint8Array, what: string): Promise
 export class Loader {
   private readonly compiled = new Map<string, Promise<LoadedComponent>>();
 
-  constructor(private readonly home: string) {}
+  /**
+   * @param home the data dir (component bytes live in `home/components`)
+   * @param cacheDir where transpiled glue is cached; default `home/cache`. Several data dirs may share one.
+   */
+  constructor(
+    private readonly home: string,
+    private readonly cacheDir: string = join(home, 'cache'),
+  ) {}
 
   /** Where the component bytes of `digest` are kept. */
   componentPath(digest: string): string {
@@ -127,7 +139,9 @@ export class Loader {
   stored(digest: string): Uint8Array {
     const path = this.componentPath(digest);
     if (!existsSync(path)) {
-      throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `component ${digest} is missing from ${path}`, { digest });
+      throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `component ${digest} is missing from ${path}`, {
+        digest,
+      });
     }
     return readFileSync(path);
   }
@@ -153,16 +167,26 @@ export class Loader {
 
   /** The cache dir holding the transpiled glue for `digest`, creating it if absent. */
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
-    const dir = join(this.home, 'cache', `${digest}-jco${JCO_VERSION}`);
+    const dir = join(this.cacheDir, `${digest}-jco${JCO_VERSION}`);
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;
     try {
-      out = await transpile(bytes, { name: 'component', instantiation: 'sync', noTypescript: true, quiet: true });
+      out = await transpile(bytes, {
+        name: 'component',
+        instantiation: 'sync',
+        noTypescript: true,
+        quiet: true,
+      });
     } catch (e) {
       const reason = String((e as Error)?.message ?? e).split('\n')[0];
-      throw new AgentOSError('AOS_E_MALFORMED_COMPONENT', `component ${digest} cannot be transpiled: ${reason}`, {}, {
-        cause: e,
-      });
+      throw new AgentOSError(
+        'AOS_E_MALFORMED_COMPONENT',
+        `component ${digest} cannot be transpiled: ${reason}`,
+        {},
+        {
+          cause: e,
+        },
+      );
     }
     const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
     mkdirSync(tmp, { recursive: true });

@@ -5,5 +5,8 @@
 import pino, { type Logger } from 'pino';
 
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { pid: undefined, hostname: undefined } }, pino.destination({ fd: 2, sync: false }));
+  return pino(
+    { level, base: { pid: undefined, hostname: undefined } },
+    pino.destination({ fd: 2, sync: false }),
+  );
 }

@@ -90,7 +90,8 @@ export class WorkerPool {
     const pool = new WorkerPool(size, events);
     const deadline = Date.now() + 30_000;
     while (pool.slots.size < size) {
-      if (Date.now() > deadline) throw new Error(`only ${pool.slots.size} of ${size} workers started in 30 s`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${pool.slots.size} of ${size} workers started in 30 s`);
       await new Promise((r) => setTimeout(r, 2));
     }
     return pool;

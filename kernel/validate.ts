@@ -16,17 +16,24 @@ export function validateMessage(kind: unknown, body: unknown, maxBytes: number):
   try {
     text = JSON.stringify(body);
   } catch (e) {
-    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message body is not JSON-serialisable: ${(e as Error).message}`);
+    throw new AgentOSError(
+      'AOS_E_BAD_MESSAGE',
+      `message body is not JSON-serialisable: ${(e as Error).message}`,
+    );
   }
   if (text === undefined) {
     throw new AgentOSError('AOS_E_BAD_MESSAGE', `message body must be a JSON value, got ${typeof body}`);
   }
   const size = Buffer.byteLength(text, 'utf8');
   if (size > maxBytes) {
-    throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', `message body is ${size} bytes of JSON; the limit is ${maxBytes}`, {
-      size,
-      limit: maxBytes,
-    });
+    throw new AgentOSError(
+      'AOS_E_MESSAGE_TOO_LARGE',
+      `message body is ${size} bytes of JSON; the limit is ${maxBytes}`,
+      {
+        size,
+        limit: maxBytes,
+      },
+    );
   }
   return text;
 }

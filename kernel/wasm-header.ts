@@ -35,8 +35,15 @@ function readU32(bytes: Uint8Array, pos: number): [number, number] | null {
  */
 export function readWasmHeader(bytes: Uint8Array, what: string, expect?: WasmKind): WasmHeader {
   if (bytes.length < 8 || MAGIC.some((m, i) => bytes[i] !== m)) {
-    if (bytes.length >= 1 && bytes.length < 8 && MAGIC.slice(0, bytes.length).every((m, i) => bytes[i] === m)) {
-      throw new AgentOSError('AOS_E_TRUNCATED', `${what} ends after ${bytes.length} bytes, inside the wasm header`);
+    if (
+      bytes.length >= 1 &&
+      bytes.length < 8 &&
+      MAGIC.slice(0, bytes.length).every((m, i) => bytes[i] === m)
+    ) {
+      throw new AgentOSError(
+        'AOS_E_TRUNCATED',
+        `${what} ends after ${bytes.length} bytes, inside the wasm header`,
+      );
     }
     throw new AgentOSError('AOS_E_NOT_WASM', `${what} is not WebAssembly (it does not start with \\0asm)`, {
       size: bytes.length,
@@ -65,9 +72,13 @@ export function readWasmHeader(bytes: Uint8Array, what: string, expect?: WasmKin
     const id = bytes[pos]!;
     const size = readU32(bytes, pos + 1);
     if (size === null) {
-      throw new AgentOSError('AOS_E_TRUNCATED', `${what} ends inside the header of section ${sections} (id ${id})`, {
-        offset: pos,
-      });
+      throw new AgentOSError(
+        'AOS_E_TRUNCATED',
+        `${what} ends inside the header of section ${sections} (id ${id})`,
+        {
+          offset: pos,
+        },
+      );
     }
     const [len, body] = size;
     if (body + len > bytes.length) {

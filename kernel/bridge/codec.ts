@@ -45,7 +45,8 @@ class Writer {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   room(n: number): void {
-    if (this.pos + n > this.buf.length) throw new CodecOverflow(`value needs more than ${this.buf.length} bytes`);
+    if (this.pos + n > this.buf.length)
+      throw new CodecOverflow(`value needs more than ${this.buf.length} bytes`);
   }
   u8(v: number): void {
     this.room(1);

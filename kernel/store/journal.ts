@@ -61,7 +61,10 @@ export type JournalEntry = JournalRecord & { seq: number };
 /** A journal entry with hostcall arguments and results decoded, for people and tools. */
 export type ReadableEntry =
   | Exclude<JournalEntry, { t: 'hostcall' }>
-  | (Omit<Extract<JournalEntry, { t: 'hostcall' }>, 'args' | 'result'> & { args: unknown[]; result: unknown });
+  | (Omit<Extract<JournalEntry, { t: 'hostcall' }>, 'args' | 'result'> & {
+      args: unknown[];
+      result: unknown;
+    });
 
 export class Journal {
   private readonly db: Database<JournalRecord, [string, number]>;
@@ -76,7 +79,12 @@ export class Journal {
     let n = this.next.get(agent);
     if (n === undefined) {
       n = 0;
-      for (const key of this.db.getKeys({ start: [agent, Number.MAX_SAFE_INTEGER], end: [agent], reverse: true, limit: 1 })) {
+      for (const key of this.db.getKeys({
+        start: [agent, Number.MAX_SAFE_INTEGER],
+        end: [agent],
+        reverse: true,
+        limit: 1,
+      })) {
         n = (key as [string, number])[1] + 1;
       }
       this.next.set(agent, n);
@@ -95,7 +103,10 @@ export class Journal {
   /** Raw entries from `from` (inclusive), in order. */
   *entries(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<JournalEntry> {
     let n = 0;
-    for (const { key, value } of this.db.getRange({ start: [agent, from], end: [agent, Number.MAX_SAFE_INTEGER] })) {
+    for (const { key, value } of this.db.getRange({
+      start: [agent, from],
+      end: [agent, Number.MAX_SAFE_INTEGER],
+    })) {
       if (n++ >= limit) return;
       yield { ...value, seq: key[1] } as JournalEntry;
     }

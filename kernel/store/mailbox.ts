@@ -49,10 +49,8 @@ export class Mailboxes {
     return out;
   }
 
-  /** Drops every pending message of `agent`; returns them. */
-  clear(agent: string): StoredMessage[] {
-    const all = this.pending(agent);
-    for (const m of all) void this.db.remove([agent, m.id]);
-    return all;
+  /** Drops the given messages of `agent` (the kernel's in-memory queue mirrors the mailbox). */
+  drop(agent: string, messages: readonly StoredMessage[]): void {
+    for (const m of messages) void this.db.remove([agent, m.id]);
   }
 }

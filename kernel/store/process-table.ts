@@ -61,23 +61,28 @@ export function emptyStats(): AgentStats {
   return { invocations: 0, errors: 0, crashes: 0, hostcalls: {}, busyUs: 0 };
 }
 
+/** The table, loaded once at open and kept in memory; every change is written through to LMDB. */
 export class ProcessTable {
   private readonly db: Database<AgentRecord, string>;
+  private readonly rows = new Map<string, AgentRecord>();
 
   constructor(store: Store) {
     this.db = store.db('agents') as unknown as Database<AgentRecord, string>;
+    for (const { key, value } of this.db.getRange({})) this.rows.set(key, value);
   }
 
   get(id: string): AgentRecord | undefined {
-    return this.db.get(id);
+    return this.rows.get(id);
   }
 
-  /** Stores the record (queued; committed with the next batch). */
+  /** Stores the record (the write commits with the next batch; reads see it at once). */
   put(record: AgentRecord): void {
+    this.rows.set(record.id, record);
     void this.db.put(record.id, record);
   }
 
+  /** Every record, in creation order. */
   all(): AgentRecord[] {
-    return [...this.db.getRange({})].map((e) => e.value);
+    return [...this.rows.values()].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
   }
 }

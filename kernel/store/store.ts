@@ -28,22 +28,34 @@ export class Store {
     try {
       const st = statSync(abs, { throwIfNoEntry: false });
       if (st && !st.isDirectory()) {
-        throw new AgentOSError('AOS_E_DATA_DIR', `data dir ${abs} exists but is not a directory`, { home: abs });
+        throw new AgentOSError('AOS_E_DATA_DIR', `data dir ${abs} exists but is not a directory`, {
+          home: abs,
+        });
       }
       mkdirSync(join(abs, 'db'), { recursive: true });
     } catch (e) {
       if (e instanceof AgentOSError) throw e;
-      throw new AgentOSError('AOS_E_DATA_DIR', `cannot create data dir ${abs}: ${(e as Error).message}`, { home: abs }, {
-        cause: e,
-      });
+      throw new AgentOSError(
+        'AOS_E_DATA_DIR',
+        `cannot create data dir ${abs}: ${(e as Error).message}`,
+        { home: abs },
+        {
+          cause: e,
+        },
+      );
     }
     let root: RootDatabase;
     try {
       root = open({ path: join(abs, 'db'), maxDbs: 32 });
     } catch (e) {
-      throw new AgentOSError('AOS_E_DATA_DIR', `cannot open the database in ${abs}: ${(e as Error).message}`, {
-        home: abs,
-      }, { cause: e });
+      throw new AgentOSError(
+        'AOS_E_DATA_DIR',
+        `cannot open the database in ${abs}: ${(e as Error).message}`,
+        {
+          home: abs,
+        },
+        { cause: e },
+      );
     }
     return new Store(abs, root);
   }

@@ -50,7 +50,9 @@ function stub(fn: number): (...args: unknown[]) => unknown {
   };
 }
 
-function importObject(plan: LoadTask['imports']): Record<string, Record<string, (...args: unknown[]) => unknown>> {
+function importObject(
+  plan: LoadTask['imports'],
+): Record<string, Record<string, (...args: unknown[]) => unknown>> {
   const out: Record<string, Record<string, (...args: unknown[]) => unknown>> = {};
   for (const [key, fns] of Object.entries(plan)) {
     const iface: Record<string, (...args: unknown[]) => unknown> = {};
@@ -70,7 +72,12 @@ const describe = (e: unknown): string =>
   e instanceof Error ? `${e.name}: ${e.message}` : `thrown ${typeof e}: ${String(e)}`;
 
 /** Runs `f` against an instance; classifies the outcome. Any non-WIT failure drops the instance. */
-function guard(agent: string, t0: number, f: () => unknown, check?: (v: unknown) => string | null): TaskResult {
+function guard(
+  agent: string,
+  t0: number,
+  f: () => unknown,
+  check?: (v: unknown) => string | null,
+): TaskResult {
   try {
     const value = f();
     const bad = check ? check(value) : null;
@@ -132,13 +139,20 @@ export default async function run(task: Task): Promise<TaskResult> {
   useChannel(task.channel);
   if (task.op === 'load') return load(task);
   const inst = instances.get(task.agent);
-  if (!inst || inst.generation !== task.generation) return { kind: 'missing', needModules: false, thread: threadId };
+  if (!inst || inst.generation !== task.generation)
+    return { kind: 'missing', needModules: false, thread: threadId };
   const t0 = performance.now();
   const x = inst.exports;
   switch (task.op) {
     case 'handle': {
       const m = task.message;
-      const message = { id: BigInt(m.id), kind: m.kind, sender: m.sender ?? undefined, body: m.body, sentAt: BigInt(m.sentAt) };
+      const message = {
+        id: BigInt(m.id),
+        kind: m.kind,
+        sender: m.sender ?? undefined,
+        body: m.body,
+        sentAt: BigInt(m.sentAt),
+      };
       return guard(task.agent, t0, () => x.handle!(message), jsonCheck('handle'));
     }
     case 'invoke':

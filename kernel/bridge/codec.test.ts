@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { CodecOverflow, decodeValue, encodeToBytes, encodeValue } from './codec.js';
+
+const roundTrip = (v: unknown): unknown => decodeValue(encodeToBytes(v));
+
+describe('value codec', () => {
+  it('round-trips every value jco lifts, keeping their JS types', () => {
+    const values: unknown[] = [
+      undefined,
+      null,
+      true,
+      false,
+      0,
+      -1,
+      2147483647,
+      -2147483648,
+      2 ** 40,
+      1.5,
+      Number.NaN,
+      -0,
+      0n,
+      18446744073709551615n,
+      -9223372036854775808n,
+      '',
+      'héllo ✓ 𝄞',
+      new Uint8Array([0, 1, 255]),
+      new Float32Array([1.5, -2.25]),
+      [1, 'two', [3n]],
+      { tag: 'invalid', val: 'x' },
+      { nested: { list: [undefined, null], n: 7 } },
+    ];
+    for (const v of values) expect(roundTrip(v)).toStrictEqual(v);
+  });
+
+  it('keeps -0 and 2^40 as numbers, not truncated ints', () => {
+    expect(Object.is(roundTrip(-0), -0)).toBe(true);
+    expect(roundTrip(2 ** 40)).toBe(2 ** 40);
+  });
+
+  it('writes at an offset and reports the end', () => {
+    const buf = new Uint8Array(64);
+    const end = encodeValue('abc', buf, 10);
+    expect(end).toBe(10 + 1 + 4 + 3);
+    expect(decodeValue(buf.slice(10, end))).toBe('abc');
+  });
+
+  it('throws CodecOverflow when the value does not fit', () => {
+    expect(() => encodeValue('x'.repeat(100), new Uint8Array(32))).toThrow(CodecOverflow);
+    expect(() => encodeValue(new Uint8Array(100), new Uint8Array(32))).toThrow(CodecOverflow);
+    expect(() => encodeValue('é'.repeat(20), new Uint8Array(30))).toThrow(CodecOverflow);
+  });
+
+  it('refuses values it cannot carry', () => {
+    expect(() => encodeToBytes(() => 1)).toThrow(/cannot encode a function/);
+    expect(() => encodeToBytes(Symbol('s'))).toThrow(/cannot encode a symbol/);
+  });
+
+  it('rejects corrupt input with a clear error', () => {
+    expect(() => decodeValue(new Uint8Array([99]))).toThrow(/bad value tag 99/);
+    const ok = encodeToBytes('abc');
+    expect(() => decodeValue(new Uint8Array([...ok, 0]))).toThrow(/trailing bytes/);
+  });
+});

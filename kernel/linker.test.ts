@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { CAPABILITIES } from '../hostcalls/index.js';
+import { AgentOSError } from './errors.js';
+import { HostcallTable, link, parseGrants } from './linker.js';
+
+const table = new HostcallTable(CAPABILITIES);
+
+function failure(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AgentOSError);
+    return `${(e as AgentOSError).code}: ${(e as AgentOSError).message}`;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('parseGrants', () => {
+  it('parses names and scopes', () => {
+    const g = parseGrants(['log', 'working-memory:read-only'], table);
+    expect([...g.values()]).toEqual([
+      { capability: 'log', scope: '' },
+      { capability: 'working-memory', scope: 'read-only' },
+    ]);
+  });
+
+  it('refuses an unknown capability, listing the known ones', () => {
+    expect(failure(() => parseGrants(['filesystem'], table))).toMatch(
+      /^AOS_E_UNKNOWN_CAPABILITY: grant "filesystem" names no capability; known: log, clock/,
+    );
+    expect(failure(() => parseGrants([''], table))).toMatch(/^AOS_E_UNKNOWN_CAPABILITY/);
+    expect(failure(() => parseGrants(['types'], table))).toMatch(/^AOS_E_UNKNOWN_CAPABILITY/);
+  });
+
+  it('refuses a capability this kernel does not provide yet', () => {
+    expect(failure(() => parseGrants(['ipc'], table))).toMatch(
+      /^AOS_E_CAPABILITY_UNAVAILABLE: grant "ipc": this kernel does not provide ipc yet/,
+    );
+  });
+});
+
+describe('link', () => {
+  const grants = parseGrants(['log'], table);
+
+  it('plans each granted import under the key the glue reads, with numbered hostcalls', () => {
+    const plan = link(['agentos:kernel/types@0.1.0', 'agentos:kernel/log@0.1.0'], grants, table, 'x.wasm');
+    expect(Object.keys(plan)).toEqual(['agentos:kernel/log']);
+    const id = plan['agentos:kernel/log']!.write!;
+    expect(table.entries[id]!.span).toBe('log.write');
+  });
+
+  it('names JS functions the way jco does', () => {
+    const plan = link(
+      ['agentos:kernel/random@0.1.0', 'agentos:kernel/working-memory@0.1.0'],
+      parseGrants(['random', 'working-memory'], table),
+      table,
+      'x',
+    );
+    expect(Object.keys(plan['agentos:kernel/random']!)).toEqual(['nextU64', 'bytes']);
+    expect(Object.keys(plan['agentos:kernel/working-memory']!)).toEqual(['get', 'set', 'delete', 'list']);
+  });
+
+  it('refuses an import outside the kernel package, naming it', () => {
+    expect(failure(() => link(['wasi:cli/stdout@0.2.0'], grants, table, 'x.wasm'))).toBe(
+      "AOS_E_UNKNOWN_IMPORT: x.wasm imports wasi:cli/stdout@0.2.0, which is not an interface of agentos:kernel@0.1.0; a component may import only the kernel's interfaces",
+    );
+    expect(failure(() => link(['agentos:kernel/filesystem@0.1.0'], grants, table, 'x'))).toMatch(
+      /^AOS_E_UNKNOWN_IMPORT/,
+    );
+    expect(failure(() => link(['connect'], grants, table, 'x'))).toMatch(
+      /^AOS_E_UNKNOWN_IMPORT: x imports connect/,
+    );
+  });
+
+  it('refuses another ABI version', () => {
+    expect(failure(() => link(['agentos:kernel/log@0.2.0'], grants, table, 'x'))).toMatch(
+      /^AOS_E_UNKNOWN_IMPORT: x imports agentos:kernel\/log@0.2.0, but this kernel speaks agentos:kernel@0.1.0/,
+    );
+  });
+
+  it('refuses an interface the kernel does not provide yet, even if granted', () => {
+    expect(failure(() => link(['agentos:kernel/ipc@0.1.0'], grants, table, 'x'))).toBe(
+      'AOS_E_CAPABILITY_UNAVAILABLE: x imports agentos:kernel/ipc@0.1.0, which this kernel does not provide yet',
+    );
+  });
+
+  it('refuses an import that was not granted, naming it and the grants', () => {
+    expect(failure(() => link(['agentos:kernel/clock@0.1.0'], grants, table, 'x'))).toBe(
+      'AOS_E_IMPORT_NOT_GRANTED: x imports agentos:kernel/clock@0.1.0 but was not granted clock (granted: log)',
+    );
+  });
+});

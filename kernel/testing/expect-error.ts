@@ -1,0 +1,12 @@
+/** Test helper: awaits a rejection (or a throw) and returns `CODE: message`. */
+import { AgentOSError } from '../errors.js';
+
+export async function codeOf(f: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof f === 'function' ? f() : f);
+  } catch (e) {
+    if (!(e instanceof AgentOSError)) throw e;
+    return `${e.code}: ${e.message}`;
+  }
+  throw new Error('expected a coded error, got success');
+}

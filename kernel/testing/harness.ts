@@ -1,0 +1,108 @@
+/**
+ * The shared test harness: real components built by the real toolchain (cached by source
+ * digest between runs and test files), a kernel on a fresh temporary data dir, and helpers.
+ *
+ * @example
+ * const kernel = await openKernel();
+ * const id = await kernel.spawn(await fixture('probe'), { grants: ['log'] });
+ */
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kernel, type KernelOptions } from '../kernel.js';
+import { sha256 } from '../loader.js';
+import { packageRoot, witDir } from '../paths.js';
+import { buildComponent } from '../../toolchain/build.js';
+import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
+import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
+
+const FIXTURES_DIR = join(packageRoot(), 'kernel', 'testing', 'fixtures');
+
+type FixtureSpec = { ts: string; world: 'agent' | 'skill' } | ({ wat: string } & WatOptions);
+
+export const FIXTURES = {
+  probe: { ts: 'probe.ts', world: 'agent' },
+  'needs-ipc': { ts: 'needs-ipc.ts', world: 'agent' },
+  'echo-wat': { wat: 'echo.wat', world: 'agent' },
+  'trap-wat': { wat: 'trap.wat', world: 'agent' },
+  'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },
+  'unknown-import': {
+    wat: 'unknown-import.wat',
+    world: 'agent',
+    extraPackages: {
+      evil: 'package example:evil@1.0.0;\ninterface net { connect: func(host: string) -> u32; }\n',
+    },
+    extraWorldLines: ['import example:evil/net@1.0.0;'],
+  },
+} satisfies Record<string, FixtureSpec>;
+
+export type FixtureName = keyof typeof FIXTURES;
+
+const cacheDir = (): string => join(packageRoot(), 'node_modules', '.cache', 'agentos-fixtures');
+
+function witDigest(): string {
+  const dir = witDir();
+  return sha256(
+    Buffer.concat(
+      readdirSync(dir)
+        .sort()
+        .map((f) => readFileSync(join(dir, f))),
+    ),
+  );
+}
+
+/** Path of the built fixture, building it if its sources changed. */
+export async function fixture(name: FixtureName): Promise<string> {
+  const spec: FixtureSpec = FIXTURES[name];
+  const file = 'ts' in spec ? spec.ts : spec.wat;
+  let source = readFileSync(join(FIXTURES_DIR, file), 'utf8');
+  if (!('ts' in spec))
+    source = source.replace(';;COMMON', readFileSync(join(FIXTURES_DIR, 'common.wat.inc'), 'utf8'));
+  const key = sha256(Buffer.from(`${source}\0${JSON.stringify(spec)}\0${witDigest()}`)).slice(0, 16);
+  const out = join(cacheDir(), `${name}-${key}.wasm`);
+  if (existsSync(out)) return out;
+  mkdirSync(cacheDir(), { recursive: true });
+  if ('ts' in spec) {
+    await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out });
+  } else {
+    const bytes = await buildWatComponent(source, spec);
+    const tmp = `${out}.${process.pid}.tmp`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, out);
+  }
+  return out;
+}
+
+/** Path of a first-party sample component (components/), building the samples if needed. */
+export async function sample(name: 'echo' | 'counter' | 'text-stats'): Promise<string> {
+  const path = samplePath(name);
+  if (!existsSync(path)) await buildSamples();
+  return path;
+}
+
+/** Builds every fixture and sample once (vitest global setup). */
+export async function buildAll(): Promise<void> {
+  await buildSamples();
+  for (const name of Object.keys(FIXTURES) as FixtureName[]) await fixture(name);
+}
+
+/** A fresh, empty data dir. */
+export function tempHome(prefix = 'agentos-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Transpiled components shared by every test kernel (each has its own data dir). */
+export const TEST_CACHE_DIR = join(packageRoot(), 'node_modules', '.cache', 'agentos-transpiled');
+
+/** A kernel on `home` (default: a fresh temp dir) with 2 workers, a silent log and the shared cache. */
+export function openKernel(options: KernelOptions = {}): Promise<Kernel> {
+  return Kernel.open({ workers: 2, logLevel: 'silent', home: tempHome(), cacheDir: TEST_CACHE_DIR, ...options });
+}
