@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Kernel } from './kernel.js';
+import { codeOf } from './testing/expect-error.js';
+import { fixture, openKernel, sample } from './testing/harness.js';
+
+const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
+
+let kernel: Kernel;
+afterEach(async () => {
+  await kernel?.close();
+});
+
+describe('a crash discards that instance only', () => {
+  it('keeps the kernel and other agents running while one agent traps on every message', async () => {
+    kernel = await openKernel();
+    const trapper = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, config: { trapAlways: true } });
+    const wasmTrapper = await kernel.spawn(await fixture('trap-wat'));
+    const echo = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    for (let i = 0; i < 5; i++) {
+      const [a, b, c] = await Promise.all([
+        codeOf(kernel.send(trapper, { i })),
+        codeOf(kernel.send(wasmTrapper, { i })),
+        kernel.send(echo, { i }),
+      ]);
+      // A JS throw inside SpiderMonkey surfaces as the engine's trap.
+      expect(a).toMatch(/^AOS_E_AGENT_CRASHED: probe-[\w-]+ crashed: RuntimeError: wasm trap/);
+      expect(b).toMatch(/^AOS_E_AGENT_CRASHED: trap-wat-[\w-]+ crashed: RuntimeError: wasm trap: wasm `unreachable`/);
+      expect(c).toEqual({ i });
+    }
+    expect(kernel.inspect(trapper)).toMatchObject({
+      state: 'crashed',
+      resident: false,
+      generation: 6, // the spawn's instance, then one restart per message
+      stats: { invocations: 5, crashes: 5 },
+      lastError: { code: 'AOS_E_AGENT_CRASHED' },
+    });
+    expect(kernel.inspect(echo)).toMatchObject({ state: 'ready', generation: 1, stats: { invocations: 5, crashes: 0 } });
+  });
+
+  it('treats a malformed return value as a crash and restarts on the next message', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 2 });
+    expect(await codeOf(kernel.send(id, { op: 'bad-json' }))).toMatch(/crashed: handle returned malformed JSON: this is not JSON/);
+    // A fresh instance: its in-heap count starts again.
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
+    expect(await codeOf(kernel.send(id, { op: 'bad-type' }))).toMatch(/^AOS_E_AGENT_CRASHED: .*RuntimeError/);
+    expect(await codeOf(kernel.send(id, { op: 'trap' }))).toMatch(/^AOS_E_AGENT_CRASHED: .*unreachable/);
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
+    expect(kernel.inspect(id)).toMatchObject({ state: 'ready', generation: 4, stats: { crashes: 3 } });
+  });
+
+  it('with restart "never", a crashed agent keeps its messages queued until resumed', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, restart: 'never' });
+    expect(await codeOf(kernel.send(id, { op: 'trap' }))).toMatch(/^AOS_E_AGENT_CRASHED/);
+    const later = kernel.send(id, { op: 'state' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(kernel.inspect(id)).toMatchObject({ state: 'crashed', mailbox: 1 });
+    kernel.resume(id);
+    expect(await later).toEqual({ handled: 1 });
+    expect(kernel.inspect(id).state).toBe('ready');
+  });
+
+  it('keeps working memory written before a crash', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    await kernel.send(id, { op: 'wm', calls: [['set', 'k', 'v1']] });
+    await codeOf(kernel.send(id, { op: 'trap' }));
+    expect(await kernel.send(id, { op: 'wm', calls: [['get', 'k']] })).toEqual([{ ok: 'v1' }]);
+  });
+});
