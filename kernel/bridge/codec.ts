@@ -173,7 +173,8 @@ class Reader {
   }
   bytes(): Uint8Array {
     const n = this.u32();
-    const b = this.buf.slice(this.pos, this.pos + n);
+    // A plain Uint8Array copy, even when the input is a Buffer (as LMDB returns it).
+    const b = new Uint8Array(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
     return b;
   }

@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../kernel/clock.js';
+import type { Kernel } from '../../kernel/kernel.js';
+import { fixture, openKernel } from '../../kernel/testing/harness.js';
+
+const GRANTS = ['log', 'clock', 'random', 'working-memory'];
+let kernel: Kernel;
+afterEach(async () => {
+  await kernel?.close();
+});
+
+describe('clock', () => {
+  it('reads the kernel clock, so a manual clock decides what the guest sees', async () => {
+    const clock = new ManualClock(1_700_000_000_000n);
+    kernel = await openKernel({ clock });
+    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    expect(await kernel.send(id, { op: 'clock' })).toEqual({ now: '1700000000000', monotonic: '0' });
+    clock.advance(1500n);
+    expect(await kernel.send(id, { op: 'clock' })).toEqual({ now: '1700000001500', monotonic: '1500000000' });
+    // The kernel's own timestamps use the same clock.
+    expect(kernel.inspect(id).updatedAt).toBe(1_700_000_001_500);
+  });
+
+  it('gives the system time by default, and a monotonic clock that does not go back', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const before = Date.now();
+    const a = (await kernel.send(id, { op: 'clock' })) as { now: string; monotonic: string };
+    const b = (await kernel.send(id, { op: 'clock' })) as { now: string; monotonic: string };
+    expect(Number(a.now)).toBeGreaterThanOrEqual(before);
+    expect(Number(a.now)).toBeLessThanOrEqual(Date.now());
+    expect(BigInt(b.monotonic)).toBeGreaterThanOrEqual(BigInt(a.monotonic));
+  });
+
+  it('is refused at spawn when not granted', async () => {
+    kernel = await openKernel();
+    await expect(kernel.spawn(await fixture('probe'), { grants: ['log', 'random', 'working-memory'] })).rejects.toThrow(
+      /imports agentos:kernel\/clock@0.1.0 but was not granted clock/,
+    );
+  });
+});
