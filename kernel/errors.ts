@@ -38,7 +38,6 @@ export const ERROR_CODES = {
     'The operation does not fit this component world (messages go to agents, tool calls to skills).',
   AOS_E_KERNEL_CLOSED: 'The kernel is closed. Queued messages stay in their mailboxes for the next open.',
   AOS_E_DATA_DIR: 'The data dir cannot be used. Check the path and its permissions.',
-  AOS_E_WORKER_LOST: 'A worker thread died; the agents it held will be restarted on their next message.',
   AOS_E_BUILD_FAILED: 'Building the component failed; the message says where.',
   AOS_E_BAD_SOURCE: 'The component source does not fit its world (missing export, unknown kernel import).',
   AOS_E_BAD_ARGUMENT: 'A command or API argument is not valid.',
