@@ -1,0 +1,39 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from './paths.js';
+import { sample, tempHome } from './testing/harness.js';
+
+const DENO = join(packageRoot(), 'node_modules', '.bin', 'deno');
+
+describe('embedding under Deno', () => {
+  it('runs the README embedding example on the node_modules npm installed', async () => {
+    const dir = tempHome('agentos-deno-');
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(packageRoot(), join(dir, 'node_modules', 'agentos'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', dependencies: { agentos: '*' } }));
+    const echo = await sample('echo');
+    writeFileSync(
+      join(dir, 'embed.mjs'),
+      `import { Kernel } from 'agentos';
+const kernel = await Kernel.open({ home: './.agentos' });
+const id = await kernel.spawn(${JSON.stringify(echo)}, { grants: ['log', 'working-memory'] });
+const out = await kernel.send(id, { text: 'hi' });
+console.log(JSON.stringify({ deno: Deno.version.deno, id, out, journal: (await kernel.journal(id)).length }));
+await kernel.close();
+`,
+    );
+    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(DENO, ['run', '-A', 'embed.mjs'], { cwd: dir, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' } }, (err, so, se) =>
+        err ? reject(new Error(`deno failed: ${se}`)) : resolve({ stdout: so, stderr: se }),
+      );
+    });
+    expect(stderr).toBe('');
+    const result = JSON.parse(stdout) as { deno: string; id: string; out: unknown; journal: number };
+    expect(result.deno).toMatch(/^2\./);
+    expect(result.id).toMatch(/^echo-[0-9a-f]{6}$/);
+    expect(result.out).toEqual({ text: 'hi' });
+    expect(result.journal).toBeGreaterThanOrEqual(5);
+  });
+});
