@@ -22,7 +22,8 @@ function witFunctions(): Map<string, string[]> {
 
 describe('the agentos:kernel WIT package', () => {
   it('declares one package version everywhere', () => {
-    for (const text of wit) expect(text).toMatch(new RegExp(`^package agentos:kernel@${ABI_VERSION.replace(/\./g, '\\.')};`, 'm'));
+    for (const text of wit)
+      expect(text).toMatch(new RegExp(`^package agentos:kernel@${ABI_VERSION.replace(/\./g, '\\.')};`, 'm'));
   });
 
   it('has exactly the interfaces the kernel knows', () => {
@@ -56,7 +57,11 @@ describe('the agentos:kernel WIT package', () => {
   it('names things the way jco does', () => {
     expect(jsName('next-u64')).toBe('nextU64');
     expect(jsName('monotonic')).toBe('monotonic');
-    expect(parseImportName('agentos:kernel/log@0.1.0')).toEqual({ pkg: 'agentos:kernel', iface: 'log', version: '0.1.0' });
+    expect(parseImportName('agentos:kernel/log@0.1.0')).toEqual({
+      pkg: 'agentos:kernel',
+      iface: 'log',
+      version: '0.1.0',
+    });
     expect(parseImportName('nonsense')).toBeNull();
   });
 });

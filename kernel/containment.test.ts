@@ -13,7 +13,10 @@ afterEach(async () => {
 describe('a crash discards that instance only', () => {
   it('keeps the kernel and other agents running while one agent traps on every message', async () => {
     kernel = await openKernel();
-    const trapper = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, config: { trapAlways: true } });
+    const trapper = await kernel.spawn(await fixture('probe'), {
+      grants: PROBE_GRANTS,
+      config: { trapAlways: true },
+    });
     const wasmTrapper = await kernel.spawn(await fixture('trap-wat'));
     const echo = await kernel.spawn(await sample('echo'), { grants: ['log'] });
     for (let i = 0; i < 5; i++) {
@@ -24,7 +27,9 @@ describe('a crash discards that instance only', () => {
       ]);
       // A JS throw inside SpiderMonkey surfaces as the engine's trap.
       expect(a).toMatch(/^AOS_E_AGENT_CRASHED: probe-[\w-]+ crashed: RuntimeError: wasm trap/);
-      expect(b).toMatch(/^AOS_E_AGENT_CRASHED: trap-wat-[\w-]+ crashed: RuntimeError: wasm trap: wasm `unreachable`/);
+      expect(b).toMatch(
+        /^AOS_E_AGENT_CRASHED: trap-wat-[\w-]+ crashed: RuntimeError: wasm trap: wasm `unreachable`/,
+      );
       expect(c).toEqual({ i });
     }
     expect(kernel.inspect(trapper)).toMatchObject({
@@ -34,7 +39,11 @@ describe('a crash discards that instance only', () => {
       stats: { invocations: 5, crashes: 5 },
       lastError: { code: 'AOS_E_AGENT_CRASHED' },
     });
-    expect(kernel.inspect(echo)).toMatchObject({ state: 'ready', generation: 1, stats: { invocations: 5, crashes: 0 } });
+    expect(kernel.inspect(echo)).toMatchObject({
+      state: 'ready',
+      generation: 1,
+      stats: { invocations: 5, crashes: 0 },
+    });
   });
 
   it('treats a malformed return value as a crash and restarts on the next message', async () => {
@@ -42,7 +51,9 @@ describe('a crash discards that instance only', () => {
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
     expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 2 });
-    expect(await codeOf(kernel.send(id, { op: 'bad-json' }))).toMatch(/crashed: handle returned malformed JSON: this is not JSON/);
+    expect(await codeOf(kernel.send(id, { op: 'bad-json' }))).toMatch(
+      /crashed: handle returned malformed JSON: this is not JSON/,
+    );
     // A fresh instance: its in-heap count starts again.
     expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
     expect(await codeOf(kernel.send(id, { op: 'bad-type' }))).toMatch(/^AOS_E_AGENT_CRASHED: .*RuntimeError/);

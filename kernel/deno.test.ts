@@ -12,7 +12,10 @@ describe('embedding under Deno', () => {
     const dir = tempHome('agentos-deno-');
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(packageRoot(), join(dir, 'node_modules', 'agentos'));
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', dependencies: { agentos: '*' } }));
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ type: 'module', dependencies: { agentos: '*' } }),
+    );
     const echo = await sample('echo');
     writeFileSync(
       join(dir, 'embed.mjs'),
@@ -25,8 +28,12 @@ await kernel.close();
 `,
     );
     const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-      execFile(DENO, ['run', '-A', 'embed.mjs'], { cwd: dir, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' } }, (err, so, se) =>
-        err ? reject(new Error(`deno failed: ${se}`)) : resolve({ stdout: so, stderr: se }),
+      execFile(
+        DENO,
+        ['run', '-A', 'embed.mjs'],
+        { cwd: dir, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' } },
+        (err, so, se) =>
+          err ? reject(new Error(`deno failed: ${se}`)) : resolve({ stdout: so, stderr: se }),
       );
     });
     expect(stderr).toBe('');

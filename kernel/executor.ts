@@ -11,10 +11,10 @@ import type { AgentRuntime } from './agent.js';
 import { AgentOSError } from './errors.js';
 import { inspectComponent, type LoadedComponent, type Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
-import type { TaskResult } from './worker/protocol.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
 import type { ProcessTable } from './store/process-table.js';
+import type { TaskResult } from './worker/protocol.js';
 
 export interface ExecutorDeps {
   pool: WorkerPool;

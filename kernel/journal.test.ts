@@ -18,9 +18,21 @@ describe('the journal', () => {
   it('holds every hostcall of a run, with the arguments and results the guest saw', async () => {
     kernel = await openKernel();
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, seed: 42 });
-    const rnd = (await kernel.send(id, { op: 'random', n: 3, bytes: 4 })) as { values: string[]; bytes: { ok: number[] } };
+    const rnd = (await kernel.send(id, { op: 'random', n: 3, bytes: 4 })) as {
+      values: string[];
+      bytes: { ok: number[] };
+    };
     const clock = (await kernel.send(id, { op: 'clock' })) as { now: string; monotonic: string };
-    const wm = await kernel.send(id, { op: 'wm', calls: [['set', 'a', '1'], ['get', 'a'], ['get', 'zz'], ['list', '', 0], ['delete', 'a']] });
+    const wm = await kernel.send(id, {
+      op: 'wm',
+      calls: [
+        ['set', 'a', '1'],
+        ['get', 'a'],
+        ['get', 'zz'],
+        ['list', '', 0],
+        ['delete', 'a'],
+      ],
+    });
     await kernel.send(id, { op: 'log', level: 'warn', message: 'hello', fields: '{"x":1}' });
 
     const journal = await kernel.journal(id);
@@ -85,7 +97,8 @@ describe('the journal', () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        for (const l of chunk.toString().split('\n'))
+          if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
         done();
       },
     });

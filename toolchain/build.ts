@@ -55,7 +55,9 @@ function kernelImports(): Plugin {
           return { errors: [{ text: `"${args.path}" is not an interface of ${PACKAGE}@${ABI_VERSION}` }] };
         }
         if (m[2] !== undefined && m[2] !== ABI_VERSION) {
-          return { errors: [{ text: `"${args.path}": this toolchain builds against ${PACKAGE}@${ABI_VERSION}` }] };
+          return {
+            errors: [{ text: `"${args.path}": this toolchain builds against ${PACKAGE}@${ABI_VERSION}` }],
+          };
         }
         return { path: importName(m[1]!), external: true };
       });
@@ -75,7 +77,10 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
   const source = resolve(entry);
   if (!existsSync(source)) throw new AgentOSError('AOS_E_BAD_ARGUMENT', `no source file ${entry}`);
   if (options.world !== 'agent' && options.world !== 'skill') {
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `--world must be agent or skill, got ${String(options.world)}`);
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `--world must be agent or skill, got ${String(options.world)}`,
+    );
   }
   let bundle: Awaited<ReturnType<typeof build>>;
   try {
@@ -93,7 +98,12 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
     });
   } catch (e) {
     const errors = (e as { errors?: Message[] }).errors ?? [];
-    throw new AgentOSError('AOS_E_BUILD_FAILED', `bundling ${entry} failed: ${firstError(errors)}`, {}, { cause: e });
+    throw new AgentOSError(
+      'AOS_E_BUILD_FAILED',
+      `bundling ${entry} failed: ${firstError(errors)}`,
+      {},
+      { cause: e },
+    );
   }
   const output = Object.values(bundle.metafile!.outputs)[0]!;
   const missing = EXPORTS[options.world].filter((name) => !output.exports.includes(name));
@@ -135,12 +145,23 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
         .split('\n')
         .slice(0, 4)
         .join(' ');
-      throw new AgentOSError('AOS_E_BUILD_FAILED', `componentizing ${entry} failed: ${reason}`, {}, { cause: e });
+      throw new AgentOSError(
+        'AOS_E_BUILD_FAILED',
+        `componentizing ${entry} failed: ${reason}`,
+        {},
+        { cause: e },
+      );
     }
     const out = resolve(options.out);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, component);
-    return { out, size: component.length, digest: sha256(component), imports, ms: Math.round(performance.now() - t0) };
+    return {
+      out,
+      size: component.length,
+      digest: sha256(component),
+      imports,
+      ms: Math.round(performance.now() - t0),
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -17,9 +17,14 @@ interface Run {
 function agentos(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     const { AGENTOS_HOME: _h, ...rest } = process.env;
-    execFile(process.execPath, [CLI, ...args], { env: { ...rest, ...env }, cwd: tempHome() }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...rest, ...env }, cwd: tempHome() },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -28,7 +33,10 @@ describe('agentos CLI', () => {
     const r = await agentos(['inspect', await sample('echo')]);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(info).toMatchObject({ world: 'agent', imports: ['agentos:kernel/log@0.1.0', 'agentos:kernel/types@0.1.0'] });
+    expect(info).toMatchObject({
+      world: 'agent',
+      imports: ['agentos:kernel/log@0.1.0', 'agentos:kernel/types@0.1.0'],
+    });
     expect(info.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(info.size).toBeGreaterThan(1_000_000);
     expect((info.exports as { name: string }[]).map((e) => e.name)).toEqual(['init', 'handle']);
@@ -36,7 +44,16 @@ describe('agentos CLI', () => {
 
   it('run prints the outcome as JSON on stdout and exits 0', async () => {
     const home = tempHome();
-    const r = await agentos(['run', await sample('echo'), '--grant', 'log,clock', '--message', '{"text":"hi"}', '--home', home]);
+    const r = await agentos([
+      'run',
+      await sample('echo'),
+      '--grant',
+      'log,clock',
+      '--message',
+      '{"text":"hi"}',
+      '--home',
+      home,
+    ]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(r.stdout)).toEqual({ text: 'hi' });
     // The one-shot agent is kept, terminated, with its journal.
@@ -46,10 +63,22 @@ describe('agentos CLI', () => {
 
   it('run calls skill tools, and lists them without --tool', async () => {
     const home = tempHome();
-    const stats = await agentos(['run', await sample('text-stats'), '--tool', 'stats', '--args', '{"text":"a b c"}', '--home', home]);
+    const stats = await agentos([
+      'run',
+      await sample('text-stats'),
+      '--tool',
+      'stats',
+      '--args',
+      '{"text":"a b c"}',
+      '--home',
+      home,
+    ]);
     expect(JSON.parse(stats.stdout)).toMatchObject({ words: 3 });
     const tools = await agentos(['run', await sample('text-stats'), '--home', home]);
-    expect((JSON.parse(tools.stdout) as { name: string }[]).map((t) => t.name)).toEqual(['stats', 'top-words']);
+    expect((JSON.parse(tools.stdout) as { name: string }[]).map((t) => t.name)).toEqual([
+      'stats',
+      'top-words',
+    ]);
   });
 
   it('prints coded errors on stderr with a non-zero exit', async () => {
@@ -58,8 +87,16 @@ describe('agentos CLI', () => {
     writeFileSync(noise, randomBytes(64));
     const cases: [string[], number, RegExp][] = [
       [['run', noise, '--home', home], 1, /^AOS_E_NOT_WASM: .*noise.wasm is not WebAssembly/],
-      [['run', await sample('counter'), '--grant', 'log', '--home', home], 1, /^AOS_E_IMPORT_NOT_GRANTED: .* imports agentos:kernel\/working-memory@0.1.0 but was not granted working-memory/],
-      [['run', await sample('echo'), '--grant', 'log', '--message', '{bad', '--home', home], 2, /^AOS_E_BAD_ARGUMENT: --message is not valid JSON/],
+      [
+        ['run', await sample('counter'), '--grant', 'log', '--home', home],
+        1,
+        /^AOS_E_IMPORT_NOT_GRANTED: .* imports agentos:kernel\/working-memory@0.1.0 but was not granted working-memory/,
+      ],
+      [
+        ['run', await sample('echo'), '--grant', 'log', '--message', '{bad', '--home', home],
+        2,
+        /^AOS_E_BAD_ARGUMENT: --message is not valid JSON/,
+      ],
       [['inspect', '/no/such.wasm'], 1, /^AOS_E_COMPONENT_NOT_FOUND/],
       [['frobnicate'], 2, /^AOS_E_BAD_ARGUMENT: unknown command "frobnicate"/],
       [['run', '--bogus'], 2, /^AOS_E_BAD_ARGUMENT: Unknown option '--bogus'/],
@@ -76,14 +113,24 @@ describe('agentos CLI', () => {
   it('uses $AGENTOS_HOME when --home is absent, and drives an agent across commands', async () => {
     const home = tempHome();
     const env = { AGENTOS_HOME: home };
-    const spawned = await agentos(['spawn', await sample('counter'), '--grant', 'log,working-memory', '--name', 'tally'], env);
+    const spawned = await agentos(
+      ['spawn', await sample('counter'), '--grant', 'log,working-memory', '--name', 'tally'],
+      env,
+    );
     const { id } = JSON.parse(spawned.stdout) as { id: string };
     expect(id).toMatch(/^tally-/);
-    expect(JSON.parse((await agentos(['send', id, '--message', '{"by":4}'], env)).stdout)).toEqual({ count: 4 });
+    expect(JSON.parse((await agentos(['send', id, '--message', '{"by":4}'], env)).stdout)).toEqual({
+      count: 4,
+    });
     expect(JSON.parse((await agentos(['suspend', id], env)).stdout)).toEqual({ id, state: 'suspended' });
     expect(JSON.parse((await agentos(['resume', id], env)).stdout)).toEqual({ id, state: 'ready' });
-    expect(JSON.parse((await agentos(['send', id, '--message', '{"by":1}'], env)).stdout)).toEqual({ count: 5 });
-    const journal = (await agentos(['journal', id], env)).stdout.trim().split('\n').map((l) => JSON.parse(l) as { t: string });
+    expect(JSON.parse((await agentos(['send', id, '--message', '{"by":1}'], env)).stdout)).toEqual({
+      count: 5,
+    });
+    const journal = (await agentos(['journal', id], env)).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { t: string });
     expect(journal[0]!.t).toBe('spawn');
     expect(journal.filter((e) => e.t === 'outcome')).toHaveLength(2);
   });

@@ -66,7 +66,8 @@ function json(text: string | undefined, what: string): unknown {
 function int(text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number`);
   return n;
 }
 
@@ -83,7 +84,10 @@ const print = (value: unknown): void => {
 };
 
 async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>): Promise<T> {
-  const kernel = await Kernel.open({ home: v.home ?? env.AGENTOS_HOME ?? './.agentos', logLevel: v['log-level'] ?? 'warn' });
+  const kernel = await Kernel.open({
+    home: v.home ?? env.AGENTOS_HOME ?? './.agentos',
+    logLevel: v['log-level'] ?? 'warn',
+  });
   try {
     return await f(kernel);
   } finally {
@@ -107,7 +111,8 @@ async function main(): Promise<void> {
   switch (command) {
     case 'build': {
       const world = v.world ?? 'agent';
-      if (world !== 'agent' && world !== 'skill') throw new AgentOSError('AOS_E_BAD_ARGUMENT', '--world must be agent or skill');
+      if (world !== 'agent' && world !== 'skill')
+        throw new AgentOSError('AOS_E_BAD_ARGUMENT', '--world must be agent or skill');
       if (!v.out) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'build needs -o <out.wasm>');
       const r = await buildComponent(need(p, 1, 'the source file'), { world, out: v.out });
       return print(r);
@@ -123,12 +128,23 @@ async function main(): Promise<void> {
       const info = await inspectComponent(bytes, path);
       if (v.json) return print(info);
       const { wit: _wit, ...rest } = info;
-      return print({ file: path, sha256: rest.digest, size: rest.size, world: rest.world, imports: rest.imports, exports: rest.exports });
+      return print({
+        file: path,
+        sha256: rest.digest,
+        size: rest.size,
+        world: rest.world,
+        imports: rest.imports,
+        exports: rest.exports,
+      });
     }
     case 'run': {
       const path = need(p, 1, 'the component file');
       return withKernel(v, async (k) => {
-        const id = await k.spawn(path, { grants: grants(v), config: json(v.config, '--config') ?? {}, name: v.name });
+        const id = await k.spawn(path, {
+          grants: grants(v),
+          config: json(v.config, '--config') ?? {},
+          name: v.name,
+        });
         try {
           const world = k.inspect(id).world;
           if (world === 'skill') {
@@ -145,7 +161,12 @@ async function main(): Promise<void> {
     case 'spawn': {
       const path = need(p, 1, 'the component file');
       return withKernel(v, async (k) => {
-        const opts = { grants: grants(v), config: json(v.config, '--config') ?? {}, name: v.name, seed: v.seed };
+        const opts = {
+          grants: grants(v),
+          config: json(v.config, '--config') ?? {},
+          name: v.name,
+          seed: v.seed,
+        };
         print({ id: await k.spawn(path, opts) });
       });
     }
@@ -161,7 +182,9 @@ async function main(): Promise<void> {
         const all = k.list();
         if (v.json) return print(all);
         for (const a of all) {
-          stdout.write(`${a.id.padEnd(28)} ${a.world.padEnd(6)} ${a.state.padEnd(10)} ${String(a.stats.invocations).padStart(6)} invocations  ${a.mailbox} queued\n`);
+          stdout.write(
+            `${a.id.padEnd(28)} ${a.world.padEnd(6)} ${a.state.padEnd(10)} ${String(a.stats.invocations).padStart(6)} invocations  ${a.mailbox} queued\n`,
+          );
         }
       });
     case 'journal': {
@@ -170,7 +193,9 @@ async function main(): Promise<void> {
       const limit = int(v.limit, '--limit');
       return withKernel(v, async (k) => {
         for (const e of await k.journal(id, { from, limit })) {
-          stdout.write(`${JSON.stringify(e, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x))}\n`);
+          stdout.write(
+            `${JSON.stringify(e, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x))}\n`,
+          );
         }
       });
     }
@@ -186,7 +211,10 @@ async function main(): Promise<void> {
       });
     }
     case 'demo':
-      return runDemo({ home: v.home ?? env.AGENTOS_HOME ?? './.agentos', logLevel: v['log-level'] ?? 'warn' });
+      return runDemo({
+        home: v.home ?? env.AGENTOS_HOME ?? './.agentos',
+        logLevel: v['log-level'] ?? 'warn',
+      });
     default:
       throw new AgentOSError('AOS_E_BAD_ARGUMENT', `unknown command "${command}"\n\n${USAGE}`);
   }

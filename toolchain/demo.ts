@@ -23,7 +23,11 @@ export async function runDemo(options: { home: string; logLevel: string }): Prom
   try {
     const known = kernel.list().filter((a) => a.state !== 'terminated');
     line(`AgentOS demo — data dir ${options.home}`);
-    line(known.length > 0 ? `restored ${known.length} agents from the process table` : 'fresh data dir: spawning the sample agents');
+    line(
+      known.length > 0
+        ? `restored ${known.length} agents from the process table`
+        : 'fresh data dir: spawning the sample agents',
+    );
     const ids: Record<string, string> = {};
     for (const s of SAMPLES) {
       const found = known.find((a) => a.name === s.name);
@@ -33,25 +37,35 @@ export async function runDemo(options: { home: string; logLevel: string }): Prom
       } else {
         const t0 = performance.now();
         ids[s.name] = await kernel.spawn(samplePath(s.name), { grants: s.grants, name: s.name });
-        line(`spawned ${ids[s.name]} (grants: ${s.grants.join(', ') || 'none'}) in ${Math.round(performance.now() - t0)} ms`);
+        line(
+          `spawned ${ids[s.name]} (grants: ${s.grants.join(', ') || 'none'}) in ${Math.round(performance.now() - t0)} ms`,
+        );
       }
     }
     line();
-    const show = (id: string, input: string, out: unknown): void => line(`${id.padEnd(20)} ${input.padEnd(38)} → ${JSON.stringify(out)}`);
+    const show = (id: string, input: string, out: unknown): void =>
+      line(`${id.padEnd(20)} ${input.padEnd(38)} → ${JSON.stringify(out)}`);
     for (const text of ['hello, agents', 'a second message']) {
       show(ids.echo!, JSON.stringify({ text }), await kernel.send(ids.echo!, { text }));
     }
-    for (const by of [1, 1, 5]) show(ids.counter!, JSON.stringify({ by }), await kernel.send(ids.counter!, { by }));
+    for (const by of [1, 1, 5])
+      show(ids.counter!, JSON.stringify({ by }), await kernel.send(ids.counter!, { by }));
     const text = 'The kernel runs agents. Agents call tools. Tools are system calls.';
     show(ids['text-stats']!, 'stats(text)', await kernel.invoke(ids['text-stats']!, 'stats', { text }));
-    show(ids['text-stats']!, 'top-words(text, 3)', await kernel.invoke(ids['text-stats']!, 'top-words', { text, n: 3 }));
+    show(
+      ids['text-stats']!,
+      'top-words(text, 3)',
+      await kernel.invoke(ids['text-stats']!, 'top-words', { text, n: 3 }),
+    );
     try {
       await kernel.send(ids.counter!, { by: 'seven' });
     } catch (e) {
       show(ids.counter!, '{"by":"seven"}', String(e));
     }
     line();
-    line('agent                world  state    invocations errors crashes  hostcalls                 busy ms  journal');
+    line(
+      'agent                world  state    invocations errors crashes  hostcalls                 busy ms  journal',
+    );
     for (const id of Object.values(ids)) {
       const a: AgentInfo = kernel.inspect(id);
       const calls = Object.entries(a.stats.hostcalls)

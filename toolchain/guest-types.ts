@@ -15,7 +15,12 @@ export async function writeGuestTypes(outDir = join(packageRoot(), 'components',
   try {
     mkdirSync(join(work, 'wit', 'deps'), { recursive: true });
     cpSync(witDir(), join(work, 'wit', 'deps', 'kernel'), { recursive: true });
-    const world = ['package agentos:guest-types;', 'world all {', ...WIT_INTERFACES.map((i) => `  import ${importName(i)};`), '}'];
+    const world = [
+      'package agentos:guest-types;',
+      'world all {',
+      ...WIT_INTERFACES.map((i) => `  import ${importName(i)};`),
+      '}',
+    ];
     writeFileSync(join(work, 'wit', 'world.wit'), world.join('\n'));
     const files = await types(join(work, 'wit'), { worldName: 'all', guest: true });
     rmSync(outDir, { recursive: true, force: true });

@@ -46,9 +46,14 @@ export async function buildWatComponent(wat: string, options: WatOptions): Promi
     return await componentNew(embedded);
   } catch (e) {
     if (e instanceof AgentOSError) throw e;
-    throw new AgentOSError('AOS_E_BUILD_FAILED', `building the WAT component failed: ${(e as Error)?.message ?? e}`, {}, {
-      cause: e,
-    });
+    throw new AgentOSError(
+      'AOS_E_BUILD_FAILED',
+      `building the WAT component failed: ${(e as Error)?.message ?? e}`,
+      {},
+      {
+        cause: e,
+      },
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -81,7 +81,8 @@ export function invoke(tool: string, argsJson: string): Result {
     }
     case 'top-words': {
       const n = args.n === undefined ? 10 : args.n;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100) return invalid('"n" must be an integer 1..100');
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100)
+        return invalid('"n" must be an integer 1..100');
       const counts = new Map<string, number>();
       for (const x of words(text)) counts.set(x, (counts.get(x) ?? 0) + 1);
       const top = [...counts]
@@ -91,6 +92,9 @@ export function invoke(tool: string, argsJson: string): Result {
       return JSON.stringify({ words: top });
     }
     default:
-      return { tag: 'err', val: { tag: 'not-found', val: `no tool "${tool}"; this skill has stats and top-words` } };
+      return {
+        tag: 'err',
+        val: { tag: 'not-found', val: `no tool "${tool}"; this skill has stats and top-words` },
+      };
   }
 }

@@ -34,8 +34,8 @@ describe('clock', () => {
 
   it('is refused at spawn when not granted', async () => {
     kernel = await openKernel();
-    await expect(kernel.spawn(await fixture('probe'), { grants: ['log', 'random', 'working-memory'] })).rejects.toThrow(
-      /imports agentos:kernel\/clock@0.1.0 but was not granted clock/,
-    );
+    await expect(
+      kernel.spawn(await fixture('probe'), { grants: ['log', 'random', 'working-memory'] }),
+    ).rejects.toThrow(/imports agentos:kernel\/clock@0.1.0 but was not granted clock/);
   });
 });

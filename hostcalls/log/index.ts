@@ -22,7 +22,10 @@ function write(ctx: CallContext<null>, level: Level, message: string, fields: st
   if (fields !== '') {
     try {
       const parsed: unknown = JSON.parse(fields);
-      extra = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? { fields: parsed } : { fields };
+      extra =
+        typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+          ? { fields: parsed }
+          : { fields };
     } catch {
       extra = { fields };
     }

@@ -23,7 +23,10 @@ describe('random', () => {
   it('gives the same sequence for the same seed, in another kernel, and another for another seed', async () => {
     const run = async (seed: number): Promise<Out> => {
       kernel = await openKernel();
-      const id = await kernel.spawn(await fixture('probe'), { grants: ['log', 'clock', ...GRANTS, 'working-memory'], seed });
+      const id = await kernel.spawn(await fixture('probe'), {
+        grants: ['log', 'clock', ...GRANTS, 'working-memory'],
+        seed,
+      });
       const out = (await kernel.send(id, { op: 'random', n: 4, bytes: 12 })) as Out;
       await kernel.close();
       kernel = undefined;
@@ -58,7 +61,9 @@ describe('random', () => {
 
   it('refuses more than 65536 bytes with invalid', async () => {
     kernel = await openKernel();
-    const id = await kernel.spawn(await fixture('probe'), { grants: ['log', 'clock', 'random', 'working-memory'] });
+    const id = await kernel.spawn(await fixture('probe'), {
+      grants: ['log', 'clock', 'random', 'working-memory'],
+    });
     const out = (await kernel.send(id, { op: 'random', n: 0, bytes: 70000 })) as Out;
     expect(out.bytes.err).toEqual({ tag: 'invalid', val: 'random.bytes: 70000 bytes asked, at most 65536' });
   });

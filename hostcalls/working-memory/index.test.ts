@@ -16,8 +16,25 @@ describe('working-memory', () => {
     kernel = await openKernel();
     const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
     expect(
-      await wm(id, ['set', 'b', '2'], ['set', 'a', '1'], ['set', 'c/x', '3'], ['get', 'a'], ['list', '', 0], ['list', 'c/', 0], ['list', '', 2]),
-    ).toEqual([{ ok: null }, { ok: null }, { ok: null }, { ok: '1' }, { ok: ['a', 'b', 'c/x'] }, { ok: ['c/x'] }, { ok: ['a', 'b'] }]);
+      await wm(
+        id,
+        ['set', 'b', '2'],
+        ['set', 'a', '1'],
+        ['set', 'c/x', '3'],
+        ['get', 'a'],
+        ['list', '', 0],
+        ['list', 'c/', 0],
+        ['list', '', 2],
+      ),
+    ).toEqual([
+      { ok: null },
+      { ok: null },
+      { ok: null },
+      { ok: '1' },
+      { ok: ['a', 'b', 'c/x'] },
+      { ok: ['c/x'] },
+      { ok: ['a', 'b'] },
+    ]);
     expect(await wm(id, ['delete', 'a'], ['delete', 'a'], ['get', 'a'], ['list', '', 0])).toEqual([
       { ok: true },
       { ok: false },
@@ -43,11 +60,21 @@ describe('working-memory', () => {
     const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
     await wm(id, ['set', 'keep', 'me']);
     expect(
-      await wm(id, ['set', '', 'x'], ['get', 'k'.repeat(MAX_KEY_BYTES + 1)], ['set', 'big', 'v'.repeat(MAX_VALUE_BYTES + 1)]),
+      await wm(
+        id,
+        ['set', '', 'x'],
+        ['get', 'k'.repeat(MAX_KEY_BYTES + 1)],
+        ['set', 'big', 'v'.repeat(MAX_VALUE_BYTES + 1)],
+      ),
     ).toEqual([
       { err: { tag: 'invalid', val: 'working-memory key must be 1..512 bytes, got 0' } },
       { err: { tag: 'invalid', val: `working-memory key must be 1..512 bytes, got ${MAX_KEY_BYTES + 1}` } },
-      { err: { tag: 'quota-exceeded', val: `working-memory value of ${MAX_VALUE_BYTES + 1} bytes exceeds ${MAX_VALUE_BYTES}` } },
+      {
+        err: {
+          tag: 'quota-exceeded',
+          val: `working-memory value of ${MAX_VALUE_BYTES + 1} bytes exceeds ${MAX_VALUE_BYTES}`,
+        },
+      },
     ]);
     expect(await wm(id, ['get', 'keep'], ['get', 'big'])).toEqual([{ ok: 'me' }, { ok: null }]);
 
@@ -63,9 +90,11 @@ describe('working-memory', () => {
 
   it('refuses an unknown grant scope at spawn', async () => {
     kernel = await openKernel();
-    await expect(kernel.spawn(await fixture('probe'), { grants: ['log', 'clock', 'random', 'working-memory:everything'] })).rejects.toThrow(
-      /AOS_E_BAD_CONFIG|the only scope is "read-only"/,
-    );
+    await expect(
+      kernel.spawn(await fixture('probe'), {
+        grants: ['log', 'clock', 'random', 'working-memory:everything'],
+      }),
+    ).rejects.toThrow(/AOS_E_BAD_CONFIG|the only scope is "read-only"/);
     expect(kernel.list()).toEqual([]);
   });
 });

@@ -91,7 +91,10 @@ export const workingMemory = defineCapability<MemoryView, Shared>({
       checkKey(key);
       const n = utf8Length(value);
       if (n > MAX_VALUE_BYTES) {
-        throw new GuestError('quota-exceeded', `working-memory value of ${n} bytes exceeds ${MAX_VALUE_BYTES}`);
+        throw new GuestError(
+          'quota-exceeded',
+          `working-memory value of ${n} bytes exceeds ${MAX_VALUE_BYTES}`,
+        );
       }
       write(ctx.view, key, value);
     },

@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../paths.js';
-import { createChannel, serveChannel, Status } from './channel.js';
+import { createChannel, Status, serveChannel } from './channel.js';
 
 // The worker side runs the compiled client (a worker cannot load TypeScript).
 const clientUrl = pathToFileURL(join(packageRoot(), 'dist', 'kernel', 'bridge', 'channel.js')).href;

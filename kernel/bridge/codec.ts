@@ -77,9 +77,11 @@ class Writer {
 function write(w: Writer, v: unknown): void {
   switch (typeof v) {
     case 'undefined':
-      return w.u8(T_UNDEFINED);
+      w.u8(T_UNDEFINED);
+      return;
     case 'boolean':
-      return w.u8(v ? T_TRUE : T_FALSE);
+      w.u8(v ? T_TRUE : T_FALSE);
+      return;
     case 'number':
       if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff && !Object.is(v, -0)) {
         w.u8(T_I32);
@@ -102,16 +104,22 @@ function write(w: Writer, v: unknown): void {
       return;
     case 'string':
       w.u8(T_STRING);
-      return w.string(v);
+      w.string(v);
+      return;
     case 'object': {
-      if (v === null) return w.u8(T_NULL);
+      if (v === null) {
+        w.u8(T_NULL);
+        return;
+      }
       if (v instanceof Uint8Array) {
         w.u8(T_BYTES);
-        return w.bytes(v);
+        w.bytes(v);
+        return;
       }
       if (v instanceof Float32Array) {
         w.u8(T_F32S);
-        return w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        return;
       }
       if (Array.isArray(v)) {
         w.u8(T_ARRAY);

@@ -17,12 +17,12 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kernel, type KernelOptions } from '../kernel.js';
-import { sha256 } from '../loader.js';
-import { packageRoot, witDir } from '../paths.js';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
 import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
+import { Kernel, type KernelOptions } from '../kernel.js';
+import { sha256 } from '../loader.js';
+import { packageRoot, witDir } from '../paths.js';
 
 const FIXTURES_DIR = join(packageRoot(), 'kernel', 'testing', 'fixtures');
 
@@ -104,5 +104,11 @@ export const TEST_CACHE_DIR = join(packageRoot(), 'node_modules', '.cache', 'age
 
 /** A kernel on `home` (default: a fresh temp dir) with 2 workers, a silent log and the shared cache. */
 export function openKernel(options: KernelOptions = {}): Promise<Kernel> {
-  return Kernel.open({ workers: 2, logLevel: 'silent', home: tempHome(), cacheDir: TEST_CACHE_DIR, ...options });
+  return Kernel.open({
+    workers: 2,
+    logLevel: 'silent',
+    home: tempHome(),
+    cacheDir: TEST_CACHE_DIR,
+    ...options,
+  });
 }
