@@ -1,0 +1,134 @@
+/**
+ * The spine's benchmarks: load (first and cached), spawn, trivial invocation end to end, and
+ * hostcall round trips from a worker — each beside its raw baseline, measured in this run.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { transpile } from '@bytecodealliance/jco';
+import { Kernel } from '../kernel/kernel.js';
+import { inspectComponent, Loader } from '../kernel/loader.js';
+import { fixture, sample, tempHome } from '../kernel/testing/harness.js';
+import { bareAtomicsRoundTrip, bareInstance } from './baselines.js';
+import { type Figure, figure, percentiles, timeEach } from './measure.js';
+
+const median = (xs: number[]): number => percentiles(xs).p50;
+
+async function ms(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+const message = (body: string) => ({ id: 1n, kind: 'text', sender: undefined, body, sentAt: 0n });
+
+export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
+  const bytes = readFileSync(await sample('echo'));
+  const first: number[] = [];
+  const raw: number[] = [];
+  const cached: number[] = [];
+  const rawCached: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const cacheDir = tempHome('agentos-bench-cache-');
+    first.push(
+      await ms(async () => {
+        const info = await inspectComponent(bytes, 'echo');
+        await new Loader(tempHome(), cacheDir).load(info, bytes);
+      }),
+    );
+    raw.push(
+      await ms(async () => {
+        const out = await transpile(bytes, { name: 'component', instantiation: 'sync', noTypescript: true, quiet: true });
+        for (const [name, b] of Object.entries(out.files)) if (name.endsWith('.wasm')) await WebAssembly.compile(b);
+      }),
+    );
+    cached.push(
+      await ms(async () => {
+        const info = await inspectComponent(bytes, 'echo');
+        await new Loader(tempHome(), cacheDir).load(info, bytes);
+      }),
+    );
+    const dir = join(cacheDir, readdirSync(cacheDir)[0]!);
+    rawCached.push(
+      await ms(async () => {
+        for (const f of readdirSync(dir).filter((n) => n.endsWith('.wasm'))) await WebAssembly.compile(readFileSync(join(dir, f)));
+      }),
+    );
+  }
+  log(`load: first ${median(first).toFixed(0)} ms (raw ${median(raw).toFixed(0)}), cached ${median(cached).toFixed(1)} ms (raw ${median(rawCached).toFixed(1)})`);
+  return [
+    figure('first load of a 12 MB JS component (verify + transpile + cache + compile)', median(first), 'ms', 'jco transpile + WebAssembly.compile, no kernel', median(raw)),
+    figure('cached load of the same component (verify + cached glue + compile)', median(cached), 'ms', 'WebAssembly.compile of the cached core modules', median(rawCached)),
+  ];
+}
+
+export async function kernelFigures(log: (s: string) => void): Promise<Figure[]> {
+  const cacheDir = tempHome('agentos-bench-cache-');
+  const kernel = await Kernel.open({ home: tempHome(), cacheDir, logLevel: 'silent' });
+  const figures: Figure[] = [];
+  try {
+    const echoPath = await sample('echo');
+    const echoWat = await fixture('echo-wat');
+    // Warm the transpile cache, then measure spawns.
+    await kernel.spawn(echoPath, { grants: ['log'] });
+    await kernel.spawn(echoWat);
+    const spawns: number[] = [];
+    for (let i = 0; i < 7; i++) spawns.push(await ms(() => kernel.spawn(echoPath, { grants: ['log'] })));
+    const bytes = readFileSync(echoPath);
+    const info = await inspectComponent(bytes, 'echo');
+    const dir = await new Loader(tempHome(), cacheDir).transpiled(info.digest, bytes);
+    const bare = await bareInstance(dir);
+    const bareSpawn = await timeEach(7, 2, () => bare.instantiate().init!('{}'));
+    figures.push(
+      figure('spawn a 12 MB JS agent (verify, link, instantiate in a worker, init)', median(spawns), 'ms', 'bare jco instantiate + init on the main thread', percentiles(bareSpawn).p50 / 1000),
+    );
+    log(`spawn: ${median(spawns).toFixed(1)} ms (bare ${(percentiles(bareSpawn).p50 / 1000).toFixed(1)} ms)`);
+
+    for (const [label, path, grants, glueDir] of [
+      ['JS (SpiderMonkey) echo', echoPath, ['log'], dir],
+      [
+        'hand-written wasm echo',
+        echoWat,
+        [],
+        await new Loader(tempHome(), cacheDir).transpiled(
+          (await inspectComponent(readFileSync(echoWat), 'w')).digest,
+          readFileSync(echoWat),
+        ),
+      ],
+    ] as const) {
+      const id = await kernel.spawn(path, { grants: [...grants] });
+      const kernelRuns = percentiles(await timeEach(3000, 500, () => kernel.send(id, { text: 'hi' })));
+      const b = await bareInstance(glueDir);
+      b.exports.init!('{}');
+      const bareRuns = percentiles(await timeEach(3000, 500, () => b.exports.handle!(message('{"text":"hi"}'))));
+      log(`invoke ${label}: kernel p50 ${kernelRuns.p50.toFixed(1)} p99 ${kernelRuns.p99.toFixed(1)} µs; bare p50 ${bareRuns.p50.toFixed(1)} p99 ${bareRuns.p99.toFixed(1)} µs`);
+      figures.push(
+        figure(`trivial invocation end to end, p50 (${label})`, kernelRuns.p50, 'µs', 'bare jco call on the main thread, p50', bareRuns.p50, '≤ 1.5×'),
+        figure(`trivial invocation end to end, p99 (${label})`, kernelRuns.p99, 'µs', 'bare jco call on the main thread, p99', bareRuns.p99, '≤ 1.5×'),
+      );
+    }
+
+    const loop = await kernel.spawn(await fixture('hostcall-loop'), { grants: ['log', 'working-memory'] });
+    const N = 20000;
+    const perCall = async (op: string): Promise<number> => {
+      const xs: number[] = [];
+      await kernel.send(loop, `${op}${N}`);
+      for (let i = 0; i < 3; i++) {
+        const t0 = await ms(() => kernel.send(loop, `${op}0`));
+        const tn = await ms(() => kernel.send(loop, `${op}${N}`));
+        xs.push(((tn - t0) * 1000) / N);
+      }
+      return median(xs);
+    };
+    const logUs = await perCall('L');
+    const getUs = await perCall('G');
+    const atomics = await bareAtomicsRoundTrip(N);
+    log(`hostcall from a worker: log.write ${logUs.toFixed(2)} µs, working-memory.get ${getUs.toFixed(2)} µs; bare Atomics ${atomics.meanUs.toFixed(2)} µs (p50 ${atomics.p50Us.toFixed(2)}, p99 ${atomics.p99Us.toFixed(2)})`);
+    figures.push(
+      figure('hostcall round trip from a worker: log.write (mean of 20,000)', logUs, 'µs', 'bare SharedArrayBuffer/Atomics round trip (mean)', atomics.meanUs, '≤ 1.3×'),
+      figure('hostcall round trip from a worker: working-memory.get (mean of 20,000)', getUs, 'µs', 'bare SharedArrayBuffer/Atomics round trip (mean)', atomics.meanUs, '≤ 1.3×'),
+    );
+  } finally {
+    await kernel.close();
+  }
+  return figures;
+}
