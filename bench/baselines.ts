@@ -10,7 +10,10 @@ import { Worker } from 'node:worker_threads';
 
 type Exports = Record<string, (...args: unknown[]) => unknown>;
 interface Glue {
-  instantiate(get: (n: string) => WebAssembly.Module, imports: Record<string, Record<string, unknown>>): Exports;
+  instantiate(
+    get: (n: string) => WebAssembly.Module,
+    imports: Record<string, Record<string, unknown>>,
+  ): Exports;
 }
 
 /** Instantiates transpiled glue from a cache dir on the main thread with no-op host functions. */
@@ -32,7 +35,9 @@ export async function bareInstance(dir: string): Promise<{ exports: Exports; ins
  * request, wakes the main thread (which waits with Atomics.waitAsync, as the kernel does),
  * and blocks until the main thread echoes it back. Measured inside the worker, over `n` calls.
  */
-export async function bareAtomicsRoundTrip(n: number): Promise<{ meanUs: number; p50Us: number; p99Us: number }> {
+export async function bareAtomicsRoundTrip(
+  n: number,
+): Promise<{ meanUs: number; p50Us: number; p99Us: number }> {
   const sab = new SharedArrayBuffer(64 + 4096);
   const ctrl = new Int32Array(sab, 0, 16);
   const data = new Uint8Array(sab, 64);

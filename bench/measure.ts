@@ -40,7 +40,14 @@ export interface Figure {
   date: string;
 }
 
-export function figure(name: string, value: number, unit: string, baselineName: string, baseline: number, goal?: string): Figure {
+export function figure(
+  name: string,
+  value: number,
+  unit: string,
+  baselineName: string,
+  baseline: number,
+  goal?: string,
+): Figure {
   const r = (x: number): number => Math.round(x * 1000) / 1000;
   return {
     name,

@@ -17,7 +17,11 @@ function table(figures: Figure[]): string {
     (f) =>
       `| ${f.name} | ${f.value} ${f.unit} | ${f.baseline.name} | ${f.baseline.value} ${f.unit} | ${f.ratio}× | ${f.goal ?? ''} |`,
   );
-  return ['| figure | AgentOS | baseline | baseline value | ratio | goal |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| figure | AgentOS | baseline | baseline value | ratio | goal |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 async function main(): Promise<void> {

@@ -37,8 +37,14 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
     );
     raw.push(
       await ms(async () => {
-        const out = await transpile(bytes, { name: 'component', instantiation: 'sync', noTypescript: true, quiet: true });
-        for (const [name, b] of Object.entries(out.files)) if (name.endsWith('.wasm')) await WebAssembly.compile(b);
+        const out = await transpile(bytes, {
+          name: 'component',
+          instantiation: 'sync',
+          noTypescript: true,
+          quiet: true,
+        });
+        for (const [name, b] of Object.entries(out.files))
+          if (name.endsWith('.wasm')) await WebAssembly.compile(b);
       }),
     );
     cached.push(
@@ -50,14 +56,29 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
     const dir = join(cacheDir, readdirSync(cacheDir)[0]!);
     rawCached.push(
       await ms(async () => {
-        for (const f of readdirSync(dir).filter((n) => n.endsWith('.wasm'))) await WebAssembly.compile(readFileSync(join(dir, f)));
+        for (const f of readdirSync(dir).filter((n) => n.endsWith('.wasm')))
+          await WebAssembly.compile(readFileSync(join(dir, f)));
       }),
     );
   }
-  log(`load: first ${median(first).toFixed(0)} ms (raw ${median(raw).toFixed(0)}), cached ${median(cached).toFixed(1)} ms (raw ${median(rawCached).toFixed(1)})`);
+  log(
+    `load: first ${median(first).toFixed(0)} ms (raw ${median(raw).toFixed(0)}), cached ${median(cached).toFixed(1)} ms (raw ${median(rawCached).toFixed(1)})`,
+  );
   return [
-    figure('first load of a 12 MB JS component (verify + transpile + cache + compile)', median(first), 'ms', 'jco transpile + WebAssembly.compile, no kernel', median(raw)),
-    figure('cached load of the same component (verify + cached glue + compile)', median(cached), 'ms', 'WebAssembly.compile of the cached core modules', median(rawCached)),
+    figure(
+      'first load of a 12 MB JS component (verify + transpile + cache + compile)',
+      median(first),
+      'ms',
+      'jco transpile + WebAssembly.compile, no kernel',
+      median(raw),
+    ),
+    figure(
+      'cached load of the same component (verify + cached glue + compile)',
+      median(cached),
+      'ms',
+      'WebAssembly.compile of the cached core modules',
+      median(rawCached),
+    ),
   ];
 }
 
@@ -79,7 +100,13 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
     const bare = await bareInstance(dir);
     const bareSpawn = await timeEach(7, 2, () => bare.instantiate().init!('{}'));
     figures.push(
-      figure('spawn a 12 MB JS agent (verify, link, instantiate in a worker, init)', median(spawns), 'ms', 'bare jco instantiate + init on the main thread', percentiles(bareSpawn).p50 / 1000),
+      figure(
+        'spawn a 12 MB JS agent (verify, link, instantiate in a worker, init)',
+        median(spawns),
+        'ms',
+        'bare jco instantiate + init on the main thread',
+        percentiles(bareSpawn).p50 / 1000,
+      ),
     );
     log(`spawn: ${median(spawns).toFixed(1)} ms (bare ${(percentiles(bareSpawn).p50 / 1000).toFixed(1)} ms)`);
 
@@ -99,11 +126,29 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
       const kernelRuns = percentiles(await timeEach(3000, 500, () => kernel.send(id, { text: 'hi' })));
       const b = await bareInstance(glueDir);
       b.exports.init!('{}');
-      const bareRuns = percentiles(await timeEach(3000, 500, () => b.exports.handle!(message('{"text":"hi"}'))));
-      log(`invoke ${label}: kernel p50 ${kernelRuns.p50.toFixed(1)} p99 ${kernelRuns.p99.toFixed(1)} µs; bare p50 ${bareRuns.p50.toFixed(1)} p99 ${bareRuns.p99.toFixed(1)} µs`);
+      const bareRuns = percentiles(
+        await timeEach(3000, 500, () => b.exports.handle!(message('{"text":"hi"}'))),
+      );
+      log(
+        `invoke ${label}: kernel p50 ${kernelRuns.p50.toFixed(1)} p99 ${kernelRuns.p99.toFixed(1)} µs; bare p50 ${bareRuns.p50.toFixed(1)} p99 ${bareRuns.p99.toFixed(1)} µs`,
+      );
       figures.push(
-        figure(`trivial invocation end to end, p50 (${label})`, kernelRuns.p50, 'µs', 'bare jco call on the main thread, p50', bareRuns.p50, '≤ 1.5×'),
-        figure(`trivial invocation end to end, p99 (${label})`, kernelRuns.p99, 'µs', 'bare jco call on the main thread, p99', bareRuns.p99, '≤ 1.5×'),
+        figure(
+          `trivial invocation end to end, p50 (${label})`,
+          kernelRuns.p50,
+          'µs',
+          'bare jco call on the main thread, p50',
+          bareRuns.p50,
+          '≤ 1.5×',
+        ),
+        figure(
+          `trivial invocation end to end, p99 (${label})`,
+          kernelRuns.p99,
+          'µs',
+          'bare jco call on the main thread, p99',
+          bareRuns.p99,
+          '≤ 1.5×',
+        ),
       );
     }
 
@@ -122,10 +167,26 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
     const logUs = await perCall('L');
     const getUs = await perCall('G');
     const atomics = await bareAtomicsRoundTrip(N);
-    log(`hostcall from a worker: log.write ${logUs.toFixed(2)} µs, working-memory.get ${getUs.toFixed(2)} µs; bare Atomics ${atomics.meanUs.toFixed(2)} µs (p50 ${atomics.p50Us.toFixed(2)}, p99 ${atomics.p99Us.toFixed(2)})`);
+    log(
+      `hostcall from a worker: log.write ${logUs.toFixed(2)} µs, working-memory.get ${getUs.toFixed(2)} µs; bare Atomics ${atomics.meanUs.toFixed(2)} µs (p50 ${atomics.p50Us.toFixed(2)}, p99 ${atomics.p99Us.toFixed(2)})`,
+    );
     figures.push(
-      figure('hostcall round trip from a worker: log.write (mean of 20,000)', logUs, 'µs', 'bare SharedArrayBuffer/Atomics round trip (mean)', atomics.meanUs, '≤ 1.3×'),
-      figure('hostcall round trip from a worker: working-memory.get (mean of 20,000)', getUs, 'µs', 'bare SharedArrayBuffer/Atomics round trip (mean)', atomics.meanUs, '≤ 1.3×'),
+      figure(
+        'hostcall round trip from a worker: log.write (mean of 20,000)',
+        logUs,
+        'µs',
+        'bare SharedArrayBuffer/Atomics round trip (mean)',
+        atomics.meanUs,
+        '≤ 1.3×',
+      ),
+      figure(
+        'hostcall round trip from a worker: working-memory.get (mean of 20,000)',
+        getUs,
+        'µs',
+        'bare SharedArrayBuffer/Atomics round trip (mean)',
+        atomics.meanUs,
+        '≤ 1.3×',
+      ),
     );
   } finally {
     await kernel.close();

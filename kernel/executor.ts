@@ -116,7 +116,6 @@ export class Executor {
       op: 'load' as const,
       agent: rec.id,
       generation: rec.generation,
-      channel: slot.channel.sab,
       world: rec.world,
       digest: rec.digest,
       glueUrl: c.glueUrl,
@@ -151,7 +150,7 @@ export class Executor {
       }
       this.d.owners.set(slot.thread, agent);
       this.d.journal.append(rec.id, { t: 'invoke', at: this.d.now(), message });
-      const base = { agent: rec.id, generation: rec.generation, channel: slot.channel.sab };
+      const base = { agent: rec.id, generation: rec.generation };
       const task =
         rec.world === 'agent'
           ? { ...base, op: 'handle' as const, message }

@@ -38,6 +38,9 @@ import {
 import { Store } from './store/store.js';
 import { validateMessage } from './validate.js';
 
+/** How long accounting may wait before it is written (one write covers many invocations). */
+const SAVE_DELAY_MS = 20;
+
 export interface KernelOptions {
   /** Data dir. Default: `$AGENTOS_HOME`, else `./.agentos`. */
   home?: string;
@@ -93,6 +96,8 @@ export class Kernel {
   private readonly owners = new Map<number, AgentRuntime>();
   private readonly servers = new Map<number, { stop(): void }>();
   private readonly shared = new Map<string, unknown>();
+  private readonly dirty = new Set<AgentRuntime>();
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private pool!: WorkerPool;
   private executor!: Executor;
@@ -153,6 +158,7 @@ export class Kernel {
     }
     this.pool = await WorkerPool.start(workers, {
       onWorker: (slot) => this.serve(slot),
+      onReady: () => this.executor?.pump(),
       onWorkerLost: (slot) => this.workerLost(slot),
     });
     this.executor = new Executor({
@@ -164,7 +170,7 @@ export class Kernel {
       logger: this.services.logger,
       now,
       owners: this.owners,
-      persist: (a) => this.persist(a),
+      persist: (a) => this.persist(a, true),
     });
     for (const agent of this.agents.values()) this.executor.wake(agent);
   }
@@ -202,13 +208,28 @@ export class Kernel {
     return agent;
   }
 
-  private persist(agent: AgentRuntime): void {
+  /**
+   * Saves the agent's record. Accounting after an invocation is saved within SAVE_DELAY_MS
+   * (one write for many invocations); lifecycle changes are saved at once.
+   */
+  private persist(agent: AgentRuntime, soon = false): void {
+    if (soon) {
+      this.dirty.add(agent);
+      this.saveTimer ??= setTimeout(() => this.saveDirty(), SAVE_DELAY_MS);
+      return;
+    }
+    this.dirty.delete(agent);
     const rec = agent.record;
     for (const [name, ctx] of agent.contexts) {
       const cap = this.table.byCapability.get(name)!;
       if (cap.persist) rec.capState[name] = cap.persist(ctx.view);
     }
     this.processes.put(rec);
+  }
+
+  private saveDirty(): void {
+    this.saveTimer = undefined;
+    for (const agent of [...this.dirty]) this.persist(agent);
   }
 
   private check(): void {
@@ -507,12 +528,14 @@ export class Kernel {
     if (!this.processes.get(id) && !this.agents.has(id)) {
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     }
+    this.journalStore.flush();
     await this.store.flushed();
     return [...this.journalStore.read(id, options.from ?? 0, options.limit)];
   }
 
   /** Resolves when everything written so far is on disk. */
   flushed(): Promise<void> {
+    this.journalStore.flush();
     return this.store.flushed();
   }
 
@@ -521,6 +544,8 @@ export class Kernel {
     if (this.closed) return;
     this.closed = true;
     await this.executor.drain(10_000);
+    clearTimeout(this.saveTimer);
+    this.saveDirty();
     for (const agent of this.agents.values()) {
       for (const w of agent.waiters.values()) {
         w.reject(
@@ -536,6 +561,7 @@ export class Kernel {
     for (const s of this.servers.values()) s.stop();
     await this.pool.close();
     for (const c of CAPABILITIES) await c.close?.(this.shared.get(c.name));
+    this.journalStore.flush();
     await this.store.close();
   }
 }

@@ -41,6 +41,8 @@ export interface WorkerSlot {
 export interface PoolEvents {
   /** A worker started: the kernel starts serving its channel. */
   onWorker(slot: WorkerSlot): void;
+  /** A worker is attached and takes work. */
+  onReady(slot: WorkerSlot): void;
   /** A worker died: its instances are gone. */
   onWorkerLost(slot: WorkerSlot): void;
 }
@@ -65,15 +67,23 @@ export class WorkerPool {
       },
     });
     this.piscina.on('workerCreate', (w: { id: number }) => {
+      // Busy until its channel is attached: the first task the worker runs.
       const slot: WorkerSlot = {
         thread: w.id,
         channel: createChannel(),
-        busy: false,
+        busy: true,
         residents: new Set(),
         digests: new Set(),
       };
       this.slots.set(w.id, slot);
       events.onWorker(slot);
+      void this.run(slot, { op: 'attach', channel: slot.channel.sab }).then(
+        () => {
+          slot.busy = false;
+          events.onReady(slot);
+        },
+        () => {},
+      );
     });
     this.piscina.on('workerDestroy', (w: { id: number }) => {
       const slot = this.slots.get(w.id);
@@ -89,7 +99,7 @@ export class WorkerPool {
   static async start(size: number, events: PoolEvents): Promise<WorkerPool> {
     const pool = new WorkerPool(size, events);
     const deadline = Date.now() + 30_000;
-    while (pool.slots.size < size) {
+    while (pool.slots.size < size || [...pool.slots.values()].some((s) => s.busy)) {
       if (Date.now() > deadline)
         throw new Error(`only ${pool.slots.size} of ${size} workers started in 30 s`);
       await new Promise((r) => setTimeout(r, 2));

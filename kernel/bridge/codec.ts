@@ -148,16 +148,17 @@ export function encodeValue(value: unknown, buf: Uint8Array, start = 0): number 
   return w.pos;
 }
 
-/** Encodes into a fresh buffer (for the journal and tests). */
-export function encodeToBytes(value: unknown, limit = 16 << 20): Uint8Array {
-  let size = 256;
+/** Reused for encodeToBytes, so encoding a small value allocates only its result. */
+let scratch = new Uint8Array(64 << 10);
+
+/** Encodes into a fresh buffer of exactly the value's size (for the journal and mailboxes). */
+export function encodeToBytes(value: unknown, limit = 64 << 20): Uint8Array {
   for (;;) {
     try {
-      const buf = new Uint8Array(size);
-      return buf.slice(0, encodeValue(value, buf, 0));
+      return scratch.slice(0, encodeValue(value, scratch, 0));
     } catch (e) {
-      if (!(e instanceof CodecOverflow) || size >= limit) throw e;
-      size *= 4;
+      if (!(e instanceof CodecOverflow) || scratch.length >= limit) throw e;
+      scratch = new Uint8Array(scratch.length * 4);
     }
   }
 }

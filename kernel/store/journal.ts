@@ -9,7 +9,7 @@
  * for (const e of j.read('echo-1a2b3c')) console.log(e.seq, e.t);
  */
 import type { Database } from 'lmdb';
-import { decodeValue } from '../bridge/codec.js';
+import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { Store } from './store.js';
 
 /** A message as the kernel stores and delivers it (`body` is JSON text). */
@@ -58,6 +58,10 @@ export type JournalRecord =
 
 export type JournalEntry = JournalRecord & { seq: number };
 
+/** Buffered records are written at least this often (ms), or as soon as this many wait. */
+const FLUSH_MS = 2;
+const FLUSH_RECORDS = 512;
+
 /** A journal entry with hostcall arguments and results decoded, for people and tools. */
 export type ReadableEntry =
   | Exclude<JournalEntry, { t: 'hostcall' }>
@@ -66,12 +70,37 @@ export type ReadableEntry =
       result: unknown;
     });
 
+/**
+ * Records are stored in the hostcall value codec (binary), which keeps bigints, byte arrays and
+ * `undefined` exactly and costs a fraction of a generic encoder on the hostcall path.
+ */
 export class Journal {
-  private readonly db: Database<JournalRecord, [string, number]>;
+  private readonly db: Database<Uint8Array, [string, number]>;
   private readonly next = new Map<string, number>();
+  /**
+   * Records not yet handed to LMDB. Hostcalls arrive one per event-loop turn, and LMDB commits
+   * one transaction per turn that wrote; buffering gives one transaction per many records.
+   */
+  private buffer: [[string, number], Uint8Array][] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: Store) {
-    this.db = store.db('journal') as unknown as Database<JournalRecord, [string, number]>;
+    this.db = store.db('journal', { encoding: 'binary' }) as unknown as Database<
+      Uint8Array,
+      [string, number]
+    >;
+  }
+
+  /** Hands buffered records to LMDB (they commit in one transaction). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buffer;
+    if (batch.length === 0) return;
+    this.buffer = [];
+    void this.db.batch(() => {
+      for (const [key, value] of batch) void this.db.put(key, value);
+    });
   }
 
   /** The sequence number the next append will get (loaded from the last key on first use). */
@@ -96,11 +125,13 @@ export class Journal {
   append(agent: string, record: JournalRecord): number {
     const seq = this.peek(agent);
     this.next.set(agent, seq + 1);
-    void this.db.put([agent, seq], record);
+    this.buffer.push([[agent, seq], encodeToBytes(record)]);
+    if (this.buffer.length >= FLUSH_RECORDS) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
     return seq;
   }
 
-  /** Raw entries from `from` (inclusive), in order. */
+  /** Raw entries from `from` (inclusive), in order. Call after `flush()` and the commit. */
   *entries(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<JournalEntry> {
     let n = 0;
     for (const { key, value } of this.db.getRange({
@@ -108,7 +139,7 @@ export class Journal {
       end: [agent, Number.MAX_SAFE_INTEGER],
     })) {
       if (n++ >= limit) return;
-      yield { ...value, seq: key[1] } as JournalEntry;
+      yield { ...(decodeValue(value) as JournalRecord), seq: key[1] } as JournalEntry;
     }
   }
 

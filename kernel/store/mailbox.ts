@@ -9,29 +9,42 @@
  * box.ack('echo-1a2b3c', m.id);
  */
 import type { Database } from 'lmdb';
+import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { StoredMessage } from './journal.js';
 import type { Store } from './store.js';
 
+/** Message ids are reserved from the database in blocks, so most sends write no counter. */
+const ID_BLOCK = 1024;
+
 export class Mailboxes {
-  private readonly db: Database<StoredMessage, [string, number]>;
+  private readonly db: Database<Uint8Array, [string, number]>;
   private readonly meta: Database<number, string>;
   private nextId: number;
+  /** Ids below this are reserved (persisted); a restart resumes from here, so ids never repeat. */
+  private reservedUntil: number;
 
   constructor(
     store: Store,
     private readonly now: () => number,
   ) {
-    this.db = store.db('mailbox') as unknown as Database<StoredMessage, [string, number]>;
+    this.db = store.db('mailbox', { encoding: 'binary' }) as unknown as Database<
+      Uint8Array,
+      [string, number]
+    >;
     this.meta = store.db('meta') as unknown as Database<number, string>;
     this.nextId = this.meta.get('nextMessageId') ?? 1;
+    this.reservedUntil = this.nextId;
   }
 
   /** Stores a message at the tail of `agent`'s mailbox and returns it with its id. */
   append(agent: string, m: Omit<StoredMessage, 'id' | 'sentAt'>): StoredMessage {
     const id = this.nextId++;
+    if (id >= this.reservedUntil) {
+      this.reservedUntil = id + ID_BLOCK;
+      void this.meta.put('nextMessageId', this.reservedUntil);
+    }
     const stored: StoredMessage = { id, kind: m.kind, sender: m.sender, body: m.body, sentAt: this.now() };
-    void this.db.put([agent, id], stored);
-    void this.meta.put('nextMessageId', this.nextId);
+    void this.db.put([agent, id], encodeToBytes(stored));
     return stored;
   }
 
@@ -44,7 +57,7 @@ export class Mailboxes {
   pending(agent: string): StoredMessage[] {
     const out: StoredMessage[] = [];
     for (const { value } of this.db.getRange({ start: [agent, 0], end: [agent, Number.MAX_SAFE_INTEGER] })) {
-      out.push(value);
+      out.push(decodeValue(value) as StoredMessage);
     }
     return out;
   }

@@ -23,15 +23,8 @@ interface Instance {
 const glues = new Map<string, Promise<Glue>>();
 const modulesByDigest = new Map<string, Record<string, WebAssembly.Module>>();
 const instances = new Map<string, Instance>();
+/** This worker's hostcall channel, set by the `attach` task the pool sends first. */
 let client: HostcallClient | null = null;
-let clientSab: SharedArrayBuffer | null = null;
-
-function useChannel(sab: SharedArrayBuffer): void {
-  if (sab !== clientSab) {
-    client = new HostcallClient({ sab });
-    clientSab = sab;
-  }
-}
 
 /** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
 class HostcallError extends Error {
@@ -132,11 +125,14 @@ async function load(task: LoadTask): Promise<TaskResult> {
 }
 
 export default async function run(task: Task): Promise<TaskResult> {
+  if (task.op === 'attach') {
+    client = new HostcallClient({ sab: task.channel });
+    return { kind: 'ok', value: null, us: 0, thread: threadId };
+  }
   if (task.op === 'unload') {
     instances.delete(task.agent);
     return { kind: 'ok', value: null, us: 0, thread: threadId };
   }
-  useChannel(task.channel);
   if (task.op === 'load') return load(task);
   const inst = instances.get(task.agent);
   if (!inst || inst.generation !== task.generation)

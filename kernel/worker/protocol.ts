@@ -9,7 +9,11 @@ interface Base {
   agent: string;
   /** The instance generation the kernel means; a worker holding another one reports `missing`. */
   generation: number;
-  /** The worker's hostcall channel. */
+}
+
+/** The first task a worker runs: its hostcall channel, sent once. */
+export interface AttachTask {
+  op: 'attach';
   channel: SharedArrayBuffer;
 }
 
@@ -44,7 +48,7 @@ export interface UnloadTask {
   agent: string;
 }
 
-export type Task = LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
+export type Task = AttachTask | LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
 
 /** A WIT `error` value as jco lifts it. */
 export interface ErrorValue {
