@@ -185,18 +185,33 @@ export class Executor {
   }
 
   private settleStartFailure(agent: AgentRuntime, message: StoredMessage, r: TaskResult): void {
-    const rec = agent.record;
     agent.worker = null;
-    const err =
-      r.kind === 'error'
-        ? new AgentOSError('AOS_E_INIT_FAILED', `${rec.id}: init returned ${r.error.tag}: ${r.error.val}`, {
-            tag: r.error.tag,
-          })
-        : new AgentOSError(
-            'AOS_E_AGENT_CRASHED',
-            `${rec.id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`,
-          );
+    const err = startError(agent.id, r);
     this.fail(agent, message, err, 'crash', err.message);
+  }
+
+  /**
+   * Starts the agent's first instance on any free worker, so init errors reach the spawner.
+   * Returns the error, or null when the instance is up.
+   */
+  async startFirst(agent: AgentRuntime): Promise<AgentOSError | null> {
+    let slot = this.d.pool.freeSlot();
+    while (!slot) {
+      if (this.stopped) return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
+      await new Promise((r) => setTimeout(r, 1));
+      slot = this.d.pool.freeSlot();
+    }
+    agent.busy = true;
+    slot.busy = true;
+    try {
+      const r = await this.start(agent, slot, 'spawn');
+      return r.kind === 'ok' ? null : startError(agent.id, r);
+    } finally {
+      agent.busy = false;
+      slot.busy = false;
+      this.d.owners.delete(slot.thread);
+      this.pump();
+    }
   }
 
   private settle(agent: AgentRuntime, slot: WorkerSlot, message: StoredMessage, r: TaskResult): void {
@@ -266,4 +281,17 @@ export class Executor {
     agent.record.updatedAt = this.d.now();
     this.d.persist(agent);
   }
+}
+
+/** The error for an instance that did not start: init returned an error, or it crashed. */
+function startError(id: string, r: TaskResult): AgentOSError {
+  if (r.kind === 'error') {
+    return new AgentOSError('AOS_E_INIT_FAILED', `${id}: init returned ${r.error.tag}: ${r.error.val}`, {
+      tag: r.error.tag,
+    });
+  }
+  return new AgentOSError(
+    'AOS_E_AGENT_CRASHED',
+    `${id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`,
+  );
 }

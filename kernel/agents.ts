@@ -1,0 +1,110 @@
+/**
+ * The live agents: their runtimes (grants linked, capability views configured), lookup with
+ * clear errors, and saving records to the process table — accounting in batches, lifecycle
+ * changes at once.
+ */
+
+import { AgentRuntime } from './agent.js';
+import type { AgentInfo } from './api.js';
+import type { Capability, KernelServices } from './capability.js';
+import { AgentOSError } from './errors.js';
+import { type HostcallTable, link, parseGrants } from './linker.js';
+import type { AgentRecord, ProcessTable } from './store/process-table.js';
+
+/** How long accounting may wait before it is written (one write covers many invocations). */
+const SAVE_DELAY_MS = 20;
+
+export class Agents {
+  private readonly live = new Map<string, AgentRuntime>();
+  private readonly dirty = new Set<AgentRuntime>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly processes: ProcessTable,
+    private readonly table: HostcallTable,
+    private readonly services: KernelServices,
+    /** Each capability's kernel-wide state, from its `init`. */
+    private readonly shared: ReadonlyMap<string, unknown>,
+  ) {}
+
+  /** Builds an agent's runtime from its record: grants, links, capability views. */
+  create(record: AgentRecord): AgentRuntime {
+    const grants = parseGrants(record.grants, this.table);
+    const plan = link(record.imports, grants, this.table, record.id);
+    const agent = new AgentRuntime(record, grants, plan);
+    for (const [name, grant] of grants) {
+      const cap = this.table.byCapability.get(name) as Capability;
+      const view = cap.configure(record, grant, this.shared.get(name));
+      agent.contexts.set(name, { agent: record, view, services: this.services });
+    }
+    return agent;
+  }
+
+  add(agent: AgentRuntime): void {
+    this.live.set(agent.id, agent);
+  }
+
+  remove(id: string): void {
+    this.live.delete(id);
+  }
+
+  values(): IterableIterator<AgentRuntime> {
+    return this.live.values();
+  }
+
+  peek(id: string): AgentRuntime | undefined {
+    return this.live.get(id);
+  }
+
+  /** The live agent `id`, or AOS_E_AGENT_TERMINATED / AOS_E_AGENT_NOT_FOUND. */
+  get(id: string): AgentRuntime {
+    const agent = this.live.get(id);
+    if (agent) return agent;
+    if (typeof id === 'string' && this.processes.get(id)?.state === 'terminated') {
+      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
+    }
+    throw new AgentOSError(
+      'AOS_E_AGENT_NOT_FOUND',
+      `no agent ${JSON.stringify(id)} in ${this.services.store.home}`,
+      {
+        agent: id,
+      },
+    );
+  }
+
+  /** A copy of the agent's record for callers, with its live view (queue, residency). */
+  info(rec: AgentRecord): AgentInfo {
+    const live = this.live.get(rec.id);
+    const { capState: _c, config, ...rest } = rec;
+    return {
+      ...structuredClone(rest),
+      config: JSON.parse(config),
+      mailbox: live?.queue.length ?? 0,
+      resident: live?.worker != null,
+      busy: live?.busy ?? false,
+    };
+  }
+
+  /** Saves the record now (lifecycle) or within SAVE_DELAY_MS (`soon`: accounting). */
+  save(agent: AgentRuntime, soon = false): void {
+    if (soon) {
+      this.dirty.add(agent);
+      this.timer ??= setTimeout(() => this.saveDirty(), SAVE_DELAY_MS);
+      return;
+    }
+    this.dirty.delete(agent);
+    const rec = agent.record;
+    for (const [name, ctx] of agent.contexts) {
+      const cap = this.table.byCapability.get(name)!;
+      if (cap.persist) rec.capState[name] = cap.persist(ctx.view);
+    }
+    this.processes.put(rec);
+  }
+
+  /** Writes every record waiting to be saved. */
+  saveDirty(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const agent of [...this.dirty]) this.save(agent);
+  }
+}

@@ -1,0 +1,54 @@
+/** The option and result types of the embedding API. */
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { AgentRecord, RestartPolicy } from './store/process-table.js';
+
+export interface KernelOptions {
+  /** Data dir. Default: `$AGENTOS_HOME`, else `./.agentos`. */
+  home?: string;
+  /** Worker threads. Default: the number of cores. */
+  workers?: number;
+  /** A pino logger, or the level for the kernel's own (stderr). Default level: `warn`. */
+  logger?: Logger;
+  logLevel?: string;
+  /** The time source for clock hostcalls and timestamps. Default: the system clock. */
+  clock?: Clock;
+  /** Where transpiled components are cached. Default `<home>/cache`; data dirs may share one. */
+  cacheDir?: string;
+  /** Largest message body accepted, in bytes of JSON. Default 1 MiB. */
+  maxMessageBytes?: number;
+}
+
+export interface SpawnOptions {
+  /** Capabilities granted (`log`, `working-memory:read-only`, ...). Default: none. */
+  grants?: string[];
+  /** JSON value passed to `init`. Default `{}`. */
+  config?: unknown;
+  /** Name used in the id. Default: the file name, else the world. */
+  name?: string;
+  /** What a crash leads to. Default `on-message`: the next message starts a new instance. */
+  restart?: RestartPolicy;
+  /** Seed of the agent's random generator (u64). Default: random. */
+  seed?: bigint | number | string;
+}
+
+export interface SendOptions {
+  /** Message type. Default `text`. */
+  kind?: string;
+}
+
+export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
+  config: unknown;
+  /** Messages waiting in the mailbox (including one in flight). */
+  mailbox: number;
+  /** An instance is live in a worker. */
+  resident: boolean;
+  busy: boolean;
+}
+
+export interface ToolDescriptor {
+  name: string;
+  description: string;
+  inputSchema: unknown;
+  outputSchema?: unknown;
+}
