@@ -343,14 +343,12 @@ export class Kernel {
     if (!this.processes.get(id)) {
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     }
-    this.journalStore.flush();
     await this.store.flushed();
     return [...this.journalStore.read(id, options.from ?? 0, options.limit)];
   }
 
   /** Resolves when everything written so far is on disk. */
   flushed(): Promise<void> {
-    this.journalStore.flush();
     return this.store.flushed();
   }
 
@@ -375,7 +373,6 @@ export class Kernel {
     for (const s of this.servers.values()) s.stop();
     await this.pool.close();
     for (const c of CAPABILITIES) await c.close?.(this.shared.get(c.name));
-    this.journalStore.flush();
     await this.store.close();
   }
 }

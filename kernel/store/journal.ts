@@ -11,6 +11,7 @@
 import type { Database } from 'lmdb';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { Store } from './store.js';
+import type { WriteBatch } from './write-batch.js';
 
 /** A message as the kernel stores and delivers it (`body` is JSON text). */
 export interface StoredMessage {
@@ -58,10 +59,6 @@ export type JournalRecord =
 
 export type JournalEntry = JournalRecord & { seq: number };
 
-/** Buffered records are written at least this often (ms), or as soon as this many wait. */
-const FLUSH_MS = 2;
-const FLUSH_RECORDS = 512;
-
 /** A journal entry with hostcall arguments and results decoded, for people and tools. */
 export type ReadableEntry =
   | Exclude<JournalEntry, { t: 'hostcall' }>
@@ -72,35 +69,20 @@ export type ReadableEntry =
 
 /**
  * Records are stored in the hostcall value codec (binary), which keeps bigints, byte arrays and
- * `undefined` exactly and costs a fraction of a generic encoder on the hostcall path.
+ * `undefined` exactly and costs a fraction of a generic encoder on the hostcall path; they are
+ * written through the store's write batch.
  */
 export class Journal {
   private readonly db: Database<Uint8Array, [string, number]>;
   private readonly next = new Map<string, number>();
-  /**
-   * Records not yet handed to LMDB. Hostcalls arrive one per event-loop turn, and LMDB commits
-   * one transaction per turn that wrote; buffering gives one transaction per many records.
-   */
-  private buffer: [[string, number], Uint8Array][] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly batch: WriteBatch;
 
   constructor(store: Store) {
     this.db = store.db('journal', { encoding: 'binary' }) as unknown as Database<
       Uint8Array,
       [string, number]
     >;
-  }
-
-  /** Hands buffered records to LMDB (they commit in one transaction). */
-  flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.buffer;
-    if (batch.length === 0) return;
-    this.buffer = [];
-    void this.db.batch(() => {
-      for (const [key, value] of batch) void this.db.put(key, value);
-    });
+    this.batch = store.batch;
   }
 
   /** The sequence number the next append will get (loaded from the last key on first use). */
@@ -125,13 +107,11 @@ export class Journal {
   append(agent: string, record: JournalRecord): number {
     const seq = this.peek(agent);
     this.next.set(agent, seq + 1);
-    this.buffer.push([[agent, seq], encodeToBytes(record)]);
-    if (this.buffer.length >= FLUSH_RECORDS) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    this.batch.put(this.db, [agent, seq], encodeToBytes(record));
     return seq;
   }
 
-  /** Raw entries from `from` (inclusive), in order. Call after `flush()` and the commit. */
+  /** Raw entries from `from` (inclusive), in order. Call after `Store.flushed()`. */
   *entries(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<JournalEntry> {
     let n = 0;
     for (const { key, value } of this.db.getRange({

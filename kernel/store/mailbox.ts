@@ -24,7 +24,7 @@ export class Mailboxes {
   private reservedUntil: number;
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     private readonly now: () => number,
   ) {
     this.db = store.db('mailbox', { encoding: 'binary' }) as unknown as Database<
@@ -44,13 +44,13 @@ export class Mailboxes {
       void this.meta.put('nextMessageId', this.reservedUntil);
     }
     const stored: StoredMessage = { id, kind: m.kind, sender: m.sender, body: m.body, sentAt: this.now() };
-    void this.db.put([agent, id], encodeToBytes(stored));
+    this.store.batch.put(this.db, [agent, id], encodeToBytes(stored));
     return stored;
   }
 
   /** Removes a handled message. */
   ack(agent: string, id: number): void {
-    void this.db.remove([agent, id]);
+    this.store.batch.remove(this.db, [agent, id]);
   }
 
   /** Pending messages of `agent`, oldest first. */
@@ -64,6 +64,6 @@ export class Mailboxes {
 
   /** Drops the given messages of `agent` (the kernel's in-memory queue mirrors the mailbox). */
   drop(agent: string, messages: readonly StoredMessage[]): void {
-    for (const m of messages) void this.db.remove([agent, m.id]);
+    for (const m of messages) this.store.batch.remove(this.db, [agent, m.id]);
   }
 }

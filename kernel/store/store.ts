@@ -11,10 +11,13 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { AgentOSError } from '../errors.js';
+import { WriteBatch } from './write-batch.js';
 
 export class Store {
   private readonly dbs = new Map<string, Database>();
   private closed = false;
+  /** The kernel's batched writes (journal, mailboxes). */
+  readonly batch = new WriteBatch();
 
   private constructor(
     /** Absolute path of the data dir. */
@@ -70,14 +73,16 @@ export class Store {
     return db as Database<V>;
   }
 
-  /** Resolves once every write queued so far is committed. */
+  /** Resolves once every write queued so far (batched or not) is committed. */
   async flushed(): Promise<void> {
+    this.batch.flush();
     await this.root.flushed;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.batch.flush();
     await this.root.flushed;
     await this.root.close();
   }

@@ -1,0 +1,51 @@
+import type { Database } from 'lmdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempHome } from '../testing/harness.js';
+import { Store } from './store.js';
+import { FLUSH_MS } from './write-batch.js';
+
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+});
+
+type Db = Database<Uint8Array, [string, number]>;
+const bytes = (n: number): Uint8Array => new Uint8Array([n]);
+
+describe('WriteBatch', () => {
+  it('applies puts and removes in the order they were queued, after at most FLUSH_MS', async () => {
+    store = await Store.open(tempHome());
+    const db = store.db('t', { encoding: 'binary' }) as unknown as Db;
+    store.batch.put(db, ['a', 1], bytes(1));
+    store.batch.put(db, ['a', 2], bytes(2));
+    store.batch.remove(db, ['a', 1]);
+    store.batch.put(db, ['a', 1], bytes(3));
+    expect(db.get(['a', 1])).toBeUndefined(); // not handed to LMDB yet
+    await new Promise((r) => setTimeout(r, FLUSH_MS + 20));
+    await db.flushed;
+    expect([...db.getRange({})].map((e) => [e.key, [...e.value]])).toEqual([
+      [['a', 1], [3]],
+      [['a', 2], [2]],
+    ]);
+  });
+
+  it('hands everything over at once on Store.flushed(), across databases', async () => {
+    store = await Store.open(tempHome());
+    const a = store.db('a', { encoding: 'binary' }) as unknown as Db;
+    const b = store.db('b', { encoding: 'binary' }) as unknown as Db;
+    for (let i = 0; i < 3000; i++) store.batch.put(i % 2 ? a : b, ['k', i], bytes(i % 256));
+    await store.flushed();
+    expect(a.getCount()).toBe(1500);
+    expect(b.getCount()).toBe(1500);
+  });
+
+  it('survives a reopen: what was flushed is on disk', async () => {
+    const home = tempHome();
+    store = await Store.open(home);
+    store.batch.put(store.db('t', { encoding: 'binary' }) as unknown as Db, ['x', 7], bytes(7));
+    await store.close();
+    store = await Store.open(home);
+    expect([...((store.db('t', { encoding: 'binary' }) as unknown as Db).get(['x', 7]) ?? [])]).toEqual([7]);
+  });
+});
