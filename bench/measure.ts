@@ -1,6 +1,6 @@
 /** Small measurement helpers shared by the benchmarks. */
 import { cpus, totalmem } from 'node:os';
-import { version } from 'node:process';
+import { platform, version } from 'node:process';
 
 export interface Percentiles {
   n: number;
@@ -62,5 +62,5 @@ export function figure(
 
 export function machine(): string {
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
-  return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${version}, ${process.platform}`;
+  return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${version}, ${platform}`;
 }

@@ -4,12 +4,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stderr } from 'node:process';
 import { packageRoot } from '../kernel/paths.js';
 import { type Figure, machine } from './measure.js';
 import { kernelFigures, loadFigures } from './spine.js';
 
 const log = (s: string): void => {
-  process.stderr.write(`${s}\n`);
+  stderr.write(`${s}\n`);
 };
 
 function table(figures: Figure[]): string {

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { componentWit, transpile } from '@bytecodealliance/jco';
 import { AgentOSError } from './errors.js';
@@ -130,7 +131,7 @@ export class Loader {
     const path = this.componentPath(digest);
     if (existsSync(path)) return;
     mkdirSync(join(this.home, 'components'), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
+    const tmp = `${path}.${pid}.tmp`;
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   }
@@ -188,7 +189,7 @@ export class Loader {
         },
       );
     }
-    const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+    const tmp = `${dir}.${pid}.${Date.now()}.tmp`;
     mkdirSync(tmp, { recursive: true });
     const modules: string[] = [];
     for (const [name, content] of Object.entries(out.files)) {

@@ -1,4 +1,6 @@
 /** Checks on what embedders hand the kernel, each failing with a coded error. */
+
+import { Buffer } from 'node:buffer';
 import { AgentOSError } from './errors.js';
 
 /** Longest message kind. */

@@ -2,8 +2,11 @@
  * Builds the first-party components in components/ to components/dist/<name>.wasm (run by the
  * install). A component whose source is unchanged since its last build is not rebuilt.
  */
+
+import { Buffer } from 'node:buffer';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { argv } from 'node:process';
 import { sha256 } from '../kernel/loader.js';
 import { packageRoot } from '../kernel/paths.js';
 import { type BuildWorld, buildComponent } from './build.js';
@@ -34,6 +37,6 @@ export async function buildSamples(log: (line: string) => void = () => {}): Prom
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === `file://${argv[1]}`) {
   await buildSamples((l) => console.log(l));
 }

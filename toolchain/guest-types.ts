@@ -6,6 +6,7 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { argv } from 'node:process';
 import { types } from '@bytecodealliance/jco';
 import { importName, PACKAGE, WIT_INTERFACES } from '../kernel/abi.js';
 import { packageRoot, witDir } from '../kernel/paths.js';
@@ -40,4 +41,4 @@ export async function writeGuestTypes(outDir = join(packageRoot(), 'components',
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await writeGuestTypes();
+if (import.meta.url === `file://${argv[1]}`) await writeGuestTypes();

@@ -11,6 +11,8 @@
  * import { get, set } from 'agentos:kernel/working-memory@0.1.0';
  * set('count', String(Number(get('count') ?? '0') + 1));
  */
+
+import { Buffer } from 'node:buffer';
 import type { Database } from 'lmdb';
 import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
 import { AgentOSError, GuestError } from '../../kernel/errors.js';

@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pid } from 'node:process';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
 import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
@@ -74,7 +75,7 @@ export async function fixture(name: FixtureName): Promise<string> {
     await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out });
   } else {
     const bytes = await buildWatComponent(source, spec);
-    const tmp = `${out}.${process.pid}.tmp`;
+    const tmp = `${out}.${pid}.tmp`;
     writeFileSync(tmp, bytes);
     renameSync(tmp, out);
   }
