@@ -1,9 +1,7 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import type { ReadableEntry } from './store/journal.js';
-import { fixture, openKernel } from './testing/harness.js';
+import { captureLog, fixture, openKernel } from './testing/harness.js';
 
 const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
 
@@ -94,15 +92,8 @@ describe('the journal', () => {
   });
 
   it('logs one span per hostcall, named <cap>.<fn>, with the agent and the duration', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n'))
-          if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-        done();
-      },
-    });
-    kernel = await openKernel({ logger: pino({ level: 'debug' }, sink) });
+    const { lines, logger } = captureLog('debug');
+    kernel = await openKernel({ logger });
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     await kernel.send(id, { op: 'wm', calls: [['get', 'k']] });
     await kernel.send(id, { op: 'clock' });

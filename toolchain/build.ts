@@ -11,15 +11,14 @@
  * const r = await buildComponent('components/echo/index.ts', { world: 'agent', out: '/tmp/echo.wasm' });
  * r.imports; // ['agentos:kernel/log@0.1.0']
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { componentize } from '@bytecodealliance/componentize-js';
 import { build, type Message, type Plugin } from 'esbuild';
 import { ABI_VERSION, importName, PACKAGE, WIT_INTERFACES } from '../kernel/abi.js';
 import { AgentOSError } from '../kernel/errors.js';
 import { sha256 } from '../kernel/loader.js';
-import { witDir } from '../kernel/paths.js';
+import { withWitWorkspace } from './wit-workspace.js';
 
 export type BuildWorld = 'agent' | 'skill';
 
@@ -117,26 +116,17 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
   const imports = [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort();
   const code = bundle.outputFiles![0]!.text;
 
-  const work = mkdtempSync(join(tmpdir(), 'agentos-build-'));
-  try {
-    mkdirSync(join(work, 'wit', 'deps'), { recursive: true });
-    cpSync(witDir(), join(work, 'wit', 'deps', 'kernel'), { recursive: true });
-    const world = [
-      'package agentos:build;',
-      '',
-      'world component {',
-      `  include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
-      ...imports.map((i) => `  import ${i};`),
-      '}',
-      '',
-    ].join('\n');
-    writeFileSync(join(work, 'wit', 'world.wit'), world);
-    writeFileSync(join(work, 'component.js'), code);
+  const lines = [
+    `include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
+    ...imports.map((i) => `import ${i};`),
+  ];
+  return withWitWorkspace({ pkg: 'agentos:build', world: 'component', lines }, async (witPath, dir) => {
+    writeFileSync(join(dir, 'component.js'), code);
     let component: Uint8Array;
     try {
       ({ component } = await componentize({
-        sourcePath: join(work, 'component.js'),
-        witPath: join(work, 'wit'),
+        sourcePath: join(dir, 'component.js'),
+        witPath,
         worldName: 'component',
         disableFeatures: [...DISABLED_FEATURES],
       }));
@@ -162,7 +152,5 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
       imports,
       ms: Math.round(performance.now() - t0),
     };
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }

@@ -6,13 +6,10 @@
  * @example
  * const bytes = await buildWatComponent(wat, { world: 'agent', imports: ['log'] });
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
 import { ABI_VERSION, importName, PACKAGE } from '../kernel/abi.js';
 import { AgentOSError } from '../kernel/errors.js';
-import { witDir } from '../kernel/paths.js';
+import { withWitWorkspace } from './wit-workspace.js';
 
 export interface WatOptions {
   world: 'agent' | 'skill';
@@ -24,26 +21,22 @@ export interface WatOptions {
 }
 
 export async function buildWatComponent(wat: string, options: WatOptions): Promise<Uint8Array> {
-  const work = mkdtempSync(join(tmpdir(), 'agentos-wat-'));
+  const lines = [
+    `include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
+    ...(options.imports ?? []).map((i) => `import ${importName(i)};`),
+    ...(options.extraWorldLines ?? []),
+  ];
+  const workspace = {
+    pkg: 'agentos:wat',
+    world: 'component',
+    lines,
+    extraPackages: options.extraPackages ?? {},
+  };
   try {
-    mkdirSync(join(work, 'wit', 'deps'), { recursive: true });
-    cpSync(witDir(), join(work, 'wit', 'deps', 'kernel'), { recursive: true });
-    for (const [name, source] of Object.entries(options.extraPackages ?? {})) {
-      mkdirSync(join(work, 'wit', 'deps', name), { recursive: true });
-      writeFileSync(join(work, 'wit', 'deps', name, `${name}.wit`), source);
-    }
-    const world = [
-      'package agentos:wat;',
-      'world component {',
-      `  include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
-      ...(options.imports ?? []).map((i) => `  import ${importName(i)};`),
-      ...(options.extraWorldLines ?? []).map((l) => `  ${l}`),
-      '}',
-    ].join('\n');
-    writeFileSync(join(work, 'wit', 'world.wit'), world);
-    const core = await parse(wat);
-    const embedded = await componentEmbed({ binary: core, witPath: join(work, 'wit'), world: 'component' });
-    return await componentNew(embedded);
+    return await withWitWorkspace(workspace, async (witPath) => {
+      const core = await parse(wat);
+      return componentNew(await componentEmbed({ binary: core, witPath, world: 'component' }));
+    });
   } catch (e) {
     if (e instanceof AgentOSError) throw e;
     throw new AgentOSError(
@@ -54,7 +47,5 @@ export async function buildWatComponent(wat: string, options: WatOptions): Promi
         cause: e,
       },
     );
-  } finally {
-    rmSync(work, { recursive: true, force: true });
   }
 }

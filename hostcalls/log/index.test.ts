@@ -1,8 +1,6 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel } from '../../kernel/testing/harness.js';
+import { captureLog, fixture, openKernel } from '../../kernel/testing/harness.js';
 import { MAX_LOG_MESSAGE } from './index.js';
 
 const GRANTS = ['log', 'clock', 'random', 'working-memory'];
@@ -11,21 +9,9 @@ afterEach(async () => {
   await kernel?.close();
 });
 
-function capture(level: string): { lines: Record<string, unknown>[]; logger: pino.Logger } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _e, done) {
-      for (const l of chunk.toString().split('\n'))
-        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, logger: pino({ level }, sink) };
-}
-
 describe('log', () => {
   it('writes guest lines to the kernel log, tagged with the agent, at the guest level', async () => {
-    const { lines, logger } = capture('info');
+    const { lines, logger } = captureLog('info');
     kernel = await openKernel({ logger });
     const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
     await kernel.send(id, { op: 'log', level: 'warn', message: 'disk almost full', fields: '{"free":3}' });
@@ -39,7 +25,7 @@ describe('log', () => {
   });
 
   it('cuts very long messages instead of failing', async () => {
-    const { lines, logger } = capture('info');
+    const { lines, logger } = captureLog('info');
     kernel = await openKernel({ logger });
     const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
     expect(await kernel.send(id, { op: 'log', message: 'x'.repeat(MAX_LOG_MESSAGE + 100) })).toBe('logged');

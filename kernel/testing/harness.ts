@@ -18,6 +18,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pid } from 'node:process';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
 import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
@@ -112,4 +114,17 @@ export function openKernel(options: KernelOptions = {}): Promise<Kernel> {
     cacheDir: TEST_CACHE_DIR,
     ...options,
   });
+}
+
+/** A pino logger at `level` whose lines (parsed) land in `lines`. */
+export function captureLog(level: string): { lines: Record<string, unknown>[]; logger: Logger } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const l of chunk.toString().split('\n'))
+        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, logger: pino({ level }, sink) };
 }
