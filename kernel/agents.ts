@@ -34,7 +34,7 @@ export class Agents {
     const agent = new AgentRuntime(record, grants, plan);
     for (const [name, grant] of grants) {
       const cap = this.table.byCapability.get(name) as Capability;
-      const view = cap.configure(record, grant, this.shared.get(name));
+      const view = cap.configure(record, grant, this.shared.get(name), this.services);
       agent.contexts.set(name, { agent: record, view, services: this.services });
     }
     return agent;
@@ -60,8 +60,18 @@ export class Agents {
   get(id: string): AgentRuntime {
     const agent = this.live.get(id);
     if (agent) return agent;
-    if (typeof id === 'string' && this.processes.get(id)?.state === 'terminated') {
+    const rec = typeof id === 'string' ? this.processes.get(id) : undefined;
+    if (rec?.state === 'terminated') {
       throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
+    }
+    if (rec) {
+      throw new AgentOSError(
+        'AOS_E_BAD_STATE',
+        `agent ${id} could not be restored: ${rec.lastError?.message ?? 'unknown'}`,
+        {
+          agent: id,
+        },
+      );
     }
     throw new AgentOSError(
       'AOS_E_AGENT_NOT_FOUND',
@@ -85,19 +95,29 @@ export class Agents {
     };
   }
 
-  /** Saves the record now (lifecycle) or within SAVE_DELAY_MS (`soon`: accounting). */
+  /**
+   * Saves the record now (lifecycle), or within SAVE_DELAY_MS (`soon`: accounting). A change in
+   * capability state (e.g. the random generator's position) is always saved now, so a restart
+   * never hands out the same random numbers again.
+   */
   save(agent: AgentRuntime, soon = false): void {
-    if (soon) {
+    const rec = agent.record;
+    let changed = false;
+    for (const [name, ctx] of agent.contexts) {
+      const cap = this.table.byCapability.get(name)!;
+      if (!cap.persist) continue;
+      const value = cap.persist(ctx.view);
+      if (value !== rec.capState[name]) {
+        rec.capState[name] = value;
+        changed = true;
+      }
+    }
+    if (soon && !changed) {
       this.dirty.add(agent);
       this.timer ??= setTimeout(() => this.saveDirty(), SAVE_DELAY_MS);
       return;
     }
     this.dirty.delete(agent);
-    const rec = agent.record;
-    for (const [name, ctx] of agent.contexts) {
-      const cap = this.table.byCapability.get(name)!;
-      if (cap.persist) rec.capState[name] = cap.persist(ctx.view);
-    }
     this.processes.put(rec);
   }
 

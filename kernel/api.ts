@@ -17,6 +17,13 @@ export interface KernelOptions {
   cacheDir?: string;
   /** Largest message body accepted, in bytes of JSON. Default 1 MiB. */
   maxMessageBytes?: number;
+  /** How long close() waits for invocations in flight before it stops the workers. Default 10 s. */
+  closeTimeoutMs?: number;
+  /**
+   * Deliver queued messages. Default true. False opens the kernel to look (list, inspect,
+   * journal) without running any agent; messages sent meanwhile wait in their mailboxes.
+   */
+  deliver?: boolean;
 }
 
 export interface SpawnOptions {

@@ -59,8 +59,11 @@ export interface Capability<View = unknown, Shared = unknown> {
    * Builds the agent's view from its grant and its persisted state (`agent.capState[name]`).
    * Throws AgentOSError('AOS_E_BAD_CONFIG') for a grant scope it does not understand.
    */
-  configure(agent: Readonly<AgentRecord>, grant: Grant, shared: Shared): View;
-  /** State to persist with the agent after an invocation (undefined = nothing). */
+  configure(agent: Readonly<AgentRecord>, grant: Grant, shared: Shared, services: KernelServices): View;
+  /**
+   * State to persist with the agent after an invocation (undefined = nothing). Return a
+   * primitive (string, number): a changed value is saved at once.
+   */
   persist?(view: View): unknown;
   /** Releases what `init` opened. */
   close?(shared: Shared): Promise<void>;

@@ -28,12 +28,19 @@ export interface ExecutorDeps {
   owners: Map<number, AgentRuntime>;
   /** Saves the agent's record (with capability state). */
   persist: (agent: AgentRuntime) => void;
+  /** Deliver nothing (the kernel was opened to look, not to run). */
+  paused?: boolean;
 }
 
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
+  /**
+   * Set when close() stopped waiting for invocations in flight: whatever they return later is
+   * not settled (no ack, no journal, no save), so their messages stay in the mailbox.
+   */
+  private abandoned = false;
 
   constructor(private readonly d: ExecutorDeps) {}
 
@@ -44,7 +51,9 @@ export class Executor {
   }
 
   pump(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.d.paused) return;
+    for (const slot of this.d.pool.slots.values())
+      if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
     for (const agent of this.runQueue) {
       if (!agent.runnable) {
         this.runQueue.delete(agent);
@@ -58,7 +67,9 @@ export class Executor {
       agent.busy = true;
       slot.busy = true;
       const p = this.deliver(agent, slot)
-        .then(() => (agent.record.state === 'terminated' ? this.release(agent) : undefined))
+        .then(() => {
+          if (agent.record.state === 'terminated') this.release(agent);
+        })
         .finally(() => {
           this.inflight.delete(p);
           agent.busy = false;
@@ -72,24 +83,51 @@ export class Executor {
   }
 
   /**
-   * Drops the agent's resident instance. The unload task queues behind whatever the worker is
-   * running (piscina holds it until the pinned worker is free).
+   * Drops the agent's resident instance when its worker is next free. Tasks are only ever given
+   * to free workers: piscina's queue stops at the first task it cannot place, so a task pinned
+   * to a busy worker would hold up every other worker.
    */
-  async release(agent: AgentRuntime): Promise<void> {
+  release(agent: AgentRuntime): void {
     const thread = agent.worker;
     if (thread === null) return;
     agent.worker = null;
     const slot = this.d.pool.slots.get(thread);
     if (!slot) return;
     slot.residents.delete(agent.id);
-    await this.d.pool.run(slot, { op: 'unload', agent: agent.id }).catch(() => {});
+    slot.unloads.push(agent.id);
+    this.pump();
   }
 
-  /** Stops dispatching and waits (up to `ms`) for invocations in flight. */
-  async drain(ms: number): Promise<void> {
+  private unload(slot: WorkerSlot): void {
+    const agents = slot.unloads.splice(0);
+    slot.busy = true;
+    const p = this.d.pool
+      .run(slot, { op: 'unload', agents })
+      .catch(() => {})
+      .finally(() => {
+        this.inflight.delete(p);
+        slot.busy = false;
+        this.pump();
+      });
+    this.inflight.add(p);
+  }
+
+  /**
+   * Stops dispatching and waits (up to `ms`) for invocations in flight. Returns false if some
+   * did not finish: their outcomes will be dropped and their messages stay queued.
+   */
+  async drain(ms: number): Promise<boolean> {
     this.stopped = true;
-    const all = Promise.allSettled([...this.inflight]);
-    await Promise.race([all, new Promise((r) => setTimeout(r, ms).unref())]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = await Promise.race([
+      Promise.allSettled([...this.inflight]).then(() => true),
+      new Promise<false>((r) => {
+        timer = setTimeout(() => r(false), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!done) this.abandoned = true;
+    return done;
   }
 
   /** Starts an instance of `agent` on `slot` (runs init). Returns the task result. */
@@ -185,6 +223,7 @@ export class Executor {
   }
 
   private settleStartFailure(agent: AgentRuntime, message: StoredMessage, r: TaskResult): void {
+    if (this.abandoned) return;
     agent.worker = null;
     const err = startError(agent.id, r);
     this.fail(agent, message, err, 'crash', err.message);
@@ -203,10 +242,19 @@ export class Executor {
     }
     agent.busy = true;
     slot.busy = true;
+    const started = this.start(agent, slot, 'spawn');
+    this.inflight.add(started);
     try {
-      const r = await this.start(agent, slot, 'spawn');
+      const r = await started;
       return r.kind === 'ok' ? null : startError(agent.id, r);
+    } catch (e) {
+      agent.worker = null;
+      return new AgentOSError(
+        'AOS_E_AGENT_CRASHED',
+        `${agent.id} crashed starting: worker lost: ${(e as Error)?.message ?? e}`,
+      );
     } finally {
+      this.inflight.delete(started);
       agent.busy = false;
       slot.busy = false;
       this.d.owners.delete(slot.thread);
@@ -215,6 +263,7 @@ export class Executor {
   }
 
   private settle(agent: AgentRuntime, slot: WorkerSlot, message: StoredMessage, r: TaskResult): void {
+    if (this.abandoned) return;
     const rec = agent.record;
     rec.stats.invocations += 1;
     if (r.kind !== 'missing') rec.stats.busyUs += r.us;

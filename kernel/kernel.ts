@@ -53,6 +53,7 @@ export class Kernel {
     private readonly loader: Loader,
     private readonly dispatcher: Dispatcher,
     private readonly maxMessageBytes: number,
+    private readonly closeTimeoutMs: number,
   ) {
     this.agents = new Agents(processes, table, services, this.shared);
   }
@@ -81,9 +82,10 @@ export class Kernel {
       new Loader(store.home, options.cacheDir),
       new Dispatcher(table, journal, logger, now),
       options.maxMessageBytes ?? 1 << 20,
+      options.closeTimeoutMs ?? 10_000,
     );
     try {
-      await kernel.start(workers, now);
+      await kernel.start(workers, now, options.deliver ?? true);
     } catch (e) {
       await store.close();
       throw e;
@@ -91,11 +93,22 @@ export class Kernel {
     return kernel;
   }
 
-  private async start(workers: number, now: () => number): Promise<void> {
+  private async start(workers: number, now: () => number, deliver: boolean): Promise<void> {
     for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
     for (const record of this.processes.all()) {
       if (record.state === 'terminated') continue;
-      const agent = this.agents.create(record);
+      let agent: AgentRuntime;
+      try {
+        agent = this.agents.create(record);
+      } catch (e) {
+        // Its grants no longer link (say, a capability was removed): keep the record, refuse the agent.
+        const err = e instanceof AgentOSError ? e : new AgentOSError('AOS_E_INTERNAL', String(e));
+        record.state = 'crashed';
+        record.lastError = { code: err.code, message: `cannot restore: ${err.message}`, at: now() };
+        this.processes.put(record);
+        this.services.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
+        continue;
+      }
       agent.queue.push(...this.mailboxes.pending(record.id));
       this.agents.add(agent);
     }
@@ -114,6 +127,7 @@ export class Kernel {
       now,
       owners: this.owners,
       persist: (a) => this.agents.save(a, true),
+      paused: !deliver,
     });
     for (const agent of this.agents.values()) this.executor.wake(agent);
   }
@@ -155,8 +169,11 @@ export class Kernel {
     await loaded;
     this.check();
     const at = Number(this.services.clock.now());
+    let id: string;
+    do id = `${c.name}-${randomBytes(3).toString('hex')}`;
+    while (this.processes.get(id));
     const record: AgentRecord = {
-      id: `${c.name}-${randomBytes(3).toString('hex')}`,
+      id,
       name: c.name,
       world: c.info.world,
       digest: c.info.digest,
@@ -208,12 +225,19 @@ export class Kernel {
     throw err;
   }
 
-  /** Queues a message durably and returns its id without waiting for the outcome. */
+  /**
+   * Queues a message and returns its id without waiting for the outcome. It reaches the disk with
+   * the next write batch (within 2 ms); `await kernel.flushed()` to wait for that.
+   */
   post(id: string, body: unknown, options: SendOptions = {}): { messageId: number } {
     return { messageId: this.enqueue(id, body, options.kind ?? 'text').id };
   }
 
-  /** Sends a message and resolves with the handler's outcome (rejects with a coded error). */
+  /**
+   * Sends a message and resolves with the handler's outcome (rejects with a coded error). While
+   * the agent is suspended, or crashed with restart policy `never`, the message waits in its
+   * mailbox and so does the promise, until `resume` (or `close`, which rejects it).
+   */
   async send(id: string, body: unknown, options: SendOptions = {}): Promise<unknown> {
     return this.await(id, this.enqueue(id, body, options.kind ?? 'text'));
   }
@@ -318,8 +342,8 @@ export class Kernel {
     }
     agent.queue.splice(agent.busy ? 1 : 0);
     this.agents.remove(id);
-    // An invocation in flight releases the instance when it ends (Executor.reap).
-    if (!agent.busy) await this.executor.release(agent);
+    // An invocation in flight releases the instance when it ends.
+    if (!agent.busy) this.executor.release(agent);
   }
 
   private transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
@@ -352,11 +376,17 @@ export class Kernel {
     return this.store.flushed();
   }
 
-  /** Finishes invocations in flight (up to 10 s), stops the workers and closes the data dir. */
+  /**
+   * Finishes invocations in flight (up to `closeTimeoutMs`, then stops them: their messages stay
+   * queued for the next open), stops the workers and closes the data dir.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.executor.drain(10_000);
+    const finished = await this.executor.drain(this.closeTimeoutMs);
+    if (!finished) {
+      this.services.logger.warn('close: invocations still running were stopped; their messages stay queued');
+    }
     for (const agent of this.agents.values()) {
       for (const w of agent.waiters.values()) {
         w.reject(

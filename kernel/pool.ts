@@ -36,6 +36,8 @@ export interface WorkerSlot {
   readonly residents: Set<string>;
   /** Component digests whose compiled modules this worker holds. */
   readonly digests: Set<string>;
+  /** Agents whose instances this worker should drop as soon as it is free. */
+  readonly unloads: string[];
 }
 
 export interface PoolEvents {
@@ -74,6 +76,7 @@ export class WorkerPool {
         busy: true,
         residents: new Set(),
         digests: new Set(),
+        unloads: [],
       };
       this.slots.set(w.id, slot);
       events.onWorker(slot);

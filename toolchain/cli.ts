@@ -83,10 +83,12 @@ const print = (value: unknown): void => {
   stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
 };
 
-async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>): Promise<T> {
+/** Opens the kernel for one command. `look`: to read only, running no agent. */
+async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>, look = false): Promise<T> {
   const kernel = await Kernel.open({
     home: v.home ?? env.AGENTOS_HOME ?? './.agentos',
     logLevel: v['log-level'] ?? 'warn',
+    deliver: !look,
   });
   try {
     return await f(kernel);
@@ -177,38 +179,50 @@ async function main(): Promise<void> {
       return withKernel(v, async (k) => print(await k.send(id, message, { kind: v.kind ?? 'text' })));
     }
     case 'ps':
-      return withKernel(v, async (k) => {
-        if (p[1] !== undefined) return print(k.inspect(p[1]));
-        const all = k.list();
-        if (v.json) return print(all);
-        for (const a of all) {
-          stdout.write(
-            `${a.id.padEnd(28)} ${a.world.padEnd(6)} ${a.state.padEnd(10)} ${String(a.stats.invocations).padStart(6)} invocations  ${a.mailbox} queued\n`,
-          );
-        }
-      });
+      return withKernel(
+        v,
+        async (k) => {
+          if (p[1] !== undefined) return print(k.inspect(p[1]));
+          const all = k.list();
+          if (v.json) return print(all);
+          for (const a of all) {
+            stdout.write(
+              `${a.id.padEnd(28)} ${a.world.padEnd(6)} ${a.state.padEnd(10)} ${String(a.stats.invocations).padStart(6)} invocations  ${a.mailbox} queued\n`,
+            );
+          }
+        },
+        true,
+      );
     case 'journal': {
       const id = need(p, 1, 'the agent id');
       const from = int(v.from, '--from');
       const limit = int(v.limit, '--limit');
-      return withKernel(v, async (k) => {
-        for (const e of await k.journal(id, { from, limit })) {
-          stdout.write(
-            `${JSON.stringify(e, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x))}\n`,
-          );
-        }
-      });
+      return withKernel(
+        v,
+        async (k) => {
+          for (const e of await k.journal(id, { from, limit })) {
+            stdout.write(
+              `${JSON.stringify(e, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x))}\n`,
+            );
+          }
+        },
+        true,
+      );
     }
     case 'suspend':
     case 'resume':
     case 'terminate': {
       const id = need(p, 1, 'the agent id');
-      return withKernel(v, async (k) => {
-        if (command === 'suspend') k.suspend(id);
-        else if (command === 'resume') k.resume(id);
-        else await k.terminate(id);
-        print({ id, state: k.inspect(id).state });
-      });
+      return withKernel(
+        v,
+        async (k) => {
+          if (command === 'suspend') k.suspend(id);
+          else if (command === 'resume') k.resume(id);
+          else await k.terminate(id);
+          print({ id, state: k.inspect(id).state });
+        },
+        true,
+      );
     }
     case 'demo':
       return runDemo({

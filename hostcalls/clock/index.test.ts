@@ -39,3 +39,20 @@ describe('clock', () => {
     ).rejects.toThrow(/imports agentos:kernel\/clock@0.1.0 but was not granted clock/);
   });
 });
+
+describe('clock across restarts', () => {
+  it('keeps an agent’s monotonic clock from going back when the kernel restarts', async () => {
+    const { tempHome } = await import('../../kernel/testing/harness.js');
+    const home = tempHome();
+    const first = new ManualClock(1_000n);
+    first.advance(5_000n);
+    kernel = await openKernel({ home, clock: first });
+    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const before = (await kernel.send(id, { op: 'clock' })) as { monotonic: string };
+    await kernel.close();
+    // A new kernel's monotonic origin starts again at 0.
+    kernel = await openKernel({ home, clock: new ManualClock(7_000n) });
+    const after = (await kernel.send(id, { op: 'clock' })) as { monotonic: string };
+    expect(BigInt(after.monotonic)).toBeGreaterThanOrEqual(BigInt(before.monotonic));
+  });
+});

@@ -1,6 +1,8 @@
 /**
  * `agentos:kernel/clock`: time from the kernel's clock (system or manual). Reads are journaled,
- * so a replay returns the recorded times; the monotonic clock never goes back for an agent.
+ * so a replay returns the recorded times. The monotonic clock never goes back for an agent, even
+ * across kernel restarts: the last value read is saved with the agent, and a restarted kernel
+ * continues from it (its own monotonic origin is new).
  *
  * @example
  * // guest
@@ -11,21 +13,27 @@ import { type CallContext, defineCapability } from '../../kernel/capability.js';
 import { rejectScope } from '../scope.js';
 
 interface ClockView {
-  lastMonotonic: bigint;
+  /** Added to the kernel's monotonic reading, so this agent's clock continues where it stopped. */
+  offset: bigint;
+  last: bigint;
 }
 
 export const clock = defineCapability<ClockView>({
   name: 'clock',
-  configure: (agent, grant) => {
+  configure: (agent, grant, _shared, services) => {
     rejectScope(grant, agent.id);
-    return { lastMonotonic: 0n };
+    const saved = agent.capState.clock;
+    const last = typeof saved === 'string' ? BigInt(saved) : 0n;
+    const current = services.clock.monotonic();
+    return { offset: last > current ? last - current : 0n, last };
   },
+  persist: (view) => view.last.toString(),
   functions: {
     now: (ctx: CallContext<ClockView>) => ctx.services.clock.now(),
     monotonic: (ctx: CallContext<ClockView>) => {
-      const t = ctx.services.clock.monotonic();
-      if (t > ctx.view.lastMonotonic) ctx.view.lastMonotonic = t;
-      return ctx.view.lastMonotonic;
+      const t = ctx.services.clock.monotonic() + ctx.view.offset;
+      if (t > ctx.view.last) ctx.view.last = t;
+      return ctx.view.last;
     },
   },
 });

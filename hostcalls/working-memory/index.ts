@@ -16,6 +16,7 @@ import { Buffer } from 'node:buffer';
 import type { Database } from 'lmdb';
 import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
 import { AgentOSError, GuestError } from '../../kernel/errors.js';
+import type { WriteBatch } from '../../kernel/store/write-batch.js';
 
 export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 1 << 20;
@@ -27,6 +28,7 @@ type Key = [string, string];
 /** One kernel's store: the database and the writes not yet committed (`agent\0key` → value, null = delete). */
 interface Shared {
   db: Database<string, Key>;
+  batch: WriteBatch;
   pending: Map<string, string | null>;
 }
 
@@ -49,13 +51,17 @@ function checkWritable(view: MemoryView): void {
   if (view.readOnly) throw new GuestError('denied', 'working-memory is granted read-only to this agent');
 }
 
-/** Queues a write and keeps it visible in the overlay until its commit lands. */
+/**
+ * Queues a write in the kernel's write batch (so it commits in order with the journal record of
+ * the hostcall that made it) and keeps it visible in the overlay until that commit lands.
+ */
 function write({ agent, shared }: MemoryView, key: string, value: string | null): void {
-  const { db, pending } = shared;
+  const { db, pending, batch } = shared;
   const id = `${agent}\0${key}`;
   pending.set(id, value);
-  const done = value === null ? db.remove([agent, key]) : db.put([agent, key], value);
-  void done.then(() => {
+  if (value === null) batch.remove(db, [agent, key]);
+  else batch.put(db, [agent, key], value);
+  batch.afterCommit(() => {
     if (pending.get(id) === value) pending.delete(id);
   });
 }
@@ -72,6 +78,7 @@ export const workingMemory = defineCapability<MemoryView, Shared>({
   name: 'working-memory',
   init: (services: KernelServices) => ({
     db: services.store.db('working-memory') as unknown as Database<string, Key>,
+    batch: services.store.batch,
     pending: new Map(),
   }),
   configure(agent, grant, shared) {
@@ -111,8 +118,13 @@ export const workingMemory = defineCapability<MemoryView, Shared>({
       const max = limit === 0 || limit > MAX_LIST ? MAX_LIST : limit;
       const { agent, shared } = ctx.view;
       const keys = new Set<string>();
-      for (const k of shared.db.getKeys({ start: [agent, prefix], end: [agent, `${prefix}\uffff`] })) {
-        keys.add((k as Key)[1]);
+      // Walk from the prefix and stop at the first key without it (UTF-8 order: an upper bound
+      // like prefix + '\uffff' would miss keys whose next character is above U+FFFF).
+      for (const k of shared.db.getKeys({ start: [agent, prefix] })) {
+        const [owner, key] = k as Key;
+        if (owner !== agent || !key.startsWith(prefix)) break;
+        keys.add(key);
+        if (keys.size > max + shared.pending.size) break;
       }
       const head = `${agent}\0`;
       for (const [id, value] of shared.pending) {

@@ -128,11 +128,19 @@ export function serveChannel(
     try {
       len = encodeValue(served.value, data, 0);
     } catch (e) {
-      if (!(e instanceof CodecOverflow)) throw e;
-      served = {
-        status: Status.GuestError,
-        value: { tag: 'quota-exceeded', val: `the result exceeds the ${data.length}-byte hostcall limit` },
-      };
+      served =
+        e instanceof CodecOverflow
+          ? {
+              status: Status.GuestError,
+              value: {
+                tag: 'quota-exceeded',
+                val: `the result exceeds the ${data.length}-byte hostcall limit`,
+              },
+            }
+          : {
+              status: Status.Fault,
+              value: `kernel fault: cannot encode the result: ${(e as Error).message}`,
+            };
       len = encodeValue(served.value, data, 0);
     }
     ctrl[STATUS] = served.status;

@@ -32,6 +32,34 @@ describe('value codec', () => {
     for (const v of values) expect(roundTrip(v)).toStrictEqual(v);
   });
 
+  it('round-trips every typed array jco uses for lists of numbers', () => {
+    const arrays = [
+      new Int8Array([-1, 2]),
+      new Uint16Array([65535]),
+      new Int16Array([-3]),
+      new Uint32Array([4294967295, 7]),
+      new Int32Array([-5]),
+      new Float64Array([0.1]),
+      new BigUint64Array([2n ** 64n - 1n]),
+      new BigInt64Array([-(2n ** 63n)]),
+    ];
+    for (const a of arrays) {
+      const back = roundTrip(a);
+      expect(back).toBeInstanceOf(a.constructor);
+      expect(back).toStrictEqual(a);
+    }
+  });
+
+  it('refuses bigints beyond 64 bits, and keeps a __proto__ key a plain property', () => {
+    expect(() => encodeToBytes(2n ** 64n)).toThrow(/does not fit in 64 bits/);
+    expect(() => encodeToBytes(-(2n ** 63n) - 1n)).toThrow(/does not fit in 64 bits/);
+    const tricky = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+    const back = roundTrip(tricky) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Object.keys(back)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('keeps -0 and 2^40 as numbers, not truncated ints', () => {
     expect(Object.is(roundTrip(-0), -0)).toBe(true);
     expect(roundTrip(2 ** 40)).toBe(2 ** 40);

@@ -23,8 +23,26 @@ const T_STRING = 7;
 const T_BYTES = 8;
 const T_ARRAY = 9;
 const T_OBJECT = 10;
-const T_F32S = 11;
+const T_TYPED = 11;
 const T_I32 = 12;
+
+/** Typed arrays jco lifts `list<number type>` into, by the byte that names them in the encoding. */
+const TYPED = [
+  Uint8Array,
+  Int8Array,
+  Uint16Array,
+  Int16Array,
+  Uint32Array,
+  Int32Array,
+  Float32Array,
+  Float64Array,
+  BigUint64Array,
+  BigInt64Array,
+] as const;
+type Typed = InstanceType<(typeof TYPED)[number]>;
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
 
 /** Thrown when a value does not fit the buffer; the caller turns it into a clear error. */
 export class CodecOverflow extends Error {
@@ -96,6 +114,7 @@ function write(w: Writer, v: unknown): void {
       w.pos += 8;
       return;
     case 'bigint':
+      if (v > U64_MAX || v < I64_MIN) throw new RangeError(`bigint ${v} does not fit in 64 bits`);
       w.u8(v >= 0n ? T_U64 : T_I64);
       w.room(8);
       if (v >= 0n) w.view.setBigUint64(w.pos, v, true);
@@ -111,13 +130,16 @@ function write(w: Writer, v: unknown): void {
         w.u8(T_NULL);
         return;
       }
-      if (v instanceof Uint8Array) {
+      if (v instanceof Uint8Array && v.constructor === Uint8Array) {
         w.u8(T_BYTES);
         w.bytes(v);
         return;
       }
-      if (v instanceof Float32Array) {
-        w.u8(T_F32S);
+      if (ArrayBuffer.isView(v)) {
+        const kind = TYPED.findIndex((T) => v instanceof T);
+        if (kind === -1) throw new TypeError(`cannot encode a ${v.constructor.name}`);
+        w.u8(T_TYPED);
+        w.u8(kind);
         w.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
         return;
       }
@@ -224,9 +246,12 @@ function read(r: Reader): unknown {
       return r.string();
     case T_BYTES:
       return r.bytes();
-    case T_F32S: {
+    case T_TYPED: {
+      const T = TYPED[r.buf[r.pos++]!];
+      if (!T) throw new RangeError(`bad typed-array kind at offset ${r.pos - 1}`);
       const b = r.bytes();
-      return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+      // r.bytes() is a fresh copy starting at offset 0, so its buffer is aligned for any element size.
+      return new T(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength / T.BYTES_PER_ELEMENT) as Typed;
     }
     case T_ARRAY: {
       const n = r.u32();
@@ -239,7 +264,13 @@ function read(r: Reader): unknown {
       const out: Record<string, unknown> = {};
       for (let i = 0; i < n; i++) {
         const k = r.string();
-        out[k] = read(r);
+        // defineProperty: a key named __proto__ stays a plain property.
+        Object.defineProperty(out, k, {
+          value: read(r),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       return out;
     }

@@ -66,7 +66,7 @@ export class ProcessTable {
   private readonly db: Database<AgentRecord, string>;
   private readonly rows = new Map<string, AgentRecord>();
 
-  constructor(store: Store) {
+  constructor(private readonly store: Store) {
     this.db = store.db('agents') as unknown as Database<AgentRecord, string>;
     for (const { key, value } of this.db.getRange({})) this.rows.set(key, value);
   }
@@ -78,7 +78,7 @@ export class ProcessTable {
   /** Stores the record (the write commits with the next batch; reads see it at once). */
   put(record: AgentRecord): void {
     this.rows.set(record.id, record);
-    void this.db.put(record.id, record);
+    if (!this.store.isClosed) void this.db.put(record.id, record);
   }
 
   /** Every record, in creation order. */

@@ -7,8 +7,9 @@
  * store.db('agents').get('echo-1a2b3c');
  * await store.close();
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { kill, pid } from 'node:process';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { AgentOSError } from '../errors.js';
 import { WriteBatch } from './write-batch.js';
@@ -16,14 +17,16 @@ import { WriteBatch } from './write-batch.js';
 export class Store {
   private readonly dbs = new Map<string, Database>();
   private closed = false;
-  /** The kernel's batched writes (journal, mailboxes). */
-  readonly batch = new WriteBatch();
+  /** The kernel's batched writes (journal, mailboxes, working memory). */
+  readonly batch: WriteBatch;
 
   private constructor(
     /** Absolute path of the data dir. */
     readonly home: string,
     private readonly root: RootDatabase,
-  ) {}
+  ) {
+    this.batch = new WriteBatch(root);
+  }
 
   /** Opens (creating if needed) the data dir at `home`. */
   static async open(home: string): Promise<Store> {
@@ -47,10 +50,12 @@ export class Store {
         },
       );
     }
+    lock(abs);
     let root: RootDatabase;
     try {
       root = open({ path: join(abs, 'db'), maxDbs: 32 });
     } catch (e) {
+      unlock(abs);
       throw new AgentOSError(
         'AOS_E_DATA_DIR',
         `cannot open the database in ${abs}: ${(e as Error).message}`,
@@ -73,6 +78,11 @@ export class Store {
     return db as Database<V>;
   }
 
+  /** Whether close() was called: writes after it are dropped. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Resolves once every write queued so far (batched or not) is committed. */
   async flushed(): Promise<void> {
     this.batch.flush();
@@ -82,8 +92,56 @@ export class Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.batch.flush();
+    this.batch.close();
     await this.root.flushed;
     await this.root.close();
+    unlock(this.home);
   }
+}
+
+/** Whether a process with this pid is running. */
+function alive(other: number): boolean {
+  try {
+    kill(other, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One kernel per data dir: two would deliver the same messages twice and overwrite each other's
+ * process table. The LOCK file holds the owner's pid; a lock left by a dead process is taken over.
+ */
+function lock(home: string): void {
+  const path = join(home, 'LOCK');
+  try {
+    writeFileSync(path, String(pid), { flag: 'wx' });
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new AgentOSError('AOS_E_DATA_DIR', `cannot lock ${home}: ${(e as Error).message}`, { home });
+    }
+  }
+  const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
+  if (owner === pid) {
+    throw new AgentOSError(
+      'AOS_E_DATA_DIR',
+      `data dir ${home} is already open in this process; close that kernel first`,
+      {
+        home,
+      },
+    );
+  }
+  if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
+    throw new AgentOSError('AOS_E_DATA_DIR', `data dir ${home} is in use by process ${owner}`, {
+      home,
+      owner,
+    });
+  }
+  writeFileSync(path, String(pid));
+}
+
+function unlock(home: string): void {
+  rmSync(join(home, 'LOCK'), { force: true });
 }

@@ -40,6 +40,20 @@ describe('WriteBatch', () => {
     expect(b.getCount()).toBe(1500);
   });
 
+  it('calls afterCommit callbacks once the batch is committed', async () => {
+    store = await Store.open(tempHome());
+    const db = store.db('t', { encoding: 'binary' }) as unknown as Db;
+    store.batch.put(db, ['c', 1], bytes(1));
+    const seen: unknown[] = [];
+    await new Promise<void>((resolve) => {
+      store!.batch.afterCommit(() => {
+        seen.push(db.get(['c', 1]));
+        resolve();
+      });
+    });
+    expect(seen.map((v) => [...(v as Uint8Array)])).toEqual([[1]]);
+  });
+
   it('survives a reopen: what was flushed is on disk', async () => {
     const home = tempHome();
     store = await Store.open(home);

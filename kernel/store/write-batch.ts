@@ -14,28 +14,44 @@
  * batch.put(db, ['agent', 1], bytes);
  * batch.flush(); // hand everything to LMDB now
  */
-import type { Database } from 'lmdb';
+import type { Database, Key, RootDatabase } from 'lmdb';
 
 /** Queued operations are handed to LMDB at least this often (ms), or once this many wait. */
 export const FLUSH_MS = 2;
 const FLUSH_OPS = 1024;
 
-type Key = [string, number];
-type Op = { db: Database<Uint8Array, Key>; key: Key; value: Uint8Array | null };
+type Op = () => void;
 
 export class WriteBatch {
   private ops: Op[] = [];
+  private callbacks: (() => void)[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
-  put(db: Database<Uint8Array, Key>, key: Key, value: Uint8Array): void {
-    this.queue({ db, key, value });
+  constructor(private readonly root: RootDatabase) {}
+
+  /** Flushes, then drops whatever is queued later (the environment is closing). */
+  close(): void {
+    this.flush();
+    this.closed = true;
   }
 
-  remove(db: Database<Uint8Array, Key>, key: Key): void {
-    this.queue({ db, key, value: null });
+  put<K extends Key, V>(db: Database<V, K>, key: K, value: V): void {
+    this.queue(() => void db.put(key, value));
+  }
+
+  remove<K extends Key, V>(db: Database<V, K>, key: K): void {
+    this.queue(() => void db.remove(key));
+  }
+
+  /** Calls `f` once everything queued so far is committed. */
+  afterCommit(f: () => void): void {
+    if (this.closed) return;
+    this.callbacks.push(f);
   }
 
   private queue(op: Op): void {
+    if (this.closed) return;
     this.ops.push(op);
     if (this.ops.length >= FLUSH_OPS) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
@@ -46,14 +62,16 @@ export class WriteBatch {
     clearTimeout(this.timer);
     this.timer = undefined;
     const ops = this.ops;
-    if (ops.length === 0) return;
+    const callbacks = this.callbacks;
+    if (ops.length === 0 && callbacks.length === 0) return;
     this.ops = [];
-    const first = ops[0]!.db;
-    void first.batch(() => {
-      for (const op of ops) {
-        if (op.value === null) void op.db.remove(op.key);
-        else void op.db.put(op.key, op.value);
-      }
-    });
+    this.callbacks = [];
+    void this.root
+      .batch(() => {
+        for (const op of ops) op();
+      })
+      .then(() => {
+        for (const f of callbacks) f();
+      });
   }
 }

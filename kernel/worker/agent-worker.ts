@@ -101,6 +101,21 @@ function jsonCheck(what: string): (v: unknown) => string | null {
   };
 }
 
+/** Every descriptor needs a name and JSON schemas that parse. */
+function describeCheck(v: unknown): string | null {
+  if (!Array.isArray(v)) return `describe returned a ${typeof v}, not a list`;
+  for (const d of v as { name?: unknown; inputSchema?: unknown; outputSchema?: unknown }[]) {
+    for (const schema of [d.inputSchema, ...(d.outputSchema === undefined ? [] : [d.outputSchema])]) {
+      try {
+        JSON.parse(schema as string);
+      } catch {
+        return `describe returned a malformed JSON schema for tool ${String(d.name)}`;
+      }
+    }
+  }
+  return null;
+}
+
 async function load(task: LoadTask): Promise<TaskResult> {
   const t0 = performance.now();
   if (task.modules) modulesByDigest.set(task.digest, task.modules);
@@ -120,8 +135,11 @@ async function load(task: LoadTask): Promise<TaskResult> {
     return { kind: 'crash', message: `instantiation failed: ${describe(e)}`, us: us(t0), thread: threadId };
   }
   instances.set(task.agent, { generation: task.generation, exports });
-  if (task.world === 'agent') return guard(task.agent, t0, () => exports.init!(task.config) ?? null);
-  return { kind: 'ok', value: null, us: us(t0), thread: threadId };
+  if (task.world === 'skill') return { kind: 'ok', value: null, us: us(t0), thread: threadId };
+  const r = guard(task.agent, t0, () => exports.init!(task.config) ?? null);
+  // An instance whose init failed is never used: drop it here, the kernel does not track it.
+  if (r.kind !== 'ok') instances.delete(task.agent);
+  return r;
 }
 
 export default async function run(task: Task): Promise<TaskResult> {
@@ -130,7 +148,7 @@ export default async function run(task: Task): Promise<TaskResult> {
     return { kind: 'ok', value: null, us: 0, thread: threadId };
   }
   if (task.op === 'unload') {
-    instances.delete(task.agent);
+    for (const agent of task.agents) instances.delete(agent);
     return { kind: 'ok', value: null, us: 0, thread: threadId };
   }
   if (task.op === 'load') return load(task);
@@ -154,6 +172,6 @@ export default async function run(task: Task): Promise<TaskResult> {
     case 'invoke':
       return guard(task.agent, t0, () => x.invoke!(task.tool, task.args), jsonCheck(`invoke(${task.tool})`));
     case 'describe':
-      return guard(task.agent, t0, () => x.describe!());
+      return guard(task.agent, t0, () => x.describe!(), describeCheck);
   }
 }

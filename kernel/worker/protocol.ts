@@ -45,7 +45,7 @@ export interface DescribeTask extends Base {
 
 export interface UnloadTask {
   op: 'unload';
-  agent: string;
+  agents: string[];
 }
 
 export type Task = AttachTask | LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
