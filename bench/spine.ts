@@ -31,8 +31,8 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
     const cacheDir = tempHome('agentos-bench-cache-');
     first.push(
       await ms(async () => {
-        const info = await inspectComponent(bytes, 'echo');
-        await new Loader(tempHome(), cacheDir).load(info, bytes);
+        const loader = new Loader(tempHome(), cacheDir);
+        await loader.load(await loader.inspect(bytes, 'echo'), bytes);
       }),
     );
     raw.push(
@@ -49,11 +49,11 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
     );
     cached.push(
       await ms(async () => {
-        const info = await inspectComponent(bytes, 'echo');
-        await new Loader(tempHome(), cacheDir).load(info, bytes);
+        const loader = new Loader(tempHome(), cacheDir);
+        await loader.load(await loader.inspect(bytes, 'echo'), bytes);
       }),
     );
-    const dir = join(cacheDir, readdirSync(cacheDir)[0]!);
+    const dir = join(cacheDir, readdirSync(cacheDir).find((d) => d.includes('-jco'))!);
     rawCached.push(
       await ms(async () => {
         for (const f of readdirSync(dir).filter((n) => n.endsWith('.wasm')))

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { AgentOSError } from './errors.js';
-import { inspectComponent, type LoadedComponent, type Loader } from './loader.js';
+import type { LoadedComponent, Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
@@ -166,9 +166,9 @@ export class Executor {
   component(agent: AgentRuntime): Promise<LoadedComponent> {
     if (!agent.component) {
       const bytes = this.d.loader.stored(agent.record.digest);
-      agent.component = inspectComponent(bytes, `component ${agent.record.digest}`).then((info) =>
-        this.d.loader.load(info, bytes),
-      );
+      agent.component = this.d.loader
+        .inspect(bytes, `component ${agent.record.digest}`)
+        .then((info) => this.d.loader.load(info, bytes));
       agent.component.catch(() => {
         agent.component = undefined;
       });

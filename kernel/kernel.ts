@@ -162,7 +162,7 @@ export class Kernel {
    */
   async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
     this.check();
-    const c = await checkSpawn(component, options);
+    const c = await checkSpawn(component, options, (bytes, what) => this.loader.inspect(bytes, what));
     link(c.info.imports, parseGrants(c.grants, this.table), this.table, c.what);
     this.loader.keep(c.bytes, c.info.digest);
     const loaded = this.loader.load(c.info, c.bytes);

@@ -97,6 +97,16 @@ describe('Loader', () => {
     expect((await first.load(info, bytes)).modules).toBe(loaded.modules);
   });
 
+  it('remembers inspections by digest, and still checks the header of every input', async () => {
+    const home = tempHome();
+    const loader = new Loader(home);
+    const bytes = readFileSync(await sample('echo'));
+    const first = await loader.inspect(bytes, 'echo');
+    expect(readdirSync(join(home, 'cache', 'inspect'))).toEqual([`${first.digest}-v1.json`]);
+    expect(await new Loader(home).inspect(bytes, 'echo')).toEqual(first);
+    await expect(loader.inspect(bytes.subarray(0, 100), 'cut')).rejects.toThrow(/AOS_E_TRUNCATED|truncated/);
+  });
+
   it('keeps component bytes content-addressed and reads them back', async () => {
     const home = tempHome();
     const loader = new Loader(home);

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { SpawnOptions } from './api.js';
 import { AgentOSError } from './errors.js';
-import { type ComponentInfo, inspectComponent } from './loader.js';
+import type { ComponentInfo } from './loader.js';
 import type { RestartPolicy } from './store/process-table.js';
 
 export interface CheckedSpawn {
@@ -26,6 +26,7 @@ export interface CheckedSpawn {
 export async function checkSpawn(
   component: string | Uint8Array,
   options: SpawnOptions,
+  inspect: (bytes: Uint8Array, what: string) => Promise<ComponentInfo>,
 ): Promise<CheckedSpawn> {
   const what = typeof component === 'string' ? component : 'component';
   let bytes: Uint8Array;
@@ -43,7 +44,7 @@ export async function checkSpawn(
     }
   } else if (component instanceof Uint8Array) bytes = component;
   else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
-  const info = await inspectComponent(bytes, what);
+  const info = await inspect(bytes, what);
   if (info.world === 'unknown') {
     const names = info.exports.map((e) => e.name).join(', ') || 'nothing';
     throw new AgentOSError(
