@@ -9,6 +9,7 @@ export default defineConfig({
       'conformance/**/*.test.ts',
     ],
     globalSetup: ['kernel/testing/global-setup.ts'],
+    setupFiles: ['kernel/testing/setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default', 'json'],

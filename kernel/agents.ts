@@ -9,6 +9,7 @@ import type { AgentInfo } from './api.js';
 import type { Capability, KernelServices } from './capability.js';
 import { AgentOSError } from './errors.js';
 import { type HostcallTable, link, parseGrants } from './linker.js';
+import type { StoredMessage } from './store/journal.js';
 import type { AgentRecord, ProcessTable } from './store/process-table.js';
 
 /** How long accounting may wait before it is written (one write covers many invocations). */
@@ -38,6 +39,30 @@ export class Agents {
       agent.contexts.set(name, { agent: record, view, services: this.services });
     }
     return agent;
+  }
+
+  /**
+   * Rebuilds the live agents from the process table at open, each with its pending messages. An
+   * agent whose grants no longer link (a capability was removed) keeps its record, marked crashed
+   * with the reason, and is not started.
+   */
+  restore(pending: (id: string) => StoredMessage[], now: () => number): void {
+    for (const record of this.processes.all()) {
+      if (record.state === 'terminated') continue;
+      let agent: AgentRuntime;
+      try {
+        agent = this.create(record);
+      } catch (e) {
+        const err = e instanceof AgentOSError ? e : new AgentOSError('AOS_E_INTERNAL', String(e));
+        record.state = 'crashed';
+        record.lastError = { code: err.code, message: `cannot restore: ${err.message}`, at: now() };
+        this.processes.put(record);
+        this.services.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
+        continue;
+      }
+      agent.queue.push(...pending(record.id));
+      this.add(agent);
+    }
   }
 
   add(agent: AgentRuntime): void {

@@ -1,17 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, sample, tempHome } from './testing/harness.js';
-
-const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
+import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
 
 let kernel: Kernel | undefined;
-afterEach(async () => {
-  await kernel?.close();
-  kernel = undefined;
-});
 
 describe('one kernel per data dir', () => {
   it('refuses a second kernel on the same data dir until the first closes', async () => {

@@ -1,14 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, sample } from './testing/harness.js';
-
-const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
+import { fixture, openKernel, PROBE_GRANTS, sample } from './testing/harness.js';
 
 let kernel: Kernel;
-afterEach(async () => {
-  await kernel?.close();
-});
 
 describe('a crash discards that instance only', () => {
   it('keeps the kernel and other agents running while one agent traps on every message', async () => {

@@ -1,14 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import type { ReadableEntry } from './store/journal.js';
-import { captureLog, fixture, openKernel } from './testing/harness.js';
-
-const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
+import { captureLog, fixture, openKernel, PROBE_GRANTS } from './testing/harness.js';
 
 let kernel: Kernel;
-afterEach(async () => {
-  await kernel?.close();
-});
 
 type Hostcall = Extract<ReadableEntry, { t: 'hostcall' }>;
 

@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
 import { fixture, openKernel, sample } from './testing/harness.js';
 
 let kernel: Kernel;
-afterEach(async () => {
-  await kernel?.close();
-});
 
 describe('spawn and send', () => {
   it('runs the embedding example: echo answers with its message', async () => {

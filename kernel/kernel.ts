@@ -95,23 +95,7 @@ export class Kernel {
 
   private async start(workers: number, now: () => number, deliver: boolean): Promise<void> {
     for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
-    for (const record of this.processes.all()) {
-      if (record.state === 'terminated') continue;
-      let agent: AgentRuntime;
-      try {
-        agent = this.agents.create(record);
-      } catch (e) {
-        // Its grants no longer link (say, a capability was removed): keep the record, refuse the agent.
-        const err = e instanceof AgentOSError ? e : new AgentOSError('AOS_E_INTERNAL', String(e));
-        record.state = 'crashed';
-        record.lastError = { code: err.code, message: `cannot restore: ${err.message}`, at: now() };
-        this.processes.put(record);
-        this.services.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
-        continue;
-      }
-      agent.queue.push(...this.mailboxes.pending(record.id));
-      this.agents.add(agent);
-    }
+    this.agents.restore((id) => this.mailboxes.pending(id), now);
     this.pool = await WorkerPool.start(workers, {
       onWorker: (slot) => this.serve(slot),
       onReady: () => this.executor?.pump(),

@@ -1,12 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import { openKernel, sample, tempHome } from './testing/harness.js';
 
 let kernel: Kernel | undefined;
-afterEach(async () => {
-  await kernel?.close();
-  kernel = undefined;
-});
 
 describe('state survives a kernel restart', () => {
   it('keeps the process table, mailboxes (FIFO) and working memory', async () => {

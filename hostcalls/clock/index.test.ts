@@ -1,19 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel } from '../../kernel/testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS } from '../../kernel/testing/harness.js';
 
-const GRANTS = ['log', 'clock', 'random', 'working-memory'];
 let kernel: Kernel;
-afterEach(async () => {
-  await kernel?.close();
-});
 
 describe('clock', () => {
   it('reads the kernel clock, so a manual clock decides what the guest sees', async () => {
     const clock = new ManualClock(1_700_000_000_000n);
     kernel = await openKernel({ clock });
-    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     expect(await kernel.send(id, { op: 'clock' })).toEqual({ now: '1700000000000', monotonic: '0' });
     clock.advance(1500n);
     expect(await kernel.send(id, { op: 'clock' })).toEqual({ now: '1700000001500', monotonic: '1500000000' });
@@ -23,7 +19,7 @@ describe('clock', () => {
 
   it('gives the system time by default, and a monotonic clock that does not go back', async () => {
     kernel = await openKernel();
-    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     const before = Date.now();
     const a = (await kernel.send(id, { op: 'clock' })) as { now: string; monotonic: string };
     const b = (await kernel.send(id, { op: 'clock' })) as { now: string; monotonic: string };
@@ -47,7 +43,7 @@ describe('clock across restarts', () => {
     const first = new ManualClock(1_000n);
     first.advance(5_000n);
     kernel = await openKernel({ home, clock: first });
-    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     const before = (await kernel.send(id, { op: 'clock' })) as { monotonic: string };
     await kernel.close();
     // A new kernel's monotonic origin starts again at 0.

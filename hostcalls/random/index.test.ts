@@ -1,14 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
 import { fixture, openKernel, tempHome } from '../../kernel/testing/harness.js';
 import { mix64 } from './index.js';
 
 const GRANTS = ['random'];
 let kernel: Kernel | undefined;
-afterEach(async () => {
-  await kernel?.close();
-  kernel = undefined;
-});
 
 type Out = { values: string[]; bytes: { ok?: number[]; err?: { tag: string; val: string } } };
 

@@ -1,20 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel } from '../../kernel/testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS } from '../../kernel/testing/harness.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './index.js';
 
-const GRANTS = ['log', 'clock', 'random', 'working-memory'];
 let kernel: Kernel;
-afterEach(async () => {
-  await kernel?.close();
-});
 
 const wm = (id: string, ...calls: unknown[][]) => kernel.send(id, { op: 'wm', calls });
 
 describe('working-memory', () => {
   it('gets, sets, deletes and lists, reading its own writes at once', async () => {
     kernel = await openKernel();
-    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     expect(
       await wm(
         id,
@@ -48,8 +44,8 @@ describe('working-memory', () => {
 
   it('keeps each agent in its own namespace', async () => {
     kernel = await openKernel();
-    const a = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
-    const b = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const a = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    const b = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     await wm(a, ['set', 'secret', 'from a']);
     expect(await wm(b, ['get', 'secret'], ['list', '', 0])).toEqual([{ ok: null }, { ok: [] }]);
     expect(await wm(a, ['get', 'secret'])).toEqual([{ ok: 'from a' }]);
@@ -57,7 +53,7 @@ describe('working-memory', () => {
 
   it('refuses bad keys, oversized values and writes under a read-only grant, losing nothing', async () => {
     kernel = await openKernel({ maxMessageBytes: 4 << 20 });
-    const id = await kernel.spawn(await fixture('probe'), { grants: GRANTS });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     await wm(id, ['set', 'keep', 'me']);
     expect(
       await wm(

@@ -105,15 +105,32 @@ export function tempHome(prefix = 'agentos-test-'): string {
 /** Transpiled components shared by every test kernel (each has its own data dir). */
 export const TEST_CACHE_DIR = join(packageRoot(), 'node_modules', '.cache', 'agentos-transpiled');
 
-/** A kernel on `home` (default: a fresh temp dir) with 2 workers, a silent log and the shared cache. */
-export function openKernel(options: KernelOptions = {}): Promise<Kernel> {
-  return Kernel.open({
+/** The grants the probe fixture imports. */
+export const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
+
+const opened = new Set<Kernel>();
+
+/**
+ * A kernel on `home` (default: a fresh temp dir) with 2 workers, a silent log and the shared
+ * cache. Every kernel opened here is closed after the test (kernel/testing/setup.ts).
+ */
+export async function openKernel(options: KernelOptions = {}): Promise<Kernel> {
+  const kernel = await Kernel.open({
     workers: 2,
     logLevel: 'silent',
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
     ...options,
   });
+  opened.add(kernel);
+  return kernel;
+}
+
+/** Closes every kernel the test opened (close is idempotent). */
+export async function closeKernels(): Promise<void> {
+  const all = [...opened];
+  opened.clear();
+  await Promise.all(all.map((k) => k.close()));
 }
 
 /** A pino logger at `level` whose lines (parsed) land in `lines`. */
