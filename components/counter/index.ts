@@ -4,15 +4,10 @@
  * Replies `{"count": n}`.
  */
 import { write } from 'agentos:kernel/log';
+import type { Error, Message } from 'agentos:kernel/types';
 import { get, set } from 'agentos:kernel/working-memory';
 
-interface Message {
-  id: bigint;
-  kind: string;
-  body: string;
-}
-
-type Outcome = string | { tag: 'err'; val: { tag: 'invalid'; val: string } };
+type Outcome = string | { tag: 'err'; val: Error };
 
 let key = 'count';
 

@@ -3,14 +3,9 @@
  * - `stats` {text} → {chars, words, lines, sentences, avgWordLength}
  * - `top-words` {text, n?} → {words: [{word, count}]} (most frequent first, ties alphabetical)
  */
-interface ToolDescriptor {
-  name: string;
-  description: string;
-  inputSchema: string;
-  outputSchema?: string;
-}
+import type { Error, ToolDescriptor } from 'agentos:kernel/types';
 
-type Result = string | { tag: 'err'; val: { tag: 'not-found' | 'invalid'; val: string } };
+type Result = string | { tag: 'err'; val: Error };
 
 const TEXT_ARGS = {
   type: 'object',
