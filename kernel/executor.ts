@@ -210,15 +210,11 @@ export class Executor {
       }
       this.settle(agent, slot, message, result);
     } catch (e) {
-      // The worker thread itself died (or the kernel failed to reach it).
+      // The component could not be loaded (a coded error), or the worker thread itself died.
       agent.worker = null;
       slot.residents.delete(rec.id);
-      this.settle(agent, slot, message, {
-        kind: 'crash',
-        message: `worker lost: ${(e as Error)?.message ?? e}`,
-        us: 0,
-        thread: slot.thread,
-      });
+      const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
+      this.settle(agent, slot, message, { kind: 'crash', message: why, us: 0, thread: slot.thread });
     }
   }
 
