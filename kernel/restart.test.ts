@@ -66,6 +66,26 @@ describe('state survives a kernel restart', () => {
     expect(kernel.mailbox(counter)).toHaveLength(1);
   });
 
+  it('reports an agent whose stored component went missing, and keeps the others running', async () => {
+    const { rmSync } = await import('node:fs');
+    const home = tempHome();
+    kernel = await openKernel({ home });
+    const echo = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    const counter = await kernel.spawn(await sample('counter'), { grants: ['log', 'working-memory'] });
+    const digest = kernel.inspect(echo).digest;
+    await kernel.close();
+    rmSync(`${home}/components/${digest}.wasm`);
+    kernel = await openKernel({ home });
+    await expect(kernel.send(echo, 'hi')).rejects.toThrow(
+      /crashed: AOS_E_COMPONENT_NOT_FOUND: component [0-9a-f]+ is missing/,
+    );
+    expect(kernel.inspect(echo)).toMatchObject({
+      state: 'crashed',
+      lastError: { code: 'AOS_E_AGENT_CRASHED' },
+    });
+    expect(await kernel.send(counter, { by: 1 })).toEqual({ count: 1 });
+  });
+
   it('refuses a data dir that is a file, creating nothing', async () => {
     const { writeFileSync } = await import('node:fs');
     const file = `${tempHome()}/not-a-dir`;
