@@ -4,10 +4,10 @@
  * Replies `{"count": n}`.
  */
 import { write } from 'agentos:kernel/log';
-import type { Error, Message } from 'agentos:kernel/types';
+import type { Message, Error as WitError } from 'agentos:kernel/types';
 import { get, set } from 'agentos:kernel/working-memory';
 
-type Outcome = string | { tag: 'err'; val: Error };
+type Outcome = string | { tag: 'err'; val: WitError };
 
 let key = 'count';
 

@@ -3,9 +3,9 @@
  * - `stats` {text} → {chars, words, lines, sentences, avgWordLength}
  * - `top-words` {text, n?} → {words: [{word, count}]} (most frequent first, ties alphabetical)
  */
-import type { Error, ToolDescriptor } from 'agentos:kernel/types';
+import type { ToolDescriptor, Error as WitError } from 'agentos:kernel/types';
 
-type Result = string | { tag: 'err'; val: Error };
+type Result = string | { tag: 'err'; val: WitError };
 
 const TEXT_ARGS = {
   type: 'object',
