@@ -1,20 +1,23 @@
 /**
- * The worker pool: piscina, with every task pinned to the worker that holds the agent's
- * resident instance (a load balancer that honours the pin), and one hostcall channel per worker.
+ * The worker pool. Piscina owns the threads: it starts them, replaces one that dies, and stops
+ * them. Each worker runs one long piscina task, `serve`, for its whole life; the kernel hands it
+ * work over the worker's command channel (SharedArrayBuffer + Atomics) and the worker calls the
+ * kernel back over its hostcall channel. A task always goes to the worker that holds the agent's
+ * resident instance; the executor never gives a worker a second task before the first returns.
  *
  * @example
- * const pool = await WorkerPool.start(2, (thread) => serve(thread));
- * const result = await pool.run(pool.threads()[0], task);
+ * const pool = await WorkerPool.start(2, events);
+ * const result = await pool.run(pool.freeSlot()!, { op: 'unload', agents: ['a'] });
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { type Channel, createChannel } from './bridge/channel.js';
+import { CommandSender, createCommandBuffer } from './bridge/commands.js';
 import { packageRoot } from './paths.js';
-import type { Task, TaskResult } from './worker/protocol.js';
-
-type PinnedTask = Task & { [key: symbol]: { thread: number } };
+import type { ServeTask, Task, TaskResult } from './worker/protocol.js';
 
 /**
  * The worker entry as compiled JS. When the kernel itself runs from TypeScript sources (tests),
@@ -30,7 +33,12 @@ export function workerEntry(): string {
 
 export interface WorkerSlot {
   readonly thread: number;
+  /** Worker → kernel calls. */
   readonly channel: Channel;
+  /** Kernel → worker tasks. */
+  readonly commands: CommandSender;
+  /** Carries compiled modules, which a shared buffer cannot. */
+  readonly port: MessagePort;
   busy: boolean;
   /** Agents with a live instance on this worker. */
   readonly residents: Set<string>;
@@ -41,9 +49,9 @@ export interface WorkerSlot {
 }
 
 export interface PoolEvents {
-  /** A worker started: the kernel starts serving its channel. */
+  /** A worker started: the kernel starts serving its hostcall channel. */
   onWorker(slot: WorkerSlot): void;
-  /** A worker is attached and takes work. */
+  /** A worker takes work. */
   onReady(slot: WorkerSlot): void;
   /** A worker died: its instances are gone. */
   onWorkerLost(slot: WorkerSlot): void;
@@ -52,6 +60,7 @@ export interface PoolEvents {
 export class WorkerPool {
   readonly slots = new Map<number, WorkerSlot>();
   private readonly piscina: Piscina;
+  private closing = false;
 
   private constructor(size: number, events: PoolEvents) {
     const key = Piscina.queueOptionsSymbol;
@@ -61,7 +70,8 @@ export class WorkerPool {
       maxThreads: size,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
-      atomics: 'sync',
+      atomics: 'disabled',
+      // Each serve task goes to the worker it was made for.
       loadBalancer: (task, workers) => {
         const pin = (task as unknown as Record<symbol, { thread: number } | undefined>)[key];
         for (const w of workers) if (w.id === pin?.thread && w.currentUsage === 0 && !w.terminating) return w;
@@ -69,32 +79,42 @@ export class WorkerPool {
       },
     });
     this.piscina.on('workerCreate', (w: { id: number }) => {
-      // Busy until its channel is attached: the first task the worker runs.
+      const { port1, port2 } = new MessageChannel();
       const slot: WorkerSlot = {
         thread: w.id,
         channel: createChannel(),
-        busy: true,
+        commands: new CommandSender(createCommandBuffer()),
+        port: port1,
+        busy: false,
         residents: new Set(),
         digests: new Set(),
         unloads: [],
       };
+      port1.unref();
       this.slots.set(w.id, slot);
       events.onWorker(slot);
-      void this.run(slot, { op: 'attach', channel: slot.channel.sab }).then(
-        () => {
-          slot.busy = false;
-          events.onReady(slot);
-        },
-        () => {},
+      const serve: ServeTask & { [key: symbol]: { thread: number } } = {
+        op: 'serve',
+        channel: slot.channel.sab,
+        commands: slot.commands.sab,
+        port: port2,
+        [key]: { thread: w.id },
+      };
+      this.piscina.run(serve, { transferList: [port2] }).then(
+        () => slot.commands.fail(new Error('the worker stopped serving')),
+        (e: unknown) => slot.commands.fail(new Error(`the worker died: ${(e as Error)?.message ?? e}`)),
       );
+      events.onReady(slot);
     });
     this.piscina.on('workerDestroy', (w: { id: number }) => {
       const slot = this.slots.get(w.id);
       if (!slot) return;
       this.slots.delete(w.id);
-      events.onWorkerLost(slot);
+      slot.commands.fail(new Error('the worker was destroyed'));
+      slot.port.close();
+      if (!this.closing) events.onWorkerLost(slot);
     });
-    // Worker errors reject the task that was running; the kernel handles them there.
+    // A worker's error rejects its serve task; the slot's commands fail with it.
     this.piscina.on('error', () => {});
   }
 
@@ -102,9 +122,12 @@ export class WorkerPool {
   static async start(size: number, events: PoolEvents): Promise<WorkerPool> {
     const pool = new WorkerPool(size, events);
     const deadline = Date.now() + 30_000;
-    while (pool.slots.size < size || [...pool.slots.values()].some((s) => s.busy)) {
-      if (Date.now() > deadline)
-        throw new Error(`only ${pool.slots.size} of ${size} workers started in 30 s`);
+    while (pool.slots.size < size) {
+      if (Date.now() > deadline) {
+        const started = pool.slots.size;
+        await pool.close();
+        throw new Error(`only ${started} of ${size} workers started in 30 s`);
+      }
       await new Promise((r) => setTimeout(r, 2));
     }
     return pool;
@@ -120,14 +143,19 @@ export class WorkerPool {
     return best;
   }
 
-  /** Runs `task` on the worker `slot` (which the caller marked busy). */
+  /** Runs `task` on the worker `slot` (which the caller marked busy). Rejects if the worker dies. */
   run(slot: WorkerSlot, task: Task): Promise<TaskResult> {
-    const pinned = task as PinnedTask;
-    pinned[Piscina.queueOptionsSymbol] = { thread: slot.thread };
-    return this.piscina.run(pinned) as Promise<TaskResult>;
+    if (task.op === 'load' && task.modules) {
+      slot.port.postMessage({ digest: task.digest, modules: task.modules });
+      const { modules: _m, ...rest } = task;
+      return slot.commands.send({ ...rest, modulesOnPort: true }) as Promise<TaskResult>;
+    }
+    return slot.commands.send(task) as Promise<TaskResult>;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    for (const slot of this.slots.values()) slot.commands.stop();
     await this.piscina.destroy();
   }
 }

@@ -1,12 +1,13 @@
 /**
  * The worker side: a piscina worker that keeps agents' component instances resident and runs
- * their exports. Each import the instance was linked with is a stub that calls the kernel over
- * the worker's hostcall channel. A trap, a throw or a malformed return discards that instance
- * only; the worker and its other instances carry on.
+ * their exports, taking tasks from its command channel. Each import the instance was linked with
+ * is a stub that calls the kernel over the worker's hostcall channel. A trap, a throw or a
+ * malformed return discards that instance only; the worker and its other instances carry on.
  */
-import { threadId } from 'node:worker_threads';
+import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { HostcallClient, Status } from '../bridge/channel.js';
-import type { ErrorValue, LoadTask, Task, TaskResult } from './protocol.js';
+import { serveCommands } from '../bridge/commands.js';
+import type { ErrorValue, LoadTask, ModulesMessage, ServeTask, Task, TaskResult } from './protocol.js';
 
 interface Glue {
   instantiate(
@@ -23,8 +24,9 @@ interface Instance {
 const glues = new Map<string, Promise<Glue>>();
 const modulesByDigest = new Map<string, Record<string, WebAssembly.Module>>();
 const instances = new Map<string, Instance>();
-/** This worker's hostcall channel, set by the `attach` task the pool sends first. */
+/** This worker's hostcall channel and module port, from its `serve` task. */
 let client: HostcallClient | null = null;
+let modulePort: MessagePort | null = null;
 
 /** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
 class HostcallError extends Error {
@@ -118,6 +120,13 @@ function describeCheck(v: unknown): string | null {
 
 async function load(task: LoadTask): Promise<TaskResult> {
   const t0 = performance.now();
+  if (task.modulesOnPort && modulePort) {
+    // Posted just before this task; take every pending message (other digests may be queued).
+    for (let m = receiveMessageOnPort(modulePort); m; m = receiveMessageOnPort(modulePort)) {
+      const { digest, modules } = m.message as ModulesMessage;
+      modulesByDigest.set(digest, modules);
+    }
+  }
   if (task.modules) modulesByDigest.set(task.digest, task.modules);
   const modules = modulesByDigest.get(task.digest);
   if (!modules) return { kind: 'missing', needModules: true, thread: threadId };
@@ -142,11 +151,14 @@ async function load(task: LoadTask): Promise<TaskResult> {
   return r;
 }
 
-export default async function run(task: Task): Promise<TaskResult> {
-  if (task.op === 'attach') {
-    client = new HostcallClient({ sab: task.channel });
-    return { kind: 'ok', value: null, us: 0, thread: threadId };
-  }
+/** The piscina task: serve the kernel's commands until it says stop. */
+export default async function serve(task: ServeTask): Promise<void> {
+  client = new HostcallClient({ sab: task.channel });
+  modulePort = task.port;
+  await serveCommands(task.commands, (t) => run(t as Task));
+}
+
+async function run(task: Task): Promise<TaskResult> {
   if (task.op === 'unload') {
     for (const agent of task.agents) instances.delete(agent);
     return { kind: 'ok', value: null, us: 0, thread: threadId };

@@ -2,6 +2,7 @@
  * What the kernel and its workers say to each other (piscina task data and results).
  * Plain structured-cloneable values only.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { ImportPlan } from '../linker.js';
 import type { StoredMessage } from '../store/journal.js';
 
@@ -11,10 +12,22 @@ interface Base {
   generation: number;
 }
 
-/** The first task a worker runs: its hostcall channel, sent once. */
-export interface AttachTask {
-  op: 'attach';
+/**
+ * The one piscina task a worker runs, for its whole life: it serves the tasks below from its
+ * command channel, and calls the kernel over its hostcall channel. Compiled modules, which a
+ * shared buffer cannot carry, come over `port`.
+ */
+export interface ServeTask {
+  op: 'serve';
   channel: SharedArrayBuffer;
+  commands: SharedArrayBuffer;
+  port: MessagePort;
+}
+
+/** Compiled core modules for a digest, posted on the worker's port before the load that needs them. */
+export interface ModulesMessage {
+  digest: string;
+  modules: Record<string, WebAssembly.Module>;
 }
 
 export interface LoadTask extends Base {
@@ -22,8 +35,10 @@ export interface LoadTask extends Base {
   world: 'agent' | 'skill';
   digest: string;
   glueUrl: string;
-  /** Sent when the kernel does not know the worker holds this digest's modules. */
+  /** Sent (over the port) when the kernel does not know the worker holds this digest's modules. */
   modules?: Record<string, WebAssembly.Module>;
+  /** Set by the pool when it moved `modules` to the port. */
+  modulesOnPort?: boolean;
   imports: ImportPlan;
   config: string;
 }
@@ -48,7 +63,7 @@ export interface UnloadTask {
   agents: string[];
 }
 
-export type Task = AttachTask | LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
+export type Task = LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
 
 /** A WIT `error` value as jco lifts it. */
 export interface ErrorValue {
