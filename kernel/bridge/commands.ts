@@ -104,7 +104,8 @@ export async function serveCommands(sab: SharedArrayBuffer, run: (task: unknown)
       len = encodeValue(result, data, 0);
     }
     ctrl[LEN] = len;
-    Atomics.store(ctrl, STATE, DONE);
+    // The kernel may have said stop while the task ran: then nobody waits for this result.
+    if (Atomics.compareExchange(ctrl, STATE, TASK, DONE) === STOP) return;
     Atomics.notify(ctrl, STATE);
   }
 }
