@@ -54,6 +54,18 @@ describe('command channel', () => {
     }
   });
 
+  it('refuses a second task while one is running', async () => {
+    const sender = new CommandSender(createCommandBuffer(4096));
+    const w = worker(sender.sab, 50);
+    try {
+      const first = sender.send({ op: 'one' });
+      await expect(sender.send({ op: 'two' })).rejects.toThrow(/command channel busy/);
+      expect(await first).toMatchObject({ echo: { op: 'one' } });
+    } finally {
+      await w.terminate();
+    }
+  });
+
   it('refuses a task larger than the buffer without sending it', async () => {
     const sender = new CommandSender(createCommandBuffer(256));
     await expect(sender.send('x'.repeat(1000))).rejects.toThrow(/exceeds the 256-byte command channel/);

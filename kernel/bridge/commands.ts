@@ -32,6 +32,7 @@ export class CommandSender {
   private readonly ctrl: Int32Array;
   private readonly data: Uint8Array;
   private failure: Error | null = null;
+  private inFlight = false;
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.ctrl = new Int32Array(sab, 0, HEADER_BYTES / 4);
@@ -42,6 +43,8 @@ export class CommandSender {
   async send(task: unknown): Promise<unknown> {
     const { ctrl, data } = this;
     if (this.failure) throw this.failure;
+    // One task at a time: a second would overwrite the first in the shared buffer.
+    if (this.inFlight) throw new Error('command channel busy: the worker is still running a task');
     let len: number;
     try {
       len = encodeValue(task, data, 0);
@@ -50,18 +53,23 @@ export class CommandSender {
       throw e;
     }
     ctrl[LEN] = len;
-    Atomics.store(ctrl, STATE, TASK);
-    Atomics.notify(ctrl, STATE);
-    for (;;) {
-      const s = Atomics.load(ctrl, STATE);
-      if (s === DONE) break;
-      if (this.failure) throw this.failure;
-      const w = Atomics.waitAsync(ctrl, STATE, s);
-      if (w.async) await w.value;
+    this.inFlight = true;
+    try {
+      Atomics.store(ctrl, STATE, TASK);
+      Atomics.notify(ctrl, STATE);
+      for (;;) {
+        const s = Atomics.load(ctrl, STATE);
+        if (s === DONE) break;
+        if (this.failure) throw this.failure;
+        const w = Atomics.waitAsync(ctrl, STATE, s);
+        if (w.async) await w.value;
+      }
+      const result = decodeValue(data.slice(0, ctrl[LEN]));
+      Atomics.store(ctrl, STATE, IDLE);
+      return result;
+    } finally {
+      this.inFlight = false;
     }
-    const result = decodeValue(data.slice(0, ctrl[LEN]));
-    Atomics.store(ctrl, STATE, IDLE);
-    return result;
   }
 
   /** The worker died or is being stopped: fail the task in flight and every later one. */
