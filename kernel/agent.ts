@@ -4,6 +4,7 @@
  * resident instance lives.
  */
 import type { CallContext, Grant } from './capability.js';
+import { AgentOSError } from './errors.js';
 import type { ImportPlan } from './linker.js';
 import type { LoadedComponent } from './loader.js';
 import type { StoredMessage } from './store/journal.js';
@@ -41,6 +42,32 @@ export class AgentRuntime {
 
   get id(): string {
     return this.record.id;
+  }
+
+  /** Resolves with the outcome of message `id`; after `timeoutMs`, rejects with AOS_E_TIMED_OUT. */
+  outcome(id: number, timeoutMs?: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (timeoutMs === undefined) {
+        this.waiters.set(id, { resolve, reject });
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        const why = `no outcome from ${this.id} within ${timeoutMs} ms; message ${id} stays in its mailbox`;
+        reject(new AgentOSError('AOS_E_TIMED_OUT', why, { agent: this.id, messageId: id }));
+      }, timeoutMs);
+      const settle = (): void => clearTimeout(timer);
+      this.waiters.set(id, {
+        resolve: (v) => {
+          settle();
+          resolve(v);
+        },
+        reject: (e) => {
+          settle();
+          reject(e);
+        },
+      });
+    });
   }
 
   /** Whether the scheduler may hand this agent work now. */

@@ -42,6 +42,11 @@ export interface SpawnOptions {
 export interface SendOptions {
   /** Message type. Default `text`. */
   kind?: string;
+  /**
+   * Stop waiting after this many ms (AOS_E_TIMED_OUT). The message is not withdrawn: it stays
+   * queued and is handled (and journaled) when the agent gets to it. Default: wait.
+   */
+  timeoutMs?: number;
 }
 
 export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {

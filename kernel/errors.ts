@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   AOS_E_MESSAGE_TOO_LARGE: 'The message is larger than the kernel accepts.',
   AOS_E_BAD_CONFIG: 'The agent config or a kernel option is not valid.',
   AOS_E_INIT_FAILED: 'The agent returned an error from init(config); it was not started.',
+  AOS_E_TIMED_OUT: 'No outcome arrived within the timeout the caller gave; the message stays queued.',
   AOS_E_WRONG_WORLD:
     'The operation does not fit this component world (messages go to agents, tool calls to skills).',
   AOS_E_KERNEL_CLOSED: 'The kernel is closed. Queued messages stay in their mailboxes for the next open.',

@@ -183,6 +183,19 @@ describe('lifecycle', () => {
     ]);
   });
 
+  it('stops waiting after timeoutMs, and still handles the message later', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await sample('counter'), { grants: ['log', 'working-memory'] });
+    kernel.suspend(id);
+    expect(await codeOf(kernel.send(id, { by: 3 }, { timeoutMs: 30 }))).toMatch(
+      /^AOS_E_TIMED_OUT: no outcome from counter-\w+ within 30 ms; message \d+ stays in its mailbox/,
+    );
+    expect(kernel.mailbox(id)).toHaveLength(1);
+    kernel.resume(id);
+    expect(await kernel.send(id, { by: 1 }, { timeoutMs: 5000 })).toEqual({ count: 4 });
+    expect(await codeOf(kernel.send(id, {}, { timeoutMs: -1 }))).toMatch(/^AOS_E_BAD_ARGUMENT: timeoutMs/);
+  });
+
   it('refuses transitions that do not apply', async () => {
     kernel = await openKernel();
     const id = await kernel.spawn(await sample('echo'), { grants: ['log'] });

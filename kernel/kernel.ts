@@ -223,7 +223,11 @@ export class Kernel {
    * mailbox and so does the promise, until `resume` (or `close`, which rejects it).
    */
   async send(id: string, body: unknown, options: SendOptions = {}): Promise<unknown> {
-    return this.await(id, this.enqueue(id, body, options.kind ?? 'text'));
+    const timeout = options.timeoutMs;
+    if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', `timeoutMs must be a positive number, got ${timeout}`);
+    }
+    return this.await(id, this.enqueue(id, body, options.kind ?? 'text'), timeout);
   }
 
   /** Calls tool `tool` of skill `id` with `args`; resolves with its JSON result. */
@@ -277,9 +281,9 @@ export class Kernel {
     return message;
   }
 
-  private await(id: string, message: StoredMessage): Promise<unknown> {
-    const agent = this.agents.get(id);
-    return new Promise((resolve, reject) => agent.waiters.set(message.id, { resolve, reject }));
+  /** The outcome of `message`; after `timeoutMs`, AOS_E_TIMED_OUT (the message stays queued). */
+  private await(id: string, message: StoredMessage, timeoutMs?: number): Promise<unknown> {
+    return this.agents.get(id).outcome(message.id, timeoutMs);
   }
 
   /** Every agent in the process table, terminated ones included. */

@@ -25,7 +25,7 @@ Usage:
   agentos run <component.wasm> [--grant a,b] [--config JSON] [--message JSON] [--kind K]
                                 [--tool NAME --args JSON]      (skills: without --tool, lists tools)
   agentos spawn <component.wasm> [--grant a,b] [--config JSON] [--name N] [--seed N]
-  agentos send <agent-id> --message JSON [--kind K]
+  agentos send <agent-id> --message JSON [--kind K] [--timeout MS]
   agentos ps [<agent-id>] [--json]
   agentos journal <agent-id> [--from N] [--limit N]
   agentos suspend|resume|terminate <agent-id>
@@ -48,6 +48,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   from: { type: 'string' },
   limit: { type: 'string' },
+  timeout: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -176,7 +177,10 @@ async function main(): Promise<void> {
       const id = need(p, 1, 'the agent id');
       if (v.message === undefined) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'send needs --message JSON');
       const message = json(v.message, '--message');
-      return withKernel(v, async (k) => print(await k.send(id, message, { kind: v.kind ?? 'text' })));
+      const timeoutMs = int(v.timeout, '--timeout');
+      return withKernel(v, async (k) =>
+        print(await k.send(id, message, { kind: v.kind ?? 'text', timeoutMs })),
+      );
     }
     case 'ps':
       return withKernel(
