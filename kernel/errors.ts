@@ -110,14 +110,3 @@ export class GuestError extends Error {
     this.tag = tag;
   }
 }
-
-/** Whether a value is a WIT `error` variant as jco lifts it: `{ tag, val: string }`. */
-export function isGuestErrorValue(v: unknown): v is { tag: GuestErrorTag; val: string } {
-  if (typeof v !== 'object' || v === null) return false;
-  const r = v as { tag?: unknown; val?: unknown };
-  return (
-    typeof r.tag === 'string' &&
-    (GUEST_ERROR_TAGS as readonly string[]).includes(r.tag) &&
-    typeof r.val === 'string'
-  );
-}

@@ -13,14 +13,12 @@ import type { LoadedComponent, Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
-import type { ProcessTable } from './store/process-table.js';
 import type { TaskResult } from './worker/protocol.js';
 
 export interface ExecutorDeps {
   pool: WorkerPool;
   journal: Journal;
   mailboxes: Mailboxes;
-  table: ProcessTable;
   loader: Loader;
   logger: Logger;
   now: () => number;

@@ -105,7 +105,6 @@ export class Kernel {
       pool: this.pool,
       journal: this.journalStore,
       mailboxes: this.mailboxes,
-      table: this.processes,
       loader: this.loader,
       logger: this.services.logger,
       now,

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { componentWit, transpile } from '@bytecodealliance/jco';
+import { writeFileAtomic } from './atomic-write.js';
 import { AgentOSError } from './errors.js';
 import { readWasmHeader } from './wasm-header.js';
 
@@ -152,9 +153,7 @@ export class Loader {
     }
     const info = await inspectComponent(bytes, what, digest);
     mkdirSync(join(this.cacheDir, 'inspect'), { recursive: true });
-    const tmp = `${path}.${pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(info));
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(info));
     return info;
   }
 
@@ -168,9 +167,7 @@ export class Loader {
     const path = this.componentPath(digest);
     if (existsSync(path)) return;
     mkdirSync(join(this.home, 'components'), { recursive: true });
-    const tmp = `${path}.${pid}.tmp`;
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
+    writeFileAtomic(path, bytes);
   }
 
   /** Reads stored bytes back (after a restart). */

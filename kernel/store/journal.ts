@@ -131,9 +131,4 @@ export class Journal {
       } else yield e;
     }
   }
-
-  /** How many entries the agent's journal holds. */
-  length(agent: string): number {
-    return this.peek(agent);
-  }
 }

@@ -6,23 +6,15 @@
  * const kernel = await openKernel();
  * const id = await kernel.spawn(await fixture('probe'), { grants: ['log'] });
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pid } from 'node:process';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
 import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { Kernel, type KernelOptions } from '../kernel.js';
 import { sha256 } from '../loader.js';
 import { packageRoot, witDir } from '../paths.js';
@@ -76,10 +68,7 @@ export async function fixture(name: FixtureName): Promise<string> {
   if ('ts' in spec) {
     await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out });
   } else {
-    const bytes = await buildWatComponent(source, spec);
-    const tmp = `${out}.${pid}.tmp`;
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, out);
+    writeFileAtomic(out, await buildWatComponent(source, spec));
   }
   return out;
 }
