@@ -7,6 +7,7 @@ import type { CallContext, Grant } from './capability.js';
 import { AgentOSError } from './errors.js';
 import type { ImportPlan } from './linker.js';
 import type { LoadedComponent } from './loader.js';
+import type { TokenBucket } from './rate-limit.js';
 import type { StoredMessage } from './store/journal.js';
 import type { AgentRecord } from './store/process-table.js';
 
@@ -33,6 +34,12 @@ export class AgentRuntime {
   worker: number | null = null;
   /** An invocation (or instance start) is in flight. */
   busy = false;
+  /** Fuel used in the current one-second window (see budgets.ts). */
+  readonly window = { start: 0, used: 0 };
+  /** Message id → times it was put back because the window budget ran out mid-call. */
+  readonly requeues = new Map<number, number>();
+  /** Hostcall rate limits in force, by capability. */
+  readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
     public record: AgentRecord,

@@ -8,9 +8,10 @@ import { AgentRuntime } from './agent.js';
 import type { AgentInfo } from './api.js';
 import type { Capability, KernelServices } from './capability.js';
 import { AgentOSError } from './errors.js';
+import type { Limits } from './limits.js';
 import { type HostcallTable, link, parseGrants } from './linker.js';
 import type { StoredMessage } from './store/journal.js';
-import type { AgentRecord, ProcessTable } from './store/process-table.js';
+import { type AgentRecord, emptyStats, type ProcessTable } from './store/process-table.js';
 
 /** How long accounting may wait before it is written (one write covers many invocations). */
 const SAVE_DELAY_MS = 20;
@@ -26,6 +27,8 @@ export class Agents {
     private readonly services: KernelServices,
     /** Each capability's kernel-wide state, from its `init`. */
     private readonly shared: ReadonlyMap<string, unknown>,
+    /** The kernel's default limits, for records written before agents had their own. */
+    private readonly defaults: Limits,
   ) {}
 
   /** Builds an agent's runtime from its record: grants, links, capability views. */
@@ -49,6 +52,10 @@ export class Agents {
   restore(pending: (id: string) => StoredMessage[], now: () => number): void {
     for (const record of this.processes.all()) {
       if (record.state === 'terminated') continue;
+      record.limits ??= structuredClone(this.defaults);
+      record.priority ??= 'normal';
+      record.weight ??= 1;
+      record.stats = { ...emptyStats(), ...record.stats };
       let agent: AgentRuntime;
       try {
         agent = this.create(record);

@@ -1,6 +1,7 @@
 /** The option and result types of the embedding API. */
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
+import type { LimitsInput, Priority } from './limits.js';
 import type { AgentRecord, RestartPolicy } from './store/process-table.js';
 
 export interface KernelOptions {
@@ -24,6 +25,8 @@ export interface KernelOptions {
    * journal) without running any agent; messages sent meanwhile wait in their mailboxes.
    */
   deliver?: boolean;
+  /** Default limits of every agent (fuel budgets, memory cap, deadline, mailbox, hostcall rates). */
+  limits?: LimitsInput;
 }
 
 export interface SpawnOptions {
@@ -37,6 +40,19 @@ export interface SpawnOptions {
   restart?: RestartPolicy;
   /** Seed of the agent's random generator (u64). Default: random. */
   seed?: bigint | number | string;
+  /** Overrides of the kernel's default limits. */
+  limits?: LimitsInput;
+  /** Scheduling class. Default `normal`. */
+  priority?: Priority;
+  /** CPU share against agents of the same class. Default 1. */
+  weight?: number;
+}
+
+/** What `configure` may change on a live agent. */
+export interface AgentSettings {
+  limits?: LimitsInput;
+  priority?: Priority;
+  weight?: number;
 }
 
 export interface SendOptions {

@@ -53,6 +53,12 @@ export interface Capability<View = unknown, Shared = unknown> {
   readonly name: string;
   /** Host implementations by WIT function name (kebab-case, as in the .wit file). */
   readonly functions: Readonly<Record<string, HostFunction<View>>>;
+  /**
+   * What a call past the agent's rate limit (`limits.hostcallsPerSecond`) gets: `error` (the
+   * default) returns `quota-exceeded` (for a function without an error result, the guest traps);
+   * `drop` skips the call and returns nothing, for calls whose loss is harmless (log lines).
+   */
+  readonly overRate?: 'error' | 'drop';
   /** Wires the capability once per kernel; what it returns is this kernel's shared state. */
   init?(services: KernelServices): Shared;
   /**

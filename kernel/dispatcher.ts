@@ -9,6 +9,7 @@ import type { AgentRuntime } from './agent.js';
 import { type Served, Status } from './bridge/channel.js';
 import { GuestError } from './errors.js';
 import type { HostcallTable } from './linker.js';
+import { TokenBucket } from './rate-limit.js';
 import type { Journal } from './store/journal.js';
 
 interface InFlight {
@@ -39,12 +40,24 @@ export class Dispatcher {
     if (!entry) return { status: Status.Fault, value: `no hostcall ${fn}` };
     const t0 = performance.now();
     let served: Served;
-    const ctx = agent.contexts.get(entry.capability.name);
+    const cap = entry.capability.name;
+    const ctx = agent.contexts.get(cap);
     if (!ctx) {
       served = {
         status: Status.GuestError,
-        value: { tag: 'denied', val: `${entry.capability.name} is not granted` },
+        value: { tag: 'denied', val: `${cap} is not granted` },
       };
+    } else if (!this.admit(agent, cap)) {
+      const rate = agent.record.limits.hostcallsPerSecond[cap];
+      const limits = agent.record.stats.limits;
+      limits[`rate:${cap}`] = (limits[`rate:${cap}`] ?? 0) + 1;
+      served =
+        entry.capability.overRate === 'drop'
+          ? { status: Status.Ok, value: undefined }
+          : {
+              status: Status.GuestError,
+              value: { tag: 'quota-exceeded', val: `${cap} allows ${rate} calls per second to this agent` },
+            };
     } else {
       try {
         served = {
@@ -70,6 +83,18 @@ export class Dispatcher {
       this.logger.debug({ span: entry.span, agent: agent.id, us: Math.round(us * 10) / 10 }, 'hostcall');
     this.inflight = { agent, span: entry.span, at: this.now(), us, request };
     return served;
+  }
+
+  /** Takes a token from the agent's bucket for `cap`, when it has a rate limit. */
+  private admit(agent: AgentRuntime, cap: string): boolean {
+    const rate = agent.record.limits.hostcallsPerSecond[cap];
+    if (rate === undefined) return true;
+    let bucket = agent.buckets.get(cap);
+    if (bucket?.perSecond !== rate) {
+      bucket = new TokenBucket(rate);
+      agent.buckets.set(cap, bucket);
+    }
+    return bucket.take(this.now());
   }
 
   /** Completes the journal record of the call just served, with the encoded result. */

@@ -42,6 +42,17 @@ export const ERROR_CODES = {
   AOS_E_BUILD_FAILED: 'Building the component failed; the message says where.',
   AOS_E_BAD_SOURCE: 'The component source does not fit its world (missing export, unknown kernel import).',
   AOS_E_BAD_ARGUMENT: 'A command or API argument is not valid.',
+  AOS_E_FUEL_UNSUPPORTED:
+    'The fuel pass cannot meter this component (an instruction kind it does not know, or a module that fails validation once instrumented). It cannot run under the kernel.',
+  AOS_E_FUEL_EXHAUSTED:
+    'The invocation used up a fuel budget (per invocation, per window or lifetime); its instance was discarded. Raise the budget in the spawn options, or find the loop.',
+  AOS_E_MEMORY_LIMIT:
+    'The instance tried to grow its linear memory past its cap; it was discarded. Raise `limits.memoryBytes`, or find the leak.',
+  AOS_E_DEADLINE:
+    'The invocation ran past its wall-clock deadline; its instance was discarded. Raise `limits.deadlineMs`.',
+  AOS_E_STACK_OVERFLOW:
+    'The instance recursed deeper than the worker stack allows; it was discarded. Bound the recursion.',
+  AOS_E_QUOTA_EXCEEDED: 'A quota was hit (mailbox length, hostcall rate); retry later.',
   AOS_E_INTERNAL: 'An unexpected failure inside AgentOS. Report it with the stack trace printed beside it.',
 } as const;
 

@@ -8,12 +8,19 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
-import { AgentOSError } from './errors.js';
+import { account, budgetFor } from './budgets.js';
+import { AgentOSError, type ErrorCode } from './errors.js';
 import type { LoadedComponent, Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
-import type { TaskResult } from './worker/protocol.js';
+import type { TaskResult, WireBudget } from './worker/protocol.js';
+
+/** Fuel per grant: how often a running call checks in with its meter (deadline, preemption). */
+export const DEFAULT_TICK = 1_000_000;
+
+/** How often a message is put back after its agent's window budget ran out mid-call. */
+const MAX_REQUEUES = 3;
 
 export interface ExecutorDeps {
   pool: WorkerPool;
@@ -28,11 +35,14 @@ export interface ExecutorDeps {
   persist: (agent: AgentRuntime) => void;
   /** Deliver nothing (the kernel was opened to look, not to run). */
   paused?: boolean;
+  /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
+  suspend: (agent: AgentRuntime, why: AgentOSError) => void;
 }
 
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
   /**
    * Set when close() stopped waiting for invocations in flight: whatever they return later is
@@ -57,6 +67,8 @@ export class Executor {
         this.runQueue.delete(agent);
         continue;
       }
+      const budget = this.admit(agent);
+      if (!budget) continue;
       let slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
       if (agent.worker !== null && !slot) agent.worker = null; // its worker died
       if (!slot) slot = this.d.pool.freeSlot();
@@ -64,7 +76,7 @@ export class Executor {
       this.runQueue.delete(agent);
       agent.busy = true;
       slot.busy = true;
-      const p = this.deliver(agent, slot)
+      const p = this.deliver(agent, slot, budget)
         .then(() => {
           if (agent.record.state === 'terminated') this.release(agent);
         })
@@ -78,6 +90,40 @@ export class Executor {
         });
       this.inflight.add(p);
     }
+  }
+
+  /**
+   * The budget of the agent's next call, or null when it may not run now: its window budget is
+   * spent (it is woken when the window ends) or its lifetime budget is (it is suspended).
+   */
+  private admit(agent: AgentRuntime): WireBudget | null {
+    const now = this.d.now();
+    const b = budgetFor(agent, now, DEFAULT_TICK);
+    if ('fuel' in b) return b;
+    this.runQueue.delete(agent);
+    if (b.blocked === 'window') {
+      const timer = setTimeout(
+        () => {
+          this.timers.delete(timer);
+          this.wake(agent);
+        },
+        Math.max(1, b.until - now),
+      );
+      this.timers.add(timer);
+      return null;
+    }
+    const err = new AgentOSError(
+      'AOS_E_FUEL_EXHAUSTED',
+      `${agent.id} has used ${b.used} fuel, its lifetime budget of ${b.budget}; it is suspended until the budget is raised`,
+      { used: b.used, budget: b.budget, budgetKind: 'lifetime' },
+    );
+    this.d.suspend(agent, err);
+    const head = agent.queue[0];
+    if (head) {
+      agent.waiters.get(head.id)?.reject(err);
+      agent.waiters.delete(head.id);
+    }
+    return null;
   }
 
   /**
@@ -116,6 +162,8 @@ export class Executor {
    */
   async drain(ms: number): Promise<boolean> {
     this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const done = await Promise.race([
       Promise.allSettled([...this.inflight]).then(() => true),
@@ -129,16 +177,22 @@ export class Executor {
   }
 
   /** Starts an instance of `agent` on `slot` (runs init). Returns the task result. */
-  async start(agent: AgentRuntime, slot: WorkerSlot, reason: string): Promise<TaskResult> {
+  async start(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    reason: string,
+    budget: WireBudget,
+  ): Promise<TaskResult> {
     const component: LoadedComponent = await this.component(agent);
     const rec = agent.record;
     rec.generation += 1;
     this.d.journal.append(rec.id, { t: 'instance', at: this.d.now(), generation: rec.generation, reason });
     this.d.owners.set(slot.thread, agent);
-    let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, false));
+    let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
     if (r.kind === 'missing' && r.needModules)
-      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, true));
+      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
     slot.digests.add(rec.digest);
+    account(agent, r, this.d.now());
     if (r.kind === 'ok') {
       agent.worker = slot.thread;
       slot.residents.add(rec.id);
@@ -146,12 +200,20 @@ export class Executor {
     return r;
   }
 
-  private loadTask(agent: AgentRuntime, slot: WorkerSlot, c: LoadedComponent, withModules: boolean) {
+  private loadTask(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    c: LoadedComponent,
+    budget: WireBudget,
+    withModules: boolean,
+  ) {
     const rec = agent.record;
     return {
       op: 'load' as const,
       agent: rec.id,
       generation: rec.generation,
+      budget,
+      memoryBytes: rec.limits.memoryBytes,
       world: rec.world,
       digest: rec.digest,
       glueUrl: c.glueUrl,
@@ -175,18 +237,24 @@ export class Executor {
   }
 
   /** Delivers the agent's oldest message. */
-  private async deliver(agent: AgentRuntime, slot: WorkerSlot): Promise<void> {
+  private async deliver(agent: AgentRuntime, slot: WorkerSlot, admitted: WireBudget): Promise<void> {
+    let budget = admitted;
     const message = agent.queue[0]!;
     const rec = agent.record;
     try {
       if (agent.worker !== slot.thread) {
-        const started = await this.start(agent, slot, rec.generation === 0 ? 'first message' : 'restart');
+        const why = rec.generation === 0 ? 'first message' : 'restart';
+        const started = await this.start(agent, slot, why, budget);
         if (started.kind !== 'ok') return this.settleStartFailure(agent, message, started);
         if (rec.state === 'crashed') rec.state = 'ready';
+        // init used fuel of its own; the call gets what is left (if a budget blocks now, the
+        // call keeps the budget it was admitted with: the overshoot is one init at most).
+        const left = budgetFor(agent, this.d.now(), DEFAULT_TICK);
+        if ('fuel' in left) budget = left;
       }
       this.d.owners.set(slot.thread, agent);
       this.d.journal.append(rec.id, { t: 'invoke', at: this.d.now(), message });
-      const base = { agent: rec.id, generation: rec.generation };
+      const base = { agent: rec.id, generation: rec.generation, budget };
       const task =
         rec.world === 'agent'
           ? { ...base, op: 'handle' as const, message }
@@ -202,7 +270,7 @@ export class Executor {
         // The worker lost the instance (it was replaced): start a new one and try once more.
         agent.worker = null;
         slot.residents.delete(rec.id);
-        const started = await this.start(agent, slot, 'instance lost');
+        const started = await this.start(agent, slot, 'instance lost', budget);
         if (started.kind !== 'ok') return this.settleStartFailure(agent, message, started);
         result = await this.d.pool.run(slot, task);
       }
@@ -212,7 +280,8 @@ export class Executor {
       agent.worker = null;
       slot.residents.delete(rec.id);
       const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
-      this.settle(agent, slot, message, { kind: 'crash', message: why, us: 0, thread: slot.thread });
+      const lost = { kind: 'crash' as const, message: why, us: 0, thread: slot.thread, fuel: 0, memory: 0 };
+      this.settle(agent, slot, message, lost);
     }
   }
 
@@ -236,7 +305,9 @@ export class Executor {
     }
     agent.busy = true;
     slot.busy = true;
-    const started = this.start(agent, slot, 'spawn');
+    // A new agent has spent nothing, so no budget blocks its first start.
+    const budget = budgetFor(agent, this.d.now(), DEFAULT_TICK) as WireBudget;
+    const started = this.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);
     try {
       const r = await started;
@@ -261,6 +332,7 @@ export class Executor {
     const rec = agent.record;
     rec.stats.invocations += 1;
     if (r.kind !== 'missing') rec.stats.busyUs += r.us;
+    account(agent, r, this.d.now());
     if (r.kind === 'ok') {
       const value = r.value;
       const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -271,6 +343,7 @@ export class Executor {
         result: 'ok',
         value: text,
         us: r.us,
+        fuel: r.fuel,
       });
       this.finish(agent, message);
       agent.waiters.get(message.id)?.resolve(typeof value === 'string' ? JSON.parse(value) : value);
@@ -283,14 +356,56 @@ export class Executor {
         tag: r.error.tag,
         reason: r.error.val,
       });
-      this.fail(agent, message, err, 'error', JSON.stringify(r.error), r.us);
+      this.fail(agent, message, err, 'error', JSON.stringify(r.error), r);
       return;
     }
     slot.residents.delete(rec.id);
     agent.worker = null;
+    if (r.kind === 'crash' && r.code) {
+      this.settleLimit(agent, message, r);
+      return;
+    }
     const reason = r.kind === 'crash' ? r.message : 'instance missing after restart';
     const err = new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed: ${reason}`, { reason });
-    this.fail(agent, message, err, 'crash', reason, r.kind === 'crash' ? r.us : 0);
+    this.fail(agent, message, err, 'crash', reason, r.kind === 'crash' ? r : undefined);
+  }
+
+  /**
+   * A call ended by a limit (the instance is gone). Fuel past the window budget puts the message
+   * back until the next window (up to MAX_REQUEUES times); past the lifetime budget it stays
+   * queued and the agent is suspended; anything else fails the message with the limit's code.
+   */
+  private settleLimit(
+    agent: AgentRuntime,
+    message: StoredMessage,
+    r: Extract<TaskResult, { kind: 'crash' }>,
+  ): void {
+    const rec = agent.record;
+    const err = new AgentOSError(r.code as ErrorCode, `${rec.id}: ${r.message}`, r.details ?? {});
+    const kind = r.details?.budgetKind;
+    const at = this.d.now();
+    if (r.code === 'AOS_E_FUEL_EXHAUSTED' && (kind === 'window' || kind === 'lifetime')) {
+      const tries = (agent.requeues.get(message.id) ?? 0) + 1;
+      if (kind === 'window' && tries > MAX_REQUEUES) {
+        agent.requeues.delete(message.id);
+        this.fail(agent, message, err, 'crash', r.message, r);
+        return;
+      }
+      agent.requeues.set(message.id, tries);
+      const value = `${r.message}; the message stays queued`;
+      const outcome = { t: 'outcome' as const, at, messageId: message.id, result: 'crash' as const, value };
+      this.d.journal.append(rec.id, { ...outcome, us: r.us, fuel: r.fuel });
+      rec.lastError = { code: err.code, message: err.message, at };
+      if (kind === 'lifetime') {
+        this.d.suspend(agent, err);
+        agent.waiters.get(message.id)?.reject(err);
+        agent.waiters.delete(message.id);
+      }
+      this.d.persist(agent);
+      return;
+    }
+    agent.requeues.delete(message.id);
+    this.fail(agent, message, err, 'crash', r.message, r);
   }
 
   /** Records a failed invocation, consumes the message and rejects its waiter. */
@@ -300,11 +415,11 @@ export class Executor {
     err: AgentOSError,
     result: 'error' | 'crash',
     value: string,
-    us = 0,
+    usage: { us: number; fuel: number } = { us: 0, fuel: 0 },
   ): void {
     const rec = agent.record;
     const at = this.d.now();
-    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us });
+    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, ...usage });
     if (result === 'crash') {
       rec.stats.crashes += 1;
       rec.state = rec.state === 'terminated' || rec.state === 'suspended' ? rec.state : 'crashed';
@@ -333,6 +448,8 @@ function startError(id: string, r: TaskResult): AgentOSError {
       tag: r.error.tag,
     });
   }
+  if (r.kind === 'crash' && r.code)
+    return new AgentOSError(r.code, `${id} starting: ${r.message}`, r.details ?? {});
   return new AgentOSError(
     'AOS_E_AGENT_CRASHED',
     `${id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`,

@@ -14,13 +14,21 @@ import { env } from 'node:process';
 import { CAPABILITIES } from '../hostcalls/index.js';
 import type { AgentRuntime } from './agent.js';
 import { Agents } from './agents.js';
-import type { AgentInfo, KernelOptions, SendOptions, SpawnOptions, ToolDescriptor } from './api.js';
+import type {
+  AgentInfo,
+  AgentSettings,
+  KernelOptions,
+  SendOptions,
+  SpawnOptions,
+  ToolDescriptor,
+} from './api.js';
 import { serveChannel } from './bridge/channel.js';
 import type { KernelServices } from './capability.js';
 import { systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
 import { Executor } from './executor.js';
+import { checkPriority, checkWeight, DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
 import { HostcallTable, link, parseGrants } from './linker.js';
 import { Loader } from './loader.js';
 import { createLogger } from './logger.js';
@@ -32,7 +40,14 @@ import { type AgentRecord, type AgentState, emptyStats, ProcessTable } from './s
 import { Store } from './store/store.js';
 import { validateMessage } from './validate.js';
 
-export type { AgentInfo, KernelOptions, SendOptions, SpawnOptions, ToolDescriptor } from './api.js';
+export type {
+  AgentInfo,
+  AgentSettings,
+  KernelOptions,
+  SendOptions,
+  SpawnOptions,
+  ToolDescriptor,
+} from './api.js';
 
 export class Kernel {
   private readonly owners = new Map<number, AgentRuntime>();
@@ -54,8 +69,9 @@ export class Kernel {
     private readonly dispatcher: Dispatcher,
     private readonly maxMessageBytes: number,
     private readonly closeTimeoutMs: number,
+    private readonly defaults: Limits,
   ) {
-    this.agents = new Agents(processes, table, services, this.shared);
+    this.agents = new Agents(processes, table, services, this.shared, defaults);
   }
 
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
@@ -67,6 +83,7 @@ export class Kernel {
     if (!Number.isInteger(workers) || workers < 1) {
       throw new AgentOSError('AOS_E_BAD_CONFIG', `workers must be a positive integer, got ${workers}`);
     }
+    const defaults = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
     const store = await Store.open(home);
     const services: KernelServices = { store, clock, logger };
     const now = (): number => Number(clock.now());
@@ -79,10 +96,11 @@ export class Kernel {
       journal,
       new Mailboxes(store, now),
       new ProcessTable(store),
-      new Loader(store.home, options.cacheDir),
+      new Loader(store.home, options.cacheDir, logger),
       new Dispatcher(table, journal, logger, now),
       options.maxMessageBytes ?? 1 << 20,
       options.closeTimeoutMs ?? 10_000,
+      defaults,
     );
     try {
       await kernel.start(workers, now, options.deliver ?? true);
@@ -111,6 +129,20 @@ export class Kernel {
       owners: this.owners,
       persist: (a) => this.agents.save(a, true),
       paused: !deliver,
+      suspend: (a, why) => {
+        const rec = a.record;
+        rec.state = 'suspended';
+        rec.updatedAt = now();
+        rec.lastError = { code: why.code, message: why.message, at: rec.updatedAt };
+        this.journalStore.append(rec.id, {
+          t: 'lifecycle',
+          at: rec.updatedAt,
+          op: 'suspend',
+          detail: why.message,
+        });
+        this.services.logger.warn({ agent: rec.id, code: why.code }, why.message);
+        this.agents.save(a);
+      },
     });
     for (const agent of this.agents.values()) this.executor.wake(agent);
   }
@@ -145,7 +177,8 @@ export class Kernel {
    */
   async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
     this.check();
-    const c = await checkSpawn(component, options, (bytes, what) => this.loader.inspect(bytes, what));
+    const inspect = (bytes: Uint8Array, what: string) => this.loader.inspect(bytes, what);
+    const c = await checkSpawn(component, options, inspect, this.defaults);
     link(c.info.imports, parseGrants(c.grants, this.table), this.table, c.what);
     this.loader.keep(c.bytes, c.info.digest);
     const loaded = this.loader.load(c.info, c.bytes);
@@ -172,6 +205,9 @@ export class Kernel {
       lastError: null,
       stats: emptyStats(),
       capState: {},
+      limits: c.limits,
+      priority: c.priority,
+      weight: c.weight,
     };
     const agent = this.agents.create(record);
     agent.component = loaded;
@@ -265,6 +301,11 @@ export class Kernel {
       throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
     }
     const text = validateMessage(kind, body, this.maxMessageBytes);
+    const cap = agent.record.limits.mailbox;
+    if (agent.queue.length >= cap) {
+      const why = `${id}'s mailbox holds ${agent.queue.length} messages, its limit; retry later`;
+      throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: id, quota: 'mailbox', limit: cap });
+    }
     const toolKind = kind === 'tool.invoke' || kind === 'tool.describe';
     if ((agent.record.world === 'skill') !== toolKind) {
       throw new AgentOSError(
@@ -303,6 +344,23 @@ export class Kernel {
   /** Pending messages of an agent, oldest first. */
   mailbox(id: string): StoredMessage[] {
     return [...this.agents.get(id).queue];
+  }
+
+  /**
+   * Changes an agent's limits, priority or weight; they apply from its next invocation. Limits
+   * given are merged over its current ones. Nothing changes unless every value is valid.
+   */
+  configure(id: string, settings: AgentSettings): AgentInfo {
+    this.check();
+    const agent = this.agents.get(id);
+    const rec = agent.record;
+    const limits = resolveLimits(rec.limits, settings.limits);
+    const priority = settings.priority === undefined ? rec.priority : checkPriority(settings.priority);
+    const weight = settings.weight === undefined ? rec.weight : checkWeight(settings.weight);
+    Object.assign(rec, { limits, priority, weight, updatedAt: Number(this.services.clock.now()) });
+    this.agents.save(agent);
+    this.executor.wake(agent);
+    return this.agents.info(rec);
   }
 
   /** Stops delivering messages to the agent; they queue until `resume`. */

@@ -4,7 +4,8 @@
  * 1. verify: wasm at all, a component (not a core module), not truncated, parses;
  * 2. inspect: world (agent or skill), imports, exports;
  * 3. store the bytes content-addressed in the data dir (`components/<sha256>.wasm`);
- * 4. transpile with jco once per digest, cached in `cache/<sha256>-jco<version>/`;
+ * 4. transpile with jco and meter every core module with the fuel pass (toolchain/fuel), once
+ *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>/`;
  * 5. compile the core modules once per kernel; workers receive the compiled `WebAssembly.Module`s.
  *
  * @example
@@ -18,6 +19,9 @@ import { join } from 'node:path';
 import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { componentWit, transpile } from '@bytecodealliance/jco';
+import type { Logger } from 'pino';
+import { FUEL_PASS_VERSION } from '../toolchain/fuel/pass.js';
+import { instrumentInThread } from '../toolchain/fuel/thread.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { AgentOSError } from './errors.js';
 import { readWasmHeader } from './wasm-header.js';
@@ -134,6 +138,7 @@ export class Loader {
   constructor(
     private readonly home: string,
     private readonly cacheDir: string = join(home, 'cache'),
+    private readonly logger?: Logger,
   ) {}
 
   /**
@@ -200,9 +205,9 @@ export class Loader {
     return { info, glueUrl: pathToFileURL(join(dir, 'component.mjs')).href, modules };
   }
 
-  /** The cache dir holding the transpiled glue for `digest`, creating it if absent. */
+  /** The cache dir holding the transpiled glue and metered modules for `digest`, creating it if absent. */
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
-    const dir = join(this.cacheDir, `${digest}-jco${JCO_VERSION}`);
+    const dir = join(this.cacheDir, `${digest}-jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}`);
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;
     try {
@@ -228,13 +233,16 @@ export class Loader {
     const modules: string[] = [];
     for (const [name, content] of Object.entries(out.files)) {
       if (name.endsWith('.wasm')) {
-        writeFileSync(join(tmp, name), content);
+        writeFileSync(join(tmp, name), await this.meter(content, `component ${digest.slice(0, 12)} ${name}`));
         modules.push(name);
       } else if (name === 'component.js') {
         writeFileSync(join(tmp, 'component.mjs'), content);
       }
     }
-    writeFileSync(join(tmp, 'meta.json'), JSON.stringify({ digest, jco: JCO_VERSION, modules }));
+    writeFileSync(
+      join(tmp, 'meta.json'),
+      JSON.stringify({ digest, jco: JCO_VERSION, fuelPass: FUEL_PASS_VERSION, modules }),
+    );
     try {
       renameSync(tmp, dir);
     } catch (e) {
@@ -243,5 +251,21 @@ export class Loader {
       if (!existsSync(join(dir, 'meta.json'))) throw e;
     }
     return dir;
+  }
+
+  /** Runs the fuel pass on one core module, on its own thread, logging progress on large ones. */
+  private async meter(bytes: Uint8Array, what: string): Promise<Uint8Array> {
+    const large = bytes.length > 1 << 20;
+    const t0 = performance.now();
+    if (large) {
+      const mb = (bytes.length / (1 << 20)).toFixed(1);
+      this.logger?.info({ module: what }, `metering ${what} (${mb} MB) for fuel; once per component, ~4 s`);
+    }
+    const r = await instrumentInThread(bytes, what);
+    if (large) {
+      const ms = Math.round(performance.now() - t0);
+      this.logger?.info({ module: what, ms, ...r.stats.ms }, `metered ${what} in ${ms} ms`);
+    }
+    return r.bytes;
   }
 }

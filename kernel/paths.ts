@@ -3,7 +3,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 let root: string | undefined;
 
@@ -26,4 +26,16 @@ export function packageRoot(): string {
 /** The kernel's WIT package directory. */
 export function witDir(): string {
   return join(packageRoot(), 'wit');
+}
+
+/**
+ * The file: URL of a module that must load as compiled JS (a worker thread's entry). `sibling`
+ * is its URL next to the caller; when the caller itself runs from TypeScript sources (tests),
+ * there is no `.js` there, and the compiled copy at `dist/<distPath>` is used instead.
+ */
+export function compiledEntry(sibling: URL, distPath: string): string {
+  if (existsSync(fileURLToPath(sibling))) return sibling.href;
+  const dist = join(packageRoot(), 'dist', distPath);
+  if (existsSync(dist)) return pathToFileURL(dist).href;
+  throw new Error(`no compiled module at ${dist}: run \`npm run build\``);
 }

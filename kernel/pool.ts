@@ -9,26 +9,16 @@
  * const pool = await WorkerPool.start(2, events);
  * const result = await pool.run(pool.freeSlot()!, { op: 'unload', agents: ['a'] });
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { type Channel, createChannel } from './bridge/channel.js';
 import { CommandSender, createCommandBuffer } from './bridge/commands.js';
-import { packageRoot } from './paths.js';
+import { compiledEntry } from './paths.js';
 import type { ServeTask, Task, TaskResult } from './worker/protocol.js';
 
-/**
- * The worker entry as compiled JS. When the kernel itself runs from TypeScript sources (tests),
- * there is no sibling `.js`, and the compiled copy under dist/ is used instead.
- */
+/** The worker entry as compiled JS. */
 export function workerEntry(): string {
-  const here = new URL('./worker/agent-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here.href;
-  const dist = join(packageRoot(), 'dist', 'kernel', 'worker', 'agent-worker.js');
-  if (existsSync(dist)) return pathToFileURL(dist).href;
-  throw new Error(`no compiled worker entry at ${dist}: run \`npm run build\``);
+  return compiledEntry(new URL('./worker/agent-worker.js', import.meta.url), 'kernel/worker/agent-worker.js');
 }
 
 export interface WorkerSlot {

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { SpawnOptions } from './api.js';
 import { AgentOSError } from './errors.js';
+import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './limits.js';
 import type { ComponentInfo } from './loader.js';
 import type { RestartPolicy } from './store/process-table.js';
 
@@ -20,6 +21,9 @@ export interface CheckedSpawn {
   restart: RestartPolicy;
   seed: string;
   name: string;
+  limits: Limits;
+  priority: Priority;
+  weight: number;
 }
 
 /** Reads and inspects the component and validates the options (grants are linked by the caller). */
@@ -27,6 +31,7 @@ export async function checkSpawn(
   component: string | Uint8Array,
   options: SpawnOptions,
   inspect: (bytes: Uint8Array, what: string) => Promise<ComponentInfo>,
+  defaults: Limits,
 ): Promise<CheckedSpawn> {
   const what = typeof component === 'string' ? component : 'component';
   let bytes: Uint8Array;
@@ -81,6 +86,9 @@ export async function checkSpawn(
     restart,
     seed: parseSeed(options.seed),
     name,
+    limits: resolveLimits(defaults, options.limits),
+    priority: checkPriority(options.priority),
+    weight: checkWeight(options.weight),
   };
 }
 

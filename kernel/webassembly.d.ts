@@ -1,12 +1,26 @@
 // The parts of the WebAssembly JS API the kernel uses. Node has them at runtime; @types/node
 // does not declare them and the DOM lib would bring browser globals with them.
 declare namespace WebAssembly {
+  type Imports = Record<string, Record<string, unknown>>;
+  interface ModuleImportDescriptor {
+    module: string;
+    name: string;
+    kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+  }
   class Module {
     constructor(bytes: BufferSource);
+    static imports(module: Module): ModuleImportDescriptor[];
+    static exports(module: Module): { name: string; kind: ModuleImportDescriptor['kind'] }[];
   }
   class Instance {
-    constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
+    constructor(module: Module, imports?: Imports);
     readonly exports: Record<string, unknown>;
+  }
+  class Global {
+    value: number | bigint;
+  }
+  class Memory {
+    readonly buffer: ArrayBuffer;
   }
   class RuntimeError extends Error {}
   function compile(bytes: BufferSource): Promise<Module>;

@@ -35,6 +35,7 @@ function write(ctx: CallContext<null>, level: Level, message: string, fields: st
 }
 
 export const log = defineCapability<null>({
+  overRate: 'drop',
   name: 'log',
   configure: (agent, grant) => {
     rejectScope(grant, agent.id);

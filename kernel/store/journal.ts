@@ -54,6 +54,8 @@ export type JournalRecord =
       /** The outcome JSON (ok), the error variant (error) or the crash message. */
       value: string;
       us: number;
+      /** Fuel the call used: the same inputs use the same fuel, so replay can check it. */
+      fuel: number;
     }
   | { t: 'lifecycle'; at: number; op: string; detail?: string };
 

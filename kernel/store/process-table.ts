@@ -8,6 +8,7 @@
  * table.get('echo-1a2b3c')?.state; // 'ready'
  */
 import type { Database } from 'lmdb';
+import type { Limits, Priority } from '../limits.js';
 import type { Store } from './store.js';
 
 /**
@@ -30,6 +31,12 @@ export interface AgentStats {
   hostcalls: Record<string, number>;
   /** Time spent inside handle/invoke, in microseconds. */
   busyUs: number;
+  /** Fuel used over the agent's life (instance starts included). */
+  fuel: number;
+  /** Largest linear memory seen after a call, in bytes. */
+  peakMemory: number;
+  /** Invocations ended by a limit, by error code (AOS_E_FUEL_EXHAUSTED, ...). */
+  limits: Record<string, number>;
 }
 
 export interface AgentRecord {
@@ -55,10 +62,23 @@ export interface AgentRecord {
   stats: AgentStats;
   /** Per-capability persisted state (e.g. the random generator's position). */
   capState: Record<string, unknown>;
+  limits: Limits;
+  priority: Priority;
+  /** Share of CPU against agents of the same priority (fuel is charged divided by it). */
+  weight: number;
 }
 
 export function emptyStats(): AgentStats {
-  return { invocations: 0, errors: 0, crashes: 0, hostcalls: {}, busyUs: 0 };
+  return {
+    invocations: 0,
+    errors: 0,
+    crashes: 0,
+    hostcalls: {},
+    busyUs: 0,
+    fuel: 0,
+    peakMemory: 0,
+    limits: {},
+  };
 }
 
 /** The table, loaded once at open and kept in memory; every change is written through to LMDB. */

@@ -7,18 +7,29 @@
 import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { HostcallClient, Status } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
-import type { ErrorValue, LoadTask, ModulesMessage, ServeTask, Task, TaskResult } from './protocol.js';
+import { type Budget, DeadlinePassed, FuelExhausted, MemoryLimitHit, Meter } from './meter.js';
+import type {
+  ErrorValue,
+  LoadTask,
+  ModulesMessage,
+  ServeTask,
+  Task,
+  TaskResult,
+  WireBudget,
+} from './protocol.js';
 
 interface Glue {
   instantiate(
     getCoreModule: (name: string) => WebAssembly.Module,
     imports: Record<string, Record<string, (...args: unknown[]) => unknown>>,
+    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
   ): Record<string, (...args: unknown[]) => unknown>;
 }
 
 interface Instance {
   generation: number;
   exports: Record<string, (...args: unknown[]) => unknown>;
+  meter: Meter;
 }
 
 const glues = new Map<string, Promise<Glue>>();
@@ -66,26 +77,62 @@ const isComponentError = (e: unknown): e is { payload: ErrorValue } =>
 const describe = (e: unknown): string =>
   e instanceof Error ? `${e.name}: ${e.message}` : `thrown ${typeof e}: ${String(e)}`;
 
-/** Runs `f` against an instance; classifies the outcome. Any non-WIT failure drops the instance. */
+/** Limits are coded: the kernel reports them under their own error codes. */
+function limitOf(e: unknown): Pick<Extract<TaskResult, { kind: 'crash' }>, 'code' | 'details'> {
+  if (e instanceof FuelExhausted)
+    return { code: 'AOS_E_FUEL_EXHAUSTED', details: { used: e.used, budget: e.budget, budgetKind: e.kind } };
+  if (e instanceof MemoryLimitHit)
+    return {
+      code: 'AOS_E_MEMORY_LIMIT',
+      details: { bytes: e.bytes, requested: e.requested, limit: e.limit },
+    };
+  if (e instanceof DeadlinePassed) return { code: 'AOS_E_DEADLINE', details: { ms: e.ms } };
+  if (e instanceof RangeError && /call stack/i.test(e.message))
+    return { code: 'AOS_E_STACK_OVERFLOW', details: {} };
+  return {};
+}
+
+const budgetOf = (b: WireBudget): Budget => ({
+  fuel: b.fuel,
+  kind: b.kind,
+  tick: b.tick,
+  deadline: b.deadlineMs === null ? null : performance.now() + b.deadlineMs,
+});
+
+/**
+ * Runs `f` against an instance under `budget` (null: a budget already begun, as for init after
+ * instantiation); classifies the outcome. Any non-WIT failure drops the instance.
+ */
 function guard(
   agent: string,
+  meter: Meter,
+  budget: WireBudget | null,
   t0: number,
   f: () => unknown,
   check?: (v: unknown) => string | null,
 ): TaskResult {
+  if (budget) meter.begin(budgetOf(budget));
+  let value: unknown;
+  let failure: { e: unknown } | null = null;
   try {
-    const value = f();
-    const bad = check ? check(value) : null;
-    if (bad !== null) {
-      instances.delete(agent);
-      return { kind: 'crash', message: bad, us: us(t0), thread: threadId };
-    }
-    return { kind: 'ok', value, us: us(t0), thread: threadId };
+    value = f();
   } catch (e) {
-    if (isComponentError(e)) return { kind: 'error', error: e.payload, us: us(t0), thread: threadId };
-    instances.delete(agent);
-    return { kind: 'crash', message: describe(e), us: us(t0), thread: threadId };
+    failure = { e };
   }
+  const usage = { us: us(t0), thread: threadId, fuel: meter.end(), memory: meter.memoryBytes() };
+  if (!failure) {
+    const bad = check ? check(value) : null;
+    if (bad === null) return { kind: 'ok', value, ...usage };
+    instances.delete(agent);
+    return { kind: 'crash', message: bad, ...usage };
+  }
+  const e = failure.e;
+  if (isComponentError(e)) return { kind: 'error', error: e.payload, ...usage };
+  instances.delete(agent);
+  const limit = limitOf(e);
+  // A limit's own message says it all; a trap or throw is named by its kind.
+  const message = limit.code && limit.code !== 'AOS_E_STACK_OVERFLOW' ? (e as Error).message : describe(e);
+  return { kind: 'crash', message, ...limit, ...usage };
 }
 
 const us = (t0: number): number => Math.round((performance.now() - t0) * 10000) / 10;
@@ -137,18 +184,18 @@ async function load(task: LoadTask): Promise<TaskResult> {
   }
   const g = await glue;
   instances.delete(task.agent);
-  let exports: Instance['exports'];
-  try {
-    exports = g.instantiate((name) => modules[name]!, importObject(task.imports));
-  } catch (e) {
-    return { kind: 'crash', message: `instantiation failed: ${describe(e)}`, us: us(t0), thread: threadId };
-  }
-  instances.set(task.agent, { generation: task.generation, exports });
-  if (task.world === 'skill') return { kind: 'ok', value: null, us: us(t0), thread: threadId };
-  const r = guard(task.agent, t0, () => exports.init!(task.config) ?? null);
-  // An instance whose init failed is never used: drop it here, the kernel does not track it.
-  if (r.kind !== 'ok') instances.delete(task.agent);
-  return r;
+  const meter = new Meter(task.memoryBytes);
+  let exports: Instance['exports'] = {};
+  const started = guard(task.agent, meter, task.budget, t0, () => {
+    exports = g.instantiate((name) => modules[name]!, importObject(task.imports), meter.instantiateCore);
+    if (task.world === 'agent') exports.init!(task.config);
+    return null;
+  });
+  if (started.kind === 'crash' && !started.code && !exports.handle && !exports.invoke)
+    started.message = `instantiation failed: ${started.message}`;
+  // An instance whose init failed is never used: the kernel does not track it.
+  if (started.kind === 'ok') instances.set(task.agent, { generation: task.generation, exports, meter });
+  return started;
 }
 
 /** The piscina task: serve the kernel's commands until it says stop. */
@@ -161,7 +208,7 @@ export default async function serve(task: ServeTask): Promise<void> {
 async function run(task: Task): Promise<TaskResult> {
   if (task.op === 'unload') {
     for (const agent of task.agents) instances.delete(agent);
-    return { kind: 'ok', value: null, us: 0, thread: threadId };
+    return { kind: 'ok', value: null, us: 0, thread: threadId, fuel: 0, memory: 0 };
   }
   if (task.op === 'load') return load(task);
   const inst = instances.get(task.agent);
@@ -179,11 +226,13 @@ async function run(task: Task): Promise<TaskResult> {
         body: m.body,
         sentAt: BigInt(m.sentAt),
       };
-      return guard(task.agent, t0, () => x.handle!(message), jsonCheck('handle'));
+      return guard(task.agent, inst.meter, task.budget, t0, () => x.handle!(message), jsonCheck('handle'));
     }
-    case 'invoke':
-      return guard(task.agent, t0, () => x.invoke!(task.tool, task.args), jsonCheck(`invoke(${task.tool})`));
+    case 'invoke': {
+      const check = jsonCheck(`invoke(${task.tool})`);
+      return guard(task.agent, inst.meter, task.budget, t0, () => x.invoke!(task.tool, task.args), check);
+    }
     case 'describe':
-      return guard(task.agent, t0, () => x.describe!(), describeCheck);
+      return guard(task.agent, inst.meter, task.budget, t0, () => x.describe!(), describeCheck);
   }
 }

@@ -6,10 +6,21 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ImportPlan } from '../linker.js';
 import type { StoredMessage } from '../store/journal.js';
 
+/** What one call into the instance may use (see worker/meter.ts). */
+export interface WireBudget {
+  fuel: number;
+  kind: 'invocation' | 'window' | 'lifetime';
+  tick: number;
+  /** Wall-clock limit from the start of the call, or null. */
+  deadlineMs: number | null;
+}
+
 interface Base {
   agent: string;
   /** The instance generation the kernel means; a worker holding another one reports `missing`. */
   generation: number;
+  /** Limits for this call (for a load: for init). */
+  budget: WireBudget;
 }
 
 /**
@@ -41,6 +52,8 @@ export interface LoadTask extends Base {
   modulesOnPort?: boolean;
   imports: ImportPlan;
   config: string;
+  /** Linear memory cap for the instance. */
+  memoryBytes: number;
 }
 
 export interface HandleTask extends Base {
@@ -60,6 +73,7 @@ export interface DescribeTask extends Base {
 
 export interface UnloadTask {
   op: 'unload';
+  budget?: undefined;
   agents: string[];
 }
 
@@ -71,12 +85,27 @@ export interface ErrorValue {
   val: string;
 }
 
+/** A limit the kernel enforces inside the instance, when that is what ended it. */
+export type LimitCode =
+  | 'AOS_E_FUEL_EXHAUSTED'
+  | 'AOS_E_MEMORY_LIMIT'
+  | 'AOS_E_DEADLINE'
+  | 'AOS_E_STACK_OVERFLOW';
+
+/** What a call into the instance used: fuel units and its linear memory afterwards, in bytes. */
+interface Usage {
+  us: number;
+  thread: number;
+  fuel: number;
+  memory: number;
+}
+
 export type TaskResult =
   /** `value`: JSON text (handle, invoke), descriptor list (describe) or null (load, unload). */
-  | { kind: 'ok'; value: unknown; us: number; thread: number }
+  | ({ kind: 'ok'; value: unknown } & Usage)
   /** The guest returned `err(error)`; the instance lives on. */
-  | { kind: 'error'; error: ErrorValue; us: number; thread: number }
-  /** The guest trapped, threw or returned a malformed value; the instance is gone. */
-  | { kind: 'crash'; message: string; us: number; thread: number }
+  | ({ kind: 'error'; error: ErrorValue } & Usage)
+  /** The guest trapped, threw, returned a malformed value or hit a limit; the instance is gone. */
+  | ({ kind: 'crash'; message: string; code?: LimitCode; details?: Record<string, unknown> } & Usage)
   /** This worker holds no instance of that generation (or lacks the modules). */
   | { kind: 'missing'; needModules: boolean; thread: number };

@@ -1,0 +1,249 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from './clock.js';
+import type { Kernel } from './kernel.js';
+import { codeOf } from './testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
+
+let kernel: Kernel;
+
+const probe = async (k: Kernel, options: Parameters<Kernel['spawn']>[1] = {}): Promise<string> =>
+  k.spawn(await fixture('probe'), { grants: PROBE_GRANTS, ...options });
+
+describe('fuel budgets stop runaway compute', () => {
+  it('ends a JS infinite loop within its budget; the kernel and other agents carry on', async () => {
+    kernel = await openKernel();
+    const hog = await probe(kernel, { limits: { fuel: { invocation: 200_000_000 } } });
+    const echo = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    const [stopped, answer] = await Promise.all([
+      codeOf(kernel.send(hog, { op: 'forever' })),
+      kernel.send(echo, 'hi'),
+    ]);
+    expect(stopped).toMatch(
+      /^AOS_E_FUEL_EXHAUSTED: probe-[\w-]+: fuel exhausted: used 2000\d{5} of its invocation budget of 200000000$/,
+    );
+    expect(answer).toBe('hi');
+    const info = kernel.inspect(hog);
+    expect(info).toMatchObject({
+      state: 'crashed',
+      resident: false,
+      lastError: { code: 'AOS_E_FUEL_EXHAUSTED' },
+    });
+    expect(info.stats.limits).toEqual({ AOS_E_FUEL_EXHAUSTED: 1 });
+    expect(info.stats.fuel).toBeGreaterThan(200_000_000);
+    // The next message gets a fresh instance.
+    expect(await kernel.send(hog, { op: 'state' })).toEqual({ handled: 1 });
+  });
+
+  it('ends a compiled infinite loop, with the budget in the error details', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('limits-wat'), {
+      limits: { fuel: { invocation: 1_000_000 } },
+    });
+    const err = await kernel.send(id, 1).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'AOS_E_FUEL_EXHAUSTED',
+      details: { budget: 1_000_000, budgetKind: 'invocation' },
+    });
+    expect((err as { details: { used: number } }).details.used).toBeGreaterThanOrEqual(1_000_000);
+    expect(await kernel.send(id, 'still here')).toBe('still here');
+  });
+
+  it('ends an invocation at its wall-clock deadline', async () => {
+    kernel = await openKernel();
+    const id = await probe(kernel, { limits: { deadlineMs: 50 } });
+    expect(await codeOf(kernel.send(id, { op: 'forever' }))).toMatch(
+      /^AOS_E_DEADLINE: probe-[\w-]+: deadline passed: the invocation ran \d+ ms$/,
+    );
+  });
+
+  it('uses exactly the same fuel for the same inputs, across instances and kernels', async () => {
+    const run = async (): Promise<number[]> => {
+      const k = await openKernel();
+      const id = await probe(k, { seed: 7 });
+      const wat = await k.spawn(await fixture('limits-wat'));
+      for (const m of [{ op: 'echo' }, { op: 'spin', n: 1000 }, { op: 'random', n: 3 }, { op: 'echo' }])
+        await k.send(id, m);
+      await k.send(wat, 4);
+      await k.send(wat, 4);
+      const fuel = async (a: string): Promise<number[]> =>
+        (await k.journal(a)).flatMap((e) => (e.t === 'outcome' ? [e.fuel] : []));
+      const out = [...(await fuel(id)), ...(await fuel(wat))];
+      await k.close();
+      return out;
+    };
+    const a = await run();
+    expect(a.every((f) => f > 0)).toBe(true);
+    expect(a[4]).toBe(a[5]); // the compiled compute, twice on one instance
+    expect(await run()).toEqual(a);
+  });
+});
+
+describe('memory and stack limits', () => {
+  it('ends a JS memory bomb at the cap; the kernel is unaffected', async () => {
+    kernel = await openKernel();
+    const id = await probe(kernel, { limits: { memoryBytes: 48 << 20 } });
+    const err = await kernel.send(id, { op: 'hoard' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AOS_E_MEMORY_LIMIT', details: { limit: 48 << 20 } });
+    expect(kernel.inspect(id).stats.peakMemory).toBeLessThanOrEqual(48 << 20);
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
+  });
+
+  it('ends a compiled memory bomb at the cap', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('limits-wat'), { limits: { memoryBytes: 1 << 20 } });
+    expect(await codeOf(kernel.send(id, 2))).toMatch(
+      /^AOS_E_MEMORY_LIMIT: limits-wat-[\w-]+: memory limit: growing linear memory from \d+ by 1048576 bytes passes its cap of 1048576 bytes$/,
+    );
+  });
+
+  it('refuses to start an instance whose initial memory is over the cap', async () => {
+    kernel = await openKernel();
+    expect(await codeOf(probe(kernel, { limits: { memoryBytes: 1 << 20 } }))).toMatch(
+      /^AOS_E_MEMORY_LIMIT: /,
+    );
+  });
+
+  it('contains deep recursion: compiled with AOS_E_STACK_OVERFLOW, JS by the engine', async () => {
+    kernel = await openKernel();
+    const wat = await kernel.spawn(await fixture('limits-wat'));
+    expect(await codeOf(kernel.send(wat, 3))).toMatch(
+      /^AOS_E_STACK_OVERFLOW: limits-wat-[\w-]+: RangeError: Maximum call stack/,
+    );
+    const js = await probe(kernel);
+    expect(await codeOf(kernel.send(js, { op: 'recurse' }))).toMatch(/^AOS_E_AGENT_CRASHED: /);
+    expect(await kernel.send(wat, 'fine')).toBe('fine');
+    expect(await kernel.send(js, { op: 'state' })).toEqual({ handled: 1 });
+  });
+});
+
+describe('window and lifetime budgets', () => {
+  it('holds an agent past its fuel per second until the next window', async () => {
+    const clock = new ManualClock(1_000_000n);
+    kernel = await openKernel({ clock });
+    const id = await probe(kernel, { limits: { fuel: { perSecond: 3_000_000 } } });
+    const sends = [1, 2, 3, 4, 5, 6].map((i) => kernel.send(id, { op: 'echo', i }));
+    await sends[0];
+    await new Promise((r) => setTimeout(r, 100));
+    const held = kernel.inspect(id);
+    expect(held.mailbox).toBeGreaterThan(0);
+    expect(held.stats.invocations).toBeLessThan(6);
+    for (let i = 0; i < 6 && kernel.inspect(id).mailbox > 0; i++) {
+      clock.advance(1000n);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    expect(await Promise.all(sends)).toHaveLength(6);
+  });
+
+  it('suspends an agent past its lifetime budget, keeps the message, and goes on once raised', async () => {
+    kernel = await openKernel();
+    const id = await probe(kernel, { limits: { fuel: { lifetime: 20_000_000 } } });
+    let err: unknown;
+    for (let i = 0; i < 100 && !err; i++)
+      err = await kernel.send(id, { op: 'spin', n: 2000 }).then(
+        () => null,
+        (e) => e,
+      );
+    expect(err).toMatchObject({ code: 'AOS_E_FUEL_EXHAUSTED', details: { budgetKind: 'lifetime' } });
+    expect(kernel.inspect(id)).toMatchObject({ state: 'suspended', mailbox: 1 });
+    expect(await codeOf(kernel.send(id, { op: 'echo' }, { timeoutMs: 100 }))).toMatch(/^AOS_E_TIMED_OUT/);
+    kernel.configure(id, { limits: { fuel: { lifetime: null } } });
+    kernel.resume(id);
+    expect(await kernel.send(id, { op: 'state' })).toMatchObject({ handled: expect.any(Number) });
+    expect(kernel.inspect(id)).toMatchObject({ state: 'ready', mailbox: 0 });
+  });
+});
+
+describe('quotas and settings', () => {
+  it('refuses a message past the mailbox limit and loses none that were queued', async () => {
+    kernel = await openKernel();
+    const id = await probe(kernel, { limits: { mailbox: 2 } });
+    kernel.suspend(id);
+    const a = kernel.send(id, { op: 'echo', n: 1 });
+    const b = kernel.send(id, { op: 'echo', n: 2 });
+    expect(await codeOf(kernel.send(id, { op: 'echo', n: 3 }))).toMatch(
+      new RegExp(`^AOS_E_QUOTA_EXCEEDED: ${id}'s mailbox holds 2 messages, its limit; retry later$`),
+    );
+    expect(kernel.mailbox(id)).toHaveLength(2);
+    kernel.resume(id);
+    expect(await Promise.all([a, b])).toMatchObject([{ body: { n: 1 } }, { body: { n: 2 } }]);
+  });
+
+  it('limits hostcalls per capability: quota-exceeded to the guest, log lines dropped', async () => {
+    const clock = new ManualClock(5_000n);
+    kernel = await openKernel({ clock });
+    const id = await probe(kernel, { limits: { hostcallsPerSecond: { 'working-memory': 3, log: 2 } } });
+    const gets = Array.from({ length: 5 }, () => ['get', 'k']);
+    const denied = {
+      err: { tag: 'quota-exceeded', val: 'working-memory allows 3 calls per second to this agent' },
+    };
+    expect(await kernel.send(id, { op: 'wm', calls: gets })).toEqual([
+      { ok: null },
+      { ok: null },
+      { ok: null },
+      denied,
+      denied,
+    ]);
+    clock.advance(1000n);
+    expect(await kernel.send(id, { op: 'wm', calls: gets.slice(0, 3) })).toEqual([
+      { ok: null },
+      { ok: null },
+      { ok: null },
+    ]);
+    expect(await kernel.send(id, { op: 'loop', n: 5 })).toBe(5); // 5 log lines, 3 dropped, no trap
+    const info = kernel.inspect(id);
+    expect(info.stats.limits).toEqual({ 'rate:working-memory': 2, 'rate:log': 3 });
+    expect(info.stats.hostcalls).toMatchObject({ 'working-memory': 8, log: 5 });
+    expect(info.state).toBe('ready');
+  });
+
+  it('refuses bad limits, priorities and weights at spawn and configure, changing nothing', async () => {
+    kernel = await openKernel();
+    const path = await fixture('probe');
+    const bad: [object, RegExp][] = [
+      [
+        { limits: { fuel: { invocation: -1 } } },
+        /limits\.fuel\.invocation must be a positive integer, got -1/,
+      ],
+      [{ limits: { fuel: { invocation: 1.5 } } }, /must be a positive integer, got 1.5/],
+      [{ limits: { memory: 1 } }, /limits has no option "memory"/],
+      [{ limits: { fuel: 5 } }, /limits\.fuel must be an object, got 5/],
+      [{ limits: { hostcallsPerSecond: { log: 0 } } }, /hostcallsPerSecond\.log must be a positive number/],
+      [{ priority: 'urgent' }, /priority must be one of interactive, normal, batch, idle, got "urgent"/],
+      [{ weight: 0 }, /weight must be a positive number, got 0/],
+      [{ weight: 5000 }, /weight must be at most 1000/],
+    ];
+    for (const [options, why] of bad) {
+      expect(await codeOf(kernel.spawn(path, { grants: PROBE_GRANTS, ...options }))).toMatch(why);
+      expect(await codeOf(kernel.spawn(path, { grants: PROBE_GRANTS, ...options }))).toMatch(
+        /^AOS_E_BAD_CONFIG: /,
+      );
+    }
+    expect(kernel.list()).toHaveLength(0);
+    const id = await probe(kernel, { limits: { mailbox: 5 }, priority: 'batch', weight: 2 });
+    const before = kernel.inspect(id);
+    expect(await codeOf(() => kernel.configure(id, { limits: { mailbox: 10 }, weight: -1 }))).toMatch(
+      /^AOS_E_BAD_CONFIG: weight/,
+    );
+    expect(kernel.inspect(id)).toMatchObject({ limits: before.limits, weight: 2, priority: 'batch' });
+    expect(kernel.configure(id, { limits: { mailbox: 10 }, priority: 'interactive' })).toMatchObject({
+      limits: { mailbox: 10, fuel: before.limits.fuel },
+      priority: 'interactive',
+      weight: 2,
+    });
+  });
+
+  it('keeps limits and accounting across a restart', async () => {
+    const home = tempHome();
+    const first = await openKernel({ home });
+    const id = await probe(first, { limits: { fuel: { invocation: 123_456_789 } }, priority: 'idle' });
+    await first.send(id, { op: 'echo' });
+    const stats = first.inspect(id).stats;
+    await first.close();
+    const again = await openKernel({ home });
+    expect(again.inspect(id)).toMatchObject({
+      limits: { fuel: { invocation: 123_456_789 } },
+      priority: 'idle',
+      stats: { fuel: stats.fuel, peakMemory: stats.peakMemory },
+    });
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * The worker side of fuel and memory metering for one component instance. Every core module the
+ * fuel pass rewrote imports `agentos:meter`; the meter answers those imports and reads the
+ * modules' counters.
+ *
+ * Fuel is handed to each core module in grants of at most `tick` units. When a module's counter
+ * drops below zero it calls `out_of_fuel`, and the meter settles what that module used, checks
+ * the budget and the deadline, gives the scheduler its say (`onTick`: it may park the thread
+ * there) and grants again. Fuel still granted to other modules is reserved, so the total never
+ * passes the budget by more than one basic block.
+ *
+ * @example
+ * const meter = new Meter(limitPages);
+ * const exports = glue.instantiate(getCoreModule, imports, meter.instantiateCore);
+ * meter.begin({ fuel: 1e9, tick: 1e6, deadline: null });
+ * try { exports.handle(msg); } finally { const used = meter.end(); }
+ */
+import { FUEL } from '../../toolchain/fuel/pass.js';
+
+export type BudgetKind = 'invocation' | 'window' | 'lifetime';
+
+/** What one invocation may use. */
+export interface Budget {
+  /** Fuel units. */
+  fuel: number;
+  /** Which limit `fuel` comes from, named in the error when it runs out. */
+  kind: BudgetKind;
+  /** Fuel per grant: how often the meter checks in (deadline, preemption). */
+  tick: number;
+  /** performance.now() after which the invocation ends, or null. */
+  deadline: number | null;
+}
+
+/** Thrown from `out_of_fuel` when the budget is spent; ends the invocation. */
+export class FuelExhausted extends Error {
+  constructor(
+    readonly used: number,
+    readonly budget: number,
+    readonly kind: BudgetKind,
+  ) {
+    super(`fuel exhausted: used ${used} of its ${kind} budget of ${budget}`);
+  }
+}
+
+/** Thrown from `memory_limit` when a memory.grow would pass the cap. */
+export class MemoryLimitHit extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly requested: number,
+    readonly limit: number,
+  ) {
+    super(
+      `memory limit: growing linear memory from ${bytes} by ${requested} bytes passes its cap of ${limit} bytes`,
+    );
+  }
+}
+
+/** Thrown from `out_of_fuel` once the wall-clock deadline has passed. */
+export class DeadlinePassed extends Error {
+  constructor(readonly ms: number) {
+    super(`deadline passed: the invocation ran ${ms} ms`);
+  }
+}
+
+const PAGE = 65536;
+
+interface Core {
+  fuel: WebAssembly.Global | null;
+  memory: WebAssembly.Memory | null;
+  /** Fuel granted at the last refill; what is left of it is `fuel.value`. */
+  given: number;
+}
+
+type Imports = WebAssembly.Imports;
+
+export class Meter {
+  private readonly cores: Core[] = [];
+  private settled = 0;
+  private budget: Budget = { fuel: 0, kind: 'invocation', tick: 0, deadline: null };
+  private started = 0;
+  /** The largest linear memory total seen, in bytes. */
+  peakMemory = 0;
+  /** Called at every grant with the fuel used so far; may block (the scheduler parks here). */
+  onTick: ((used: number) => void) | null = null;
+
+  /** @param limitBytes linear memory cap per instance (summed over its core modules) */
+  constructor(private readonly limitBytes: number) {}
+
+  /** jco's `instantiateCore` hook: adds the meter's imports and remembers the counters. */
+  readonly instantiateCore = (module: WebAssembly.Module, imports?: Imports): WebAssembly.Instance => {
+    const core: Core = { fuel: null, memory: null, given: 0 };
+    const metered = WebAssembly.Module.imports(module).some((i) => i.module === FUEL.module);
+    const all: Imports = metered
+      ? {
+          ...imports,
+          [FUEL.module]: {
+            [FUEL.outOfFuel]: () => this.outOfFuel(core),
+            [FUEL.memoryLimit]: (delta: number | bigint) => this.memoryLimit(Number(delta)),
+          },
+        }
+      : (imports ?? {});
+    const instance = new WebAssembly.Instance(module, all);
+    const x = instance.exports;
+    core.fuel = (x[FUEL.fuelGlobal] as WebAssembly.Global | undefined) ?? null;
+    core.memory = (x[`${FUEL.snapPrefix}memory_0`] as WebAssembly.Memory | undefined) ?? null;
+    const limit = x[FUEL.memoryLimitGlobal] as WebAssembly.Global | undefined;
+    if (limit) limit.value = Math.min(Math.floor(this.limitBytes / PAGE), 0xffffffff) | 0;
+    this.cores.push(core);
+    const bytes = this.memoryBytes();
+    if (bytes > this.limitBytes) throw new MemoryLimitHit(0, bytes, this.limitBytes);
+    return instance;
+  };
+
+  /** Linear memory now, in bytes, over the instance's core modules. */
+  memoryBytes(): number {
+    let n = 0;
+    for (const c of this.cores) n += c.memory?.buffer.byteLength ?? 0;
+    return n;
+  }
+
+  /** Starts an invocation: no fuel is granted until a module asks. */
+  begin(budget: Budget): void {
+    this.budget = budget;
+    this.settled = 0;
+    this.started = performance.now();
+    for (const c of this.cores) this.grant(c, 0);
+  }
+
+  /** Ends the invocation: returns the fuel it used and takes back what was left. */
+  end(): number {
+    for (const c of this.cores) {
+      this.settle(c);
+      this.grant(c, 0);
+    }
+    this.peakMemory = Math.max(this.peakMemory, this.memoryBytes());
+    return this.settled;
+  }
+
+  /** Fuel used so far in this invocation. */
+  used(): number {
+    let n = this.settled;
+    for (const c of this.cores) if (c.fuel) n += c.given - Number(c.fuel.value as bigint);
+    return n;
+  }
+
+  private settle(c: Core): void {
+    if (!c.fuel) return;
+    this.settled += c.given - Number(c.fuel.value as bigint);
+    c.given = 0;
+  }
+
+  private grant(c: Core, n: number): void {
+    if (!c.fuel) return;
+    c.fuel.value = BigInt(n);
+    c.given = n;
+  }
+
+  private outOfFuel(core: Core): void {
+    this.settle(core);
+    const b = this.budget;
+    if (b.deadline !== null && performance.now() > b.deadline) {
+      throw new DeadlinePassed(Math.round(performance.now() - this.started));
+    }
+    let reserved = 0;
+    for (const c of this.cores) if (c !== core) reserved += c.given;
+    const available = b.fuel - this.settled - reserved;
+    if (available <= 0) throw new FuelExhausted(this.used(), b.fuel, b.kind);
+    this.onTick?.(this.settled);
+    this.grant(core, Math.min(b.tick, available));
+  }
+
+  private memoryLimit(deltaPages: number): void {
+    throw new MemoryLimitHit(this.memoryBytes(), deltaPages * PAGE, this.limitBytes);
+  }
+}

@@ -1,0 +1,159 @@
+import binaryen from 'binaryen';
+import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../kernel/testing/expect-error.js';
+import { FUEL, instrumentFuel } from './pass.js';
+import { instrumentInThread } from './thread.js';
+
+const B = binaryen as typeof binaryen & { Features: { CompactImports: number } };
+
+/** A core module from WAT, as binaryen emits it. */
+function wat(text: string): Uint8Array {
+  const m = binaryen.parseText(text);
+  m.setFeatures(B.Features.All & ~B.Features.CompactImports);
+  const out = m.emitBinary();
+  m.dispose();
+  return out;
+}
+
+const SMALL = wat(`(module
+  (memory (export "memory") 1)
+  (global $g (mut i32) (i32.const 7))
+  (global $k i32 (i32.const 1))
+  (table 1 funcref)
+  (func $fib (export "fib") (param $n i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+      (then (local.get $n))
+      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+  (func (export "sum") (param $n i32) (result i64)
+    (local $i i32) (local $acc i64)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+    (local.get $acc))
+  (func (export "spin") (loop $l (global.set $g (i32.add (global.get $g) (i32.const 1))) (br $l)))
+  (func (export "grow") (param $pages i32) (result i32) (memory.grow (local.get $pages)))
+  (func (export "straight") (result i32) (i32.add (i32.const 1) (i32.const 2)))
+)`);
+
+interface Metered {
+  exports: Record<string, (...a: number[]) => number | bigint>;
+  fuel: WebAssembly.Global;
+  limit: WebAssembly.Global;
+  calls: { outOfFuel: number; memoryLimit: number[] };
+}
+
+/** Instantiates a metered module whose out_of_fuel throws after `refills` refills of `grant`. */
+function instantiate(bytes: Uint8Array, grant = 1_000_000n, refills = 0): Metered {
+  const calls = { outOfFuel: 0, memoryLimit: [] as number[] };
+  let fuel: WebAssembly.Global | undefined;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    [FUEL.module]: {
+      [FUEL.outOfFuel]: () => {
+        calls.outOfFuel++;
+        if (calls.outOfFuel > refills) throw new Error('out of fuel');
+        fuel!.value = grant;
+      },
+      [FUEL.memoryLimit]: (pages: number) => {
+        calls.memoryLimit.push(pages);
+        throw new Error('memory limit');
+      },
+    },
+  });
+  fuel = inst.exports[FUEL.fuelGlobal] as WebAssembly.Global;
+  const limit = inst.exports[FUEL.memoryLimitGlobal] as WebAssembly.Global;
+  return { exports: inst.exports as Metered['exports'], fuel, limit, calls };
+}
+
+/** Fuel used by `f`, starting from a full tank. */
+function used(m: Metered, f: () => unknown): bigint {
+  m.fuel.value = 1n << 40n;
+  f();
+  return (1n << 40n) - (m.fuel.value as bigint);
+}
+
+describe('fuel pass', () => {
+  it('meters, validates, and leaves the results alone', () => {
+    const { bytes, stats } = instrumentFuel(SMALL, 'small');
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1, alreadyInstrumented: false });
+    const m = instantiate(bytes);
+    m.fuel.value = 1n << 40n;
+    expect(m.exports.fib!(20)).toBe(6765);
+    expect(m.exports.sum!(1000)).toBe(499500n);
+  });
+
+  it('charges each basic block its node count: exact, and the same on every run and instance', () => {
+    const { bytes } = instrumentFuel(SMALL, 'small');
+    const a = instantiate(bytes);
+    // straight: i32.add and its two consts, one basic block.
+    expect(used(a, () => a.exports.straight!())).toBe(3n);
+    const fib = used(a, () => a.exports.fib!(15));
+    expect(used(a, () => a.exports.fib!(15))).toBe(fib);
+    const b = instantiate(bytes);
+    expect(used(b, () => b.exports.fib!(15))).toBe(fib);
+    // The loop costs the same per iteration: fuel is affine in n.
+    const s10 = used(b, () => b.exports.sum!(10));
+    const s20 = used(b, () => b.exports.sum!(20));
+    const s30 = used(b, () => b.exports.sum!(30));
+    expect(s30 - s20).toBe(s20 - s10);
+    expect(s20 - s10).toBeGreaterThan(10n * 10n);
+  });
+
+  it('is deterministic and idempotent', () => {
+    const once = instrumentFuel(SMALL, 'small');
+    expect(Buffer.from(instrumentFuel(SMALL, 'small').bytes).equals(Buffer.from(once.bytes))).toBe(true);
+    const twice = instrumentFuel(once.bytes, 'small');
+    expect(twice.stats.alreadyInstrumented).toBe(true);
+    expect(twice.bytes).toBe(once.bytes);
+  });
+
+  it('stops an infinite loop: out_of_fuel is called once the grant is spent', () => {
+    const m = instantiate(instrumentFuel(SMALL, 'small').bytes, 10_000n, 3);
+    m.fuel.value = 10_000n;
+    expect(() => m.exports.spin!()).toThrow('out of fuel');
+    expect(m.calls.outOfFuel).toBe(4);
+    expect(m.fuel.value as bigint).toBeLessThan(0n);
+  });
+
+  it('asks before memory.grow passes the page limit, and not below it', () => {
+    const m = instantiate(instrumentFuel(SMALL, 'small').bytes);
+    m.fuel.value = 1n << 40n;
+    m.limit.value = 4;
+    expect(m.exports.grow!(2)).toBe(1); // 1 → 3 pages
+    expect(() => m.exports.grow!(2)).toThrow('memory limit'); // 3 + 2 > 4
+    expect(m.calls.memoryLimit).toEqual([2]);
+    expect(() => m.exports.grow!(-1)).toThrow('memory limit'); // 0xffffffff pages, no wrap-around
+  });
+
+  it('exports every mutable global, defined memory and table under __snap_*', () => {
+    const { bytes, stats } = instrumentFuel(SMALL, 'small');
+    expect(stats.snapExports).toEqual(['__snap_global_0', '__snap_table_0', '__snap_memory_0']);
+    const names = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
+    expect(names).toEqual(
+      expect.arrayContaining([...stats.snapExports, FUEL.fuelGlobal, FUEL.memoryLimitGlobal]),
+    );
+    const m = instantiate(bytes);
+    expect((m.exports as unknown as Record<string, WebAssembly.Global>).__snap_global_0!.value).toBe(7);
+  });
+
+  it('refuses bytes that are not a valid core module with a coded error', async () => {
+    const junk = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]);
+    expect(await codeOf(() => instrumentFuel(junk, 'junk'))).toBe(
+      'AOS_E_FUEL_UNSUPPORTED: junk is not a valid core wasm module',
+    );
+  });
+
+  it('runs on its own thread and reports progress', async () => {
+    const phases: string[] = [];
+    const r = await instrumentInThread(SMALL, 'small', (p) => phases.push(p));
+    expect(Buffer.from(r.bytes).equals(Buffer.from(instrumentFuel(SMALL, 'small').bytes))).toBe(true);
+    expect(phases).toEqual(['read', 'instrument', 'validate', 'emit']);
+    await expect(instrumentInThread(new Uint8Array([1, 2, 3]), 'junk')).rejects.toMatchObject({
+      code: 'AOS_E_FUEL_UNSUPPORTED',
+    });
+  });
+});

@@ -1,0 +1,301 @@
+/**
+ * The fuel pass's walk over binaryen IR: computes each basic block's instruction count and
+ * inserts its charge where the block starts.
+ *
+ * A basic block here is a run of IR nodes that always execute together once the first does.
+ * New blocks start at a function entry, a loop header (checked there), each arm of an `if`, and
+ * after any child of a `block` that may branch out of the sequence (`br`, `br_if`, `br_table`,
+ * `br_on_*`, `return`, `throw`, a tail call). A branch that lands inside the child itself does
+ * not split the sequence: its target's end is where the sequence continues anyway.
+ * Charges count nodes, not bytes, so they do not depend on how the module was encoded.
+ */
+import binaryen from 'binaryen';
+import { AgentOSError } from '../../kernel/errors.js';
+
+type Expr = binaryen.ExpressionRef;
+type Get = (e: Expr) => Expr;
+type Num = (e: Expr) => number;
+type At = (e: Expr, i: number) => Expr;
+type Ops = { getNumOperands: Num; getOperandAt: At };
+
+/**
+ * The expression-class helpers binaryen.js has at run time but its .d.ts leaves out, typed for
+ * the calls this walk makes.
+ */
+interface ExpressionClasses {
+  Block: {
+    getNumChildren: Num;
+    getChildAt: At;
+    insertChildAt(e: Expr, i: number, c: Expr): void;
+    getName(e: Expr): string | null;
+  };
+  Loop: { getBody: Get; setBody(e: Expr, b: Expr): void; getName(e: Expr): string | null };
+  If: {
+    getCondition: Get;
+    getIfTrue: Get;
+    getIfFalse: Get;
+    setIfTrue(e: Expr, b: Expr): void;
+    setIfFalse(e: Expr, b: Expr): void;
+  };
+  Try: { getBody: Get; getNumCatchBodies: Num; getCatchBodyAt: At; getName(e: Expr): string | null };
+  MemoryGrow: { getDelta: Get; setDelta(e: Expr, d: Expr): void };
+  Break: { getName(e: Expr): string; getValue: Get; getCondition: Get };
+  Switch: { getNames(e: Expr): string[]; getDefaultName(e: Expr): string; getValue: Get; getCondition: Get };
+  BrOn: { getName(e: Expr): string; getRef: Get };
+  Call: Ops & { isReturn(e: Expr): boolean };
+  CallIndirect: Ops & { isReturn(e: Expr): boolean; getTarget: Get };
+  CallRef: Ops & { isReturn(e: Expr): boolean; getTarget: Get };
+  Throw: Ops;
+  TupleMake: Ops;
+}
+
+const B = binaryen as typeof binaryen & ExpressionClasses;
+
+/** A plain child getter, `cls.getField`, looked up at run time. */
+function get(cls: string, field: string): Get {
+  const f = (binaryen as unknown as Record<string, Record<string, Get> | undefined>)[cls]?.[`get${field}`];
+  if (!f) throw new Error(`binaryen.js has no ${cls}.get${field}`);
+  return f;
+}
+
+/** Branch targets a subtree may leave to; RETURN stands for leaving the function. */
+type Exits = readonly string[] | null;
+const RETURN = '\u0000return';
+
+export interface Walked {
+  /** Nodes charged to the enclosing basic block. */
+  cost: number;
+  exits: Exits;
+}
+
+export interface Walker {
+  walk(e: Expr): Walked;
+  /** `fuel -= cost; if (fuel < 0) out_of_fuel()` */
+  check(cost: number): Expr;
+  counts: { loops: number; charges: number; memoryGrows: number };
+}
+
+function join(a: Exits, b: Exits): Exits {
+  if (!a) return b;
+  if (!b) return a;
+  const out = [...a];
+  for (const x of b) if (!out.includes(x)) out.push(x);
+  return out;
+}
+
+function without(a: Exits, name: string | null | undefined): Exits {
+  if (!a || !name || !a.includes(name)) return a;
+  const out = a.filter((x) => x !== name);
+  return out.length ? out : null;
+}
+
+const list =
+  (num: (e: Expr) => number, at: (e: Expr, i: number) => Expr) =>
+  (e: Expr): Expr[] => {
+    const out: Expr[] = [];
+    for (let i = 0, n = num(e); i < n; i++) out.push(at(e, i));
+    return out;
+  };
+
+/** Children of the plain (non-control) expressions, in evaluation order. */
+function childGetters(): Map<number, (e: Expr) => Expr[]> {
+  const one =
+    (...gs: ((e: Expr) => Expr)[]) =>
+    (e: Expr): Expr[] =>
+      gs.map((g) => g(e)).filter((c) => c !== 0);
+  const ops = (C: { getNumOperands(e: Expr): number; getOperandAt(e: Expr, i: number): Expr }) =>
+    list(C.getNumOperands, C.getOperandAt);
+  const t: [number, (e: Expr) => Expr[]][] = [
+    [B.CallId, ops(B.Call)],
+    [B.CallIndirectId, (e) => [...ops(B.CallIndirect)(e), B.CallIndirect.getTarget(e)]],
+    [B.CallRefId, (e) => [...ops(B.CallRef)(e), B.CallRef.getTarget(e)]],
+    [B.LocalSetId, one(get('LocalSet', 'Value'))],
+    [B.GlobalSetId, one(get('GlobalSet', 'Value'))],
+    [B.LoadId, one(get('Load', 'Ptr'))],
+    [B.StoreId, one(get('Store', 'Ptr'), get('Store', 'Value'))],
+    [B.UnaryId, one(get('Unary', 'Value'))],
+    [B.BinaryId, one(get('Binary', 'Left'), get('Binary', 'Right'))],
+    [B.SelectId, one(get('Select', 'IfTrue'), get('Select', 'IfFalse'), get('Select', 'Condition'))],
+    [B.DropId, one(get('Drop', 'Value'))],
+    [B.ReturnId, one(get('Return', 'Value'))],
+    [B.BreakId, one(get('Break', 'Value'), get('Break', 'Condition'))],
+    [B.SwitchId, one(get('Switch', 'Value'), get('Switch', 'Condition'))],
+    [B.BrOnId, one(get('BrOn', 'Ref'))],
+    [B.ThrowId, ops(B.Throw)],
+    [B.AtomicRMWId, one(get('AtomicRMW', 'Ptr'), get('AtomicRMW', 'Value'))],
+    [
+      B.AtomicCmpxchgId,
+      one(get('AtomicCmpxchg', 'Ptr'), get('AtomicCmpxchg', 'Expected'), get('AtomicCmpxchg', 'Replacement')),
+    ],
+    [
+      B.AtomicWaitId,
+      one(get('AtomicWait', 'Ptr'), get('AtomicWait', 'Expected'), get('AtomicWait', 'Timeout')),
+    ],
+    [B.AtomicNotifyId, one(get('AtomicNotify', 'Ptr'), get('AtomicNotify', 'NotifyCount'))],
+    [B.SIMDExtractId, one(get('SIMDExtract', 'Vec'))],
+    [B.SIMDReplaceId, one(get('SIMDReplace', 'Vec'), get('SIMDReplace', 'Value'))],
+    [B.SIMDShuffleId, one(get('SIMDShuffle', 'Left'), get('SIMDShuffle', 'Right'))],
+    [B.SIMDTernaryId, one(get('SIMDTernary', 'A'), get('SIMDTernary', 'B'), get('SIMDTernary', 'C'))],
+    [B.SIMDShiftId, one(get('SIMDShift', 'Vec'), get('SIMDShift', 'Shift'))],
+    [B.SIMDLoadId, one(get('SIMDLoad', 'Ptr'))],
+    [B.SIMDLoadStoreLaneId, one(get('SIMDLoadStoreLane', 'Ptr'), get('SIMDLoadStoreLane', 'Vec'))],
+    [B.MemoryInitId, one(get('MemoryInit', 'Dest'), get('MemoryInit', 'Offset'), get('MemoryInit', 'Size'))],
+    [B.MemoryCopyId, one(get('MemoryCopy', 'Dest'), get('MemoryCopy', 'Source'), get('MemoryCopy', 'Size'))],
+    [B.MemoryFillId, one(get('MemoryFill', 'Dest'), get('MemoryFill', 'Value'), get('MemoryFill', 'Size'))],
+    [B.TableGetId, one(get('TableGet', 'Index'))],
+    [B.TableSetId, one(get('TableSet', 'Index'), get('TableSet', 'Value'))],
+    [B.TableGrowId, one(get('TableGrow', 'Value'), get('TableGrow', 'Delta'))],
+    [B.RefIsNullId, one(get('RefIsNull', 'Value'))],
+    [B.RefAsId, one(get('RefAs', 'Value'))],
+    [B.RefEqId, one(get('RefEq', 'Left'), get('RefEq', 'Right'))],
+    [B.RefTestId, one(get('RefTest', 'Ref'))],
+    [B.RefCastId, one(get('RefCast', 'Ref'))],
+    [B.RefI31Id, one(get('RefI31', 'Value'))],
+    [B.I31GetId, one(get('I31Get', 'I31'))],
+    [B.TupleMakeId, ops(B.TupleMake)],
+    [B.TupleExtractId, one(get('TupleExtract', 'Tuple'))],
+  ];
+  return new Map(t);
+}
+
+const LEAVES = new Set([
+  B.NopId,
+  B.UnreachableId,
+  B.PopId,
+  B.ConstId,
+  B.LocalGetId,
+  B.GlobalGetId,
+  B.MemorySizeId,
+  B.TableSizeId,
+  B.RefNullId,
+  B.RefFuncId,
+  B.DataDropId,
+  B.AtomicFenceId,
+  B.RethrowId,
+]);
+
+/** Ids binaryen.js does not name, for error messages. */
+function idName(id: number): string {
+  for (const [k, v] of Object.entries(B)) if (k.endsWith('Id') && v === id) return k.slice(0, -2);
+  return `expression id ${id}`;
+}
+
+export function walkerFor(m: binaryen.Module, what: string): Walker {
+  const children = childGetters();
+  const getId = B.getExpressionId;
+  const counts = { loops: 0, charges: 0, memoryGrows: 0 };
+  const fuel = (): Expr => m.global.get('__agentos_fuel', B.i64);
+  const charge = (cost: number): Expr => {
+    counts.charges++;
+    return m.global.set('__agentos_fuel', m.i64.sub(fuel(), m.i64.const(BigInt(cost) as unknown as number)));
+  };
+  const check = (cost: number): Expr =>
+    m.block(null, [
+      charge(cost),
+      m.if(
+        m.i64.lt_s(fuel(), m.i64.const(0n as unknown as number)),
+        m.call('__agentos_out_of_fuel', [], B.none),
+      ),
+    ]);
+  /** Wraps `e` so `cost` is charged before it runs. */
+  const charged = (e: Expr, cost: number): Expr => (cost > 0 ? m.block(null, [charge(cost), e], B.auto) : e);
+
+  function block(e: Expr): Walked {
+    const n = B.Block.getNumChildren(e);
+    let cost = 1;
+    let exits: Exits = null;
+    const tails: { at: number; cost: number }[] = [];
+    let tail: { at: number; cost: number } | null = null;
+    for (let i = 0; i < n; i++) {
+      const r = walk(B.Block.getChildAt(e, i));
+      if (tail) tail.cost += r.cost;
+      else cost += r.cost;
+      if (r.exits && i < n - 1) {
+        tail = { at: i + 1, cost: 0 };
+        tails.push(tail);
+      }
+      exits = join(exits, r.exits);
+    }
+    for (let i = tails.length - 1; i >= 0; i--) {
+      const s = tails[i]!;
+      if (s.cost > 0) B.Block.insertChildAt(e, s.at, charge(s.cost));
+    }
+    return { cost, exits: without(exits, B.Block.getName(e)) };
+  }
+
+  function walk(e: Expr): Walked {
+    const id = getId(e);
+    if (LEAVES.has(id)) return { cost: 1, exits: id === B.RethrowId ? [RETURN] : null };
+    switch (id) {
+      case B.BlockId:
+        return block(e);
+      case B.LoopId: {
+        counts.loops++;
+        const body = B.Loop.getBody(e);
+        const r = walk(body);
+        B.Loop.setBody(e, m.block(null, [check(Math.max(1, r.cost)), body], B.auto));
+        return { cost: 1, exits: without(r.exits, B.Loop.getName(e)) };
+      }
+      case B.IfId: {
+        const c = walk(B.If.getCondition(e));
+        let exits = c.exits;
+        const yes = B.If.getIfTrue(e);
+        const t = walk(yes);
+        B.If.setIfTrue(e, charged(yes, t.cost));
+        exits = join(exits, t.exits);
+        const no = B.If.getIfFalse(e);
+        if (no) {
+          const f = walk(no);
+          B.If.setIfFalse(e, charged(no, f.cost));
+          exits = join(exits, f.exits);
+        }
+        return { cost: 1 + c.cost, exits };
+      }
+      case B.TryId: {
+        // Catch bodies start with a `pop` that must stay first, so they are charged with the
+        // try itself: an overcharge only when nothing is thrown, and still deterministic.
+        let r = walk(B.Try.getBody(e));
+        let cost = 1 + r.cost;
+        let exits = r.exits;
+        for (let i = 0; i < B.Try.getNumCatchBodies(e); i++) {
+          r = walk(B.Try.getCatchBodyAt(e, i));
+          cost += r.cost;
+          exits = join(exits, r.exits);
+        }
+        return { cost, exits: without(exits, B.Try.getName(e)) };
+      }
+      case B.MemoryGrowId: {
+        const delta = B.MemoryGrow.getDelta(e);
+        const r = walk(delta);
+        counts.memoryGrows++;
+        B.MemoryGrow.setDelta(e, m.call('__agentos_grow_check', [delta], B.getExpressionType(delta)));
+        return { cost: 1 + r.cost, exits: r.exits };
+      }
+    }
+    const get = children.get(id);
+    if (!get) {
+      throw new AgentOSError(
+        'AOS_E_FUEL_UNSUPPORTED',
+        `${what}: the fuel pass cannot meter a ${idName(id)} expression`,
+        { expression: idName(id) },
+      );
+    }
+    let cost = 1;
+    let exits: Exits = null;
+    for (const c of get(e)) {
+      const r = walk(c);
+      cost += r.cost;
+      exits = join(exits, r.exits);
+    }
+    if (id === B.BreakId) exits = join(exits, [B.Break.getName(e)!]);
+    else if (id === B.SwitchId) exits = join(exits, [...B.Switch.getNames(e), B.Switch.getDefaultName(e)!]);
+    else if (id === B.BrOnId) exits = join(exits, [B.BrOn.getName(e)]);
+    else if (id === B.ReturnId || id === B.ThrowId) exits = join(exits, [RETURN]);
+    else if (id === B.CallId && B.Call.isReturn(e)) exits = join(exits, [RETURN]);
+    else if (id === B.CallIndirectId && B.CallIndirect.isReturn(e)) exits = join(exits, [RETURN]);
+    else if (id === B.CallRefId && B.CallRef.isReturn(e)) exits = join(exits, [RETURN]);
+    return { cost, exits };
+  }
+
+  return { walk, check, counts };
+}
