@@ -3,10 +3,12 @@
  * - a bare jco instance of the same component, called directly on the main thread;
  * - a bare SharedArrayBuffer + Atomics round trip between a worker and the main thread.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { transpile } from '@bytecodealliance/jco';
 
 type Exports = Record<string, (...args: unknown[]) => unknown>;
 interface Glue {
@@ -16,7 +18,26 @@ interface Glue {
   ): Exports;
 }
 
-/** Instantiates transpiled glue from a cache dir on the main thread with no-op host functions. */
+/**
+ * The component transpiled by jco alone, into a fresh temp dir: glue and core modules exactly as
+ * jco emits them, not metered. The bare baselines run these.
+ */
+export async function plainDir(bytes: Uint8Array): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'agentos-bench-plain-'));
+  const out = await transpile(bytes, {
+    name: 'component',
+    instantiation: 'sync',
+    noTypescript: true,
+    quiet: true,
+  });
+  for (const [name, content] of Object.entries(out.files)) {
+    if (name === 'component.js') writeFileSync(join(dir, 'component.mjs'), content);
+    else if (name.endsWith('.wasm')) writeFileSync(join(dir, name), content);
+  }
+  return dir;
+}
+
+/** Instantiates plain transpiled glue (see plainDir) on the main thread with no-op host functions. */
 export async function bareInstance(dir: string): Promise<{ exports: Exports; instantiate: () => Exports }> {
   const modules: Record<string, WebAssembly.Module> = {};
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.wasm'))) {

@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { transpile } from '@bytecodealliance/jco';
 import { Kernel } from '../kernel/kernel.js';
-import { inspectComponent, Loader } from '../kernel/loader.js';
+import { Loader } from '../kernel/loader.js';
 import { fixture, sample, tempHome } from '../kernel/testing/harness.js';
-import { bareAtomicsRoundTrip, bareInstance } from './baselines.js';
+import { bareAtomicsRoundTrip, bareInstance, plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
 const median = (xs: number[]): number => percentiles(xs).p50;
@@ -66,7 +66,7 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
   );
   return [
     figure(
-      'first load of a 12 MB JS component (verify + transpile + cache + compile)',
+      'first load of a 12 MB JS component (verify + transpile + meter + cache + compile)',
       median(first),
       'ms',
       'jco transpile + WebAssembly.compile, no kernel',
@@ -95,8 +95,7 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
     const spawns: number[] = [];
     for (let i = 0; i < 7; i++) spawns.push(await ms(() => kernel.spawn(echoPath, { grants: ['log'] })));
     const bytes = readFileSync(echoPath);
-    const info = await inspectComponent(bytes, 'echo');
-    const dir = await new Loader(tempHome(), cacheDir).transpiled(info.digest, bytes);
+    const dir = await plainDir(bytes);
     const bare = await bareInstance(dir);
     const bareSpawn = await timeEach(7, 2, () => bare.instantiate().init!('{}'));
     figures.push(
@@ -112,15 +111,7 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
 
     for (const [label, path, grants, glueDir] of [
       ['JS (SpiderMonkey) echo', echoPath, ['log'], dir],
-      [
-        'hand-written wasm echo',
-        echoWat,
-        [],
-        await new Loader(tempHome(), cacheDir).transpiled(
-          (await inspectComponent(readFileSync(echoWat), 'w')).digest,
-          readFileSync(echoWat),
-        ),
-      ],
+      ['hand-written wasm echo', echoWat, [], await plainDir(readFileSync(echoWat))],
     ] as const) {
       const id = await kernel.spawn(path, { grants: [...grants] });
       const b = await bareInstance(glueDir);
@@ -185,10 +176,7 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
     const atomics = { meanUs: median(bareMeans), p50Us: median(bareP50), p99Us: median(bareP99) };
     // What jco's glue alone costs per import call: the same component, imports answered locally.
     const loopBytes = readFileSync(await fixture('hostcall-loop'));
-    const loopInfo = await inspectComponent(loopBytes, 'hostcall-loop');
-    const local = await bareInstance(
-      await new Loader(tempHome(), cacheDir).transpiled(loopInfo.digest, loopBytes),
-    );
+    const local = await bareInstance(await plainDir(loopBytes));
     local.exports.init!('{}');
     const glueUs = median(
       [0, 1, 2].map(() => {

@@ -3,11 +3,11 @@
  * memory growth and exposes its state for snapshots. Applied by the loader to every core module
  * of every component, first-party or third-party, and cached by digest.
  *
- * - A mutable i64 global `__agentos_fuel` is charged, at the start of each basic block, that
- *   block's static instruction count (binaryen IR nodes), so one unit is about one executed wasm
- *   instruction. At function entries and loop headers the charge is followed by a check: when
- *   the counter is below zero the module calls the import `agentos:meter.out_of_fuel`, which
- *   refills the counter, parks the thread, or throws to end the invocation.
+ * - A mutable i64 global `__agentos_fuel` is charged, for each basic block, that block's static
+ *   instruction count (binaryen IR nodes), so one unit is about one executed wasm instruction
+ *   (walk.ts: charges pass through a per-function local). At function entries and loop headers
+ *   the counter is checked: below zero, the module calls the import `agentos:meter.out_of_fuel`,
+ *   which refills the counter, parks the thread, or throws to end the invocation.
  * - Every `memory.grow` first calls `agentos:meter.memory_limit(delta)` when the grown size would
  *   pass the page limit in the mutable i32 global `__agentos_memory_limit`.
  * - Every mutable global, defined memory and table is exported as `__snap_global_<i>`,
@@ -40,7 +40,7 @@ export const FUEL = {
 } as const;
 
 /** Bump when the pass's output changes, so cached instrumented modules are redone. */
-export const FUEL_PASS_VERSION = 1;
+export const FUEL_PASS_VERSION = 2;
 
 export interface FuelStats {
   functions: number;
@@ -184,8 +184,7 @@ function meterFunctions(
     const info = B.getFunctionInfo(f);
     if (info.module || !info.body) continue;
     functions++;
-    const cost = walker.walk(info.body).cost;
-    B.Function.setBody(f, m.block(null, [walker.check(Math.max(1, cost)), info.body], B.auto));
+    B.Function.setBody(f, walker.meter(f, info.body));
   }
   return { functions, ...walker.counts };
 }

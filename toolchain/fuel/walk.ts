@@ -8,6 +8,12 @@
  * `br_on_*`, `return`, `throw`, a tail call). A branch that lands inside the child itself does
  * not split the sequence: its target's end is where the sequence continues anyway.
  * Charges count nodes, not bytes, so they do not depend on how the module was encoded.
+ *
+ * Block charges go to a local of the function (a register), not to the global counter: the
+ * local is flushed into the global at loop headers (then checked), at `return` and at the end
+ * of the body. Function entries charge the global directly and check it. Calls need no flush:
+ * the callee charges the global itself. The total is exact; only a trap or a thrown exception
+ * leaves the pending fuel of the frames it unwinds uncounted (the instance is discarded then).
  */
 import binaryen from 'binaryen';
 import { AgentOSError } from '../../kernel/errors.js';
@@ -40,6 +46,7 @@ interface ExpressionClasses {
   Try: { getBody: Get; getNumCatchBodies: Num; getCatchBodyAt: At; getName(e: Expr): string | null };
   MemoryGrow: { getDelta: Get; setDelta(e: Expr, d: Expr): void };
   Break: { getName(e: Expr): string; getValue: Get; getCondition: Get };
+  Return: { getValue: Get; setValue(e: Expr, v: Expr): void };
   Switch: { getNames(e: Expr): string[]; getDefaultName(e: Expr): string; getValue: Get; getCondition: Get };
   BrOn: { getName(e: Expr): string; getRef: Get };
   Call: Ops & { isReturn(e: Expr): boolean };
@@ -70,8 +77,10 @@ export interface Walked {
 
 export interface Walker {
   walk(e: Expr): Walked;
-  /** `fuel -= cost; if (fuel < 0) out_of_fuel()` */
+  /** `fuel -= pending + cost; pending = 0; if (fuel < 0) out_of_fuel()` */
   check(cost: number): Expr;
+  /** The metered body of function `f`. */
+  meter(f: binaryen.FunctionRef, body: Expr): Expr;
   counts: { loops: number; charges: number; memoryGrows: number };
 }
 
@@ -180,23 +189,70 @@ function idName(id: number): string {
   return `expression id ${id}`;
 }
 
+const addVar = (binaryen as unknown as { _BinaryenFunctionAddVar(f: number, t: number): number })
+  ._BinaryenFunctionAddVar;
+
 export function walkerFor(m: binaryen.Module, what: string): Walker {
   const children = childGetters();
   const getId = B.getExpressionId;
   const counts = { loops: 0, charges: 0, memoryGrows: 0 };
+  const i64 = (n: number | bigint): Expr => m.i64.const(BigInt(n) as unknown as number);
   const fuel = (): Expr => m.global.get('__agentos_fuel', B.i64);
+  /** The function being rewritten: its pending-fuel local and its value temporaries by type. */
+  let fn = 0;
+  let pending = -1;
+  let temps = new Map<number, number>();
+  const enter = (f: binaryen.FunctionRef): void => {
+    fn = f as unknown as number;
+    pending = addVar(fn, B.i64);
+    temps = new Map();
+  };
+  const temp = (type: number): number => {
+    let t = temps.get(type);
+    if (t === undefined) {
+      t = addVar(fn, type);
+      temps.set(type, t);
+    }
+    return t;
+  };
+  /** Block charges add to the function's pending local: a register, not a global. */
   const charge = (cost: number): Expr => {
     counts.charges++;
-    return m.global.set('__agentos_fuel', m.i64.sub(fuel(), m.i64.const(BigInt(cost) as unknown as number)));
+    return m.local.set(pending, m.i64.add(m.local.get(pending, B.i64), i64(cost)));
   };
-  const check = (cost: number): Expr =>
-    m.block(null, [
-      charge(cost),
-      m.if(
-        m.i64.lt_s(fuel(), m.i64.const(0n as unknown as number)),
-        m.call('__agentos_out_of_fuel', [], B.none),
+  /** `fuel -= pending + cost; pending = 0` */
+  const flush = (cost = 0): Expr[] => [
+    m.global.set(
+      '__agentos_fuel',
+      m.i64.sub(
+        fuel(),
+        cost ? m.i64.add(m.local.get(pending, B.i64), i64(cost)) : m.local.get(pending, B.i64),
       ),
-    ]);
+    ),
+    m.local.set(pending, i64(0)),
+  ];
+  const outOfFuel = (): Expr => m.if(m.i64.lt_s(fuel(), i64(0)), m.call('__agentos_out_of_fuel', [], B.none));
+  /** Loop headers: charge, flush the pending fuel, check. */
+  const check = (cost: number): Expr => {
+    counts.charges++;
+    return m.block(null, [...flush(cost), outOfFuel()]);
+  };
+  /** Function entries: nothing is pending yet. */
+  const entry = (cost: number): Expr => {
+    counts.charges++;
+    return m.block(null, [m.global.set('__agentos_fuel', m.i64.sub(fuel(), i64(cost))), outOfFuel()]);
+  };
+  /** `e`, then the pending fuel flushed, keeping `e`'s value. */
+  const flushedAfter = (e: Expr): Expr => {
+    const type = B.getExpressionType(e);
+    if (type === B.unreachable) return e;
+    if (type === B.none) return m.block(null, [e, ...flush()], B.none);
+    const t = temp(type);
+    return m.block(null, [m.local.set(t, e), ...flush(), m.local.get(t, type)], type);
+  };
+  const isVoidReturn = (e: Expr): boolean => getId(e) === B.ReturnId && !B.Return.getValue(e);
+  /** `e`, with the pending fuel flushed first when `e` is a `return` without a value. */
+  const voidReturn = (e: Expr): Expr => (isVoidReturn(e) ? m.block(null, [...flush(), e], B.auto) : e);
   /** Wraps `e` so `cost` is charged before it runs. */
   const charged = (e: Expr, cost: number): Expr => (cost > 0 ? m.block(null, [charge(cost), e], B.auto) : e);
 
@@ -205,9 +261,12 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
     let cost = 1;
     let exits: Exits = null;
     const tails: { at: number; cost: number }[] = [];
+    const returns: number[] = [];
     let tail: { at: number; cost: number } | null = null;
     for (let i = 0; i < n; i++) {
-      const r = walk(B.Block.getChildAt(e, i));
+      const child = B.Block.getChildAt(e, i);
+      if (isVoidReturn(child)) returns.push(i);
+      const r = walk(child);
       if (tail) tail.cost += r.cost;
       else cost += r.cost;
       if (r.exits && i < n - 1) {
@@ -216,10 +275,13 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
       }
       exits = join(exits, r.exits);
     }
-    for (let i = tails.length - 1; i >= 0; i--) {
-      const s = tails[i]!;
-      if (s.cost > 0) B.Block.insertChildAt(e, s.at, charge(s.cost));
-    }
+    // Insert from the end so earlier indices stay valid; at one index the flush goes after the
+    // charge, so the charge is flushed too.
+    const inserts = [
+      ...tails.filter((t) => t.cost > 0).map((t) => ({ at: t.at, order: 0, expr: () => charge(t.cost) })),
+      ...returns.map((at) => ({ at, order: 1, expr: () => m.block(null, flush(), B.none) })),
+    ].sort((a, b) => b.at - a.at || b.order - a.order);
+    for (const x of inserts) B.Block.insertChildAt(e, x.at, x.expr());
     return { cost, exits: without(exits, B.Block.getName(e)) };
   }
 
@@ -233,7 +295,7 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
         counts.loops++;
         const body = B.Loop.getBody(e);
         const r = walk(body);
-        B.Loop.setBody(e, m.block(null, [check(Math.max(1, r.cost)), body], B.auto));
+        B.Loop.setBody(e, m.block(null, [check(Math.max(1, r.cost)), voidReturn(body)], B.auto));
         return { cost: 1, exits: without(r.exits, B.Loop.getName(e)) };
       }
       case B.IfId: {
@@ -241,12 +303,12 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
         let exits = c.exits;
         const yes = B.If.getIfTrue(e);
         const t = walk(yes);
-        B.If.setIfTrue(e, charged(yes, t.cost));
+        B.If.setIfTrue(e, charged(voidReturn(yes), t.cost));
         exits = join(exits, t.exits);
         const no = B.If.getIfFalse(e);
         if (no) {
           const f = walk(no);
-          B.If.setIfFalse(e, charged(no, f.cost));
+          B.If.setIfFalse(e, charged(voidReturn(no), f.cost));
           exits = join(exits, f.exits);
         }
         return { cost: 1 + c.cost, exits };
@@ -287,6 +349,12 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
       cost += r.cost;
       exits = join(exits, r.exits);
     }
+    if (id === B.ReturnId) {
+      // Leaving the function: the pending fuel goes to the global first.
+      const value = B.Return.getValue(e);
+      // A void return takes no value: its parent puts the flush before it (voidReturn).
+      if (value) B.Return.setValue(e, flushedAfter(value));
+    }
     if (id === B.BreakId) exits = join(exits, [B.Break.getName(e)!]);
     else if (id === B.SwitchId) exits = join(exits, [...B.Switch.getNames(e), B.Switch.getDefaultName(e)!]);
     else if (id === B.BrOnId) exits = join(exits, [B.BrOn.getName(e)]);
@@ -297,5 +365,12 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
     return { cost, exits };
   }
 
-  return { walk, check, counts };
+  /** Rewrites one function body: entry check, metered body, pending fuel flushed at the end. */
+  function meter(f: binaryen.FunctionRef, body: Expr): Expr {
+    enter(f);
+    const cost = walk(body).cost;
+    return m.block(null, [entry(Math.max(1, cost)), flushedAfter(voidReturn(body))], B.auto);
+  }
+
+  return { walk, check, meter, counts };
 }
