@@ -6,8 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stderr } from 'node:process';
 import { packageRoot } from '../kernel/paths.js';
-import { type Figure, machine } from './measure.js';
 import { fuelFigures } from './fuel.js';
+import { type Figure, machine } from './measure.js';
 import { kernelFigures, loadFigures } from './spine.js';
 
 const log = (s: string): void => {

@@ -14,7 +14,10 @@ export interface KernelOptions {
   logLevel?: string;
   /** The time source for clock hostcalls and timestamps. Default: the system clock. */
   clock?: Clock;
-  /** Where transpiled components are cached. Default `<home>/cache`; data dirs may share one. */
+  /**
+   * Where transpiled, metered components are cached. Default `$AGENTOS_CACHE`, else
+   * `<home>/cache`; data dirs may share one.
+   */
   cacheDir?: string;
   /** Largest message body accepted, in bytes of JSON. Default 1 MiB. */
   maxMessageBytes?: number;
@@ -27,6 +30,11 @@ export interface KernelOptions {
   deliver?: boolean;
   /** Default limits of every agent (fuel budgets, memory cap, deadline, mailbox, hostcall rates). */
   limits?: LimitsInput;
+  /**
+   * Told of slow one-time work as it starts and ends (metering a large component for fuel,
+   * ~4.5 s the first time), so a CLI can show it. It is also logged at `info`.
+   */
+  onProgress?: (message: string) => void;
 }
 
 export interface SpawnOptions {

@@ -96,7 +96,7 @@ export class Kernel {
       journal,
       new Mailboxes(store, now),
       new ProcessTable(store),
-      new Loader(store.home, options.cacheDir, logger),
+      new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress),
       new Dispatcher(table, journal, logger, now),
       options.maxMessageBytes ?? 1 << 20,
       options.closeTimeoutMs ?? 10_000,

@@ -139,6 +139,7 @@ export class Loader {
     private readonly home: string,
     private readonly cacheDir: string = join(home, 'cache'),
     private readonly logger?: Logger,
+    private readonly onProgress?: (message: string) => void,
   ) {}
 
   /**
@@ -259,12 +260,15 @@ export class Loader {
     const t0 = performance.now();
     if (large) {
       const mb = (bytes.length / (1 << 20)).toFixed(1);
-      this.logger?.info({ module: what }, `metering ${what} (${mb} MB) for fuel; once per component, ~4 s`);
+      const msg = `metering ${what} (${mb} MB) for fuel; once per component, ~4 s`;
+      this.logger?.info({ module: what }, msg);
+      this.onProgress?.(msg);
     }
     const r = await instrumentInThread(bytes, what);
     if (large) {
       const ms = Math.round(performance.now() - t0);
       this.logger?.info({ module: what, ms, ...r.stats.ms }, `metered ${what} in ${ms} ms`);
+      this.onProgress?.(`metered ${what} in ${ms} ms`);
     }
     return r.bytes;
   }

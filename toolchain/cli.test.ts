@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../kernel/paths.js';
-import { sample, tempHome } from '../kernel/testing/harness.js';
+import { sample, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
 
 const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli.js');
 
@@ -20,7 +20,7 @@ function agentos(args: string[], env: Record<string, string> = {}): Promise<Run>
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...rest, ...env }, cwd: tempHome() },
+      { env: { ...rest, AGENTOS_CACHE: TEST_CACHE_DIR, ...env }, cwd: tempHome() },
       (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
@@ -59,6 +59,21 @@ describe('agentos CLI', () => {
     // The one-shot agent is kept, terminated, with its journal.
     const ps = await agentos(['ps', '--json', '--home', home]);
     expect(JSON.parse(ps.stdout)).toEqual([expect.objectContaining({ name: 'echo', state: 'terminated' })]);
+  });
+
+  it('shows metering progress on stderr the first time a component is loaded, and not after', async () => {
+    const cache = tempHome('agentos-cli-cache-');
+    const echo = await sample('echo');
+    const run = (): Promise<Run> =>
+      agentos(['run', echo, '--message', '"x"', '--grant', 'log', '--home', tempHome()], {
+        AGENTOS_CACHE: cache,
+      });
+    const first = await run();
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(
+      /^metering component \w+ component\.core\.wasm \(\d+\.\d MB\) for fuel; once per component, ~4 s\nmetered component \w+ component\.core\.wasm in \d+ ms\n$/,
+    );
+    expect(await run()).toMatchObject({ code: 0, stderr: '', stdout: '"x"\n' });
   });
 
   it('run calls skill tools, and lists them without --tool', async () => {

@@ -90,6 +90,7 @@ async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>, look = fal
     home: v.home ?? env.AGENTOS_HOME ?? './.agentos',
     logLevel: v['log-level'] ?? 'warn',
     deliver: !look,
+    onProgress: (m) => stderr.write(`${m}\n`),
   });
   try {
     return await f(kernel);

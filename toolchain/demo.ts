@@ -3,7 +3,7 @@
  * finds them from an earlier run), sends them messages and prints outcomes and per-agent stats.
  * Run it twice: the counter continues, because its count lives in working memory.
  */
-import { stdout } from 'node:process';
+import { stderr, stdout } from 'node:process';
 import type { AgentInfo } from '../kernel/kernel.js';
 import { Kernel } from '../kernel/kernel.js';
 import { samplePath } from './build-samples.js';
@@ -19,7 +19,11 @@ const line = (s = ''): void => {
 };
 
 export async function runDemo(options: { home: string; logLevel: string }): Promise<void> {
-  const kernel = await Kernel.open({ home: options.home, logLevel: options.logLevel });
+  const kernel = await Kernel.open({
+    home: options.home,
+    logLevel: options.logLevel,
+    onProgress: (m) => stderr.write(`${m}\n`),
+  });
   try {
     const known = kernel.list().filter((a) => a.state !== 'terminated');
     line(`AgentOS demo — data dir ${options.home}`);

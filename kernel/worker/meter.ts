@@ -118,12 +118,17 @@ export class Meter {
     return n;
   }
 
-  /** Starts an invocation: no fuel is granted until a module asks. */
+  /**
+   * Starts an invocation. The module holding the memory (where the guest's code runs) gets its
+   * first grant now; the others (jco's small trampoline modules) ask when they first run.
+   */
   begin(budget: Budget): void {
     this.budget = budget;
     this.settled = 0;
     this.started = performance.now();
     for (const c of this.cores) this.grant(c, 0);
+    const main = this.cores.find((c) => c.fuel && c.memory);
+    if (main) this.grant(main, Math.min(budget.tick, budget.fuel));
   }
 
   /** Ends the invocation: returns the fuel it used and takes back what was left. */
