@@ -8,6 +8,7 @@ import { stderr } from 'node:process';
 import { packageRoot } from '../kernel/paths.js';
 import { fuelFigures } from './fuel.js';
 import { type Figure, machine } from './measure.js';
+import { schedulerFigures } from './scheduler.js';
 import { kernelFigures, loadFigures } from './spine.js';
 
 const log = (s: string): void => {
@@ -72,7 +73,8 @@ async function main(): Promise<void> {
   log(`machine: ${machine()}`);
   const spine = [...(await loadFigures(log)), ...(await kernelFigures(log))];
   const fuel = await fuelFigures(log);
-  const figures = [...spine, ...fuel];
+  const sched = await schedulerFigures(log);
+  const figures = [...spine, ...fuel, ...sched];
   const root = packageRoot();
   writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(figures, null, 2)}\n`);
   const md = `# Benchmark results
@@ -113,6 +115,19 @@ How each is measured: the same export on the main thread, once from the metered 
 (with the worker's meter answering \`out_of_fuel\` every 1 M units) and once from the plain
 ones jco emits, in 5 interleaved rounds; the median of each. The fuel each call used is in its
 name: the same every run.
+
+## Scheduler: preemption and latency under load
+
+${table(sched)}
+
+How each is measured:
+- **One preemption**: two probe agents each spin 300,000 rounds (~0.5 G fuel) on one CPU
+  permit, once with a slice larger than the work (they run one after the other) and once with
+  a slice of one tick (1 M fuel, they take turns); the extra wall time divided by the extra parks,
+  median of 3. It includes the kernel's scheduling decision and both thread wake-ups.
+- **Interactive echo under load**: the echo agent (priority \`interactive\`) answers 1,500
+  sequential sends on an idle kernel (2 CPU permits, 7 workers), then again while 4 \`batch\`
+  probe agents spin without pause.
 `;
   writeFileSync(join(root, 'bench', 'RESULTS.md'), `${md}\n${analysis(figures)}`);
   log('wrote bench/RESULTS.md and bench/results.json');

@@ -124,6 +124,7 @@ export class Agents {
       mailbox: live?.queue.length ?? 0,
       resident: live?.worker != null,
       busy: live?.busy ?? false,
+      running: null,
     };
   }
 

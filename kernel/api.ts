@@ -7,8 +7,15 @@ import type { AgentRecord, RestartPolicy } from './store/process-table.js';
 export interface KernelOptions {
   /** Data dir. Default: `$AGENTOS_HOME`, else `./.agentos`. */
   home?: string;
-  /** Worker threads. Default: the number of cores. */
+  /** CPU permits: calls that compute at once. Default: the number of cores. */
+  cpus?: number;
+  /**
+   * Worker threads. Default: cpus + 2, so calls parked by preemption (or blocked) leave
+   * workers free for other agents.
+   */
   workers?: number;
+  /** Fuel a call runs before it yields to waiting work of its class. Default 5,000,000 (~1 ms of JS). */
+  sliceFuel?: number;
   /** A pino logger, or the level for the kernel's own (stderr). Default level: `warn`. */
   logger?: Logger;
   logLevel?: string;
@@ -80,6 +87,11 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
   /** An instance is live in a worker. */
   resident: boolean;
   busy: boolean;
+  /**
+   * The call in flight, if any: the fuel it has used as of its last preemption (0 before the
+   * first), and whether it is parked now.
+   */
+  running: { fuel: number; parked: boolean } | null;
 }
 
 export interface ToolDescriptor {

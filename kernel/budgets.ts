@@ -3,7 +3,7 @@
  * (this second, and over its life); and the accounting after each call.
  *
  * @example
- * const b = budgetFor(agent, now, tick);
+ * const b = budgetFor(agent, now, tick, slice);
  * if ('fuel' in b) run(task with b) else wait(b);
  */
 import type { AgentRuntime } from './agent.js';
@@ -28,7 +28,12 @@ export function windowUsed(agent: AgentRuntime, now: number): number {
 }
 
 /** The budget of the agent's next call, or why none may start now. */
-export function budgetFor(agent: AgentRuntime, now: number, tick: number): WireBudget | Blocked {
+export function budgetFor(
+  agent: AgentRuntime,
+  now: number,
+  tick: number,
+  slice: number,
+): WireBudget | Blocked {
   const rec = agent.record;
   const l = rec.limits;
   let fuel = l.fuel.invocation;
@@ -49,7 +54,7 @@ export function budgetFor(agent: AgentRuntime, now: number, tick: number): WireB
       kind = 'window';
     }
   }
-  return { fuel, kind, tick, deadlineMs: l.deadlineMs };
+  return { fuel, kind, tick, slice, deadlineMs: l.deadlineMs };
 }
 
 /** Adds a call's usage to the agent's accounting (the record is saved by the caller). */

@@ -2,9 +2,9 @@
  * The executor: picks runnable agents, hands their next message to the worker that holds (or
  * will hold) their instance, and settles the outcome — journal, ack, accounting, waiters.
  *
- * Spine scheduling: one invocation per agent at a time, FIFO per agent, agents served in the
- * order they became runnable, as many at once as there are free workers. An agent's instance is
- * pinned to its worker; an agent without one takes the least-loaded free worker.
+ * One invocation per agent at a time, FIFO per agent. Who goes next is the scheduler's call
+ * (scheduler.ts: CPU permits, priority classes, virtual time, preemption by parking). An agent's
+ * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
@@ -12,6 +12,7 @@ import { account, budgetFor } from './budgets.js';
 import { AgentOSError, type ErrorCode } from './errors.js';
 import type { LoadedComponent, Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
+import type { Running, Scheduler } from './scheduler.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
 import type { TaskResult, WireBudget } from './worker/protocol.js';
@@ -37,6 +38,9 @@ export interface ExecutorDeps {
   paused?: boolean;
   /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
   suspend: (agent: AgentRuntime, why: AgentOSError) => void;
+  scheduler: Scheduler;
+  /** Fuel a call runs before it yields to waiting work of its class. */
+  slice: number;
 }
 
 export class Executor {
@@ -54,42 +58,93 @@ export class Executor {
 
   /** Notes that `agent` may have work; dispatches whatever can run now. */
   wake(agent: AgentRuntime): void {
-    if (agent.runnable) this.runQueue.add(agent);
+    if (agent.runnable && !this.runQueue.has(agent)) {
+      this.d.scheduler.wake(agent);
+      this.runQueue.add(agent);
+    }
     this.pump();
   }
 
+  /** The agent's call in flight: fuel as of its last park, and whether it is parked. */
+  running(id: string): { fuel: number; parked: boolean } | null {
+    for (const r of this.d.scheduler.running.values())
+      if (r.agent.id === id) return { fuel: r.charged, parked: r.parked };
+    return null;
+  }
+
+  /** The call on `slot` parked (preempted) after using `used` fuel: its permit goes on. */
+  parked(slot: WorkerSlot, used: number): void {
+    if (this.d.scheduler.park(slot, used)) this.pump();
+  }
+
+  /**
+   * Hands out free permits: parked calls and runnable agents, by priority class then virtual
+   * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
+   */
   pump(): void {
     if (this.stopped || this.d.paused) return;
     for (const slot of this.d.pool.slots.values())
       if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
+    const s = this.d.scheduler;
+    const candidates: { agent: AgentRuntime; parked?: Running; budget?: WireBudget }[] = [];
     for (const agent of this.runQueue) {
       if (!agent.runnable) {
         this.runQueue.delete(agent);
         continue;
       }
       const budget = this.admit(agent);
-      if (!budget) continue;
-      let slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
-      if (agent.worker !== null && !slot) agent.worker = null; // its worker died
-      if (!slot) slot = this.d.pool.freeSlot();
-      if (!slot || slot.busy) continue;
-      this.runQueue.delete(agent);
-      agent.busy = true;
-      slot.busy = true;
-      const p = this.deliver(agent, slot, budget)
-        .then(() => {
-          if (agent.record.state === 'terminated') this.release(agent);
-        })
-        .finally(() => {
-          this.inflight.delete(p);
-          agent.busy = false;
-          slot.busy = false;
-          this.d.owners.delete(slot.thread);
-          if (agent.runnable) this.runQueue.add(agent);
-          this.pump();
-        });
-      this.inflight.add(p);
+      if (budget) candidates.push({ agent, budget });
     }
+    for (const parked of s.parked()) candidates.push({ agent: parked.agent, parked });
+    candidates.sort((a, b) => s.before(a.agent, b.agent));
+    let waiting = 0;
+    let best: AgentRuntime | undefined;
+    for (const c of candidates) {
+      const slot = c.parked ? c.parked.slot : this.place(c.agent);
+      if (!slot) continue;
+      if (s.free <= 0) {
+        waiting++;
+        best ??= c.agent;
+      } else if (c.parked) s.resume(c.parked);
+      else this.dispatch(c.agent, slot, c.budget!);
+    }
+    s.waiting(waiting, best);
+  }
+
+  /**
+   * The worker for the agent's next call, without taking it: its own worker when free; a free
+   * worker when it has none, or when its worker holds a parked call (it starts a fresh instance
+   * there rather than wait behind a preempted one). Undefined: it must wait.
+   */
+  private place(agent: AgentRuntime): WorkerSlot | undefined {
+    let slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
+    if (agent.worker !== null && !slot) agent.worker = null; // its worker died
+    if (slot?.busy && this.d.scheduler.running.get(slot.thread)?.parked) slot = this.d.pool.freeSlot();
+    if (!slot) slot = this.d.pool.freeSlot();
+    return slot && !slot.busy ? slot : undefined;
+  }
+
+  private dispatch(agent: AgentRuntime, slot: WorkerSlot, budget: WireBudget): void {
+    if (agent.worker !== null && agent.worker !== slot.thread) this.detach(agent);
+    this.runQueue.delete(agent);
+    agent.busy = true;
+    slot.busy = true;
+    this.d.scheduler.start(agent, slot);
+    const used = { fuel: 0 };
+    const p = this.deliver(agent, slot, budget, used)
+      .then(() => {
+        if (agent.record.state === 'terminated') this.release(agent);
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        this.d.scheduler.finish(slot, used.fuel);
+        agent.busy = false;
+        slot.busy = false;
+        this.d.owners.delete(slot.thread);
+        if (agent.runnable) this.wake(agent);
+        else this.pump();
+      });
+    this.inflight.add(p);
   }
 
   /**
@@ -98,7 +153,7 @@ export class Executor {
    */
   private admit(agent: AgentRuntime): WireBudget | null {
     const now = this.d.now();
-    const b = budgetFor(agent, now, DEFAULT_TICK);
+    const b = budgetFor(agent, now, DEFAULT_TICK, this.d.slice);
     if ('fuel' in b) return b;
     this.runQueue.delete(agent);
     if (b.blocked === 'window') {
@@ -132,14 +187,19 @@ export class Executor {
    * to a busy worker would hold up every other worker.
    */
   release(agent: AgentRuntime): void {
+    if (this.detach(agent)) this.pump();
+  }
+
+  /** Queues the drop of the agent's instance on its worker; true if it had one. */
+  private detach(agent: AgentRuntime): boolean {
     const thread = agent.worker;
-    if (thread === null) return;
+    if (thread === null) return false;
     agent.worker = null;
     const slot = this.d.pool.slots.get(thread);
-    if (!slot) return;
+    if (!slot) return false;
     slot.residents.delete(agent.id);
     slot.unloads.push(agent.id);
-    this.pump();
+    return true;
   }
 
   private unload(slot: WorkerSlot): void {
@@ -162,6 +222,8 @@ export class Executor {
    */
   async drain(ms: number): Promise<boolean> {
     this.stopped = true;
+    // Parked calls go on, so they can finish within the close timeout.
+    this.d.scheduler.releaseAll();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -237,7 +299,13 @@ export class Executor {
   }
 
   /** Delivers the agent's oldest message. */
-  private async deliver(agent: AgentRuntime, slot: WorkerSlot, admitted: WireBudget): Promise<void> {
+  /** Delivers the agent's oldest message; adds the fuel its calls used to `used`. */
+  private async deliver(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    admitted: WireBudget,
+    used: { fuel: number },
+  ): Promise<void> {
     let budget = admitted;
     const message = agent.queue[0]!;
     const rec = agent.record;
@@ -245,11 +313,12 @@ export class Executor {
       if (agent.worker !== slot.thread) {
         const why = rec.generation === 0 ? 'first message' : 'restart';
         const started = await this.start(agent, slot, why, budget);
+        if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.settleStartFailure(agent, message, started);
         if (rec.state === 'crashed') rec.state = 'ready';
         // init used fuel of its own; the call gets what is left (if a budget blocks now, the
         // call keeps the budget it was admitted with: the overshoot is one init at most).
-        const left = budgetFor(agent, this.d.now(), DEFAULT_TICK);
+        const left = budgetFor(agent, this.d.now(), DEFAULT_TICK, this.d.slice);
         if ('fuel' in left) budget = left;
       }
       this.d.owners.set(slot.thread, agent);
@@ -271,9 +340,11 @@ export class Executor {
         agent.worker = null;
         slot.residents.delete(rec.id);
         const started = await this.start(agent, slot, 'instance lost', budget);
+        if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.settleStartFailure(agent, message, started);
         result = await this.d.pool.run(slot, task);
       }
+      if (result.kind !== 'missing') used.fuel += result.fuel;
       this.settle(agent, slot, message, result);
     } catch (e) {
       // The component could not be loaded (a coded error), or the worker thread itself died.
@@ -306,11 +377,16 @@ export class Executor {
     agent.busy = true;
     slot.busy = true;
     // A new agent has spent nothing, so no budget blocks its first start.
-    const budget = budgetFor(agent, this.d.now(), DEFAULT_TICK) as WireBudget;
+    const budget = budgetFor(agent, this.d.now(), DEFAULT_TICK, this.d.slice) as WireBudget;
+    // init computes too: it holds a permit (even past the count: spawn does not queue) and can
+    // be preempted like any call.
+    this.d.scheduler.start(agent, slot);
+    let fuel = 0;
     const started = this.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);
     try {
       const r = await started;
+      if (r.kind !== 'missing') fuel = r.fuel;
       return r.kind === 'ok' ? null : startError(agent.id, r);
     } catch (e) {
       agent.worker = null;
@@ -320,6 +396,7 @@ export class Executor {
       );
     } finally {
       this.inflight.delete(started);
+      this.d.scheduler.finish(slot, fuel);
       agent.busy = false;
       slot.busy = false;
       this.d.owners.delete(slot.thread);

@@ -23,6 +23,7 @@ import type {
   ToolDescriptor,
 } from './api.js';
 import { serveChannel } from './bridge/channel.js';
+import { watchParks } from './bridge/park.js';
 import type { KernelServices } from './capability.js';
 import { systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
@@ -33,6 +34,7 @@ import { HostcallTable, link, parseGrants } from './linker.js';
 import { Loader } from './loader.js';
 import { createLogger } from './logger.js';
 import { WorkerPool, type WorkerSlot } from './pool.js';
+import { Scheduler } from './scheduler.js';
 import { checkSpawn } from './spawn-options.js';
 import { Journal, type ReadableEntry, type StoredMessage } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
@@ -52,6 +54,7 @@ export type {
 export class Kernel {
   private readonly owners = new Map<number, AgentRuntime>();
   private readonly servers = new Map<number, { stop(): void }>();
+  private readonly parkWatchers = new Map<number, { stop(): void }>();
   private readonly shared = new Map<string, unknown>();
   private readonly agents: Agents;
   private closed = false;
@@ -79,9 +82,17 @@ export class Kernel {
     const home = options.home ?? env.AGENTOS_HOME ?? './.agentos';
     const logger = options.logger ?? createLogger(options.logLevel ?? 'warn');
     const clock = options.clock ?? systemClock;
-    const workers = options.workers ?? availableParallelism();
+    const cpus = options.cpus ?? availableParallelism();
+    if (!Number.isInteger(cpus) || cpus < 1) {
+      throw new AgentOSError('AOS_E_BAD_CONFIG', `cpus must be a positive integer, got ${cpus}`);
+    }
+    const workers = options.workers ?? cpus + 2;
     if (!Number.isInteger(workers) || workers < 1) {
       throw new AgentOSError('AOS_E_BAD_CONFIG', `workers must be a positive integer, got ${workers}`);
+    }
+    const slice = options.sliceFuel ?? 5_000_000;
+    if (!Number.isSafeInteger(slice) || slice < 1) {
+      throw new AgentOSError('AOS_E_BAD_CONFIG', `sliceFuel must be a positive integer, got ${slice}`);
     }
     const defaults = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
     const store = await Store.open(home);
@@ -103,7 +114,7 @@ export class Kernel {
       defaults,
     );
     try {
-      await kernel.start(workers, now, options.deliver ?? true);
+      await kernel.start({ workers, cpus, slice }, now, options.deliver ?? true);
     } catch (e) {
       await store.close();
       throw e;
@@ -111,7 +122,11 @@ export class Kernel {
     return kernel;
   }
 
-  private async start(workers: number, now: () => number, deliver: boolean): Promise<void> {
+  private async start(
+    { workers, cpus, slice }: { workers: number; cpus: number; slice: number },
+    now: () => number,
+    deliver: boolean,
+  ): Promise<void> {
     for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
     this.agents.restore((id) => this.mailboxes.pending(id), now);
     this.pool = await WorkerPool.start(workers, {
@@ -129,6 +144,8 @@ export class Kernel {
       owners: this.owners,
       persist: (a) => this.agents.save(a, true),
       paused: !deliver,
+      scheduler: new Scheduler(cpus, this.pool.wanted),
+      slice,
       suspend: (a, why) => {
         const rec = a.record;
         rec.state = 'suspended';
@@ -154,12 +171,16 @@ export class Kernel {
       (response, status) => this.dispatcher.result(response, status),
     );
     this.servers.set(slot.thread, server);
+    const parks = watchParks(slot.park, (used) => this.executor?.parked(slot, used));
+    this.parkWatchers.set(slot.thread, parks);
   }
 
   private workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
     this.servers.get(slot.thread)?.stop();
     this.servers.delete(slot.thread);
+    this.parkWatchers.get(slot.thread)?.stop();
+    this.parkWatchers.delete(slot.thread);
     for (const id of slot.residents) {
       const agent = this.agents.peek(id);
       if (agent && agent.worker === slot.thread) agent.worker = null;
@@ -331,14 +352,18 @@ export class Kernel {
     return this.processes
       .all()
       .filter((r) => !filter.state || r.state === filter.state)
-      .map((r) => this.agents.info(this.agents.peek(r.id)?.record ?? r));
+      .map((r) => this.info(this.agents.peek(r.id)?.record ?? r));
   }
 
   inspect(id: string): AgentInfo {
     const rec = this.agents.peek(id)?.record ?? this.processes.get(id);
     if (!rec)
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    return this.agents.info(rec);
+    return this.info(rec);
+  }
+
+  private info(rec: AgentRecord): AgentInfo {
+    return { ...this.agents.info(rec), running: this.executor?.running(rec.id) ?? null };
   }
 
   /** Pending messages of an agent, oldest first. */
@@ -360,7 +385,7 @@ export class Kernel {
     Object.assign(rec, { limits, priority, weight, updatedAt: Number(this.services.clock.now()) });
     this.agents.save(agent);
     this.executor.wake(agent);
-    return this.agents.info(rec);
+    return this.info(rec);
   }
 
   /** Stops delivering messages to the agent; they queue until `resume`. */
@@ -446,6 +471,7 @@ export class Kernel {
     }
     this.agents.saveDirty();
     for (const s of this.servers.values()) s.stop();
+    for (const w of this.parkWatchers.values()) w.stop();
     await this.pool.close();
     for (const c of CAPABILITIES) await c.close?.(this.shared.get(c.name));
     await this.store.close();

@@ -13,6 +13,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { type Channel, createChannel } from './bridge/channel.js';
 import { CommandSender, createCommandBuffer } from './bridge/commands.js';
+import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
 import { compiledEntry } from './paths.js';
 import type { ServeTask, Task, TaskResult } from './worker/protocol.js';
 
@@ -29,6 +30,8 @@ export interface WorkerSlot {
   readonly commands: CommandSender;
   /** Carries compiled modules, which a shared buffer cannot. */
   readonly port: MessagePort;
+  /** Where the worker parks a preempted call. */
+  readonly park: ParkChannel;
   busy: boolean;
   /** Agents with a live instance on this worker. */
   readonly residents: Set<string>;
@@ -49,6 +52,8 @@ export interface PoolEvents {
 
 export class WorkerPool {
   readonly slots = new Map<number, WorkerSlot>();
+  /** How much work waits for a CPU permit; every worker reads it (bridge/park.ts). */
+  readonly wanted = createWanted();
   private readonly piscina: Piscina;
   private closing = false;
 
@@ -75,6 +80,7 @@ export class WorkerPool {
         channel: createChannel(),
         commands: new CommandSender(createCommandBuffer()),
         port: port1,
+        park: createParkChannel(),
         busy: false,
         residents: new Set(),
         digests: new Set(),
@@ -88,6 +94,8 @@ export class WorkerPool {
         channel: slot.channel.sab,
         commands: slot.commands.sab,
         port: port2,
+        park: slot.park.sab,
+        wanted: this.wanted,
         [key]: { thread: w.id },
       };
       this.piscina.run(serve, { transferList: [port2] }).then(

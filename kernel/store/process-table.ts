@@ -37,6 +37,9 @@ export interface AgentStats {
   peakMemory: number;
   /** Invocations ended by a limit, by error code (AOS_E_FUEL_EXHAUSTED, ...). */
   limits: Record<string, number>;
+  /** Times a call of this agent was preempted (parked), and the time it spent parked, in µs. */
+  parks: number;
+  parkedUs: number;
 }
 
 export interface AgentRecord {
@@ -78,6 +81,8 @@ export function emptyStats(): AgentStats {
     fuel: 0,
     peakMemory: 0,
     limits: {},
+    parks: 0,
+    parkedUs: 0,
   };
 }
 

@@ -7,6 +7,7 @@
 import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { HostcallClient, Status } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
+import { Parker } from '../bridge/park.js';
 import { type Budget, DeadlinePassed, FuelExhausted, MemoryLimitHit, Meter } from './meter.js';
 import type {
   ErrorValue,
@@ -37,6 +38,7 @@ const modulesByDigest = new Map<string, Record<string, WebAssembly.Module>>();
 const instances = new Map<string, Instance>();
 /** This worker's hostcall channel and module port, from its `serve` task. */
 let client: HostcallClient | null = null;
+let parker: Parker | null = null;
 let modulePort: MessagePort | null = null;
 
 /** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
@@ -92,7 +94,18 @@ function limitOf(e: unknown): Pick<Extract<TaskResult, { kind: 'crash' }>, 'code
   return {};
 }
 
-const budgetOf = (b: WireBudget): Budget => ({
+/** Parks this worker when the scheduler wants its permit (see bridge/park.ts). */
+function onTick(used: number, sliceUsed: number): number {
+  if (!parker?.shouldYield(sliceUsed)) return 0;
+  return parker.park(used);
+}
+
+const budgetOf = (b: WireBudget): Budget => {
+  if (parker) parker.slice = b.slice;
+  return budgetFields(b);
+};
+
+const budgetFields = (b: WireBudget): Budget => ({
   fuel: b.fuel,
   kind: b.kind,
   tick: b.tick,
@@ -185,6 +198,7 @@ async function load(task: LoadTask): Promise<TaskResult> {
   const g = await glue;
   instances.delete(task.agent);
   const meter = new Meter(task.memoryBytes);
+  meter.onTick = onTick;
   let exports: Instance['exports'] = {};
   const started = guard(task.agent, meter, task.budget, t0, () => {
     exports = g.instantiate((name) => modules[name]!, importObject(task.imports), meter.instantiateCore);
@@ -201,6 +215,7 @@ async function load(task: LoadTask): Promise<TaskResult> {
 /** The piscina task: serve the kernel's commands until it says stop. */
 export default async function serve(task: ServeTask): Promise<void> {
   client = new HostcallClient({ sab: task.channel });
+  parker = new Parker({ sab: task.park }, task.wanted);
   modulePort = task.port;
   await serveCommands(task.commands, (t) => run(t as Task));
 }

@@ -27,6 +27,8 @@ export interface Budget {
   kind: BudgetKind;
   /** Fuel per grant: how often the meter checks in (deadline, preemption). */
   tick: number;
+  /** Fuel a call runs before it yields to waiting work. */
+  slice?: number;
   /** performance.now() after which the invocation ends, or null. */
   deadline: number | null;
 }
@@ -80,8 +82,12 @@ export class Meter {
   private started = 0;
   /** The largest linear memory total seen, in bytes. */
   peakMemory = 0;
-  /** Called at every grant with the fuel used so far; may block (the scheduler parks here). */
-  onTick: ((used: number) => void) | null = null;
+  /**
+   * Called at every grant with the fuel used so far and since the last park; may block (the
+   * scheduler parks the thread here). Returns the ms it blocked, which the deadline leaves out.
+   */
+  onTick: ((used: number, sliceUsed: number) => number) | null = null;
+  private sliceStart = 0;
 
   /** @param limitBytes linear memory cap per instance (summed over its core modules) */
   constructor(private readonly limitBytes: number) {}
@@ -125,6 +131,7 @@ export class Meter {
   begin(budget: Budget): void {
     this.budget = budget;
     this.settled = 0;
+    this.sliceStart = 0;
     this.started = performance.now();
     for (const c of this.cores) this.grant(c, 0);
     const main = this.cores.find((c) => c.fuel && c.memory);
@@ -170,7 +177,14 @@ export class Meter {
     for (const c of this.cores) if (c !== core) reserved += c.given;
     const available = b.fuel - this.settled - reserved;
     if (available <= 0) throw new FuelExhausted(this.used(), b.fuel, b.kind);
-    this.onTick?.(this.settled);
+    if (this.onTick) {
+      const parkedMs = this.onTick(this.settled, this.settled - this.sliceStart);
+      if (parkedMs > 0) {
+        this.sliceStart = this.settled;
+        if (b.deadline !== null) b.deadline += parkedMs;
+        this.started += parkedMs;
+      }
+    }
     this.grant(core, Math.min(b.tick, available));
   }
 

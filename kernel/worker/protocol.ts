@@ -11,6 +11,8 @@ export interface WireBudget {
   fuel: number;
   kind: 'invocation' | 'window' | 'lifetime';
   tick: number;
+  /** Fuel a call runs before it yields to waiting work of its class. */
+  slice: number;
   /** Wall-clock limit from the start of the call, or null. */
   deadlineMs: number | null;
 }
@@ -33,6 +35,9 @@ export interface ServeTask {
   channel: SharedArrayBuffer;
   commands: SharedArrayBuffer;
   port: MessagePort;
+  /** This worker's park channel, and the pool-wide count of work waiting for a permit. */
+  park: SharedArrayBuffer;
+  wanted: SharedArrayBuffer;
 }
 
 /** Compiled core modules for a digest, posted on the worker's port before the load that needs them. */

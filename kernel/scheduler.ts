@@ -1,0 +1,140 @@
+/**
+ * The scheduler's bookkeeping: CPU permits, who runs and who is parked, and the order in which
+ * waiting work gets a permit.
+ *
+ * - A call needs a permit to start; there are `permits` of them (default: the cores), fewer than
+ *   the workers, so a parked or blocked worker never leaves a core idle.
+ * - Order: priority class first (interactive, normal, batch, idle), then virtual time, the fuel
+ *   an agent has used divided by its weight, so agents of one class share the CPU in
+ *   proportion to their weights. An agent that becomes runnable again starts no earlier than
+ *   the class's virtual-time floor, so sleeping does not bank CPU.
+ * - Preemption: when work of a higher class waits and no permit is free, the lowest running call
+ *   is asked to yield at its next fuel tick; a call whose slice is spent yields whenever anything
+ *   waits. A yielding call parks its worker (bridge/park.ts) and gives its permit back; it goes
+ *   on later where it stopped.
+ *
+ * @example
+ * const s = new Scheduler(2, wanted);
+ * s.order(candidates); s.start(agent, slot); s.park(slot, used); s.resume(entry); s.finish(slot, fuel);
+ */
+import type { AgentRuntime } from './agent.js';
+import { requestYield, resume } from './bridge/park.js';
+import { PRIORITIES } from './limits.js';
+import type { WorkerSlot } from './pool.js';
+
+/** A call holding a worker: running (with a permit) or parked (without). */
+export interface Running {
+  agent: AgentRuntime;
+  slot: WorkerSlot;
+  parked: boolean;
+  /** Fuel of this call already charged to the agent's virtual time. */
+  charged: number;
+  /** performance.now() when it last parked. */
+  parkedAt: number;
+  /** Asked to yield and not yet parked. */
+  yieldAsked: boolean;
+}
+
+export const rank = (a: AgentRuntime): number => PRIORITIES.indexOf(a.record.priority);
+
+export class Scheduler {
+  free: number;
+  readonly running = new Map<number, Running>();
+  private readonly floor = new Map<string, number>();
+  private readonly wanted: Int32Array;
+
+  constructor(
+    readonly permits: number,
+    wanted: SharedArrayBuffer,
+  ) {
+    this.free = permits;
+    this.wanted = new Int32Array(wanted);
+  }
+
+  /** Parked calls, in no particular order. */
+  parked(): Running[] {
+    return [...this.running.values()].filter((r) => r.parked);
+  }
+
+  /** An agent that becomes runnable starts at its class's floor at the earliest. */
+  wake(agent: AgentRuntime): void {
+    agent.vtime = Math.max(agent.vtime, this.floor.get(agent.record.priority) ?? 0);
+  }
+
+  /** Class first, then virtual time. */
+  before(a: AgentRuntime, b: AgentRuntime): number {
+    return rank(a) - rank(b) || a.vtime - b.vtime;
+  }
+
+  private charge(r: Running, used: number): void {
+    const delta = used - r.charged;
+    if (delta <= 0) return;
+    r.charged = used;
+    r.agent.vtime += delta / r.agent.record.weight;
+    const p = r.agent.record.priority;
+    this.floor.set(p, Math.max(this.floor.get(p) ?? 0, Math.min(...this.vtimes(p))));
+  }
+
+  private vtimes(priority: string): number[] {
+    const out: number[] = [];
+    for (const r of this.running.values()) if (r.agent.record.priority === priority) out.push(r.agent.vtime);
+    return out;
+  }
+
+  /** A call starts on `slot`, taking a permit. */
+  start(agent: AgentRuntime, slot: WorkerSlot): void {
+    this.free--;
+    this.running.set(slot.thread, { agent, slot, parked: false, charged: 0, parkedAt: 0, yieldAsked: false });
+  }
+
+  /** The call on `slot` parked after using `used` fuel: its permit is free. */
+  park(slot: WorkerSlot, used: number): Running | undefined {
+    const r = this.running.get(slot.thread);
+    if (!r || r.parked) return undefined;
+    this.charge(r, used);
+    r.parked = true;
+    r.yieldAsked = false;
+    r.parkedAt = performance.now();
+    r.agent.record.stats.parks += 1;
+    this.free++;
+    return r;
+  }
+
+  /** A parked call goes on, taking a permit. */
+  resume(r: Running): void {
+    this.free--;
+    r.parked = false;
+    r.agent.record.stats.parkedUs += Math.round((performance.now() - r.parkedAt) * 1000);
+    resume(r.slot.park);
+  }
+
+  /** The call on `slot` ended having used `fuel` in all; its permit is free. */
+  finish(slot: WorkerSlot, fuel: number): void {
+    const r = this.running.get(slot.thread);
+    if (!r) return;
+    this.charge(r, fuel);
+    this.running.delete(slot.thread);
+    if (!r.parked) this.free++;
+  }
+
+  /**
+   * Publishes how much work waits for a permit, and asks running calls of a lower class than
+   * the best waiting one to yield (one per waiting call, lowest first).
+   */
+  waiting(count: number, best: AgentRuntime | undefined): void {
+    Atomics.store(this.wanted, 0, count);
+    if (!best || count === 0) return;
+    const lower = [...this.running.values()]
+      .filter((r) => !r.parked && !r.yieldAsked && rank(r.agent) > rank(best))
+      .sort((a, b) => this.before(b.agent, a.agent));
+    for (const r of lower.slice(0, count)) {
+      r.yieldAsked = true;
+      requestYield(r.slot.park);
+    }
+  }
+
+  /** Lets every parked call go on regardless of permits (the kernel is closing). */
+  releaseAll(): void {
+    for (const r of this.parked()) this.resume(r);
+  }
+}
