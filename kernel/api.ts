@@ -89,9 +89,9 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
   busy: boolean;
   /**
    * The call in flight, if any: the fuel it has used as of its last preemption (0 before the
-   * first), and whether it is parked now.
+   * first), whether it is parked (waiting for a CPU permit) or blocked in a hostcall.
    */
-  running: { fuel: number; parked: boolean } | null;
+  running: { fuel: number; parked: boolean; blocked: boolean } | null;
 }
 
 export interface ToolDescriptor {

@@ -14,10 +14,13 @@ export interface Clock {
   now(): bigint;
   /** Monotonic nanoseconds from an arbitrary origin. */
   monotonic(): bigint;
+  /** Resolves once `ms` milliseconds of this clock have passed. */
+  sleep(ms: number): Promise<void>;
 }
 
 export const systemClock: Clock = {
   now: () => BigInt(Date.now()),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   monotonic: () => hrtime.bigint(),
 };
 
@@ -25,6 +28,7 @@ export const systemClock: Clock = {
 export class ManualClock implements Clock {
   private nowMs: bigint;
   private monoNs = 0n;
+  private sleepers: { until: bigint; wake: () => void }[] = [];
 
   constructor(startMs = 0n) {
     this.nowMs = startMs;
@@ -38,9 +42,19 @@ export class ManualClock implements Clock {
     return this.monoNs;
   }
 
-  /** Moves both clocks forward by `ms` milliseconds. */
+  /** Resolves when `advance` has moved the clock `ms` forward. */
+  sleep(ms: number): Promise<void> {
+    const until = this.nowMs + BigInt(Math.ceil(ms));
+    if (until <= this.nowMs) return Promise.resolve();
+    return new Promise((wake) => this.sleepers.push({ until, wake }));
+  }
+
+  /** Moves both clocks forward by `ms` milliseconds, waking the sleeps that are due. */
   advance(ms: bigint): void {
     this.nowMs += ms;
     this.monoNs += ms * 1_000_000n;
+    const due = this.sleepers.filter((s) => s.until <= this.nowMs);
+    this.sleepers = this.sleepers.filter((s) => s.until > this.nowMs);
+    for (const s of due) s.wake();
   }
 }

@@ -1,14 +1,24 @@
 /**
  * The one hostcall dispatcher. Every call from every guest passes here: it checks the
- * capability, calls the host function with the agent's view, turns a `GuestError` into the WIT
- * `error` value, appends the call (encoded arguments and result) to the agent's journal, counts
- * it, and logs a span `<cap>.<fn>` with the agent and the duration. No capability bypasses it.
+ * capability and the agent's rate limit, calls the host function with the agent's view, turns a
+ * `GuestError` into the WIT `error` value, appends the call (encoded arguments and result) to
+ * the agent's journal, counts it, and logs a span `<cap>.<fn>` with the agent and the duration.
+ * No capability bypasses it.
+ *
+ * A host function may return a Promise (a blocking call, such as `clock.sleep`): the dispatcher
+ * then answers with a Promise of the served value, and the kernel releases the caller's CPU
+ * permit until it settles.
+ *
+ * @example
+ * const d = dispatcher.forChannel();        // one per worker channel
+ * const served = d.call(agent, fn, args, requestBytes);
+ * d.result(responseBytes, status);          // completes the journal record
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { type Served, Status } from './bridge/channel.js';
 import { GuestError } from './errors.js';
-import type { HostcallTable } from './linker.js';
+import type { HostcallEntry, HostcallTable } from './linker.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Journal } from './store/journal.js';
 
@@ -20,8 +30,19 @@ interface InFlight {
   request: Uint8Array;
 }
 
+/** One channel's view of the dispatcher: its calls come one at a time. */
+export interface ChannelDispatch {
+  call(
+    agent: AgentRuntime | null,
+    fn: number,
+    args: unknown[],
+    request: Uint8Array,
+  ): Served | Promise<Served>;
+  /** Completes the journal record of the call just served, with the encoded result. */
+  result(response: Uint8Array, status: Status): void;
+}
+
 export class Dispatcher {
-  private inflight: InFlight | null = null;
   private readonly spans: boolean;
 
   constructor(
@@ -33,56 +54,77 @@ export class Dispatcher {
     this.spans = logger.isLevelEnabled('debug');
   }
 
-  /** Serves one call from `agent` (null: the channel has no invocation on it). */
-  call(agent: AgentRuntime | null, fn: number, args: unknown[], request: Uint8Array): Served {
-    const entry = this.table.entries[fn];
-    if (!agent) return { status: Status.Fault, value: 'hostcall outside an invocation' };
-    if (!entry) return { status: Status.Fault, value: `no hostcall ${fn}` };
-    const t0 = performance.now();
-    let served: Served;
+  /** A dispatcher for one worker channel, holding that channel's call in flight. */
+  forChannel(): ChannelDispatch {
+    let inflight: InFlight | null = null;
+    return {
+      call: (agent, fn, args, request) => {
+        const entry = this.table.entries[fn];
+        if (!agent) return { status: Status.Fault, value: 'hostcall outside an invocation' };
+        if (!entry) return { status: Status.Fault, value: `no hostcall ${fn}` };
+        const at = this.now();
+        const t0 = performance.now();
+        const done = (served: Served): Served => {
+          const us = (performance.now() - t0) * 1000;
+          this.count(agent, entry, us);
+          inflight = { agent, span: entry.span, at, us, request };
+          return served;
+        };
+        const served = this.serve(agent, entry, args);
+        return served instanceof Promise ? served.then(done) : done(served);
+      },
+      result: (response, status) => {
+        const f = inflight;
+        if (!f) return;
+        inflight = null;
+        this.journal.append(f.agent.id, {
+          t: 'hostcall',
+          at: f.at,
+          fn: f.span,
+          args: f.request,
+          result: response,
+          status,
+          us: Math.round(f.us * 10) / 10,
+        });
+      },
+    };
+  }
+
+  private serve(agent: AgentRuntime, entry: HostcallEntry, args: unknown[]): Served | Promise<Served> {
     const cap = entry.capability.name;
     const ctx = agent.contexts.get(cap);
-    if (!ctx) {
-      served = {
-        status: Status.GuestError,
-        value: { tag: 'denied', val: `${cap} is not granted` },
-      };
-    } else if (!this.admit(agent, cap)) {
+    if (!ctx) return { status: Status.GuestError, value: { tag: 'denied', val: `${cap} is not granted` } };
+    if (!this.admit(agent, cap)) {
       const rate = agent.record.limits.hostcallsPerSecond[cap];
       const limits = agent.record.stats.limits;
       limits[`rate:${cap}`] = (limits[`rate:${cap}`] ?? 0) + 1;
-      served =
-        entry.capability.overRate === 'drop'
-          ? { status: Status.Ok, value: undefined }
-          : {
-              status: Status.GuestError,
-              value: { tag: 'quota-exceeded', val: `${cap} allows ${rate} calls per second to this agent` },
-            };
-    } else {
-      try {
-        served = {
-          status: Status.Ok,
-          value: (entry.impl as (c: unknown, ...a: unknown[]) => unknown)(ctx, ...args),
-        };
-      } catch (e) {
-        if (e instanceof GuestError)
-          served = { status: Status.GuestError, value: { tag: e.tag, val: e.message } };
-        else {
-          this.logger.error({ err: e, agent: agent.id, span: entry.span }, 'hostcall failed');
-          served = {
-            status: Status.Fault,
-            value: `${entry.span} failed in the kernel: ${(e as Error)?.message ?? e}`,
-          };
-        }
-      }
+      if (entry.capability.overRate === 'drop') return { status: Status.Ok, value: undefined };
+      const val = `${cap} allows ${rate} calls per second to this agent`;
+      return { status: Status.GuestError, value: { tag: 'quota-exceeded', val } };
     }
-    const us = (performance.now() - t0) * 1000;
+    const fail = (e: unknown): Served => {
+      if (e instanceof GuestError)
+        return { status: Status.GuestError, value: { tag: e.tag, val: e.message } };
+      this.logger.error({ err: e, agent: agent.id, span: entry.span }, 'hostcall failed');
+      return {
+        status: Status.Fault,
+        value: `${entry.span} failed in the kernel: ${(e as Error)?.message ?? e}`,
+      };
+    };
+    try {
+      const value = (entry.impl as (c: unknown, ...a: unknown[]) => unknown)(ctx, ...args);
+      if (value instanceof Promise) return value.then((v) => ({ status: Status.Ok, value: v }), fail);
+      return { status: Status.Ok, value };
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  private count(agent: AgentRuntime, entry: HostcallEntry, us: number): void {
     const hostcalls = agent.record.stats.hostcalls;
     hostcalls[entry.capability.name] = (hostcalls[entry.capability.name] ?? 0) + 1;
     if (this.spans)
       this.logger.debug({ span: entry.span, agent: agent.id, us: Math.round(us * 10) / 10 }, 'hostcall');
-    this.inflight = { agent, span: entry.span, at: this.now(), us, request };
-    return served;
   }
 
   /** Takes a token from the agent's bucket for `cap`, when it has a rate limit. */
@@ -95,21 +137,5 @@ export class Dispatcher {
       agent.buckets.set(cap, bucket);
     }
     return bucket.take(this.now());
-  }
-
-  /** Completes the journal record of the call just served, with the encoded result. */
-  result(response: Uint8Array, status: Status): void {
-    const f = this.inflight;
-    if (!f) return;
-    this.inflight = null;
-    this.journal.append(f.agent.id, {
-      t: 'hostcall',
-      at: f.at,
-      fn: f.span,
-      args: f.request,
-      result: response,
-      status,
-      us: Math.round(f.us * 10) / 10,
-    });
   }
 }

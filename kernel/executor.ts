@@ -65,10 +65,25 @@ export class Executor {
     this.pump();
   }
 
+  /** The call on `slot` blocked in a hostcall: its permit goes to others. */
+  blocked(slot: WorkerSlot): void {
+    this.d.scheduler.block(slot);
+    this.pump();
+  }
+
+  /** The blocking hostcall on `slot` is done; `wake` answers it once the call has a permit. */
+  unblocked(slot: WorkerSlot, wake: () => void): void {
+    if (this.stopped || !this.d.scheduler.unblock(slot, wake)) {
+      wake();
+      return;
+    }
+    this.pump();
+  }
+
   /** The agent's call in flight: fuel as of its last park, and whether it is parked. */
-  running(id: string): { fuel: number; parked: boolean } | null {
+  running(id: string): { fuel: number; parked: boolean; blocked: boolean } | null {
     for (const r of this.d.scheduler.running.values())
-      if (r.agent.id === id) return { fuel: r.charged, parked: r.parked };
+      if (r.agent.id === id) return { fuel: r.charged, parked: r.parked, blocked: r.blocked };
     return null;
   }
 
@@ -113,13 +128,14 @@ export class Executor {
 
   /**
    * The worker for the agent's next call, without taking it: its own worker when free; a free
-   * worker when it has none, or when its worker holds a parked call (it starts a fresh instance
-   * there rather than wait behind a preempted one). Undefined: it must wait.
+   * worker when it has none, or when its worker holds a parked or blocked call (it starts a
+   * fresh instance there rather than wait behind it). Undefined: it must wait.
    */
   private place(agent: AgentRuntime): WorkerSlot | undefined {
     let slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
     if (agent.worker !== null && !slot) agent.worker = null; // its worker died
-    if (slot?.busy && this.d.scheduler.running.get(slot.thread)?.parked) slot = this.d.pool.freeSlot();
+    const held = slot?.busy ? this.d.scheduler.running.get(slot.thread) : undefined;
+    if (held?.parked || held?.blocked) slot = this.d.pool.freeSlot();
     if (!slot) slot = this.d.pool.freeSlot();
     return slot && !slot.busy ? slot : undefined;
   }

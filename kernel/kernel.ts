@@ -22,7 +22,7 @@ import type {
   SpawnOptions,
   ToolDescriptor,
 } from './api.js';
-import { serveChannel } from './bridge/channel.js';
+import { type Served, serveChannel } from './bridge/channel.js';
 import { watchParks } from './bridge/park.js';
 import type { KernelServices } from './capability.js';
 import { systemClock } from './clock.js';
@@ -165,10 +165,19 @@ export class Kernel {
   }
 
   private serve(slot: WorkerSlot): void {
+    const dispatch = this.dispatcher.forChannel();
     const server = serveChannel(
       slot.channel,
-      (fn, args, request) => this.dispatcher.call(this.owners.get(slot.thread) ?? null, fn, args, request),
-      (response, status) => this.dispatcher.result(response, status),
+      (fn, args, request) => {
+        const served = dispatch.call(this.owners.get(slot.thread) ?? null, fn, args, request);
+        if (!(served instanceof Promise)) return served;
+        // A blocking call: its CPU permit goes to others meanwhile, and its answer waits for one.
+        this.executor.blocked(slot);
+        return served.then(
+          (s) => new Promise<Served>((wake) => this.executor.unblocked(slot, () => wake(s))),
+        );
+      },
+      (response, status) => dispatch.result(response, status),
     );
     this.servers.set(slot.thread, server);
     const parks = watchParks(slot.park, (used) => this.executor?.parked(slot, used));

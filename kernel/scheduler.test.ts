@@ -39,23 +39,18 @@ describe('the scheduler', () => {
     kernel = await openKernel({ cpus: 1, workers: 3 });
     const hog = await probe(kernel, { priority: 'batch' });
     const quick = await probe(kernel, { priority: 'interactive' });
-    let hogDone = 0;
-    const t0 = performance.now();
+    let hogDone = false;
     const hogCall = kernel.send(hog, { op: 'spin', n: 600_000 }).then(() => {
-      hogDone = performance.now() - t0;
+      hogDone = true;
     });
     while (kernel.inspect(hog).busy === false) await new Promise((r) => setTimeout(r, 1));
     await new Promise((r) => setTimeout(r, 20));
-    const sent = performance.now();
     for (let i = 0; i < 5; i++)
       expect(await kernel.send(quick, { op: 'echo', i })).toMatchObject({ body: { i } });
-    const quickMs = performance.now() - sent;
-    expect(hogDone).toBe(0); // the hog is still running, parked while the interactive agent works
+    expect(hogDone).toBe(false); // the hog is still running, parked while the interactive agent works
     expect(kernel.inspect(hog).running).toMatchObject({ parked: true });
     await hogCall;
     expect(kernel.inspect(hog).stats.parks).toBeGreaterThanOrEqual(1);
-    // Five answers took a fraction of the hog's run.
-    expect(quickMs).toBeLessThan(hogDone / 2);
   });
 
   it('lets an agent of the same class in after one slice', async () => {
@@ -70,6 +65,21 @@ describe('the scheduler', () => {
     expect(await kernel.send(other, { op: 'echo' })).toMatchObject({ body: { op: 'echo' } });
     expect(hogDone).toBe(false);
     await hogCall;
+  });
+
+  it('gives the permit of a call blocked in a hostcall to runnable work', async () => {
+    kernel = await openKernel({ cpus: 1, workers: 4 });
+    const sleepers = [await probe(kernel), await probe(kernel)];
+    const worker = await probe(kernel);
+    const naps = sleepers.map((id) => kernel.send(id, { op: 'sleep', ms: 400 }));
+    // Both hold a worker, neither a permit: with one permit, this needs the first to let go.
+    while (!sleepers.every((id) => kernel.inspect(id).running?.blocked))
+      await new Promise((r) => setTimeout(r, 2));
+    expect(await kernel.send(worker, { op: 'spin', n: 20_000 })).toMatchObject({ spun: 20_000 });
+    // The computation did not wait for them.
+    for (const id of sleepers) expect(kernel.inspect(id).running).toMatchObject({ blocked: true });
+    expect(await Promise.all(naps)).toEqual([{ slept: 400 }, { slept: 400 }]);
+    for (const id of sleepers) expect(kernel.inspect(id).stats.blockedUs).toBeGreaterThan(300_000);
   });
 
   it('closes cleanly while calls are parked; their messages wait for the next open', async () => {

@@ -22,11 +22,19 @@ import { requestYield, resume } from './bridge/park.js';
 import { PRIORITIES } from './limits.js';
 import type { WorkerSlot } from './pool.js';
 
-/** A call holding a worker: running (with a permit) or parked (without). */
+/**
+ * A call holding a worker: running (with a permit), parked (preempted, or done blocking: it
+ * waits for a permit), or blocked in a hostcall (no permit, not ready to go on).
+ */
 export interface Running {
   agent: AgentRuntime;
   slot: WorkerSlot;
   parked: boolean;
+  blocked: boolean;
+  /** How a parked call goes on: answer its blocking hostcall; null: unpark its worker. */
+  wake: (() => void) | null;
+  /** performance.now() when it blocked. */
+  blockedAt: number;
   /** Fuel of this call already charged to the agent's virtual time. */
   charged: number;
   /** performance.now() when it last parked. */
@@ -84,7 +92,17 @@ export class Scheduler {
   /** A call starts on `slot`, taking a permit. */
   start(agent: AgentRuntime, slot: WorkerSlot): void {
     this.free--;
-    this.running.set(slot.thread, { agent, slot, parked: false, charged: 0, parkedAt: 0, yieldAsked: false });
+    this.running.set(slot.thread, {
+      agent,
+      slot,
+      parked: false,
+      blocked: false,
+      wake: null,
+      blockedAt: 0,
+      charged: 0,
+      parkedAt: 0,
+      yieldAsked: false,
+    });
   }
 
   /** The call on `slot` parked after using `used` fuel: its permit is free. */
@@ -96,8 +114,33 @@ export class Scheduler {
     r.yieldAsked = false;
     r.parkedAt = performance.now();
     r.agent.record.stats.parks += 1;
+    r.wake = null;
     this.free++;
     return r;
+  }
+
+  /** The call on `slot` blocked in a hostcall: its permit is free until it unblocks. */
+  block(slot: WorkerSlot): void {
+    const r = this.running.get(slot.thread);
+    if (!r || r.parked || r.blocked) return;
+    r.blocked = true;
+    r.blockedAt = performance.now();
+    this.free++;
+  }
+
+  /**
+   * The blocking hostcall on `slot` is done: the call waits for a permit like a parked one, and
+   * `wake` (answering the hostcall) lets it go on. False if no call is known there.
+   */
+  unblock(slot: WorkerSlot, wake: () => void): boolean {
+    const r = this.running.get(slot.thread);
+    if (!r?.blocked) return false;
+    r.blocked = false;
+    r.agent.record.stats.blockedUs += Math.round((performance.now() - r.blockedAt) * 1000);
+    r.parked = true;
+    r.parkedAt = performance.now();
+    r.wake = wake;
+    return true;
   }
 
   /** A parked call goes on, taking a permit. */
@@ -105,7 +148,10 @@ export class Scheduler {
     this.free--;
     r.parked = false;
     r.agent.record.stats.parkedUs += Math.round((performance.now() - r.parkedAt) * 1000);
-    resume(r.slot.park);
+    const wake = r.wake;
+    r.wake = null;
+    if (wake) wake();
+    else resume(r.slot.park);
   }
 
   /** The call on `slot` ended having used `fuel` in all; its permit is free. */
@@ -114,7 +160,7 @@ export class Scheduler {
     if (!r) return;
     this.charge(r, fuel);
     this.running.delete(slot.thread);
-    if (!r.parked) this.free++;
+    if (!r.parked && !r.blocked) this.free++;
   }
 
   /**
@@ -125,7 +171,7 @@ export class Scheduler {
     Atomics.store(this.wanted, 0, count);
     if (!best || count === 0) return;
     const lower = [...this.running.values()]
-      .filter((r) => !r.parked && !r.yieldAsked && rank(r.agent) > rank(best))
+      .filter((r) => !r.parked && !r.blocked && !r.yieldAsked && rank(r.agent) > rank(best))
       .sort((a, b) => this.before(b.agent, a.agent));
     for (const r of lower.slice(0, count)) {
       r.yieldAsked = true;

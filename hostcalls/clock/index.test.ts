@@ -28,6 +28,26 @@ describe('clock', () => {
     expect(BigInt(b.monotonic)).toBeGreaterThanOrEqual(BigInt(a.monotonic));
   });
 
+  it('sleeps on the kernel clock: a manual clock wakes the agent only when it is advanced', async () => {
+    const clock = new ManualClock(10_000n);
+    kernel = await openKernel({ clock });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    let woke = false;
+    const call = kernel.send(id, { op: 'sleep', ms: 500 }).then((v) => {
+      woke = true;
+      return v;
+    });
+    while (!kernel.inspect(id).running?.blocked) await new Promise((r) => setTimeout(r, 2));
+    clock.advance(499n);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(woke).toBe(false);
+    clock.advance(1n);
+    expect(await call).toEqual({ slept: 500 });
+    const sleeps = (await kernel.journal(id)).filter((e) => e.t === 'hostcall' && e.fn === 'clock.sleep');
+    expect(sleeps).toMatchObject([{ args: [500], status: 0 }]);
+    expect(kernel.inspect(id).stats.blockedUs).toBeGreaterThan(40_000);
+  });
+
   it('is refused at spawn when not granted', async () => {
     kernel = await openKernel();
     await expect(

@@ -8,6 +8,7 @@
  * // guest
  * import { now } from 'agentos:kernel/clock@0.1.0';
  * const ms = now(); // bigint
+ * sleep(250);         // waits 250 ms of kernel time; other agents get the CPU
  */
 import { type CallContext, defineCapability } from '../../kernel/capability.js';
 import { rejectScope } from '../scope.js';
@@ -35,5 +36,7 @@ export const clock = defineCapability<ClockView>({
       if (t > ctx.view.last) ctx.view.last = t;
       return ctx.view.last;
     },
+    // Async: the dispatcher releases the caller's CPU permit until it resolves.
+    sleep: (ctx: CallContext<ClockView>, ms: number) => ctx.services.clock.sleep(ms),
   },
 });

@@ -100,12 +100,13 @@ export interface Served {
 }
 
 /** Observes each served call with its raw bytes (the journal stores these). */
-export type CallHandler = (fn: number, args: unknown[], request: Uint8Array) => Served;
+export type CallHandler = (fn: number, args: unknown[], request: Uint8Array) => Served | Promise<Served>;
 export type ResultObserver = (response: Uint8Array, status: Status) => void;
 
 /**
  * Kernel side: serves calls on `channel` until `stop()`. `handle` runs synchronously on the
- * kernel's thread; `onResult` sees the encoded result bytes (copied) after each call.
+ * kernel's thread; it may return a Promise (a blocking call), and the worker waits until it
+ * settles. `onResult` sees the encoded result bytes (copied) after each call.
  */
 export function serveChannel(
   channel: Channel,
@@ -116,14 +117,32 @@ export function serveChannel(
   const data = new Uint8Array(channel.sab, HEADER_BYTES);
   let stopped = false;
 
+  /** Set while an async handler's answer is awaited: the request stays on the channel. */
+  let pending = false;
+
   const serveOne = (): void => {
     const request = data.slice(0, ctrl[LEN]);
-    let served: Served;
+    let out: Served | Promise<Served>;
     try {
-      served = handle(ctrl[FN]!, decodeValue(request) as unknown[], request);
+      out = handle(ctrl[FN]!, decodeValue(request) as unknown[], request);
     } catch (e) {
-      served = { status: Status.Fault, value: `kernel fault: ${(e as Error)?.message ?? String(e)}` };
+      out = fault(e);
     }
+    if (out instanceof Promise) {
+      pending = true;
+      out.then(answer, (e: unknown) => answer(fault(e)));
+    } else answer(out);
+  };
+
+  const fault = (e: unknown): Served => ({
+    status: Status.Fault,
+    value: `kernel fault: ${(e as Error)?.message ?? String(e)}`,
+  });
+
+  const answer = (result: Served): void => {
+    pending = false;
+    if (stopped) return;
+    let served = result;
     let len: number;
     try {
       len = encodeValue(served.value, data, 0);
@@ -153,7 +172,7 @@ export function serveChannel(
   const loop = async (): Promise<void> => {
     while (!stopped) {
       const s = Atomics.load(ctrl, STATE);
-      if (s === REQUEST) {
+      if (s === REQUEST && !pending) {
         serveOne();
         continue;
       }

@@ -40,6 +40,8 @@ export interface AgentStats {
   /** Times a call of this agent was preempted (parked), and the time it spent parked, in µs. */
   parks: number;
   parkedUs: number;
+  /** Time its calls spent blocked in hostcalls (e.g. clock.sleep), without a CPU permit, in µs. */
+  blockedUs: number;
 }
 
 export interface AgentRecord {
@@ -83,6 +85,7 @@ export function emptyStats(): AgentStats {
     limits: {},
     parks: 0,
     parkedUs: 0,
+    blockedUs: 0,
   };
 }
 
