@@ -124,6 +124,7 @@ export class Agents {
       mailbox: live?.queue.length ?? 0,
       resident: live?.worker != null,
       busy: live?.busy ?? false,
+      fuelWindow: { start: live?.window.start ?? 0, fuel: live?.window.used ?? 0 },
       running: null,
     };
   }

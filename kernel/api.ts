@@ -92,6 +92,8 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
    * first), whether it is parked (waiting for a CPU permit) or blocked in a hostcall.
    */
   running: { fuel: number; parked: boolean; blocked: boolean } | null;
+  /** Fuel used in the current one-second window (kernel clock ms), for `limits.fuel.perSecond`. */
+  fuelWindow: { start: number; fuel: number };
 }
 
 export interface ToolDescriptor {

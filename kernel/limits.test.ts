@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
+import { packageRoot } from './paths.js';
 import { codeOf } from './testing/expect-error.js';
+import { fuelSequence } from './testing/fuel-sequence.js';
 import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
 
 let kernel: Kernel;
@@ -56,25 +60,24 @@ describe('fuel budgets stop runaway compute', () => {
     );
   });
 
-  it('uses exactly the same fuel for the same inputs, across instances and kernels', async () => {
+  it('uses exactly the same fuel for the same inputs, across instances, kernels and processes', async () => {
     const run = async (): Promise<number[]> => {
       const k = await openKernel();
-      const id = await probe(k, { seed: 7 });
-      const wat = await k.spawn(await fixture('limits-wat'));
-      for (const m of [{ op: 'echo' }, { op: 'spin', n: 1000 }, { op: 'random', n: 3 }, { op: 'echo' }])
-        await k.send(id, m);
-      await k.send(wat, 4);
-      await k.send(wat, 4);
-      const fuel = async (a: string): Promise<number[]> =>
-        (await k.journal(a)).flatMap((e) => (e.t === 'outcome' ? [e.fuel] : []));
-      const out = [...(await fuel(id)), ...(await fuel(wat))];
-      await k.close();
-      return out;
+      try {
+        return await fuelSequence(k);
+      } finally {
+        await k.close();
+      }
     };
     const a = await run();
     expect(a.every((f) => f > 0)).toBe(true);
     expect(a[4]).toBe(a[5]); // the compiled compute, twice on one instance
     expect(await run()).toEqual(a);
+    const child = join(packageRoot(), 'dist', 'kernel', 'testing', 'fuel-sequence-child.js');
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [child], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    expect(JSON.parse(out)).toEqual(a);
   });
 });
 
@@ -126,6 +129,8 @@ describe('window and lifetime budgets', () => {
     await new Promise((r) => setTimeout(r, 100));
     const held = kernel.inspect(id);
     expect(held.mailbox).toBeGreaterThan(0);
+    expect(held.fuelWindow.start).toBe(1_000_000);
+    expect(held.fuelWindow.fuel).toBeGreaterThanOrEqual(3_000_000);
     expect(held.stats.invocations).toBeLessThan(6);
     for (let i = 0; i < 6 && kernel.inspect(id).mailbox > 0; i++) {
       clock.advance(1000n);

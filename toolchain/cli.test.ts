@@ -116,6 +116,22 @@ describe('agentos CLI', () => {
       [['frobnicate'], 2, /^AOS_E_BAD_ARGUMENT: unknown command "frobnicate"/],
       [['run', '--bogus'], 2, /^AOS_E_BAD_ARGUMENT: Unknown option '--bogus'/],
       [['send', 'nobody-000000', '--message', '{}', '--home', home], 1, /^AOS_E_AGENT_NOT_FOUND/],
+      [
+        ['spawn', await sample('echo'), '--limits', '{fuel', '--home', home],
+        2,
+        /^AOS_E_BAD_ARGUMENT: --limits is not valid JSON/,
+      ],
+      [
+        ['spawn', await sample('echo'), '--grant', 'log', '--priority', 'urgent', '--home', home],
+        1,
+        /^AOS_E_BAD_CONFIG: priority must be one of interactive, normal, batch, idle/,
+      ],
+      [['meter', '/no/such.wasm', '-o', join(home, 'x.wasm')], 1, /^AOS_E_COMPONENT_NOT_FOUND/],
+      [
+        ['meter', noise, '-o', join(home, 'x.wasm')],
+        1,
+        /^read…\nAOS_E_FUEL_UNSUPPORTED: .*noise.wasm is not a valid core wasm module/,
+      ],
     ];
     for (const [args, code, re] of cases) {
       const r = await agentos(args);
@@ -148,6 +164,51 @@ describe('agentos CLI', () => {
       .map((l) => JSON.parse(l) as { t: string });
     expect(journal[0]!.t).toBe('spawn');
     expect(journal.filter((e) => e.t === 'outcome')).toHaveLength(2);
+  });
+
+  it('spawns with limits, priority and weight, changes them with configure, and ps shows fuel', async () => {
+    const home = tempHome();
+    const limits = '{"fuel":{"invocation":200000000},"memoryBytes":67108864}';
+    const spawned = await agentos([
+      'spawn',
+      await sample('echo'),
+      '--grant',
+      'log',
+      '--limits',
+      limits,
+      '--priority',
+      'batch',
+      '--weight',
+      '2',
+      '--home',
+      home,
+    ]);
+    const { id } = JSON.parse(spawned.stdout) as { id: string };
+    const info = JSON.parse((await agentos(['ps', id, '--home', home])).stdout) as Record<string, unknown>;
+    expect(info).toMatchObject({
+      limits: { fuel: { invocation: 200_000_000 }, memoryBytes: 67_108_864 },
+      priority: 'batch',
+      weight: 2,
+    });
+    const changed = await agentos(['configure', id, '--priority', 'interactive', '--home', home]);
+    expect(JSON.parse(changed.stdout)).toMatchObject({ id, priority: 'interactive', weight: 2 });
+    await agentos(['send', id, '--message', '"x"', '--home', home]);
+    expect((await agentos(['ps', '--home', home])).stdout).toMatch(
+      new RegExp(
+        `^${id}\\s+agent\\s+ready\\s+1 invocations\\s+0 queued\\s+\\d+\\.\\d M fuel\\s+interactive\\n$`,
+      ),
+    );
+  });
+
+  it('meters a core module and reports what it did', async () => {
+    const home = tempHome();
+    const wat = '(module (func (export "f") (result i32) (i32.const 1)))';
+    const core = join(home, 'core.wasm');
+    writeFileSync(core, (await import('binaryen')).default.parseText(wat).emitBinary());
+    const r = await agentos(['meter', core, '-o', join(home, 'out.wasm')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('read…\ninstrument…\nvalidate…\nemit…\n');
+    expect(JSON.parse(r.stdout)).toMatchObject({ functions: 1, loops: 0, alreadyInstrumented: false });
   });
 
   it('demo shows the counter continuing on a second run', async () => {

@@ -8,14 +8,15 @@
  *   agentos inspect /tmp/echo.wasm
  *   agentos run /tmp/echo.wasm --grant log,clock --message '{"text":"hi"}'
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { argv, env, exit, stderr, stdout } from 'node:process';
 import { parseArgs } from 'node:util';
 import { AgentOSError } from '../kernel/errors.js';
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel, type SpawnOptions } from '../kernel/kernel.js';
 import { inspectComponent } from '../kernel/loader.js';
 import { buildComponent } from './build.js';
 import { runDemo } from './demo.js';
+import { instrumentInThread } from './fuel/thread.js';
 
 const USAGE = `agentos — a microkernel for AI agents as WebAssembly components
 
@@ -25,11 +26,18 @@ Usage:
   agentos run <component.wasm> [--grant a,b] [--config JSON] [--message JSON] [--kind K]
                                 [--tool NAME --args JSON]      (skills: without --tool, lists tools)
   agentos spawn <component.wasm> [--grant a,b] [--config JSON] [--name N] [--seed N]
+                                [--limits JSON] [--priority P] [--weight W]   (also on run)
+  agentos configure <agent-id> [--limits JSON] [--priority P] [--weight W]
   agentos send <agent-id> --message JSON [--kind K] [--timeout MS]
   agentos ps [<agent-id>] [--json]
   agentos journal <agent-id> [--from N] [--limit N]
   agentos suspend|resume|terminate <agent-id>
+  agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats)
   agentos demo
+
+Limits JSON: {"fuel":{"invocation":N,"perSecond":N,"lifetime":N},"memoryBytes":N,
+  "deadlineMs":N,"mailbox":N,"hostcallsPerSecond":{"log":N}}; priority: interactive, normal,
+  batch or idle.
 
 Every command takes --home DIR (default $AGENTOS_HOME, else ./.agentos) and --log-level LEVEL.`;
 
@@ -49,6 +57,9 @@ const OPTIONS = {
   from: { type: 'string' },
   limit: { type: 'string' },
   timeout: { type: 'string' },
+  limits: { type: 'string' },
+  priority: { type: 'string' },
+  weight: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -70,6 +81,15 @@ function int(text: string | undefined, what: string): number | undefined {
   if (!Number.isInteger(n) || n < 0)
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number`);
   return n;
+}
+
+/** Limits, priority and weight from the command line; checked by the kernel like the API's. */
+function settings(v: Values): Pick<SpawnOptions, 'limits' | 'priority' | 'weight'> {
+  return {
+    ...(v.limits === undefined ? {} : { limits: json(v.limits, '--limits') as SpawnOptions['limits'] }),
+    ...(v.priority === undefined ? {} : { priority: v.priority as SpawnOptions['priority'] }),
+    ...(v.weight === undefined ? {} : { weight: Number(v.weight) }),
+  };
 }
 
 const grants = (v: Values): string[] => (v.grant ?? []).flatMap((g) => g.split(',')).filter((g) => g !== '');
@@ -148,6 +168,7 @@ async function main(): Promise<void> {
           grants: grants(v),
           config: json(v.config, '--config') ?? {},
           name: v.name,
+          ...settings(v),
         });
         try {
           const world = k.inspect(id).world;
@@ -170,9 +191,30 @@ async function main(): Promise<void> {
           config: json(v.config, '--config') ?? {},
           name: v.name,
           seed: v.seed,
+          ...settings(v),
         };
         print({ id: await k.spawn(path, opts) });
       });
+    }
+    case 'configure': {
+      const id = need(p, 1, 'the agent id');
+      return withKernel(v, async (k) => {
+        const info = k.configure(id, settings(v));
+        print({ id, limits: info.limits, priority: info.priority, weight: info.weight });
+      });
+    }
+    case 'meter': {
+      const path = need(p, 1, 'the core module');
+      if (!v.out) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'meter needs -o <out.wasm>');
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(path);
+      } catch (e) {
+        throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `cannot read ${path}: ${(e as Error).message}`);
+      }
+      const r = await instrumentInThread(bytes, path, (phase) => stderr.write(`${phase}…\n`));
+      await writeFile(v.out, r.bytes);
+      return print({ out: v.out, size: r.bytes.length, ...r.stats });
     }
     case 'send': {
       const id = need(p, 1, 'the agent id');
@@ -192,7 +234,7 @@ async function main(): Promise<void> {
           if (v.json) return print(all);
           for (const a of all) {
             stdout.write(
-              `${a.id.padEnd(28)} ${a.world.padEnd(6)} ${a.state.padEnd(10)} ${String(a.stats.invocations).padStart(6)} invocations  ${a.mailbox} queued\n`,
+              `${a.id.padEnd(28)} ${a.world.padEnd(6)} ${a.state.padEnd(10)} ${String(a.stats.invocations).padStart(6)} invocations  ${a.mailbox} queued  ${(a.stats.fuel / 1e6).toFixed(1)} M fuel  ${a.priority}\n`,
             );
           }
         },
