@@ -27,8 +27,6 @@ export interface Budget {
   kind: BudgetKind;
   /** Fuel per grant: how often the meter checks in (deadline, preemption). */
   tick: number;
-  /** Fuel a call runs before it yields to waiting work. */
-  slice?: number;
   /** performance.now() after which the invocation ends, or null. */
   deadline: number | null;
 }

@@ -1,0 +1,177 @@
+/**
+ * Outcomes: what happens once a call has returned — the journal record, the ack, the accounting,
+ * the waiter answered — for every kind of result: a value, a guest error, a crash, a limit.
+ *
+ * @example
+ * const outcomes = new Outcomes(deps);
+ * outcomes.settle(agent, slot, message, taskResult);
+ */
+import type { Logger } from 'pino';
+import type { AgentRuntime } from './agent.js';
+import { account } from './budgets.js';
+import { AgentOSError, type ErrorCode } from './errors.js';
+import type { WorkerSlot } from './pool.js';
+import type { Journal, StoredMessage } from './store/journal.js';
+import type { Mailboxes } from './store/mailbox.js';
+import type { TaskResult } from './worker/protocol.js';
+
+/** How often a message is put back after its agent's window budget ran out mid-call. */
+const MAX_REQUEUES = 3;
+
+export interface OutcomeDeps {
+  journal: Journal;
+  mailboxes: Mailboxes;
+  logger: Logger;
+  now: () => number;
+  /** Saves the agent's record (with capability state). */
+  persist: (agent: AgentRuntime) => void;
+  /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
+  suspend: (agent: AgentRuntime, why: AgentOSError) => void;
+}
+
+export class Outcomes {
+  /**
+   * Set when close() stopped waiting for invocations in flight: whatever they return later is
+   * not settled (no ack, no journal, no save), so their messages stay in the mailbox.
+   */
+  abandoned = false;
+
+  constructor(private readonly d: OutcomeDeps) {}
+
+  /** An instance did not start for this message: the message fails with why. */
+  startFailed(agent: AgentRuntime, message: StoredMessage, r: TaskResult): void {
+    if (this.abandoned) return;
+    agent.worker = null;
+    const err = startError(agent.id, r);
+    this.fail(agent, message, err, 'crash', err.message);
+  }
+
+  /** Journals, acks and accounts a call's result, and answers whoever waits for it. */
+  settle(agent: AgentRuntime, slot: WorkerSlot, message: StoredMessage, r: TaskResult): void {
+    if (this.abandoned) return;
+    const rec = agent.record;
+    rec.stats.invocations += 1;
+    if (r.kind !== 'missing') rec.stats.busyUs += r.us;
+    account(agent, r, this.d.now());
+    if (r.kind === 'ok') {
+      const value = r.value;
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      this.d.journal.append(rec.id, {
+        t: 'outcome',
+        at: this.d.now(),
+        messageId: message.id,
+        result: 'ok',
+        value: text,
+        us: r.us,
+        fuel: r.fuel,
+      });
+      this.finish(agent, message);
+      agent.waiters.get(message.id)?.resolve(typeof value === 'string' ? JSON.parse(value) : value);
+      agent.waiters.delete(message.id);
+      return;
+    }
+    if (r.kind === 'error') {
+      rec.stats.errors += 1;
+      const err = new AgentOSError('AOS_E_AGENT_ERROR', `${rec.id} returned ${r.error.tag}: ${r.error.val}`, {
+        tag: r.error.tag,
+        reason: r.error.val,
+      });
+      this.fail(agent, message, err, 'error', JSON.stringify(r.error), r);
+      return;
+    }
+    slot.residents.delete(rec.id);
+    agent.worker = null;
+    if (r.kind === 'crash' && r.code) {
+      this.settleLimit(agent, message, r);
+      return;
+    }
+    const reason = r.kind === 'crash' ? r.message : 'instance missing after restart';
+    const err = new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed: ${reason}`, { reason });
+    this.fail(agent, message, err, 'crash', reason, r.kind === 'crash' ? r : undefined);
+  }
+
+  /**
+   * A call ended by a limit (the instance is gone). Fuel past the window budget puts the message
+   * back until the next window (up to MAX_REQUEUES times); past the lifetime budget it stays
+   * queued and the agent is suspended; anything else fails the message with the limit's code.
+   */
+  private settleLimit(
+    agent: AgentRuntime,
+    message: StoredMessage,
+    r: Extract<TaskResult, { kind: 'crash' }>,
+  ): void {
+    const rec = agent.record;
+    const err = new AgentOSError(r.code as ErrorCode, `${rec.id}: ${r.message}`, r.details ?? {});
+    const kind = r.details?.budgetKind;
+    const at = this.d.now();
+    if (r.code === 'AOS_E_FUEL_EXHAUSTED' && (kind === 'window' || kind === 'lifetime')) {
+      const tries = (agent.requeues.get(message.id) ?? 0) + 1;
+      if (kind === 'window' && tries > MAX_REQUEUES) {
+        agent.requeues.delete(message.id);
+        this.fail(agent, message, err, 'crash', r.message, r);
+        return;
+      }
+      agent.requeues.set(message.id, tries);
+      const value = `${r.message}; the message stays queued`;
+      const outcome = { t: 'outcome' as const, at, messageId: message.id, result: 'crash' as const, value };
+      this.d.journal.append(rec.id, { ...outcome, us: r.us, fuel: r.fuel });
+      rec.lastError = { code: err.code, message: err.message, at };
+      if (kind === 'lifetime') {
+        this.d.suspend(agent, err);
+        agent.waiters.get(message.id)?.reject(err);
+        agent.waiters.delete(message.id);
+      }
+      this.d.persist(agent);
+      return;
+    }
+    agent.requeues.delete(message.id);
+    this.fail(agent, message, err, 'crash', r.message, r);
+  }
+
+  /** Records a failed invocation, consumes the message and rejects its waiter. */
+  private fail(
+    agent: AgentRuntime,
+    message: StoredMessage,
+    err: AgentOSError,
+    result: 'error' | 'crash',
+    value: string,
+    usage: { us: number; fuel: number } = { us: 0, fuel: 0 },
+  ): void {
+    const rec = agent.record;
+    const at = this.d.now();
+    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, ...usage });
+    if (result === 'crash') {
+      rec.stats.crashes += 1;
+      rec.state = rec.state === 'terminated' || rec.state === 'suspended' ? rec.state : 'crashed';
+      rec.lastError = { code: err.code, message: err.message, at };
+      this.d.journal.append(rec.id, { t: 'lifecycle', at, op: 'crash', detail: err.message });
+      this.d.logger.warn({ agent: rec.id, code: err.code }, err.message);
+    }
+    this.finish(agent, message);
+    agent.waiters.get(message.id)?.reject(err);
+    agent.waiters.delete(message.id);
+  }
+
+  /** Acks the message and saves the record. */
+  private finish(agent: AgentRuntime, message: StoredMessage): void {
+    if (agent.queue[0] === message) agent.queue.shift();
+    this.d.mailboxes.ack(agent.id, message.id);
+    agent.record.updatedAt = this.d.now();
+    this.d.persist(agent);
+  }
+}
+
+/** The error for an instance that did not start: init returned an error, or it crashed. */
+export function startError(id: string, r: TaskResult): AgentOSError {
+  if (r.kind === 'error') {
+    return new AgentOSError('AOS_E_INIT_FAILED', `${id}: init returned ${r.error.tag}: ${r.error.val}`, {
+      tag: r.error.tag,
+    });
+  }
+  if (r.kind === 'crash' && r.code)
+    return new AgentOSError(r.code, `${id} starting: ${r.message}`, r.details ?? {});
+  return new AgentOSError(
+    'AOS_E_AGENT_CRASHED',
+    `${id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`,
+  );
+}
