@@ -4,8 +4,9 @@
  */
 import type { Capability } from '../kernel/capability.js';
 import { clock } from './clock/index.js';
+import { ipc } from './ipc/index.js';
 import { log } from './log/index.js';
 import { random } from './random/index.js';
 import { workingMemory } from './working-memory/index.js';
 
-export const CAPABILITIES: readonly Capability[] = [log, clock, random, workingMemory];
+export const CAPABILITIES: readonly Capability[] = [log, clock, random, workingMemory, ipc];

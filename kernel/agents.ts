@@ -67,7 +67,10 @@ export class Agents {
         this.services.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
         continue;
       }
-      agent.queue.push(...pending(record.id));
+      // Priority first, then arrival (ids increase), as the bus queues them.
+      agent.queue.push(
+        ...pending(record.id).sort((a, b) => (a.priority ?? 1) - (b.priority ?? 1) || a.id - b.id),
+      );
       this.add(agent);
     }
   }

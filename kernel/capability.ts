@@ -16,6 +16,7 @@
  * };
  */
 import type { Logger } from 'pino';
+import type { Bus } from './bus.js';
 import type { Clock } from './clock.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { Store } from './store/store.js';
@@ -25,6 +26,8 @@ export interface KernelServices {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Messages into agents' mailboxes (the ipc capability sends through it). */
+  readonly bus: Bus;
 }
 
 /** A grant as written (`working-memory` or `working-memory:read-only`), parsed. */

@@ -310,6 +310,10 @@ export class Executor {
     let budget = admitted;
     const message = agent.queue[0]!;
     const rec = agent.record;
+    if (message.expiresAt !== undefined && this.d.now() > message.expiresAt) {
+      this.outcomes.expire(agent, message);
+      return;
+    }
     try {
       if (agent.worker !== slot.thread) {
         const why = rec.generation === 0 ? 'first message' : 'restart';

@@ -24,6 +24,7 @@ import type {
 } from './api.js';
 import { type Served, serveChannel } from './bridge/channel.js';
 import { watchParks } from './bridge/park.js';
+import { Bus } from './bus.js';
 import type { KernelServices } from './capability.js';
 import { systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
@@ -57,6 +58,7 @@ export class Kernel {
   private readonly parkWatchers = new Map<number, { stop(): void }>();
   private readonly shared = new Map<string, unknown>();
   private readonly agents: Agents;
+  private readonly bus: Bus;
   private closed = false;
   private pool!: WorkerPool;
   private executor!: Executor;
@@ -75,6 +77,14 @@ export class Kernel {
     private readonly defaults: Limits,
   ) {
     this.agents = new Agents(processes, table, services, this.shared, defaults);
+    this.bus = new Bus({
+      agents: this.agents,
+      mailboxes,
+      wake: (a) => this.executor.wake(a),
+      maxMessageBytes,
+      now: () => Number(services.clock.now()),
+    });
+    (services as { bus: Bus }).bus = this.bus;
   }
 
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
@@ -96,7 +106,8 @@ export class Kernel {
     }
     const defaults = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
     const store = await Store.open(home);
-    const services: KernelServices = { store, clock, logger };
+    // The bus joins once the kernel exists (it needs the live agents).
+    const services = { store, clock, logger } as KernelServices;
     const now = (): number => Number(clock.now());
     const table = new HostcallTable(CAPABILITIES);
     const journal = new Journal(store);
@@ -146,6 +157,7 @@ export class Kernel {
       paused: !deliver,
       scheduler: new Scheduler(cpus, this.pool.wanted),
       slice,
+      reply: (from, m, result) => this.reply(from, m, result),
       suspend: (a, why) => {
         const rec = a.record;
         rec.state = 'suspended';
@@ -162,6 +174,26 @@ export class Kernel {
       },
     });
     for (const agent of this.agents.values()) this.executor.wake(agent);
+  }
+
+  /**
+   * Sends a request's result back to its requester as `ipc.reply`, if the requester is still
+   * there and its timeout has not passed (then it got `ipc.timeout` instead).
+   */
+  private reply(from: string, m: StoredMessage, result: { value: unknown } | { error: unknown }): void {
+    if (!m.replyTo || Number(this.services.clock.now()) > (m.replyBy ?? 0) || !this.bus.agent(m.replyTo))
+      return;
+    try {
+      this.bus.deliver(m.replyTo, from, {
+        kind: 'ipc.reply',
+        body: JSON.stringify({ request: m.id, ...result }),
+      });
+    } catch (e) {
+      this.services.logger.warn(
+        { agent: m.replyTo, request: m.id, err: (e as Error).message },
+        'ipc.reply not delivered',
+      );
+    }
   }
 
   private serve(slot: WorkerSlot): void {
@@ -331,24 +363,7 @@ export class Kernel {
       throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
     }
     const text = validateMessage(kind, body, this.maxMessageBytes);
-    const cap = agent.record.limits.mailbox;
-    if (agent.queue.length >= cap) {
-      const why = `${id}'s mailbox holds ${agent.queue.length} messages, its limit; retry later`;
-      throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: id, quota: 'mailbox', limit: cap });
-    }
-    const toolKind = kind === 'tool.invoke' || kind === 'tool.describe';
-    if ((agent.record.world === 'skill') !== toolKind) {
-      throw new AgentOSError(
-        'AOS_E_WRONG_WORLD',
-        agent.record.world === 'skill'
-          ? `${id} is a skill: call its tools with invoke(), not messages of kind "${kind}"`
-          : `${id} is an agent: send it messages; only skills take tool calls`,
-      );
-    }
-    const message = this.mailboxes.append(id, { kind, sender: null, body: text });
-    agent.queue.push(message);
-    this.executor.wake(agent);
-    return message;
+    return this.bus.deliver(agent.id, null, { kind, body: text });
   }
 
   /** The outcome of `message`; after `timeoutMs`, AOS_E_TIMED_OUT (the message stays queued). */

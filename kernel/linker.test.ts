@@ -33,8 +33,8 @@ describe('parseGrants', () => {
   });
 
   it('refuses a capability this kernel does not provide yet', () => {
-    expect(failure(() => parseGrants(['ipc'], table))).toMatch(
-      /^AOS_E_CAPABILITY_UNAVAILABLE: grant "ipc": this kernel does not provide ipc yet/,
+    expect(failure(() => parseGrants(['events'], table))).toMatch(
+      /^AOS_E_CAPABILITY_UNAVAILABLE: grant "events": this kernel does not provide events yet/,
     );
   });
 });
@@ -79,8 +79,8 @@ describe('link', () => {
   });
 
   it('refuses an interface the kernel does not provide yet, even if granted', () => {
-    expect(failure(() => link(['agentos:kernel/ipc@0.1.0'], grants, table, 'x'))).toBe(
-      'AOS_E_CAPABILITY_UNAVAILABLE: x imports agentos:kernel/ipc@0.1.0, which this kernel does not provide yet',
+    expect(failure(() => link(['agentos:kernel/events@0.1.0'], grants, table, 'x'))).toBe(
+      'AOS_E_CAPABILITY_UNAVAILABLE: x imports agentos:kernel/events@0.1.0, which this kernel does not provide yet',
     );
   });
 

@@ -27,6 +27,12 @@ export interface OutcomeDeps {
   persist: (agent: AgentRuntime) => void;
   /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
   suspend: (agent: AgentRuntime, why: AgentOSError) => void;
+  /** Answers a request (a message with `replyTo`) with its handler's result. */
+  reply: (
+    from: string,
+    message: StoredMessage,
+    result: { value: unknown } | { error: { tag: string; val: string } },
+  ) => void;
 }
 
 export class Outcomes {
@@ -44,6 +50,30 @@ export class Outcomes {
     agent.worker = null;
     const err = startError(agent.id, r);
     this.fail(agent, message, err, 'crash', err.message);
+  }
+
+  /** The message's TTL passed before it was delivered: it is dropped, and its sender told. */
+  expire(agent: AgentRuntime, message: StoredMessage): void {
+    if (this.abandoned) return;
+    const at = this.d.now();
+    const value = `expired undelivered at ${at} (its TTL ended at ${message.expiresAt})`;
+    this.d.journal.append(agent.id, {
+      t: 'outcome',
+      at,
+      messageId: message.id,
+      result: 'expired',
+      value,
+      us: 0,
+      fuel: 0,
+    });
+    this.finish(agent, message);
+    this.d.reply(agent.id, message, { error: { tag: 'timed-out', val: value } });
+    const err = new AgentOSError('AOS_E_EXPIRED', `message ${message.id} to ${agent.id} ${value}`, {
+      agent: agent.id,
+      messageId: message.id,
+    });
+    agent.waiters.get(message.id)?.reject(err);
+    agent.waiters.delete(message.id);
   }
 
   /** Journals, acks and accounts a call's result, and answers whoever waits for it. */
@@ -66,7 +96,9 @@ export class Outcomes {
         fuel: r.fuel,
       });
       this.finish(agent, message);
-      agent.waiters.get(message.id)?.resolve(typeof value === 'string' ? JSON.parse(value) : value);
+      const result: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+      this.d.reply(agent.id, message, { value: result });
+      agent.waiters.get(message.id)?.resolve(result);
       agent.waiters.delete(message.id);
       return;
     }
@@ -148,6 +180,9 @@ export class Outcomes {
       this.d.logger.warn({ agent: rec.id, code: err.code }, err.message);
     }
     this.finish(agent, message);
+    const tag = result === 'error' ? String(err.details.tag) : 'unavailable';
+    const val = result === 'error' ? String(err.details.reason) : err.message;
+    this.d.reply(agent.id, message, { error: { tag, val } });
     agent.waiters.get(message.id)?.reject(err);
     agent.waiters.delete(message.id);
   }

@@ -20,6 +20,13 @@ export interface StoredMessage {
   sender: string | null;
   body: string;
   sentAt: number;
+  /** 0 high, 2 low; absent: normal (1). */
+  priority?: 0 | 2;
+  /** Kernel-clock ms after which it is dropped undelivered. */
+  expiresAt?: number;
+  /** A request: the handler's result goes to this agent as `ipc.reply`, if it comes by `replyBy`. */
+  replyTo?: string;
+  replyBy?: number;
 }
 
 export type JournalRecord =
@@ -50,7 +57,7 @@ export type JournalRecord =
       t: 'outcome';
       at: number;
       messageId: number;
-      result: 'ok' | 'error' | 'crash';
+      result: 'ok' | 'error' | 'crash' | 'expired';
       /** The outcome JSON (ok), the error variant (error) or the crash message. */
       value: string;
       us: number;

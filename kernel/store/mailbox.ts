@@ -43,7 +43,7 @@ export class Mailboxes {
       this.reservedUntil = id + ID_BLOCK;
       void this.meta.put('nextMessageId', this.reservedUntil);
     }
-    const stored: StoredMessage = { id, kind: m.kind, sender: m.sender, body: m.body, sentAt: this.now() };
+    const stored: StoredMessage = { ...m, id, sentAt: this.now() };
     this.store.batch.put(this.db, [agent, id], encodeToBytes(stored));
     return stored;
   }

@@ -25,7 +25,8 @@ type FixtureSpec = { ts: string; world: 'agent' | 'skill' } | ({ wat: string } &
 
 export const FIXTURES = {
   probe: { ts: 'probe.ts', world: 'agent' },
-  'needs-ipc': { ts: 'needs-ipc.ts', world: 'agent' },
+  'needs-events': { ts: 'needs-events.ts', world: 'agent' },
+  messenger: { ts: 'messenger.ts', world: 'agent' },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },

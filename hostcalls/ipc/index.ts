@@ -1,0 +1,216 @@
+/**
+ * `agentos:kernel/ipc`: agents talk only through the kernel. Every message lands in the
+ * receiver's durable mailbox (through the kernel's bus), is journaled with the hostcall that sent
+ * it, and is delivered to `handle` by priority, FIFO within a priority.
+ *
+ * - `send` / `broadcast`: to one agent / to every agent the grant lets it reach;
+ * - `publish` / `subscribe` / `unsubscribe`: named channels, filtered by kind and attributes;
+ *   subscribers receive kind `ipc.publish` with `{channel, subscription, publication, kind,
+ *   body, attributes}`;
+ * - `request`: the handler's result comes back as kind `ipc.reply` (`{request, value}` or
+ *   `{request, error}`), or `ipc.timeout` (`{request}`) once `timeout-ms` has passed;
+ * - `call`: the same, blocking: the caller's CPU permit goes to others while it waits.
+ *
+ * Which agents and channels are reachable comes from the grant (rights.ts); a denial is an
+ * `error` value (`denied`), counted in the sender's stats.
+ *
+ * @example
+ * // guest
+ * import { call, send } from 'agentos:kernel/ipc@0.1.0';
+ * const env = { kind: 'task', body: '{"n":1}', priority: 'normal', attributes: '{}', ttlMs: 0 };
+ * send('worker-1a2b3c', env);
+ * const answer = call('worker-1a2b3c', env, 5000); // JSON text of the worker's result
+ */
+import type { AgentRuntime } from '../../kernel/agent.js';
+import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
+import { AgentOSError, GuestError } from '../../kernel/errors.js';
+import { Channels, checkChannel, matches, parseFilter } from './channels.js';
+import { checkEnvelope, type WitEnvelope } from './envelope.js';
+import { allows, type IpcRights, parseRights } from './rights.js';
+
+/** Used when a request gives no timeout (0). */
+export const DEFAULT_REQUEST_MS = 30_000;
+
+interface IpcView {
+  agent: string;
+  rights: IpcRights;
+  channels: Channels;
+}
+
+type Ctx = CallContext<IpcView>;
+
+/** The kernel's refusals, as the guest sees them. */
+function guestError(e: unknown): GuestError {
+  if (e instanceof GuestError) return e;
+  if (!(e instanceof AgentOSError)) return new GuestError('unavailable', String((e as Error)?.message ?? e));
+  switch (e.code) {
+    case 'AOS_E_AGENT_NOT_FOUND':
+    case 'AOS_E_AGENT_TERMINATED':
+      return new GuestError('not-found', e.message);
+    case 'AOS_E_QUOTA_EXCEEDED':
+    case 'AOS_E_MESSAGE_TOO_LARGE':
+      return new GuestError('quota-exceeded', e.message);
+    case 'AOS_E_BAD_MESSAGE':
+    case 'AOS_E_WRONG_WORLD':
+      return new GuestError('invalid', e.message);
+    case 'AOS_E_TIMED_OUT':
+      return new GuestError('timed-out', e.message);
+    case 'AOS_E_AGENT_ERROR':
+      return new GuestError(
+        String(e.details.tag ?? 'unavailable') as 'invalid',
+        String(e.details.reason ?? e.message),
+      );
+    default:
+      return new GuestError('unavailable', e.message);
+  }
+}
+
+function deny(ctx: Ctx, what: string): never {
+  const limits = ctx.agent.stats.limits;
+  limits['denied:ipc'] = (limits['denied:ipc'] ?? 0) + 1;
+  ctx.services.logger.info({ agent: ctx.view.agent, denied: what }, 'ipc denied');
+  throw new GuestError('denied', `${ctx.view.agent} may not ${what}`);
+}
+
+function checkSend(ctx: Ctx, to: string): void {
+  if (!allows(ctx.view.rights.send, to)) deny(ctx, `send to ${to}`);
+}
+
+const timeoutOf = (ms: number): number => (ms > 0 ? ms : DEFAULT_REQUEST_MS);
+
+/** Sends `ipc.timeout` to the requester if the request is still waiting when its time is up. */
+function armTimeout(services: KernelServices, from: string, to: string, id: number, ms: number): void {
+  const timer = setTimeout(() => {
+    const target = services.bus.agent(to);
+    if (!target?.queue.some((m) => m.id === id) || !services.bus.agent(from)) return;
+    try {
+      services.bus.deliver(from, to, { kind: 'ipc.timeout', body: JSON.stringify({ request: id }) });
+    } catch (e) {
+      services.logger.warn(
+        { agent: from, request: id, err: (e as Error).message },
+        'ipc.timeout not delivered',
+      );
+    }
+  }, ms);
+  timer.unref();
+}
+
+const reachable = (ctx: Ctx): AgentRuntime[] =>
+  ctx.services.bus
+    .agents()
+    .filter(
+      (a) => a.id !== ctx.view.agent && a.record.world === 'agent' && allows(ctx.view.rights.send, a.id),
+    );
+
+export const ipc = defineCapability<IpcView, { channels: Channels | null }>({
+  name: 'ipc',
+  init: () => ({ channels: null }),
+  configure: (agent, grant, shared, services) => {
+    shared.channels ??= new Channels(services);
+    return { agent: agent.id, rights: parseRights(grant.scope, agent.id), channels: shared.channels };
+  },
+  functions: {
+    send: (ctx: Ctx, to: string, message: WitEnvelope) => {
+      checkSend(ctx, to);
+      const { envelope } = checkEnvelope(message);
+      try {
+        return BigInt(ctx.services.bus.deliver(to, ctx.view.agent, envelope).id);
+      } catch (e) {
+        throw guestError(e);
+      }
+    },
+    broadcast: (ctx: Ctx, message: WitEnvelope) => {
+      if (!ctx.view.rights.broadcast) deny(ctx, 'broadcast');
+      const { envelope } = checkEnvelope(message);
+      let n = 0;
+      for (const a of reachable(ctx)) {
+        try {
+          ctx.services.bus.deliver(a.id, ctx.view.agent, envelope);
+          n++;
+        } catch {
+          // A full or closing mailbox misses this one; the count says how many got it.
+        }
+      }
+      return n;
+    },
+    publish: (ctx: Ctx, channel: string, message: WitEnvelope) => {
+      checkChannel(channel);
+      if (!allows(ctx.view.rights.publish, channel)) deny(ctx, `publish on ${channel}`);
+      const { envelope, attributes } = checkEnvelope(message);
+      const channels = ctx.view.channels;
+      const publication = ++channels.publications;
+      const body = JSON.parse(envelope.body) as unknown;
+      for (const s of channels.on(channel)) {
+        if (!matches(s.filter, envelope.kind, attributes)) continue;
+        if (!ctx.services.bus.agent(s.agent)) {
+          channels.remove(s.id); // the subscriber is gone
+          continue;
+        }
+        const copy = JSON.stringify({
+          channel,
+          subscription: s.id,
+          publication,
+          kind: envelope.kind,
+          body,
+          attributes,
+        });
+        try {
+          ctx.services.bus.deliver(s.agent, ctx.view.agent, { ...envelope, kind: 'ipc.publish', body: copy });
+        } catch (e) {
+          ctx.services.logger.warn(
+            { channel, subscriber: s.agent, err: (e as Error).message },
+            'publish missed a subscriber',
+          );
+        }
+      }
+      return BigInt(publication);
+    },
+    subscribe: (ctx: Ctx, channel: string, filter: string) => {
+      checkChannel(channel);
+      if (!allows(ctx.view.rights.subscribe, channel)) deny(ctx, `subscribe to ${channel}`);
+      return BigInt(ctx.view.channels.add(ctx.view.agent, channel, parseFilter(filter)).id);
+    },
+    unsubscribe: (ctx: Ctx, subscription: bigint) => {
+      const s = ctx.view.channels.get(Number(subscription));
+      if (s?.agent !== ctx.view.agent)
+        throw new GuestError('not-found', `no subscription ${subscription} of yours`);
+      ctx.view.channels.remove(s.id);
+    },
+    request: (ctx: Ctx, to: string, message: WitEnvelope, timeoutMs: number) => {
+      checkSend(ctx, to);
+      const { envelope } = checkEnvelope(message);
+      const ms = timeoutOf(timeoutMs);
+      const replyBy = Number(ctx.services.clock.now()) + ms;
+      let id: number;
+      try {
+        id = ctx.services.bus.deliver(to, ctx.view.agent, {
+          ...envelope,
+          replyTo: ctx.view.agent,
+          replyBy,
+        }).id;
+      } catch (e) {
+        throw guestError(e);
+      }
+      armTimeout(ctx.services, ctx.view.agent, to, id, ms);
+      return BigInt(id);
+    },
+    call: (ctx: Ctx, to: string, message: WitEnvelope, timeoutMs: number) => {
+      checkSend(ctx, to);
+      if (to === ctx.view.agent)
+        throw new GuestError('invalid', 'an agent cannot call itself: it would wait on itself');
+      const { envelope } = checkEnvelope(message);
+      let id: number;
+      try {
+        id = ctx.services.bus.deliver(to, ctx.view.agent, envelope).id;
+      } catch (e) {
+        throw guestError(e);
+      }
+      return ctx.services.bus.outcome(to, id, timeoutOf(timeoutMs)).then(
+        (value) => JSON.stringify(value ?? null),
+        (e: unknown) => {
+          throw guestError(e);
+        },
+      );
+    },
+  },
+});

@@ -1,0 +1,120 @@
+/**
+ * The message bus: every message into an agent's mailbox passes here, from the embedder
+ * (`kernel.send`) or from another agent (the `ipc` capability). It checks the receiver (alive,
+ * the right world, room in its mailbox) and the message (kind, JSON, size), stores it durably,
+ * queues it by priority (FIFO within one priority) and wakes the scheduler.
+ *
+ * @example
+ * const m = bus.deliver('echo-1a2b3c', 'planner-9f8e7d', { kind: 'task', body: '{"n":1}' });
+ * const value = await bus.outcome('echo-1a2b3c', m.id, 5000); // the handler's result
+ */
+import type { AgentRuntime } from './agent.js';
+import type { Agents } from './agents.js';
+import { AgentOSError } from './errors.js';
+import type { StoredMessage } from './store/journal.js';
+import type { Mailboxes } from './store/mailbox.js';
+import { MAX_KIND } from './validate.js';
+
+/** 0 high, 1 normal (default), 2 low. */
+export type Urgency = 0 | 1 | 2;
+
+/** A message as the bus takes it: the body is JSON text. */
+export interface Envelope {
+  kind: string;
+  body: string;
+  priority?: Urgency;
+  /** Milliseconds until the message expires undelivered; 0 or absent: never. */
+  ttlMs?: number;
+  /** A request: the handler's result goes back to this agent as `ipc.reply`, until `replyBy`. */
+  replyTo?: string;
+  replyBy?: number;
+}
+
+export interface BusDeps {
+  agents: Agents;
+  mailboxes: Mailboxes;
+  wake: (agent: AgentRuntime) => void;
+  maxMessageBytes: number;
+  now: () => number;
+}
+
+const TOOL_KINDS = new Set(['tool.invoke', 'tool.describe']);
+
+export class Bus {
+  constructor(private readonly d: BusDeps) {}
+
+  /**
+   * Stores and queues a message for `to`. `sender` is an agent id, or null for the embedder.
+   * @throws AgentOSError AOS_E_AGENT_NOT_FOUND, AOS_E_AGENT_TERMINATED, AOS_E_WRONG_WORLD,
+   *   AOS_E_BAD_MESSAGE, AOS_E_MESSAGE_TOO_LARGE, AOS_E_QUOTA_EXCEEDED
+   */
+  deliver(to: string, sender: string | null, e: Envelope): StoredMessage {
+    const agent = this.d.agents.get(to);
+    if (agent.record.state === 'terminated')
+      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${to} is terminated`, { agent: to });
+    if (typeof e.kind !== 'string' || e.kind === '' || e.kind.length > MAX_KIND)
+      throw new AgentOSError(
+        'AOS_E_BAD_MESSAGE',
+        `message kind must be a string of 1..${MAX_KIND} characters`,
+      );
+    const size = Buffer.byteLength(e.body, 'utf8');
+    if (size > this.d.maxMessageBytes) {
+      const why = `message body is ${size} bytes of JSON; the limit is ${this.d.maxMessageBytes}`;
+      throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', why, { size, limit: this.d.maxMessageBytes });
+    }
+    const cap = agent.record.limits.mailbox;
+    if (agent.queue.length >= cap) {
+      const why = `${to}'s mailbox holds ${agent.queue.length} messages, its limit; retry later`;
+      throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
+    }
+    if ((agent.record.world === 'skill') !== TOOL_KINDS.has(e.kind)) {
+      throw new AgentOSError(
+        'AOS_E_WRONG_WORLD',
+        agent.record.world === 'skill'
+          ? `${to} is a skill: call its tools with invoke(), not messages of kind "${e.kind}"`
+          : `${to} is an agent: send it messages; only skills take tool calls`,
+      );
+    }
+    const message = this.d.mailboxes.append(to, {
+      kind: e.kind,
+      sender,
+      body: e.body,
+      ...(e.priority !== undefined && e.priority !== 1 ? { priority: e.priority } : {}),
+      ...(e.ttlMs ? { expiresAt: this.d.now() + e.ttlMs } : {}),
+      ...(e.replyTo ? { replyTo: e.replyTo, replyBy: e.replyBy ?? Number.MAX_SAFE_INTEGER } : {}),
+    });
+    queueByPriority(agent, message);
+    this.d.wake(agent);
+    return message;
+  }
+
+  /** The live agents (not terminated). */
+  agents(): AgentRuntime[] {
+    return [...this.d.agents.values()].filter((a) => a.record.state !== 'terminated');
+  }
+
+  /** The live agent `id`, or undefined. */
+  agent(id: string): AgentRuntime | undefined {
+    const a = this.d.agents.peek(id);
+    return a && a.record.state !== 'terminated' ? a : undefined;
+  }
+
+  /** The handler's result for message `id` of `to`; AOS_E_TIMED_OUT after `timeoutMs`. */
+  outcome(to: string, id: number, timeoutMs: number): Promise<unknown> {
+    return this.d.agents.get(to).outcome(id, timeoutMs);
+  }
+}
+
+const urgency = (m: StoredMessage): number => m.priority ?? 1;
+
+/**
+ * Inserts `m` after every queued message of the same or a higher priority. The head stays put
+ * while it is being handled.
+ */
+export function queueByPriority(agent: AgentRuntime, m: StoredMessage): void {
+  const q = agent.queue;
+  let i = q.length;
+  const floor = agent.busy ? 1 : 0;
+  while (i > floor && urgency(q[i - 1]!) > urgency(m)) i--;
+  q.splice(i, 0, m);
+}
