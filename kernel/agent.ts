@@ -38,6 +38,8 @@ export class AgentRuntime {
   readonly window = { start: 0, used: 0 };
   /** Message id → times it was put back because the window budget ran out mid-call. */
   readonly requeues = new Map<number, number>();
+  /** Not runnable before this kernel-clock time: its last delivery crashed (backoff). */
+  retryAt = 0;
   /** Virtual time: fuel used divided by weight (see scheduler.ts). */
   vtime = 0;
   /** Hostcall rate limits in force, by capability. */

@@ -16,6 +16,12 @@ export interface KernelOptions {
   workers?: number;
   /** Fuel a call runs before it yields to waiting work of its class. Default 5,000,000 (~1 ms of JS). */
   sliceFuel?: number;
+  /**
+   * At-least-once delivery: a message whose handler crashes (trap, throw, limit) is delivered
+   * again after `backoffMs` (doubling each time), `attempts` times in all, then moved to the
+   * dead-letter queue. Default 3 attempts, 100 ms.
+   */
+  delivery?: { attempts?: number; backoffMs?: number };
   /** A pino logger, or the level for the kernel's own (stderr). Default level: `warn`. */
   logger?: Logger;
   logLevel?: string;

@@ -5,9 +5,12 @@ import { fixture, openKernel, PROBE_GRANTS, sample } from './testing/harness.js'
 
 let kernel: Kernel;
 
+/** One delivery per message: these tests are about what ends a call, not about retries. */
+const ONCE = { delivery: { attempts: 1 } };
+
 describe('a crash discards that instance only', () => {
   it('keeps the kernel and other agents running while one agent traps on every message', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const trapper = await kernel.spawn(await fixture('probe'), {
       grants: PROBE_GRANTS,
       config: { trapAlways: true },
@@ -42,7 +45,7 @@ describe('a crash discards that instance only', () => {
   });
 
   it('treats a malformed return value as a crash and restarts on the next message', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
     expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 2 });
@@ -58,7 +61,7 @@ describe('a crash discards that instance only', () => {
   });
 
   it('with restart "never", a crashed agent keeps its messages queued until resumed', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, restart: 'never' });
     expect(await codeOf(kernel.send(id, { op: 'trap' }))).toMatch(/^AOS_E_AGENT_CRASHED/);
     const later = kernel.send(id, { op: 'state' });
@@ -70,7 +73,7 @@ describe('a crash discards that instance only', () => {
   });
 
   it('keeps working memory written before a crash', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     await kernel.send(id, { op: 'wm', calls: [['set', 'k', 'v1']] });
     await codeOf(kernel.send(id, { op: 'trap' }));

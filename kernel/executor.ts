@@ -154,18 +154,17 @@ export class Executor {
    */
   private admit(agent: AgentRuntime): WireBudget | null {
     const now = this.d.now();
+    if (agent.retryAt > now) {
+      // Backing off after a crashed delivery.
+      this.runQueue.delete(agent);
+      this.later(agent, agent.retryAt - now);
+      return null;
+    }
     const b = budgetFor(agent, now, DEFAULT_TICK, this.d.slice);
     if ('fuel' in b) return b;
     this.runQueue.delete(agent);
     if (b.blocked === 'window') {
-      const timer = setTimeout(
-        () => {
-          this.timers.delete(timer);
-          this.wake(agent);
-        },
-        Math.max(1, b.until - now),
-      );
-      this.timers.add(timer);
+      this.later(agent, b.until - now);
       return null;
     }
     const err = new AgentOSError(
@@ -180,6 +179,18 @@ export class Executor {
       agent.waiters.delete(head.id);
     }
     return null;
+  }
+
+  /** Wakes the agent after `ms` (real time). */
+  private later(agent: AgentRuntime, ms: number): void {
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        this.wake(agent);
+      },
+      Math.max(1, ms),
+    );
+    this.timers.add(timer);
   }
 
   /**

@@ -37,6 +37,7 @@ import { createLogger } from './logger.js';
 import { WorkerPool, type WorkerSlot } from './pool.js';
 import { Scheduler } from './scheduler.js';
 import { checkSpawn } from './spawn-options.js';
+import { type DeadLetter, DeadLetters } from './store/dead-letters.js';
 import { Journal, type ReadableEntry, type StoredMessage } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
 import { type AgentRecord, type AgentState, emptyStats, ProcessTable } from './store/process-table.js';
@@ -59,6 +60,7 @@ export class Kernel {
   private readonly shared = new Map<string, unknown>();
   private readonly agents: Agents;
   private readonly bus: Bus;
+  private readonly dlq: DeadLetters;
   private closed = false;
   private pool!: WorkerPool;
   private executor!: Executor;
@@ -85,6 +87,7 @@ export class Kernel {
       now: () => Number(services.clock.now()),
     });
     (services as { bus: Bus }).bus = this.bus;
+    this.dlq = new DeadLetters(store);
   }
 
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
@@ -104,6 +107,20 @@ export class Kernel {
     if (!Number.isSafeInteger(slice) || slice < 1) {
       throw new AgentOSError('AOS_E_BAD_CONFIG', `sliceFuel must be a positive integer, got ${slice}`);
     }
+    const delivery = {
+      attempts: options.delivery?.attempts ?? 3,
+      backoffMs: options.delivery?.backoffMs ?? 100,
+    };
+    if (!Number.isInteger(delivery.attempts) || delivery.attempts < 1 || delivery.attempts > 100)
+      throw new AgentOSError(
+        'AOS_E_BAD_CONFIG',
+        `delivery.attempts must be 1..100, got ${delivery.attempts}`,
+      );
+    if (!Number.isFinite(delivery.backoffMs) || delivery.backoffMs < 0)
+      throw new AgentOSError(
+        'AOS_E_BAD_CONFIG',
+        `delivery.backoffMs must be 0 or more, got ${delivery.backoffMs}`,
+      );
     const defaults = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
     const store = await Store.open(home);
     // The bus joins once the kernel exists (it needs the live agents).
@@ -125,7 +142,7 @@ export class Kernel {
       defaults,
     );
     try {
-      await kernel.start({ workers, cpus, slice }, now, options.deliver ?? true);
+      await kernel.start({ workers, cpus, slice, ...delivery }, now, options.deliver ?? true);
     } catch (e) {
       await store.close();
       throw e;
@@ -134,7 +151,13 @@ export class Kernel {
   }
 
   private async start(
-    { workers, cpus, slice }: { workers: number; cpus: number; slice: number },
+    {
+      workers,
+      cpus,
+      slice,
+      attempts,
+      backoffMs,
+    }: { workers: number; cpus: number; slice: number; attempts: number; backoffMs: number },
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
@@ -157,6 +180,9 @@ export class Kernel {
       paused: !deliver,
       scheduler: new Scheduler(cpus, this.pool.wanted),
       slice,
+      deadLetters: this.dlq,
+      attempts,
+      backoffMs,
       reply: (from, m, result) => this.reply(from, m, result),
       suspend: (a, why) => {
         const rec = a.record;
@@ -463,6 +489,45 @@ export class Kernel {
     }
     await this.store.flushed();
     return [...this.journalStore.read(id, options.from ?? 0, options.limit)];
+  }
+
+  /** Dead-lettered messages (of agent `id`, if given): each with why and how often it failed. */
+  async deadLetters(id?: string): Promise<DeadLetter[]> {
+    this.check();
+    await this.store.flushed();
+    return this.dlq.list(id);
+  }
+
+  /**
+   * Puts a dead letter back into its agent's mailbox as a new message (new id, attempts reset).
+   * @throws AgentOSError AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals (agent gone, mailbox full)
+   */
+  async requeue(id: string, messageId: number): Promise<{ messageId: number }> {
+    this.check();
+    await this.store.flushed();
+    const letter = this.dlq.get(id, messageId);
+    if (!letter) {
+      const why = `no dead letter ${messageId} of ${id}`;
+      throw new AgentOSError('AOS_E_DEAD_LETTER_NOT_FOUND', why, { agent: id, messageId });
+    }
+    const m = letter.message;
+    const again = this.bus.deliver(id, m.sender, {
+      kind: m.kind,
+      body: m.body,
+      ...(m.priority === undefined ? {} : { priority: m.priority }),
+    });
+    this.dlq.remove(id, messageId);
+    return { messageId: again.id };
+  }
+
+  /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
+  async purgeDeadLetters(id?: string, messageIds?: number[]): Promise<number> {
+    this.check();
+    await this.store.flushed();
+    const letters = this.dlq.list(id).filter((l) => !messageIds || messageIds.includes(l.message.id));
+    for (const l of letters) this.dlq.remove(l.agent, l.message.id);
+    await this.store.flushed();
+    return letters.length;
   }
 
   /** Resolves when everything written so far is on disk. */

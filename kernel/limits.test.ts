@@ -10,12 +10,15 @@ import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/h
 
 let kernel: Kernel;
 
+/** One delivery per message: these tests are about what ends a call, not about retries. */
+const ONCE = { delivery: { attempts: 1 } };
+
 const probe = async (k: Kernel, options: Parameters<Kernel['spawn']>[1] = {}): Promise<string> =>
   k.spawn(await fixture('probe'), { grants: PROBE_GRANTS, ...options });
 
 describe('fuel budgets stop runaway compute', () => {
   it('ends a JS infinite loop within its budget; the kernel and other agents carry on', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const hog = await probe(kernel, { limits: { fuel: { invocation: 200_000_000 } } });
     const echo = await kernel.spawn(await sample('echo'), { grants: ['log'] });
     const [stopped, answer] = await Promise.all([
@@ -23,7 +26,7 @@ describe('fuel budgets stop runaway compute', () => {
       kernel.send(echo, 'hi'),
     ]);
     expect(stopped).toMatch(
-      /^AOS_E_FUEL_EXHAUSTED: probe-[\w-]+: fuel exhausted: used 2000\d{5} of its invocation budget of 200000000$/,
+      /^AOS_E_FUEL_EXHAUSTED: probe-[\w-]+: fuel exhausted: used 2000\d{5} of its invocation budget of 200000000; dead-lettered after 1 attempt$/,
     );
     expect(answer).toBe('hi');
     const info = kernel.inspect(hog);
@@ -39,7 +42,7 @@ describe('fuel budgets stop runaway compute', () => {
   });
 
   it('ends a compiled infinite loop, with the budget in the error details', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture('limits-wat'), {
       limits: { fuel: { invocation: 1_000_000 } },
     });
@@ -53,16 +56,16 @@ describe('fuel budgets stop runaway compute', () => {
   });
 
   it('ends an invocation at its wall-clock deadline', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await probe(kernel, { limits: { deadlineMs: 50 } });
     expect(await codeOf(kernel.send(id, { op: 'forever' }))).toMatch(
-      /^AOS_E_DEADLINE: probe-[\w-]+: deadline passed: the invocation ran \d+ ms$/,
+      /^AOS_E_DEADLINE: probe-[\w-]+: deadline passed: the invocation ran \d+ ms; dead-lettered after 1 attempt$/,
     );
   });
 
   it('uses exactly the same fuel for the same inputs, across instances, kernels and processes', async () => {
     const run = async (): Promise<number[]> => {
-      const k = await openKernel();
+      const k = await openKernel(ONCE);
       try {
         return await fuelSequence(k);
       } finally {
@@ -83,7 +86,7 @@ describe('fuel budgets stop runaway compute', () => {
 
 describe('memory and stack limits', () => {
   it('ends a JS memory bomb at the cap; the kernel is unaffected', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await probe(kernel, { limits: { memoryBytes: 48 << 20 } });
     const err = await kernel.send(id, { op: 'hoard' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'AOS_E_MEMORY_LIMIT', details: { limit: 48 << 20 } });
@@ -92,22 +95,22 @@ describe('memory and stack limits', () => {
   });
 
   it('ends a compiled memory bomb at the cap', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture('limits-wat'), { limits: { memoryBytes: 1 << 20 } });
     expect(await codeOf(kernel.send(id, 2))).toMatch(
-      /^AOS_E_MEMORY_LIMIT: limits-wat-[\w-]+: memory limit: growing linear memory from \d+ by 1048576 bytes passes its cap of 1048576 bytes$/,
+      /^AOS_E_MEMORY_LIMIT: limits-wat-[\w-]+: memory limit: growing linear memory from \d+ by 1048576 bytes passes its cap of 1048576 bytes; dead-lettered after 1 attempt$/,
     );
   });
 
   it('refuses to start an instance whose initial memory is over the cap', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     expect(await codeOf(probe(kernel, { limits: { memoryBytes: 1 << 20 } }))).toMatch(
       /^AOS_E_MEMORY_LIMIT: /,
     );
   });
 
   it('contains deep recursion: compiled with AOS_E_STACK_OVERFLOW, JS by the engine', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const wat = await kernel.spawn(await fixture('limits-wat'));
     expect(await codeOf(kernel.send(wat, 3))).toMatch(
       /^AOS_E_STACK_OVERFLOW: limits-wat-[\w-]+: RangeError: Maximum call stack/,
@@ -122,7 +125,7 @@ describe('memory and stack limits', () => {
 describe('window and lifetime budgets', () => {
   it('holds an agent past its fuel per second until the next window', async () => {
     const clock = new ManualClock(1_000_000n);
-    kernel = await openKernel({ clock });
+    kernel = await openKernel({ ...ONCE, clock });
     const id = await probe(kernel, { limits: { fuel: { perSecond: 3_000_000 } } });
     const sends = [1, 2, 3, 4, 5, 6].map((i) => kernel.send(id, { op: 'echo', i }));
     await sends[0];
@@ -140,7 +143,7 @@ describe('window and lifetime budgets', () => {
   });
 
   it('suspends an agent past its lifetime budget, keeps the message, and goes on once raised', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await probe(kernel, { limits: { fuel: { lifetime: 20_000_000 } } });
     let err: unknown;
     for (let i = 0; i < 100 && !err; i++)
@@ -160,7 +163,7 @@ describe('window and lifetime budgets', () => {
 
 describe('quotas and settings', () => {
   it('refuses a message past the mailbox limit and loses none that were queued', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const id = await probe(kernel, { limits: { mailbox: 2 } });
     kernel.suspend(id);
     const a = kernel.send(id, { op: 'echo', n: 1 });
@@ -175,7 +178,7 @@ describe('quotas and settings', () => {
 
   it('limits hostcalls per capability: quota-exceeded to the guest, log lines dropped', async () => {
     const clock = new ManualClock(5_000n);
-    kernel = await openKernel({ clock });
+    kernel = await openKernel({ ...ONCE, clock });
     const id = await probe(kernel, { limits: { hostcallsPerSecond: { 'working-memory': 3, log: 2 } } });
     const gets = Array.from({ length: 5 }, () => ['get', 'k']);
     const denied = {
@@ -202,7 +205,7 @@ describe('quotas and settings', () => {
   });
 
   it('refuses bad limits, priorities and weights at spawn and configure, changing nothing', async () => {
-    kernel = await openKernel();
+    kernel = await openKernel(ONCE);
     const path = await fixture('probe');
     const bad: [object, RegExp][] = [
       [
@@ -239,12 +242,12 @@ describe('quotas and settings', () => {
 
   it('keeps limits and accounting across a restart', async () => {
     const home = tempHome();
-    const first = await openKernel({ home });
+    const first = await openKernel({ ...ONCE, home });
     const id = await probe(first, { limits: { fuel: { invocation: 123_456_789 } }, priority: 'idle' });
     await first.send(id, { op: 'echo' });
     const stats = first.inspect(id).stats;
     await first.close();
-    const again = await openKernel({ home });
+    const again = await openKernel({ ...ONCE, home });
     expect(again.inspect(id)).toMatchObject({
       limits: { fuel: { invocation: 123_456_789 } },
       priority: 'idle',

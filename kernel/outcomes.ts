@@ -11,6 +11,7 @@ import type { AgentRuntime } from './agent.js';
 import { account } from './budgets.js';
 import { AgentOSError, type ErrorCode } from './errors.js';
 import type { WorkerSlot } from './pool.js';
+import type { DeadLetters } from './store/dead-letters.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
 import type { TaskResult } from './worker/protocol.js';
@@ -27,6 +28,10 @@ export interface OutcomeDeps {
   persist: (agent: AgentRuntime) => void;
   /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
   suspend: (agent: AgentRuntime, why: AgentOSError) => void;
+  deadLetters: DeadLetters;
+  /** Deliveries a message gets before it is dead-lettered, and the first retry's delay (doubling). */
+  attempts: number;
+  backoffMs: number;
   /** Answers a request (a message with `replyTo`) with its handler's result. */
   reply: (
     from: string,
@@ -178,6 +183,31 @@ export class Outcomes {
       rec.lastError = { code: err.code, message: err.message, at };
       this.d.journal.append(rec.id, { t: 'lifecycle', at, op: 'crash', detail: err.message });
       this.d.logger.warn({ agent: rec.id, code: err.code }, err.message);
+      const attempts = (message.attempts ?? 0) + 1;
+      if (attempts < this.d.attempts && rec.state !== 'terminated') {
+        // At least once: the message stays at the head of the mailbox and is delivered again.
+        message.attempts = attempts;
+        this.d.mailboxes.update(agent.id, message);
+        agent.retryAt = at + this.d.backoffMs * 2 ** (attempts - 1);
+        this.d.persist(agent);
+        return;
+      }
+      this.d.deadLetters.add(agent.id, message, { code: err.code, reason: err.message, attempts, at });
+      this.d.journal.append(rec.id, {
+        t: 'lifecycle',
+        at,
+        op: 'dead-letter',
+        detail: `message ${message.id}`,
+      });
+      err = new AgentOSError(
+        err.code,
+        `${err.message}; dead-lettered after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+        {
+          ...err.details,
+          deadLettered: true,
+          attempts,
+        },
+      );
     }
     this.finish(agent, message);
     const tag = result === 'error' ? String(err.details.tag) : 'unavailable';

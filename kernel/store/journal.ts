@@ -27,6 +27,8 @@ export interface StoredMessage {
   /** A request: the handler's result goes to this agent as `ipc.reply`, if it comes by `replyBy`. */
   replyTo?: string;
   replyBy?: number;
+  /** Deliveries that ended in a crash so far (absent: none). */
+  attempts?: number;
 }
 
 export type JournalRecord =

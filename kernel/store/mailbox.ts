@@ -48,6 +48,11 @@ export class Mailboxes {
     return stored;
   }
 
+  /** Rewrites a message still in the mailbox (its delivery attempts changed). */
+  update(agent: string, m: StoredMessage): void {
+    this.store.batch.put(this.db, [agent, m.id], encodeToBytes(m));
+  }
+
   /** Removes a handled message. */
   ack(agent: string, id: number): void {
     this.store.batch.remove(this.db, [agent, id]);

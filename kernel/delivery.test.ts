@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { Kernel } from './kernel.js';
+import { codeOf } from './testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, tempHome } from './testing/harness.js';
+
+let kernel: Kernel;
+
+const probe = async (k: Kernel): Promise<string> => k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+
+const invokes = async (k: Kernel, id: string, messageId: number): Promise<number> =>
+  (await k.journal(id)).filter((e) => e.t === 'invoke' && e.message.id === messageId).length;
+
+describe('at-least-once delivery', () => {
+  it('delivers a crashing message again with backoff, then dead-letters it', async () => {
+    kernel = await openKernel({ delivery: { attempts: 3, backoffMs: 10 } });
+    const id = await probe(kernel);
+    const { messageId } = kernel.post(id, { op: 'trap' });
+    const err = await kernel.send(id, { op: 'echo' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeNull(); // the next message is handled once the bad one is out of the way
+    const letters = await kernel.deadLetters(id);
+    expect(letters).toMatchObject([
+      { agent: id, message: { id: messageId, attempts: 2 }, code: 'AOS_E_AGENT_CRASHED', attempts: 3 },
+    ]);
+    expect(letters[0]!.reason).toMatch(/wasm `unreachable`/); // a JS throw, as SpiderMonkey reports it
+    expect(await invokes(kernel, id, messageId)).toBe(3);
+    expect(kernel.inspect(id)).toMatchObject({ mailbox: 0, stats: { crashes: 3 } });
+  });
+
+  it('tells the sender once the message is dead-lettered, with the last error', async () => {
+    kernel = await openKernel({ delivery: { attempts: 2, backoffMs: 1 } });
+    const id = await probe(kernel);
+    const err = await kernel.send(id, { op: 'trap' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AOS_E_AGENT_CRASHED', details: { deadLettered: true, attempts: 2 } });
+    expect(String((err as Error).message)).toMatch(/; dead-lettered after 2 attempts$/);
+  });
+
+  it('does not dead-letter a message that succeeds on a later attempt', async () => {
+    kernel = await openKernel({ delivery: { attempts: 3, backoffMs: 1 } });
+    const id = await probe(kernel);
+    expect(await kernel.send(id, { op: 'flaky', until: 3 })).toEqual({ tries: 3 });
+    expect(await kernel.deadLetters(id)).toEqual([]);
+  });
+
+  it('requeues a dead letter as a new message, and purges the rest', async () => {
+    kernel = await openKernel({ delivery: { attempts: 2, backoffMs: 1 } });
+    const id = await probe(kernel);
+    await codeOf(kernel.send(id, { op: 'flaky', until: 3 }));
+    await codeOf(kernel.send(id, { op: 'trap' }));
+    const [flaky, trap] = await kernel.deadLetters(id);
+    const { messageId } = await kernel.requeue(id, flaky!.message.id);
+    expect(messageId).toBeGreaterThan(trap!.message.id);
+    for (let i = 0; i < 200 && (await invokes(kernel, id, messageId)) === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    await kernel.send(id, { op: 'echo' });
+    const outcome = (await kernel.journal(id)).find((e) => e.t === 'outcome' && e.messageId === messageId);
+    expect(outcome).toMatchObject({ result: 'ok', value: '{"tries":3}' });
+    expect((await kernel.deadLetters(id)).map((l) => l.message.id)).toEqual([trap!.message.id]);
+    expect(await codeOf(kernel.requeue(id, flaky!.message.id))).toMatch(
+      /^AOS_E_DEAD_LETTER_NOT_FOUND: no dead letter/,
+    );
+    expect(await kernel.purgeDeadLetters(id)).toBe(1);
+    expect(await kernel.deadLetters()).toEqual([]);
+  });
+
+  it('keeps delivery attempts and dead letters across a restart', async () => {
+    const home = tempHome();
+    const first = await openKernel({ home, delivery: { attempts: 2, backoffMs: 60_000 } });
+    const id = await probe(first);
+    const { messageId } = first.post(id, { op: 'trap' });
+    for (let i = 0; i < 400 && first.inspect(id).stats.crashes === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(first.inspect(id).mailbox).toBe(1); // backing off: still queued
+    await first.close();
+    kernel = await openKernel({ home, delivery: { attempts: 2, backoffMs: 1 } });
+    for (let i = 0; i < 400 && (await kernel.deadLetters(id)).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(await kernel.deadLetters(id)).toMatchObject([{ message: { id: messageId }, attempts: 2 }]);
+    await kernel.close();
+    kernel = await openKernel({ home });
+    expect(await kernel.deadLetters()).toHaveLength(1);
+  });
+
+  it('refuses bad delivery options', async () => {
+    await expect(openKernel({ delivery: { attempts: 0 } })).rejects.toMatchObject({
+      code: 'AOS_E_BAD_CONFIG',
+    });
+    await expect(openKernel({ delivery: { backoffMs: -1 } })).rejects.toMatchObject({
+      code: 'AOS_E_BAD_CONFIG',
+    });
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * The dead-letter queue: messages whose handler failed on every delivery attempt, kept in LMDB
+ * under `[agent, messageId]` with why they failed, until the embedder requeues or purges them.
+ *
+ * @example
+ * const dlq = new DeadLetters(store);
+ * dlq.add('echo-1a2b3c', message, { code: 'AOS_E_AGENT_CRASHED', reason: 'trap', attempts: 3, at: now });
+ * dlq.list('echo-1a2b3c');
+ */
+import type { Database } from 'lmdb';
+import { decodeValue, encodeToBytes } from '../bridge/codec.js';
+import type { StoredMessage } from './journal.js';
+import type { Store } from './store.js';
+
+export interface DeadLetter {
+  agent: string;
+  message: StoredMessage;
+  /** The error code of the last failure, and its message. */
+  code: string;
+  reason: string;
+  attempts: number;
+  /** Kernel-clock ms when it was dead-lettered. */
+  at: number;
+}
+
+export class DeadLetters {
+  private readonly db: Database<Uint8Array, [string, number]>;
+
+  constructor(private readonly store: Store) {
+    this.db = store.db('dead-letters', { encoding: 'binary' }) as unknown as Database<
+      Uint8Array,
+      [string, number]
+    >;
+  }
+
+  add(agent: string, message: StoredMessage, why: Omit<DeadLetter, 'agent' | 'message'>): void {
+    const letter: DeadLetter = { agent, message, ...why };
+    this.store.batch.put(this.db, [agent, message.id], encodeToBytes(letter));
+  }
+
+  /** Every dead letter (of `agent`, if given), oldest message first. Waits for nothing. */
+  list(agent?: string): DeadLetter[] {
+    const range = agent === undefined ? {} : { start: [agent, 0], end: [agent, Number.MAX_SAFE_INTEGER] };
+    const out: DeadLetter[] = [];
+    for (const { value } of this.db.getRange(range as { start?: [string, number] }))
+      out.push(decodeValue(value) as DeadLetter);
+    return out;
+  }
+
+  get(agent: string, id: number): DeadLetter | undefined {
+    const v = this.db.get([agent, id]);
+    return v ? (decodeValue(v) as DeadLetter) : undefined;
+  }
+
+  remove(agent: string, id: number): void {
+    this.store.batch.remove(this.db, [agent, id]);
+  }
+}
