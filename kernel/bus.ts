@@ -8,6 +8,7 @@
  * const m = bus.deliver('echo-1a2b3c', 'planner-9f8e7d', { kind: 'task', body: '{"n":1}' });
  * const value = await bus.outcome('echo-1a2b3c', m.id, 5000); // the handler's result
  */
+import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import type { Agents } from './agents.js';
 import { AgentOSError } from './errors.js';
@@ -31,6 +32,7 @@ export interface Envelope {
 }
 
 export interface BusDeps {
+  logger: Logger;
   agents: Agents;
   mailboxes: Mailboxes;
   wake: (agent: AgentRuntime) => void;
@@ -86,6 +88,25 @@ export class Bus {
     queueByPriority(agent, message);
     this.d.wake(agent);
     return message;
+  }
+
+  /**
+   * Sends a request's result back to its requester as `ipc.reply`, if the requester is still
+   * there and its timeout has not passed (then it got `ipc.timeout` instead).
+   */
+  reply(from: string, m: StoredMessage, result: { value: unknown } | { error: unknown }): void {
+    if (!m.replyTo || this.d.now() > (m.replyBy ?? 0) || !this.agent(m.replyTo)) return;
+    try {
+      this.deliver(m.replyTo, from, {
+        kind: 'ipc.reply',
+        body: JSON.stringify({ request: m.id, ...result }),
+      });
+    } catch (e) {
+      this.d.logger.warn(
+        { agent: m.replyTo, request: m.id, err: (e as Error).message },
+        'ipc.reply not delivered',
+      );
+    }
   }
 
   /** The live agents (not terminated). */

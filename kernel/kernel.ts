@@ -9,7 +9,6 @@
  * await kernel.close();
  */
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { env } from 'node:process';
 import { CAPABILITIES } from '../hostcalls/index.js';
 import type { AgentRuntime } from './agent.js';
@@ -30,10 +29,11 @@ import { systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
 import { Executor } from './executor.js';
-import { checkPriority, checkWeight, DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
+import { checkPriority, checkWeight, type Limits, resolveLimits } from './limits.js';
 import { HostcallTable, link, parseGrants } from './linker.js';
 import { Loader } from './loader.js';
 import { createLogger } from './logger.js';
+import { type ResolvedOptions, resolveOptions } from './options.js';
 import { WorkerPool, type WorkerSlot } from './pool.js';
 import { Scheduler } from './scheduler.js';
 import { checkSpawn } from './spawn-options.js';
@@ -80,6 +80,7 @@ export class Kernel {
   ) {
     this.agents = new Agents(processes, table, services, this.shared, defaults);
     this.bus = new Bus({
+      logger: services.logger,
       agents: this.agents,
       mailboxes,
       wake: (a) => this.executor.wake(a),
@@ -95,33 +96,7 @@ export class Kernel {
     const home = options.home ?? env.AGENTOS_HOME ?? './.agentos';
     const logger = options.logger ?? createLogger(options.logLevel ?? 'warn');
     const clock = options.clock ?? systemClock;
-    const cpus = options.cpus ?? availableParallelism();
-    if (!Number.isInteger(cpus) || cpus < 1) {
-      throw new AgentOSError('AOS_E_BAD_CONFIG', `cpus must be a positive integer, got ${cpus}`);
-    }
-    const workers = options.workers ?? cpus + 2;
-    if (!Number.isInteger(workers) || workers < 1) {
-      throw new AgentOSError('AOS_E_BAD_CONFIG', `workers must be a positive integer, got ${workers}`);
-    }
-    const slice = options.sliceFuel ?? 5_000_000;
-    if (!Number.isSafeInteger(slice) || slice < 1) {
-      throw new AgentOSError('AOS_E_BAD_CONFIG', `sliceFuel must be a positive integer, got ${slice}`);
-    }
-    const delivery = {
-      attempts: options.delivery?.attempts ?? 3,
-      backoffMs: options.delivery?.backoffMs ?? 100,
-    };
-    if (!Number.isInteger(delivery.attempts) || delivery.attempts < 1 || delivery.attempts > 100)
-      throw new AgentOSError(
-        'AOS_E_BAD_CONFIG',
-        `delivery.attempts must be 1..100, got ${delivery.attempts}`,
-      );
-    if (!Number.isFinite(delivery.backoffMs) || delivery.backoffMs < 0)
-      throw new AgentOSError(
-        'AOS_E_BAD_CONFIG',
-        `delivery.backoffMs must be 0 or more, got ${delivery.backoffMs}`,
-      );
-    const defaults = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
+    const o = resolveOptions(options);
     const store = await Store.open(home);
     // The bus joins once the kernel exists (it needs the live agents).
     const services = { store, clock, logger } as KernelServices;
@@ -139,10 +114,10 @@ export class Kernel {
       new Dispatcher(table, journal, logger, now),
       options.maxMessageBytes ?? 1 << 20,
       options.closeTimeoutMs ?? 10_000,
-      defaults,
+      o.limits,
     );
     try {
-      await kernel.start({ workers, cpus, slice, ...delivery }, now, options.deliver ?? true);
+      await kernel.start(o, now, options.deliver ?? true);
     } catch (e) {
       await store.close();
       throw e;
@@ -151,13 +126,7 @@ export class Kernel {
   }
 
   private async start(
-    {
-      workers,
-      cpus,
-      slice,
-      attempts,
-      backoffMs,
-    }: { workers: number; cpus: number; slice: number; attempts: number; backoffMs: number },
+    { workers, cpus, slice, attempts, backoffMs }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
@@ -183,7 +152,7 @@ export class Kernel {
       deadLetters: this.dlq,
       attempts,
       backoffMs,
-      reply: (from, m, result) => this.reply(from, m, result),
+      reply: (from, m, result) => this.bus.reply(from, m, result),
       suspend: (a, why) => {
         const rec = a.record;
         rec.state = 'suspended';
@@ -200,26 +169,6 @@ export class Kernel {
       },
     });
     for (const agent of this.agents.values()) this.executor.wake(agent);
-  }
-
-  /**
-   * Sends a request's result back to its requester as `ipc.reply`, if the requester is still
-   * there and its timeout has not passed (then it got `ipc.timeout` instead).
-   */
-  private reply(from: string, m: StoredMessage, result: { value: unknown } | { error: unknown }): void {
-    if (!m.replyTo || Number(this.services.clock.now()) > (m.replyBy ?? 0) || !this.bus.agent(m.replyTo))
-      return;
-    try {
-      this.bus.deliver(m.replyTo, from, {
-        kind: 'ipc.reply',
-        body: JSON.stringify({ request: m.id, ...result }),
-      });
-    } catch (e) {
-      this.services.logger.warn(
-        { agent: m.replyTo, request: m.id, err: (e as Error).message },
-        'ipc.reply not delivered',
-      );
-    }
   }
 
   private serve(slot: WorkerSlot): void {
@@ -505,29 +454,16 @@ export class Kernel {
   async requeue(id: string, messageId: number): Promise<{ messageId: number }> {
     this.check();
     await this.store.flushed();
-    const letter = this.dlq.get(id, messageId);
-    if (!letter) {
-      const why = `no dead letter ${messageId} of ${id}`;
-      throw new AgentOSError('AOS_E_DEAD_LETTER_NOT_FOUND', why, { agent: id, messageId });
-    }
-    const m = letter.message;
-    const again = this.bus.deliver(id, m.sender, {
-      kind: m.kind,
-      body: m.body,
-      ...(m.priority === undefined ? {} : { priority: m.priority }),
-    });
-    this.dlq.remove(id, messageId);
-    return { messageId: again.id };
+    return { messageId: this.dlq.requeue(id, messageId, this.bus).id };
   }
 
   /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
   async purgeDeadLetters(id?: string, messageIds?: number[]): Promise<number> {
     this.check();
     await this.store.flushed();
-    const letters = this.dlq.list(id).filter((l) => !messageIds || messageIds.includes(l.message.id));
-    for (const l of letters) this.dlq.remove(l.agent, l.message.id);
+    const n = this.dlq.purge(id, messageIds);
     await this.store.flushed();
-    return letters.length;
+    return n;
   }
 
   /** Resolves when everything written so far is on disk. */

@@ -9,6 +9,8 @@
  */
 import type { Database } from 'lmdb';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
+import type { Bus } from '../bus.js';
+import { AgentOSError } from '../errors.js';
 import type { StoredMessage } from './journal.js';
 import type { Store } from './store.js';
 
@@ -54,5 +56,34 @@ export class DeadLetters {
 
   remove(agent: string, id: number): void {
     this.store.batch.remove(this.db, [agent, id]);
+  }
+
+  /**
+   * Delivers dead letter `id` of `agent` again through `bus`, as a new message, and drops it
+   * from here. @throws AgentOSError AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals
+   */
+  requeue(agent: string, id: number, bus: Bus): StoredMessage {
+    const letter = this.get(agent, id);
+    if (!letter) {
+      throw new AgentOSError('AOS_E_DEAD_LETTER_NOT_FOUND', `no dead letter ${id} of ${agent}`, {
+        agent,
+        messageId: id,
+      });
+    }
+    const m = letter.message;
+    const again = bus.deliver(agent, m.sender, {
+      kind: m.kind,
+      body: m.body,
+      ...(m.priority === undefined ? {} : { priority: m.priority }),
+    });
+    this.remove(agent, id);
+    return again;
+  }
+
+  /** Deletes all dead letters, those of `agent`, or just `ids` of it; returns how many. */
+  purge(agent?: string, ids?: number[]): number {
+    const letters = this.list(agent).filter((l) => !ids || ids.includes(l.message.id));
+    for (const l of letters) this.remove(l.agent, l.message.id);
+    return letters.length;
   }
 }

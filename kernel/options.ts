@@ -1,0 +1,43 @@
+/**
+ * The kernel's options with their defaults applied and each checked, before anything is opened:
+ * a bad option is an AOS_E_BAD_CONFIG naming it, and nothing is touched.
+ *
+ * @example
+ * const o = resolveOptions({ cpus: 2 });   // { cpus: 2, workers: 4, slice: 5_000_000, ... }
+ */
+import { availableParallelism } from 'node:os';
+import type { KernelOptions } from './api.js';
+import { AgentOSError } from './errors.js';
+import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
+
+export interface ResolvedOptions {
+  cpus: number;
+  workers: number;
+  /** Fuel a call runs before it yields to waiting work of its class. */
+  slice: number;
+  /** Deliveries per message before it is dead-lettered, and the first retry's delay. */
+  attempts: number;
+  backoffMs: number;
+  limits: Limits;
+}
+
+const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
+
+export function resolveOptions(options: KernelOptions): ResolvedOptions {
+  const cpus = options.cpus ?? availableParallelism();
+  if (!Number.isInteger(cpus) || cpus < 1) throw bad(`cpus must be a positive integer, got ${cpus}`);
+  const workers = options.workers ?? cpus + 2;
+  if (!Number.isInteger(workers) || workers < 1)
+    throw bad(`workers must be a positive integer, got ${workers}`);
+  const slice = options.sliceFuel ?? 5_000_000;
+  if (!Number.isSafeInteger(slice) || slice < 1)
+    throw bad(`sliceFuel must be a positive integer, got ${slice}`);
+  const attempts = options.delivery?.attempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100)
+    throw bad(`delivery.attempts must be 1..100, got ${attempts}`);
+  const backoffMs = options.delivery?.backoffMs ?? 100;
+  if (!Number.isFinite(backoffMs) || backoffMs < 0)
+    throw bad(`delivery.backoffMs must be 0 or more, got ${backoffMs}`);
+  const limits = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
+  return { cpus, workers, slice, attempts, backoffMs, limits };
+}
