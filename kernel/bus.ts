@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import type { Agents } from './agents.js';
 import { AgentOSError } from './errors.js';
+import type { EventHub } from './events.js';
 import type { StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
 import { MAX_KIND } from './validate.js';
@@ -32,6 +33,7 @@ export interface Envelope {
 }
 
 export interface BusDeps {
+  events: EventHub;
   logger: Logger;
   agents: Agents;
   mailboxes: Mailboxes;
@@ -50,7 +52,7 @@ export class Bus {
    * @throws AgentOSError AOS_E_AGENT_NOT_FOUND, AOS_E_AGENT_TERMINATED, AOS_E_WRONG_WORLD,
    *   AOS_E_BAD_MESSAGE, AOS_E_MESSAGE_TOO_LARGE, AOS_E_QUOTA_EXCEEDED
    */
-  deliver(to: string, sender: string | null, e: Envelope): StoredMessage {
+  deliver(to: string, sender: string | null, e: Envelope, options: { quiet?: boolean } = {}): StoredMessage {
     const agent = this.d.agents.get(to);
     if (agent.record.state === 'terminated')
       throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${to} is terminated`, { agent: to });
@@ -67,6 +69,7 @@ export class Bus {
     const cap = agent.record.limits.mailbox;
     if (agent.queue.length >= cap) {
       const why = `${to}'s mailbox holds ${agent.queue.length} messages, its limit; retry later`;
+      if (!options.quiet) this.d.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
       throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
     }
     if ((agent.record.world === 'skill') !== TOOL_KINDS.has(e.kind)) {

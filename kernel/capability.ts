@@ -18,6 +18,7 @@
 import type { Logger } from 'pino';
 import type { Bus } from './bus.js';
 import type { Clock } from './clock.js';
+import type { EventHub } from './events.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { Store } from './store/store.js';
 
@@ -28,6 +29,8 @@ export interface KernelServices {
   readonly logger: Logger;
   /** Messages into agents' mailboxes (the ipc capability sends through it). */
   readonly bus: Bus;
+  /** The kernel's events (the events capability reads them; capabilities may emit). */
+  readonly events: EventHub;
 }
 
 /** A grant as written (`working-memory` or `working-memory:read-only`), parsed. */

@@ -106,8 +106,8 @@ describe('bad input to spawn is refused with a coded error and stores nothing', 
         /^AOS_E_UNKNOWN_IMPORT: .* imports example:evil\/net@1.0.0/,
       ],
       [
-        async () => kernel.spawn(await fixture('needs-events'), { grants: ['log'] }),
-        /^AOS_E_CAPABILITY_UNAVAILABLE: .* imports agentos:kernel\/events@0.1.0/,
+        async () => kernel.spawn(await fixture('needs-semantic-memory'), { grants: ['log'] }),
+        /^AOS_E_CAPABILITY_UNAVAILABLE: .* imports agentos:kernel\/semantic-memory@0.1.0/,
       ],
       [
         async () => kernel.spawn(await fixture('probe'), { grants: ['log'] }),

@@ -28,6 +28,7 @@ import type { KernelServices } from './capability.js';
 import { systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
+import { EventHub, type KernelEvent } from './events.js';
 import { Executor } from './executor.js';
 import { checkPriority, checkWeight, type Limits, resolveLimits } from './limits.js';
 import { HostcallTable, link, parseGrants } from './linker.js';
@@ -61,6 +62,7 @@ export class Kernel {
   private readonly agents: Agents;
   private readonly bus: Bus;
   private readonly dlq: DeadLetters;
+  private readonly hub: EventHub;
   private closed = false;
   private pool!: WorkerPool;
   private executor!: Executor;
@@ -79,7 +81,10 @@ export class Kernel {
     private readonly defaults: Limits,
   ) {
     this.agents = new Agents(processes, table, services, this.shared, defaults);
+    this.hub = new EventHub(store, () => Number(services.clock.now()));
+    (services as { events: EventHub }).events = this.hub;
     this.bus = new Bus({
+      events: this.hub,
       logger: services.logger,
       agents: this.agents,
       mailboxes,
@@ -150,6 +155,7 @@ export class Kernel {
       scheduler: new Scheduler(cpus, this.pool.wanted),
       slice,
       deadLetters: this.dlq,
+      events: this.hub,
       attempts,
       backoffMs,
       reply: (from, m, result) => this.bus.reply(from, m, result),
@@ -158,6 +164,7 @@ export class Kernel {
         rec.state = 'suspended';
         rec.updatedAt = now();
         rec.lastError = { code: why.code, message: why.message, at: rec.updatedAt };
+        this.hub.emit('agent.suspended', rec.id, { code: why.code, reason: why.message });
         this.journalStore.append(rec.id, {
           t: 'lifecycle',
           at: rec.updatedAt,
@@ -260,6 +267,11 @@ export class Kernel {
       seed: record.seed,
     });
     await this.startNow(agent);
+    this.hub.emit('agent.spawned', record.id, {
+      digest: record.digest,
+      world: record.world,
+      grants: record.grants,
+    });
     return record.id;
   }
 
@@ -428,6 +440,7 @@ export class Kernel {
     rec.updatedAt = Number(this.services.clock.now());
     this.journalStore.append(id, { t: 'lifecycle', at: rec.updatedAt, op });
     this.agents.save(agent);
+    this.hub.emit(op === 'resume' ? 'agent.resumed' : `agent.${to}`, id, {});
     return agent;
   }
 
@@ -466,6 +479,23 @@ export class Kernel {
     return n;
   }
 
+  /**
+   * The kernel's events (agent.spawned, agent.suspended, agent.resumed, agent.crashed,
+   * agent.terminated, message.dead-lettered, quota.hit, ipc.denied) from now on, as an async
+   * iterator; `prefixes` selects by kind. It ends when the kernel closes.
+   */
+  events(options: { prefixes?: string[] } = {}): AsyncIterableIterator<KernelEvent> {
+    this.check();
+    return this.hub.iterate(options.prefixes ?? []);
+  }
+
+  /** Stored events after sequence `after` (the last 10,000 are kept), oldest first. */
+  async recentEvents(after = 0, limit = 1000): Promise<KernelEvent[]> {
+    this.check();
+    await this.store.flushed();
+    return this.hub.recent(after, limit);
+  }
+
   /** Resolves when everything written so far is on disk. */
   flushed(): Promise<void> {
     return this.store.flushed();
@@ -497,6 +527,7 @@ export class Kernel {
     this.agents.saveDirty();
     for (const s of this.servers.values()) s.stop();
     for (const w of this.parkWatchers.values()) w.stop();
+    this.hub.close();
     await this.pool.close();
     for (const c of CAPABILITIES) await c.close?.(this.shared.get(c.name));
     await this.store.close();

@@ -33,8 +33,8 @@ describe('parseGrants', () => {
   });
 
   it('refuses a capability this kernel does not provide yet', () => {
-    expect(failure(() => parseGrants(['events'], table))).toMatch(
-      /^AOS_E_CAPABILITY_UNAVAILABLE: grant "events": this kernel does not provide events yet/,
+    expect(failure(() => parseGrants(['semantic-memory'], table))).toMatch(
+      /^AOS_E_CAPABILITY_UNAVAILABLE: grant "semantic-memory": this kernel does not provide semantic-memory yet/,
     );
   });
 });
@@ -79,8 +79,8 @@ describe('link', () => {
   });
 
   it('refuses an interface the kernel does not provide yet, even if granted', () => {
-    expect(failure(() => link(['agentos:kernel/events@0.1.0'], grants, table, 'x'))).toBe(
-      'AOS_E_CAPABILITY_UNAVAILABLE: x imports agentos:kernel/events@0.1.0, which this kernel does not provide yet',
+    expect(failure(() => link(['agentos:kernel/semantic-memory@0.1.0'], grants, table, 'x'))).toBe(
+      'AOS_E_CAPABILITY_UNAVAILABLE: x imports agentos:kernel/semantic-memory@0.1.0, which this kernel does not provide yet',
     );
   });
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { account } from './budgets.js';
 import { AgentOSError, type ErrorCode } from './errors.js';
+import type { EventHub } from './events.js';
 import type { WorkerSlot } from './pool.js';
 import type { DeadLetters } from './store/dead-letters.js';
 import type { Journal, StoredMessage } from './store/journal.js';
@@ -29,6 +30,7 @@ export interface OutcomeDeps {
   /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
   suspend: (agent: AgentRuntime, why: AgentOSError) => void;
   deadLetters: DeadLetters;
+  events: EventHub;
   /** Deliveries a message gets before it is dead-lettered, and the first retry's delay (doubling). */
   attempts: number;
   backoffMs: number;
@@ -139,6 +141,7 @@ export class Outcomes {
   ): void {
     const rec = agent.record;
     const err = new AgentOSError(r.code as ErrorCode, `${rec.id}: ${r.message}`, r.details ?? {});
+    this.d.events.emit('quota.hit', rec.id, { code: r.code, ...(r.details ?? {}) });
     const kind = r.details?.budgetKind;
     const at = this.d.now();
     if (r.code === 'AOS_E_FUEL_EXHAUSTED' && (kind === 'window' || kind === 'lifetime')) {
@@ -183,6 +186,11 @@ export class Outcomes {
       rec.lastError = { code: err.code, message: err.message, at };
       this.d.journal.append(rec.id, { t: 'lifecycle', at, op: 'crash', detail: err.message });
       this.d.logger.warn({ agent: rec.id, code: err.code }, err.message);
+      this.d.events.emit('agent.crashed', rec.id, {
+        code: err.code,
+        reason: err.message,
+        messageId: message.id,
+      });
       const attempts = (message.attempts ?? 0) + 1;
       if (attempts < this.d.attempts && rec.state !== 'terminated') {
         // At least once: the message stays at the head of the mailbox and is delivered again.
@@ -198,6 +206,11 @@ export class Outcomes {
         at,
         op: 'dead-letter',
         detail: `message ${message.id}`,
+      });
+      this.d.events.emit('message.dead-lettered', rec.id, {
+        messageId: message.id,
+        code: err.code,
+        attempts,
       });
       err = new AgentOSError(
         err.code,

@@ -69,6 +69,7 @@ function deny(ctx: Ctx, what: string): never {
   const limits = ctx.agent.stats.limits;
   limits['denied:ipc'] = (limits['denied:ipc'] ?? 0) + 1;
   ctx.services.logger.info({ agent: ctx.view.agent, denied: what }, 'ipc denied');
+  ctx.services.events.emit('ipc.denied', ctx.view.agent, { what });
   throw new GuestError('denied', `${ctx.view.agent} may not ${what}`);
 }
 

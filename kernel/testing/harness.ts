@@ -25,8 +25,9 @@ type FixtureSpec = { ts: string; world: 'agent' | 'skill' } | ({ wat: string } &
 
 export const FIXTURES = {
   probe: { ts: 'probe.ts', world: 'agent' },
-  'needs-events': { ts: 'needs-events.ts', world: 'agent' },
+  'needs-semantic-memory': { ts: 'needs-semantic-memory.ts', world: 'agent' },
   messenger: { ts: 'messenger.ts', world: 'agent' },
+  watcher: { ts: 'watcher.ts', world: 'agent' },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },

@@ -1,0 +1,124 @@
+/**
+ * `agentos:kernel/events`: the kernel's own events (agent.spawned, agent.crashed,
+ * message.dead-lettered, quota.hit, ...) for agents granted `events`. `subscribe(prefixes)`
+ * delivers matching events to `handle` as messages of kind `event` (body: the event as JSON);
+ * `recent` reads the stored ones. A scoped grant (`events:agent.|quota.`) limits the prefixes an
+ * agent may see.
+ *
+ * @example
+ * // guest
+ * import { subscribe } from 'agentos:kernel/events@0.1.0';
+ * subscribe(['agent.crashed', 'message.dead-lettered']);
+ */
+import type { Database } from 'lmdb';
+import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
+import { GuestError } from '../../kernel/errors.js';
+import { type KernelEvent, matches } from '../../kernel/events.js';
+
+/** Most events one `recent` returns. */
+export const MAX_RECENT = 1000;
+
+interface Subscription {
+  id: number;
+  agent: string;
+  prefixes: string[];
+}
+
+/** The subscriptions of one kernel, in LMDB, and the listener that fans events out to them. */
+class Subscriptions {
+  private readonly db: Database<Subscription, number>;
+  readonly all = new Map<number, Subscription>();
+  private nextId = 1;
+
+  constructor(private readonly services: KernelServices) {
+    this.db = services.store.db('event-subscriptions') as unknown as Database<Subscription, number>;
+    for (const { value } of this.db.getRange({})) {
+      this.all.set(value.id, value);
+      this.nextId = Math.max(this.nextId, value.id + 1);
+    }
+    services.events.listen((e) => this.fanOut(e));
+  }
+
+  add(agent: string, prefixes: string[]): Subscription {
+    const s = { id: this.nextId++, agent, prefixes };
+    this.all.set(s.id, s);
+    this.services.store.batch.put(this.db, s.id, s);
+    return s;
+  }
+
+  remove(id: number): void {
+    this.all.delete(id);
+    this.services.store.batch.remove(this.db, id);
+  }
+
+  private fanOut(e: KernelEvent): void {
+    for (const s of this.all.values()) {
+      if (!matches(e.kind, s.prefixes)) continue;
+      if (!this.services.bus.agent(s.agent)) {
+        this.remove(s.id); // the subscriber is gone
+        continue;
+      }
+      try {
+        // quiet: a full mailbox must not raise another event about itself.
+        this.services.bus.deliver(s.agent, null, { kind: 'event', body: JSON.stringify(e) }, { quiet: true });
+      } catch {
+        // A subscriber that cannot take it (full mailbox) misses it; `recent` still has it.
+      }
+    }
+  }
+}
+
+interface EventsView {
+  agent: string;
+  /** Prefixes the grant allows; empty: all. */
+  allowed: string[];
+  subs: Subscriptions;
+}
+
+type Ctx = CallContext<EventsView>;
+
+const permitted = (view: EventsView, prefix: string): boolean =>
+  view.allowed.length === 0 || view.allowed.some((a) => prefix.startsWith(a));
+
+export const events = defineCapability<EventsView, { subs: Subscriptions | null }>({
+  name: 'events',
+  init: () => ({ subs: null }),
+  configure: (agent, grant, shared, services) => {
+    shared.subs ??= new Subscriptions(services);
+    const allowed =
+      grant.scope === ''
+        ? []
+        : grant.scope
+            .split('|')
+            .map((p) => p.trim())
+            .filter((p) => p !== '');
+    return { agent: agent.id, allowed, subs: shared.subs };
+  },
+  functions: {
+    subscribe: (ctx: Ctx, prefixes: string[]) => {
+      if (prefixes.some((p) => typeof p !== 'string' || p.length > 128))
+        throw new GuestError('invalid', 'prefixes are strings of at most 128 characters');
+      const wanted = prefixes.length === 0 ? [''] : prefixes;
+      for (const p of wanted)
+        if (!permitted(ctx.view, p))
+          throw new GuestError('denied', `${ctx.view.agent} may not see events "${p}*"`);
+      return BigInt(ctx.view.subs.add(ctx.view.agent, prefixes).id);
+    },
+    unsubscribe: (ctx: Ctx, subscription: bigint) => {
+      const s = ctx.view.subs.all.get(Number(subscription));
+      if (s?.agent !== ctx.view.agent)
+        throw new GuestError('not-found', `no subscription ${subscription} of yours`);
+      ctx.view.subs.remove(s.id);
+    },
+    recent: (ctx: Ctx, afterSeq: bigint, limit: number) => {
+      const n = Math.min(limit, MAX_RECENT);
+      return ctx.services.events.recent(Number(afterSeq), n, ctx.view.allowed).map((e) => ({
+        seq: BigInt(e.seq),
+        kind: e.kind,
+        agent: e.agent ?? undefined,
+        at: BigInt(e.at),
+        detail: JSON.stringify(e.detail),
+      }));
+    },
+  },
+});
