@@ -239,6 +239,34 @@ describe('ipc', () => {
     expect(kernel.mailbox(b)).toHaveLength(1);
   });
 
+  it('pushes back on a sender flooding a slow receiver, while other agents keep going', async () => {
+    kernel = await openKernel();
+    const flooder = await messenger(kernel, 'flooder');
+    const slow = await kernel.spawn(await fixture('messenger'), {
+      grants: ['ipc'],
+      name: 'slow',
+      limits: { mailbox: 20 },
+    });
+    const a = await messenger(kernel, 'a');
+    const b = await messenger(kernel, 'b');
+    kernel.suspend(slow); // it takes nothing for now
+    const flood = (await op(kernel, flooder, { op: 'flood', to: slow, kind: 'note', body: 1, n: 1000 })) as {
+      sent: number;
+      refused: { tag: string; val: string };
+    };
+    expect(flood.sent).toBe(20);
+    expect(flood.refused).toMatchObject({
+      tag: 'quota-exceeded',
+      val: expect.stringMatching(/its limit; retry later/),
+    });
+    expect(kernel.mailbox(slow)).toHaveLength(20);
+    // The rest of the kernel is unaffected.
+    expect(await op(kernel, a, { op: 'call', to: b, kind: 'task', body: 4 })).toEqual({ ok: { doubled: 8 } });
+    kernel.resume(slow);
+    for (let i = 0; i < 400 && kernel.inspect(slow).mailbox > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(await inbox(kernel, slow, 20)).toHaveLength(20);
+  });
+
   it('delivers by priority, FIFO within one, and drops what outlives its TTL', async () => {
     kernel = await openKernel();
     const a = await messenger(kernel, 'a');
