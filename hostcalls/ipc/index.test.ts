@@ -263,7 +263,8 @@ describe('ipc', () => {
     // The rest of the kernel is unaffected.
     expect(await op(kernel, a, { op: 'call', to: b, kind: 'task', body: 4 })).toEqual({ ok: { doubled: 8 } });
     kernel.resume(slow);
-    for (let i = 0; i < 400 && kernel.inspect(slow).mailbox > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && kernel.inspect(slow).mailbox > 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
     expect(await inbox(kernel, slow, 20)).toHaveLength(20);
   });
 

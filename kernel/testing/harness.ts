@@ -28,9 +28,11 @@ export const FIXTURES = {
   'needs-semantic-memory': { ts: 'needs-semantic-memory.ts', world: 'agent' },
   messenger: { ts: 'messenger.ts', world: 'agent' },
   watcher: { ts: 'watcher.ts', world: 'agent' },
+  pinger: { ts: 'pinger.ts', world: 'agent' },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
+  'sender-wat': { wat: 'sender.wat', world: 'agent', imports: ['ipc'] },
   'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },
   'unknown-import': {
     wat: 'unknown-import.wat',
