@@ -10,8 +10,15 @@ import { Kernel } from '../kernel/kernel.js';
 import { fixture, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
 import { type Figure, figure, percentiles } from './measure.js';
 
-const open = (): Promise<Kernel> =>
-  Kernel.open({ home: tempHome(), cacheDir: TEST_CACHE_DIR, logLevel: 'silent', cpus: 2, workers: 4 });
+const open = (mailboxes: 'durable' | 'memory'): Promise<Kernel> =>
+  Kernel.open({
+    home: tempHome(),
+    cacheDir: TEST_CACHE_DIR,
+    logLevel: 'silent',
+    cpus: 2,
+    workers: 4,
+    mailboxes,
+  });
 
 /** Raw postMessage between the main thread and a worker: round trips (µs) and one-way throughput (msg/s). */
 async function rawPostMessage(n: number): Promise<{ p50: number; p99: number; perSecond: number }> {
@@ -56,12 +63,12 @@ async function waitFor(f: () => boolean, ms = 120_000): Promise<void> {
   }
 }
 
-export async function ipcFigures(log: (s: string) => void): Promise<Figure[]> {
-  const raw = await rawPostMessage(5000);
-  log(
-    `raw postMessage: round trip p50 ${raw.p50.toFixed(1)} p99 ${raw.p99.toFixed(1)} µs, ${Math.round(raw.perSecond)} msg/s one way`,
-  );
-  const kernel = await open();
+/** Throughput and call round trips on a kernel whose mailboxes are `mailboxes`. */
+async function pointToPoint(
+  mailboxes: 'durable' | 'memory',
+  log: (s: string) => void,
+): Promise<{ perSecond: number; rt: ReturnType<typeof percentiles> }> {
+  const kernel = await open(mailboxes);
   try {
     const pinger = await kernel.spawn(await fixture('pinger'), { grants: ['ipc', 'clock'] });
     const echo = await kernel.spawn(await fixture('echo-wat'), { limits: { mailbox: 100_000 } });
@@ -77,12 +84,22 @@ export async function ipcFigures(log: (s: string) => void): Promise<Figure[]> {
     await waitFor(() => kernel.inspect(echo).stats.invocations >= before + n);
     await kernel.flushed();
     const perSecond = n / ((performance.now() - t0) / 1000);
-    log(`durable agent→agent: ${Math.round(perSecond)} msg/s`);
     // Round trips: ipc.call from the JS agent to the wasm echo, timed in the caller.
     await kernel.send(pinger, { op: 'pingpong', to: echo, n: 300 });
     const rt = percentiles((await kernel.send(pinger, { op: 'pingpong', to: echo, n: 3000 })) as number[]);
-    log(`ipc.call round trip: p50 ${rt.p50.toFixed(1)} p99 ${rt.p99.toFixed(1)} µs`);
-    // Fan-out: 1,000 subscriptions over 10 agents; one publish, until every copy is handled.
+    log(
+      `${mailboxes} mailboxes: ${Math.round(perSecond)} msg/s; ipc.call p50 ${rt.p50.toFixed(1)} p99 ${rt.p99.toFixed(1)} µs`,
+    );
+    return { perSecond, rt };
+  } finally {
+    await kernel.close();
+  }
+}
+
+/** One publish to 1,000 subscriptions (10 agents × 100): ms to append the copies, ms until all are handled. */
+async function fanOut(log: (s: string) => void): Promise<{ publishMs: number; fanMs: number }> {
+  const kernel = await open('durable');
+  try {
     const subscribers: string[] = [];
     for (let i = 0; i < 10; i++) {
       const id = await kernel.spawn(await fixture('messenger'), { grants: ['ipc'], name: `sub${i}` });
@@ -100,39 +117,72 @@ export async function ipcFigures(log: (s: string) => void): Promise<Figure[]> {
     log(
       `fan-out to 1,000 subscriptions: publish ${publishMs.toFixed(1)} ms, all handled ${fanMs.toFixed(1)} ms`,
     );
-    return [
-      figure(
-        'durable agent→agent throughput (ipc.send, handled one by one)',
-        perSecond,
-        'msg/s',
-        'raw postMessage, one way, main → worker',
-        raw.perSecond,
-        '≥ 50,000 msg/s',
-      ),
-      figure(
-        'agent→agent round trip (ipc.call), p50',
-        rt.p50,
-        'µs',
-        'raw postMessage ping-pong, p50',
-        raw.p50,
-      ),
-      figure(
-        'agent→agent round trip (ipc.call), p99',
-        rt.p99,
-        'µs',
-        'raw postMessage ping-pong, p99',
-        raw.p99,
-        '≤ 1,000 µs',
-      ),
-      figure(
-        'fan-out: one publish to 1,000 subscriptions, until all are handled',
-        fanMs,
-        'ms',
-        'the publish hostcall alone (1,000 durable appends), from the embedder',
-        publishMs,
-      ),
-    ];
+    return { publishMs, fanMs };
   } finally {
     await kernel.close();
   }
+}
+
+export async function ipcFigures(log: (s: string) => void): Promise<Figure[]> {
+  const raw = await rawPostMessage(5000);
+  log(
+    `raw postMessage: round trip p50 ${raw.p50.toFixed(1)} p99 ${raw.p99.toFixed(1)} µs, ${Math.round(raw.perSecond)} msg/s one way`,
+  );
+  const durable = await pointToPoint('durable', log);
+  const memory = await pointToPoint('memory', log);
+  const fan = await fanOut(log);
+  const goalRate = '≥ 50,000 msg/s';
+  return [
+    figure(
+      'durable agent→agent throughput (ipc.send, handled one by one)',
+      durable.perSecond,
+      'msg/s',
+      'raw postMessage, one way, main → worker',
+      raw.perSecond,
+      goalRate,
+    ),
+    figure(
+      'in-memory agent→agent throughput (mailboxes: memory)',
+      memory.perSecond,
+      'msg/s',
+      'raw postMessage, one way, main → worker',
+      raw.perSecond,
+    ),
+    figure(
+      'agent→agent round trip (ipc.call), durable, p50',
+      durable.rt.p50,
+      'µs',
+      'raw postMessage ping-pong, p50',
+      raw.p50,
+    ),
+    figure(
+      'agent→agent round trip (ipc.call), durable, p99',
+      durable.rt.p99,
+      'µs',
+      'raw postMessage ping-pong, p99',
+      raw.p99,
+      '≤ 1,000 µs',
+    ),
+    figure(
+      'agent→agent round trip (ipc.call), in memory, p50',
+      memory.rt.p50,
+      'µs',
+      'raw postMessage ping-pong, p50',
+      raw.p50,
+    ),
+    figure(
+      'agent→agent round trip (ipc.call), in memory, p99',
+      memory.rt.p99,
+      'µs',
+      'raw postMessage ping-pong, p99',
+      raw.p99,
+    ),
+    figure(
+      'fan-out: one publish to 1,000 subscriptions, until all are handled',
+      fan.fanMs,
+      'ms',
+      'the publish hostcall alone (1,000 durable appends), from the embedder',
+      fan.publishMs,
+    ),
+  ];
 }

@@ -22,6 +22,11 @@ export interface KernelOptions {
    * dead-letter queue. Default 3 attempts, 100 ms.
    */
   delivery?: { attempts?: number; backoffMs?: number };
+  /**
+   * Where mailboxes live. Default `durable` (LMDB: queued messages survive a crash or restart);
+   * `memory` keeps them in memory only, for throughput where losing queued messages is fine.
+   */
+  mailboxes?: 'durable' | 'memory';
   /** A pino logger, or the level for the kernel's own (stderr). Default level: `warn`. */
   logger?: Logger;
   logLevel?: string;

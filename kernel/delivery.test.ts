@@ -83,11 +83,28 @@ describe('at-least-once delivery', () => {
     expect(await kernel.deadLetters()).toHaveLength(1);
   });
 
+  it('keeps mailboxes in memory when asked: fast, and lost with the process', async () => {
+    const home = tempHome();
+    const first = await openKernel({ home, mailboxes: 'memory' });
+    const id = await probe(first);
+    expect(await first.send(id, { op: 'echo', n: 1 })).toMatchObject({ body: { n: 1 } });
+    first.suspend(id);
+    first.post(id, { op: 'echo', n: 2 });
+    await first.close();
+    kernel = await openKernel({ home });
+    expect(kernel.inspect(id).mailbox).toBe(0); // the queued message lived in memory only
+    kernel.resume(id);
+    expect(await kernel.send(id, { op: 'echo', n: 3 })).toMatchObject({ body: { n: 3 } });
+  });
+
   it('refuses bad delivery options', async () => {
     await expect(openKernel({ delivery: { attempts: 0 } })).rejects.toMatchObject({
       code: 'AOS_E_BAD_CONFIG',
     });
     await expect(openKernel({ delivery: { backoffMs: -1 } })).rejects.toMatchObject({
+      code: 'AOS_E_BAD_CONFIG',
+    });
+    await expect(openKernel({ mailboxes: 'disk' as 'memory' })).rejects.toMatchObject({
       code: 'AOS_E_BAD_CONFIG',
     });
   });

@@ -113,7 +113,7 @@ export class Kernel {
       services,
       table,
       journal,
-      new Mailboxes(store, now),
+      new Mailboxes(store, now, o.durableMailboxes),
       new ProcessTable(store),
       new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress),
       new Dispatcher(table, journal, logger, now),

@@ -19,6 +19,7 @@ export interface ResolvedOptions {
   attempts: number;
   backoffMs: number;
   limits: Limits;
+  durableMailboxes: boolean;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -39,5 +40,8 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   if (!Number.isFinite(backoffMs) || backoffMs < 0)
     throw bad(`delivery.backoffMs must be 0 or more, got ${backoffMs}`);
   const limits = resolveLimits(DEFAULT_LIMITS, options.limits, 'options.limits');
-  return { cpus, workers, slice, attempts, backoffMs, limits };
+  const mailboxes = options.mailboxes ?? 'durable';
+  if (mailboxes !== 'durable' && mailboxes !== 'memory')
+    throw bad(`mailboxes must be "durable" or "memory", got ${JSON.stringify(mailboxes)}`);
+  return { cpus, workers, slice, attempts, backoffMs, limits, durableMailboxes: mailboxes === 'durable' };
 }

@@ -22,10 +22,17 @@ export class Mailboxes {
   private nextId: number;
   /** Ids below this are reserved (persisted); a restart resumes from here, so ids never repeat. */
   private reservedUntil: number;
+  /** Ids read back from LMDB: in memory mode these still leave LMDB when handled. */
+  private readonly loaded = new Set<number>();
 
+  /**
+   * @param durable false keeps messages in memory only (`Kernel.open({ mailboxes: 'memory' })`):
+   *   faster, and a crash or restart loses whatever was queued. Ids still never repeat.
+   */
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
+    private readonly durable = true,
   ) {
     this.db = store.db('mailbox', { encoding: 'binary' }) as unknown as Database<
       Uint8Array,
@@ -44,25 +51,27 @@ export class Mailboxes {
       void this.meta.put('nextMessageId', this.reservedUntil);
     }
     const stored: StoredMessage = { ...m, id, sentAt: this.now() };
-    this.store.batch.put(this.db, [agent, id], encodeToBytes(stored));
+    if (this.durable) this.store.batch.put(this.db, [agent, id], encodeToBytes(stored));
     return stored;
   }
 
   /** Rewrites a message still in the mailbox (its delivery attempts changed). */
   update(agent: string, m: StoredMessage): void {
-    this.store.batch.put(this.db, [agent, m.id], encodeToBytes(m));
+    if (this.durable || this.loaded.has(m.id)) this.store.batch.put(this.db, [agent, m.id], encodeToBytes(m));
   }
 
   /** Removes a handled message. */
   ack(agent: string, id: number): void {
-    this.store.batch.remove(this.db, [agent, id]);
+    if (this.durable || this.loaded.delete(id)) this.store.batch.remove(this.db, [agent, id]);
   }
 
   /** Pending messages of `agent`, oldest first. */
   pending(agent: string): StoredMessage[] {
     const out: StoredMessage[] = [];
     for (const { value } of this.db.getRange({ start: [agent, 0], end: [agent, Number.MAX_SAFE_INTEGER] })) {
-      out.push(decodeValue(value) as StoredMessage);
+      const m = decodeValue(value) as StoredMessage;
+      this.loaded.add(m.id);
+      out.push(m);
     }
     return out;
   }
