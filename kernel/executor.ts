@@ -7,22 +7,18 @@
  * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
 import type { AgentRuntime } from './agent.js';
-import { account, budgetFor } from './budgets.js';
+import { budgetFor } from './budgets.js';
 import { AgentOSError } from './errors.js';
-import type { LoadedComponent, Loader } from './loader.js';
+import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
-import type { WorkerPool, WorkerSlot } from './pool.js';
+import type { WorkerSlot } from './pool.js';
 import type { Running, Scheduler } from './scheduler.js';
-import type { TaskResult, WireBudget } from './worker/protocol.js';
+import type { WireBudget } from './worker/protocol.js';
 
 /** Fuel per grant: how often a running call checks in with its meter (deadline, preemption). */
 export const DEFAULT_TICK = 1_000_000;
 
-export interface ExecutorDeps extends OutcomeDeps {
-  pool: WorkerPool;
-  loader: Loader;
-  /** The agent whose invocation currently owns each worker's hostcall channel. */
-  owners: Map<number, AgentRuntime>;
+export interface ExecutorDeps extends OutcomeDeps, InstanceDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
   paused?: boolean;
   scheduler: Scheduler;
@@ -36,9 +32,11 @@ export class Executor {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
   private readonly outcomes: Outcomes;
+  private readonly instances: Instances;
 
   constructor(private readonly d: ExecutorDeps) {
     this.outcomes = new Outcomes(d);
+    this.instances = new Instances(d);
   }
 
   /** Notes that `agent` may have work; dispatches whatever can run now. */
@@ -250,67 +248,6 @@ export class Executor {
     return done;
   }
 
-  /** Starts an instance of `agent` on `slot` (runs init). Returns the task result. */
-  async start(
-    agent: AgentRuntime,
-    slot: WorkerSlot,
-    reason: string,
-    budget: WireBudget,
-  ): Promise<TaskResult> {
-    const component: LoadedComponent = await this.component(agent);
-    const rec = agent.record;
-    rec.generation += 1;
-    this.d.journal.append(rec.id, { t: 'instance', at: this.d.now(), generation: rec.generation, reason });
-    this.d.owners.set(slot.thread, agent);
-    let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
-    if (r.kind === 'missing' && r.needModules)
-      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
-    slot.digests.add(rec.digest);
-    account(agent, r, this.d.now());
-    if (r.kind === 'ok') {
-      agent.worker = slot.thread;
-      slot.residents.add(rec.id);
-    }
-    return r;
-  }
-
-  private loadTask(
-    agent: AgentRuntime,
-    slot: WorkerSlot,
-    c: LoadedComponent,
-    budget: WireBudget,
-    withModules: boolean,
-  ) {
-    const rec = agent.record;
-    return {
-      op: 'load' as const,
-      agent: rec.id,
-      generation: rec.generation,
-      budget,
-      memoryBytes: rec.limits.memoryBytes,
-      world: rec.world,
-      digest: rec.digest,
-      glueUrl: c.glueUrl,
-      imports: agent.plan,
-      config: rec.config,
-      ...(withModules || !slot.digests.has(rec.digest) ? { modules: c.modules } : {}),
-    };
-  }
-
-  component(agent: AgentRuntime): Promise<LoadedComponent> {
-    if (!agent.component) {
-      const bytes = this.d.loader.stored(agent.record.digest);
-      agent.component = this.d.loader
-        .inspect(bytes, `component ${agent.record.digest}`)
-        .then((info) => this.d.loader.load(info, bytes));
-      agent.component.catch(() => {
-        agent.component = undefined;
-      });
-    }
-    return agent.component;
-  }
-
-  /** Delivers the agent's oldest message. */
   /** Delivers the agent's oldest message; adds the fuel its calls used to `used`. */
   private async deliver(
     agent: AgentRuntime,
@@ -328,7 +265,7 @@ export class Executor {
     try {
       if (agent.worker !== slot.thread) {
         const why = rec.generation === 0 ? 'first message' : 'restart';
-        const started = await this.start(agent, slot, why, budget);
+        const started = await this.instances.start(agent, slot, why, budget);
         if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
         if (rec.state === 'crashed') rec.state = 'ready';
@@ -355,7 +292,7 @@ export class Executor {
         // The worker lost the instance (it was replaced): start a new one and try once more.
         agent.worker = null;
         slot.residents.delete(rec.id);
-        const started = await this.start(agent, slot, 'instance lost', budget);
+        const started = await this.instances.start(agent, slot, 'instance lost', budget);
         if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
         result = await this.d.pool.run(slot, task);
@@ -391,7 +328,7 @@ export class Executor {
     // be preempted like any call.
     this.d.scheduler.start(agent, slot);
     let fuel = 0;
-    const started = this.start(agent, slot, 'spawn', budget);
+    const started = this.instances.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);
     try {
       const r = await started;

@@ -1,0 +1,87 @@
+/**
+ * Instances: starting an agent's component instance on a worker — the compiled component
+ * (loaded once per agent), the load task with its import plan, budget and memory cap, the
+ * journal's `instance` record, and where the instance now lives.
+ *
+ * @example
+ * const r = await instances.start(agent, slot, 'first message', budget);
+ */
+import type { AgentRuntime } from './agent.js';
+import { account } from './budgets.js';
+import type { LoadedComponent, Loader } from './loader.js';
+import type { WorkerPool, WorkerSlot } from './pool.js';
+import type { Journal } from './store/journal.js';
+import type { TaskResult, WireBudget } from './worker/protocol.js';
+
+export interface InstanceDeps {
+  pool: WorkerPool;
+  loader: Loader;
+  journal: Journal;
+  now: () => number;
+  /** The agent whose invocation currently owns each worker's hostcall channel. */
+  owners: Map<number, AgentRuntime>;
+}
+
+export class Instances {
+  constructor(private readonly d: InstanceDeps) {}
+
+  /** Starts an instance of `agent` on `slot` (runs init). Returns the task result. */
+  async start(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    reason: string,
+    budget: WireBudget,
+  ): Promise<TaskResult> {
+    const component: LoadedComponent = await this.component(agent);
+    const rec = agent.record;
+    rec.generation += 1;
+    this.d.journal.append(rec.id, { t: 'instance', at: this.d.now(), generation: rec.generation, reason });
+    this.d.owners.set(slot.thread, agent);
+    let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
+    if (r.kind === 'missing' && r.needModules)
+      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
+    slot.digests.add(rec.digest);
+    account(agent, r, this.d.now());
+    if (r.kind === 'ok') {
+      agent.worker = slot.thread;
+      slot.residents.add(rec.id);
+    }
+    return r;
+  }
+
+  private loadTask(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    c: LoadedComponent,
+    budget: WireBudget,
+    withModules: boolean,
+  ) {
+    const rec = agent.record;
+    return {
+      op: 'load' as const,
+      agent: rec.id,
+      generation: rec.generation,
+      budget,
+      memoryBytes: rec.limits.memoryBytes,
+      world: rec.world,
+      digest: rec.digest,
+      glueUrl: c.glueUrl,
+      imports: agent.plan,
+      config: rec.config,
+      ...(withModules || !slot.digests.has(rec.digest) ? { modules: c.modules } : {}),
+    };
+  }
+
+  component(agent: AgentRuntime): Promise<LoadedComponent> {
+    if (!agent.component) {
+      const bytes = this.d.loader.stored(agent.record.digest);
+      agent.component = this.d.loader
+        .inspect(bytes, `component ${agent.record.digest}`)
+        .then((info) => this.d.loader.load(info, bytes));
+      agent.component.catch(() => {
+        agent.component = undefined;
+      });
+    }
+    return agent.component;
+  }
+}
