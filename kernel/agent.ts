@@ -34,6 +34,8 @@ export class AgentRuntime {
   worker: number | null = null;
   /** An invocation (or instance start) is in flight. */
   busy = false;
+  /** How many messages at the head of the queue are in flight (a batch: more than 1). */
+  inFlight = 0;
   /** Fuel used in the current one-second window (see budgets.ts). */
   readonly window = { start: 0, used: 0 };
   /** Message id → times it was put back because the window budget ran out mid-call. */

@@ -21,7 +21,15 @@ export interface KernelOptions {
    * again after `backoffMs` (doubling each time), `attempts` times in all, then moved to the
    * dead-letter queue. Default 3 attempts, 100 ms.
    */
-  delivery?: { attempts?: number; backoffMs?: number };
+  delivery?: {
+    attempts?: number;
+    backoffMs?: number;
+    /**
+     * Most queued messages of one agent handed to its worker in one command (1: one at a
+     * time). Each is still its own call: own budget, own outcome, own ack. Default 32.
+     */
+    batch?: number;
+  };
   /**
    * Where mailboxes live. Default `durable` (LMDB: queued messages survive a crash or restart);
    * `memory` keeps them in memory only, for throughput where losing queued messages is fine.

@@ -132,13 +132,13 @@ export class Bus {
 const urgency = (m: StoredMessage): number => m.priority ?? 1;
 
 /**
- * Inserts `m` after every queued message of the same or a higher priority. The head stays put
- * while it is being handled.
+ * Inserts `m` after every queued message of the same or a higher priority. The messages in
+ * flight at the head stay put.
  */
 export function queueByPriority(agent: AgentRuntime, m: StoredMessage): void {
   const q = agent.queue;
   let i = q.length;
-  const floor = agent.busy ? 1 : 0;
+  const floor = agent.inFlight;
   while (i > floor && urgency(q[i - 1]!) > urgency(m)) i--;
   q.splice(i, 0, m);
 }

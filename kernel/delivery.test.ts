@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, tempHome } from './testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
 
 let kernel: Kernel;
 
@@ -97,6 +97,59 @@ describe('at-least-once delivery', () => {
     expect(await kernel.send(id, { op: 'echo', n: 3 })).toMatchObject({ body: { n: 3 } });
   });
 
+  it('hands queued messages over in batches, each still its own call in the journal', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await sample('counter'), { grants: ['log', 'working-memory'] });
+    kernel.suspend(id);
+    const sends = [1, 2, 3, 4, 5].map((by) => kernel.send(id, { by }));
+    kernel.resume(id);
+    expect(await Promise.all(sends)).toEqual([
+      { count: 1 },
+      { count: 3 },
+      { count: 6 },
+      { count: 10 },
+      { count: 15 },
+    ]);
+    const journal = (await kernel.journal(id)).filter((e) => ['invoke', 'hostcall', 'outcome'].includes(e.t));
+    // One batch: each message's invoke comes before its own three hostcalls (get, set, log), in
+    // order; the outcomes are settled when the batch returns.
+    const shape = journal
+      .map((e) => ({ invoke: 'I', hostcall: 'h', outcome: 'O' })[e.t as 'invoke'])
+      .join('');
+    expect(shape).toBe(`${'Ihhh'.repeat(5)}${'O'.repeat(5)}`);
+    const bodies = journal
+      .filter((e) => e.t === 'invoke')
+      .map((e) => (e.t === 'invoke' ? e.message.body : ''));
+    expect(bodies).toEqual([1, 2, 3, 4, 5].map((by) => JSON.stringify({ by })));
+  });
+
+  it('with batch 1, hands over one message at a time', async () => {
+    kernel = await openKernel({ delivery: { batch: 1 } });
+    const id = await kernel.spawn(await sample('counter'), { grants: ['log', 'working-memory'] });
+    kernel.suspend(id);
+    const sends = [1, 2, 3].map((by) => kernel.send(id, { by }));
+    kernel.resume(id);
+    await Promise.all(sends);
+    const journal = (await kernel.journal(id)).filter((e) => ['invoke', 'hostcall', 'outcome'].includes(e.t));
+    expect(journal.map((e) => ({ invoke: 'I', hostcall: 'h', outcome: 'O' })[e.t as 'invoke']).join('')).toBe(
+      'IhhhO'.repeat(3),
+    );
+  });
+
+  it('stops a batch at a crash: the messages after it run later, in order', async () => {
+    kernel = await openKernel({ delivery: { attempts: 1 } });
+    const id = await probe(kernel);
+    kernel.suspend(id);
+    const a = kernel.send(id, { op: 'echo', n: 1 });
+    const b = codeOf(kernel.send(id, { op: 'trap' }));
+    const c = kernel.send(id, { op: 'echo', n: 3 });
+    kernel.resume(id);
+    expect(await a).toMatchObject({ body: { n: 1 } });
+    expect(await b).toMatch(/^AOS_E_AGENT_CRASHED/);
+    expect(await c).toMatchObject({ body: { n: 3 }, handled: 1 }); // a fresh instance
+    expect(kernel.inspect(id).generation).toBe(2);
+  });
+
   it('refuses bad delivery options', async () => {
     await expect(openKernel({ delivery: { attempts: 0 } })).rejects.toMatchObject({
       code: 'AOS_E_BAD_CONFIG',
@@ -104,6 +157,7 @@ describe('at-least-once delivery', () => {
     await expect(openKernel({ delivery: { backoffMs: -1 } })).rejects.toMatchObject({
       code: 'AOS_E_BAD_CONFIG',
     });
+    await expect(openKernel({ delivery: { batch: 0 } })).rejects.toMatchObject({ code: 'AOS_E_BAD_CONFIG' });
     await expect(openKernel({ mailboxes: 'disk' as 'memory' })).rejects.toMatchObject({
       code: 'AOS_E_BAD_CONFIG',
     });

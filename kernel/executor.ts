@@ -7,12 +7,14 @@
  * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
 import type { AgentRuntime } from './agent.js';
+import { currentIndex } from './bridge/park.js';
 import { budgetFor } from './budgets.js';
 import { AgentOSError } from './errors.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
 import type { WorkerSlot } from './pool.js';
 import type { Running, Scheduler } from './scheduler.js';
+import type { StoredMessage } from './store/journal.js';
 import type { WireBudget } from './worker/protocol.js';
 
 /** Fuel per grant: how often a running call checks in with its meter (deadline, preemption). */
@@ -24,6 +26,8 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps {
   scheduler: Scheduler;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
+  /** Most messages handed to a worker in one command (1: one at a time). */
+  batch: number;
 }
 
 export class Executor {
@@ -32,6 +36,11 @@ export class Executor {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
   private readonly outcomes: Outcomes;
+  /** Batches in flight, by worker thread. */
+  private readonly batches = new Map<
+    number,
+    { agent: AgentRuntime; messages: StoredMessage[]; journaled: number }
+  >();
   private readonly instances: Instances;
 
   constructor(private readonly d: ExecutorDeps) {
@@ -127,6 +136,7 @@ export class Executor {
     if (agent.worker !== null && agent.worker !== slot.thread) this.detach(agent);
     this.runQueue.delete(agent);
     agent.busy = true;
+    agent.inFlight = 1;
     slot.busy = true;
     this.d.scheduler.start(agent, slot);
     const used = { fuel: 0 };
@@ -138,6 +148,7 @@ export class Executor {
         this.inflight.delete(p);
         this.d.scheduler.finish(slot, used.fuel);
         agent.busy = false;
+        agent.inFlight = 0;
         slot.busy = false;
         this.d.owners.delete(slot.thread);
         if (agent.runnable) this.wake(agent);
@@ -248,6 +259,82 @@ export class Executor {
     return done;
   }
 
+  /**
+   * The queued messages to hand over in one command, or null for one at a time. Batches go to
+   * agents (not skills) without window or lifetime budgets, which are checked per call, and stop
+   * before a message whose TTL has passed (it is expired on its own).
+   */
+  private batchable(agent: AgentRuntime): StoredMessage[] | null {
+    const rec = agent.record;
+    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2) return null;
+    if (rec.limits.fuel.perSecond !== null || rec.limits.fuel.lifetime !== null) return null;
+    const now = this.d.now();
+    const out: StoredMessage[] = [];
+    for (const m of agent.queue) {
+      if (out.length >= this.d.batch || (m.expiresAt !== undefined && now > m.expiresAt)) break;
+      out.push(m);
+    }
+    return out.length > 1 ? out : null;
+  }
+
+  /**
+   * Runs `messages` on the agent's resident instance in one worker command, then settles each
+   * result in order. Their `invoke` records are journaled as they start: at the first hostcall of
+   * each (see beforeHostcall), or when settled, so every hostcall record still follows the
+   * `invoke` of its message.
+   */
+  private async deliverBatch(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    messages: StoredMessage[],
+    budget: WireBudget,
+    used: { fuel: number },
+  ): Promise<void> {
+    const rec = agent.record;
+    const ctx = { agent, messages, journaled: 0 };
+    agent.inFlight = messages.length;
+    this.batches.set(slot.thread, ctx);
+    try {
+      const task = {
+        op: 'handleBatch' as const,
+        agent: rec.id,
+        generation: rec.generation,
+        budget,
+        messages,
+      };
+      const r = await this.d.pool.runBatch(slot, task);
+      if (r.kind === 'missing') {
+        // The worker lost the instance: nothing ran; the next delivery starts a new one.
+        agent.worker = null;
+        slot.residents.delete(rec.id);
+        return;
+      }
+      for (const [i, result] of r.results.entries()) {
+        this.journalInvokes(ctx, i);
+        used.fuel += result.fuel;
+        this.outcomes.settle(agent, slot, messages[i]!, result);
+      }
+    } finally {
+      this.batches.delete(slot.thread);
+    }
+  }
+
+  private journalInvokes(
+    ctx: { agent: AgentRuntime; messages: StoredMessage[]; journaled: number },
+    upTo: number,
+  ): void {
+    while (ctx.journaled <= upTo && ctx.journaled < ctx.messages.length) {
+      const message = ctx.messages[ctx.journaled++]!;
+      this.d.journal.append(ctx.agent.id, { t: 'invoke', at: this.d.now(), message });
+    }
+  }
+
+  /** A hostcall is about to be served on `slot`: the batch message making it is journaled first. */
+  beforeHostcall(slot: WorkerSlot): void {
+    const ctx = this.batches.get(slot.thread);
+    if (ctx) this.journalInvokes(ctx, currentIndex(slot.park));
+  }
+
   /** Delivers the agent's oldest message; adds the fuel its calls used to `used`. */
   private async deliver(
     agent: AgentRuntime,
@@ -275,6 +362,11 @@ export class Executor {
         if ('fuel' in left) budget = left;
       }
       this.d.owners.set(slot.thread, agent);
+      const batch = this.batchable(agent);
+      if (batch) {
+        await this.deliverBatch(agent, slot, batch, budget, used);
+        return;
+      }
       this.d.journal.append(rec.id, { t: 'invoke', at: this.d.now(), message });
       const base = { agent: rec.id, generation: rec.generation, budget };
       const task =

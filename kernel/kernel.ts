@@ -131,7 +131,7 @@ export class Kernel {
   }
 
   private async start(
-    { workers, cpus, slice, attempts, backoffMs }: ResolvedOptions,
+    { workers, cpus, slice, attempts, backoffMs, batch }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
@@ -154,6 +154,7 @@ export class Kernel {
       paused: !deliver,
       scheduler: new Scheduler(cpus, this.pool.wanted),
       slice,
+      batch,
       deadLetters: this.dlq,
       events: this.hub,
       attempts,
@@ -183,6 +184,7 @@ export class Kernel {
     const server = serveChannel(
       slot.channel,
       (fn, args, request) => {
+        this.executor.beforeHostcall(slot);
         const served = dispatch.call(this.owners.get(slot.thread) ?? null, fn, args, request);
         if (!(served instanceof Promise)) return served;
         // A blocking call: its CPU permit goes to others meanwhile, and its answer waits for one.
@@ -414,14 +416,14 @@ export class Kernel {
   async terminate(id: string): Promise<void> {
     const agent = this.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'terminate');
     // A message in flight is settled by the executor; the rest are dropped now.
-    const dropped = agent.busy ? agent.queue.slice(1) : agent.queue.slice();
+    const dropped = agent.queue.slice(agent.inFlight);
     this.mailboxes.drop(id, dropped);
     for (const m of dropped) {
       agent.waiters
         .get(m.id)
         ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} was terminated`));
     }
-    agent.queue.splice(agent.busy ? 1 : 0);
+    agent.queue.splice(agent.inFlight);
     this.agents.remove(id);
     // An invocation in flight releases the instance when it ends.
     if (!agent.busy) this.executor.release(agent);

@@ -20,6 +20,8 @@ export interface ResolvedOptions {
   backoffMs: number;
   limits: Limits;
   durableMailboxes: boolean;
+  /** Most queued messages handed to a worker in one command. */
+  batch: number;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -43,5 +45,17 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const mailboxes = options.mailboxes ?? 'durable';
   if (mailboxes !== 'durable' && mailboxes !== 'memory')
     throw bad(`mailboxes must be "durable" or "memory", got ${JSON.stringify(mailboxes)}`);
-  return { cpus, workers, slice, attempts, backoffMs, limits, durableMailboxes: mailboxes === 'durable' };
+  const batch = options.delivery?.batch ?? 32;
+  if (!Number.isInteger(batch) || batch < 1 || batch > 1024)
+    throw bad(`delivery.batch must be 1..1024, got ${batch}`);
+  return {
+    cpus,
+    workers,
+    slice,
+    attempts,
+    backoffMs,
+    limits,
+    durableMailboxes: mailboxes === 'durable',
+    batch,
+  };
 }

@@ -232,7 +232,10 @@ export class Outcomes {
 
   /** Acks the message and saves the record. */
   private finish(agent: AgentRuntime, message: StoredMessage): void {
-    if (agent.queue[0] === message) agent.queue.shift();
+    if (agent.queue[0] === message) {
+      agent.queue.shift();
+      if (agent.inFlight > 0) agent.inFlight--;
+    }
     this.d.mailboxes.ack(agent.id, message.id);
     agent.record.updatedAt = this.d.now();
     this.d.persist(agent);

@@ -15,7 +15,7 @@ import { type Channel, createChannel } from './bridge/channel.js';
 import { CommandSender, createCommandBuffer } from './bridge/commands.js';
 import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
 import { compiledEntry } from './paths.js';
-import type { ServeTask, Task, TaskResult } from './worker/protocol.js';
+import type { BatchResult, HandleBatchTask, ServeTask, Task, TaskResult } from './worker/protocol.js';
 
 /** The worker entry as compiled JS. */
 export function workerEntry(): string {
@@ -149,6 +149,11 @@ export class WorkerPool {
       return slot.commands.send({ ...rest, modulesOnPort: true }) as Promise<TaskResult>;
     }
     return slot.commands.send(task) as Promise<TaskResult>;
+  }
+
+  /** Runs a `handleBatch` task on `slot` (which the caller marked busy). */
+  runBatch(slot: WorkerSlot, task: HandleBatchTask): Promise<BatchResult> {
+    return slot.commands.send(task) as Promise<BatchResult>;
   }
 
   async close(): Promise<void> {

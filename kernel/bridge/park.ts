@@ -18,6 +18,8 @@ const STATE = 0;
 const PREEMPT = 1;
 /** Counts parks, so the kernel never mistakes a second park for the first. */
 const SEQ = 2;
+/** Which message of a batch the worker is running (its index). */
+const CURRENT = 3;
 /** Byte offset of a Float64: the fuel used so far by the parked call. */
 const USED_OFFSET = 16;
 
@@ -49,9 +51,14 @@ export class Parker {
   parks = 0;
 
   constructor(channel: ParkChannel, wanted: SharedArrayBuffer) {
-    this.ctrl = new Int32Array(channel.sab, 0, 3);
+    this.ctrl = new Int32Array(channel.sab, 0, 4);
     this.used = new Float64Array(channel.sab, USED_OFFSET, 1);
     this.wanted = new Int32Array(wanted);
+  }
+
+  /** Marks message `index` of the current batch as the one running (hostcalls belong to it). */
+  setCurrent(index: number): void {
+    Atomics.store(this.ctrl, CURRENT, index);
   }
 
   shouldYield(sliceUsed: number): boolean {
@@ -73,14 +80,19 @@ export class Parker {
   }
 }
 
+/** Kernel side: the index of the batch message the worker is running. */
+export function currentIndex(channel: ParkChannel): number {
+  return Atomics.load(new Int32Array(channel.sab, 0, 4), CURRENT);
+}
+
 /** Kernel side: asks the worker to yield at its next tick. */
 export function requestYield(channel: ParkChannel): void {
-  Atomics.store(new Int32Array(channel.sab, 0, 3), PREEMPT, 1);
+  Atomics.store(new Int32Array(channel.sab, 0, 4), PREEMPT, 1);
 }
 
 /** Kernel side: lets a parked worker go on. */
 export function resume(channel: ParkChannel): void {
-  const ctrl = new Int32Array(channel.sab, 0, 3);
+  const ctrl = new Int32Array(channel.sab, 0, 4);
   Atomics.store(ctrl, PREEMPT, 0);
   Atomics.store(ctrl, STATE, RUNNING);
   Atomics.notify(ctrl, STATE);
@@ -91,7 +103,7 @@ export function resume(channel: ParkChannel): void {
  * releases a worker parked at that moment, so it can finish and exit).
  */
 export function watchParks(channel: ParkChannel, onPark: (used: number) => void): { stop(): void } {
-  const ctrl = new Int32Array(channel.sab, 0, 3);
+  const ctrl = new Int32Array(channel.sab, 0, 4);
   const used = new Float64Array(channel.sab, USED_OFFSET, 1);
   let stopped = false;
   let seen = Atomics.load(ctrl, SEQ);

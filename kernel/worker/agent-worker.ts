@@ -8,8 +8,10 @@ import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_th
 import { HostcallClient, Status } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
 import { Parker } from '../bridge/park.js';
+import type { StoredMessage } from '../store/journal.js';
 import { type Budget, DeadlinePassed, FuelExhausted, MemoryLimitHit, Meter } from './meter.js';
 import type {
+  BatchResult,
   ErrorValue,
   LoadTask,
   ModulesMessage,
@@ -220,7 +222,16 @@ export default async function serve(task: ServeTask): Promise<void> {
   await serveCommands(task.commands, (t) => run(t as Task));
 }
 
-async function run(task: Task): Promise<TaskResult> {
+/** A stored message as the `handle` export takes it. */
+const witMessage = (m: StoredMessage) => ({
+  id: BigInt(m.id),
+  kind: m.kind,
+  sender: m.sender ?? undefined,
+  body: m.body,
+  sentAt: BigInt(m.sentAt),
+});
+
+async function run(task: Task): Promise<TaskResult | BatchResult> {
   if (task.op === 'unload') {
     for (const agent of task.agents) instances.delete(agent);
     return { kind: 'ok', value: null, us: 0, thread: threadId, fuel: 0, memory: 0 };
@@ -233,15 +244,27 @@ async function run(task: Task): Promise<TaskResult> {
   const x = inst.exports;
   switch (task.op) {
     case 'handle': {
-      const m = task.message;
-      const message = {
-        id: BigInt(m.id),
-        kind: m.kind,
-        sender: m.sender ?? undefined,
-        body: m.body,
-        sentAt: BigInt(m.sentAt),
-      };
+      const message = witMessage(task.message);
       return guard(task.agent, inst.meter, task.budget, t0, () => x.handle!(message), jsonCheck('handle'));
+    }
+    case 'handleBatch': {
+      // In order, each under its own budget, until one crashes (its instance is gone then).
+      const results: Exclude<TaskResult, { kind: 'missing' }>[] = [];
+      for (const [i, m] of task.messages.entries()) {
+        parker?.setCurrent(i);
+        const message = witMessage(m);
+        const r = guard(
+          task.agent,
+          inst.meter,
+          task.budget,
+          performance.now(),
+          () => x.handle!(message),
+          jsonCheck('handle'),
+        );
+        results.push(r as Exclude<TaskResult, { kind: 'missing' }>);
+        if (r.kind === 'crash') break;
+      }
+      return { kind: 'batch', results, thread: threadId };
     }
     case 'invoke': {
       const check = jsonCheck(`invoke(${task.tool})`);

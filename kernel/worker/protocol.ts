@@ -66,6 +66,12 @@ export interface HandleTask extends Base {
   message: StoredMessage;
 }
 
+/** Several messages for `handle`, run in order until one crashes (the rest are not run). */
+export interface HandleBatchTask extends Base {
+  op: 'handleBatch';
+  messages: StoredMessage[];
+}
+
 export interface InvokeTask extends Base {
   op: 'invoke';
   tool: string;
@@ -82,7 +88,7 @@ export interface UnloadTask {
   agents: string[];
 }
 
-export type Task = LoadTask | HandleTask | InvokeTask | DescribeTask | UnloadTask;
+export type Task = LoadTask | HandleTask | HandleBatchTask | InvokeTask | DescribeTask | UnloadTask;
 
 /** A WIT `error` value as jco lifts it. */
 export interface ErrorValue {
@@ -114,3 +120,8 @@ export type TaskResult =
   | ({ kind: 'crash'; message: string; code?: LimitCode; details?: Record<string, unknown> } & Usage)
   /** This worker holds no instance of that generation (or lacks the modules). */
   | { kind: 'missing'; needModules: boolean; thread: number };
+
+/** What a `handleBatch` task returns: one result per message run, in order (or `missing`). */
+export type BatchResult =
+  | { kind: 'batch'; results: Exclude<TaskResult, { kind: 'missing' }>[]; thread: number }
+  | Extract<TaskResult, { kind: 'missing' }>;
