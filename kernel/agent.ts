@@ -7,6 +7,7 @@ import type { CallContext, Grant } from './capability.js';
 import { AgentOSError } from './errors.js';
 import type { ImportPlan } from './linker.js';
 import type { LoadedComponent } from './loader.js';
+import { MessageQueue } from './queue.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { StoredMessage } from './store/journal.js';
 import type { AgentRecord } from './store/process-table.js';
@@ -25,7 +26,7 @@ export class AgentRuntime {
   /** Capability name → the context its host functions receive. */
   readonly contexts = new Map<string, CallContext<unknown>>();
   /** Undelivered messages, oldest first (mirrors the durable mailbox). */
-  readonly queue: StoredMessage[] = [];
+  readonly queue = new MessageQueue<StoredMessage>();
   /** Message id → whoever awaits its outcome. */
   readonly waiters = new Map<number, Waiter>();
   /** The loaded component (transpiled and compiled), once needed. */

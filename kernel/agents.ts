@@ -68,9 +68,8 @@ export class Agents {
         continue;
       }
       // Priority first, then arrival (ids increase), as the bus queues them.
-      agent.queue.push(
-        ...pending(record.id).sort((a, b) => (a.priority ?? 1) - (b.priority ?? 1) || a.id - b.id),
-      );
+      const queued = pending(record.id).sort((a, b) => (a.priority ?? 1) - (b.priority ?? 1) || a.id - b.id);
+      for (const m of queued) agent.queue.push(m);
       this.add(agent);
     }
   }

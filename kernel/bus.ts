@@ -139,6 +139,7 @@ export function queueByPriority(agent: AgentRuntime, m: StoredMessage): void {
   const q = agent.queue;
   let i = q.length;
   const floor = agent.inFlight;
-  while (i > floor && urgency(q[i - 1]!) > urgency(m)) i--;
-  q.splice(i, 0, m);
+  while (i > floor && urgency(q.at(i - 1)!) > urgency(m)) i--;
+  if (i === q.length) q.push(m);
+  else q.insert(i, m);
 }

@@ -182,7 +182,7 @@ export class Executor {
       { used: b.used, budget: b.budget, budgetKind: 'lifetime' },
     );
     this.d.suspend(agent, err);
-    const head = agent.queue[0];
+    const head = agent.queue.head;
     if (head) {
       agent.waiters.get(head.id)?.reject(err);
       agent.waiters.delete(head.id);
@@ -343,7 +343,7 @@ export class Executor {
     used: { fuel: number },
   ): Promise<void> {
     let budget = admitted;
-    const message = agent.queue[0]!;
+    const message = agent.queue.head!;
     const rec = agent.record;
     if (message.expiresAt !== undefined && this.d.now() > message.expiresAt) {
       this.outcomes.expire(agent, message);

@@ -381,7 +381,7 @@ export class Kernel {
 
   /** Pending messages of an agent, oldest first. */
   mailbox(id: string): StoredMessage[] {
-    return [...this.agents.get(id).queue];
+    return this.agents.get(id).queue.slice();
   }
 
   /**
@@ -423,7 +423,7 @@ export class Kernel {
         .get(m.id)
         ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} was terminated`));
     }
-    agent.queue.splice(agent.inFlight);
+    agent.queue.cut(agent.inFlight);
     this.agents.remove(id);
     // An invocation in flight releases the instance when it ends.
     if (!agent.busy) this.executor.release(agent);

@@ -232,7 +232,7 @@ export class Outcomes {
 
   /** Acks the message and saves the record. */
   private finish(agent: AgentRuntime, message: StoredMessage): void {
-    if (agent.queue[0] === message) {
+    if (agent.queue.head === message) {
       agent.queue.shift();
       if (agent.inFlight > 0) agent.inFlight--;
     }
