@@ -20,7 +20,7 @@ import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { componentWit, transpile } from '@bytecodealliance/jco';
 import type { Logger } from 'pino';
-import { FUEL_PASS_VERSION } from '../toolchain/fuel/pass.js';
+import { FUEL_PASS_VERSION } from '../toolchain/fuel/names.js';
 import { instrumentInThread } from '../toolchain/fuel/thread.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { AgentOSError } from './errors.js';

@@ -15,7 +15,7 @@
  * meter.begin({ fuel: 1e9, tick: 1e6, deadline: null });
  * try { exports.handle(msg); } finally { const used = meter.end(); }
  */
-import { FUEL } from '../../toolchain/fuel/pass.js';
+import { FUEL } from '../../toolchain/fuel/names.js';
 
 export type BudgetKind = 'invocation' | 'window' | 'lifetime';
 

@@ -22,6 +22,7 @@
  */
 import binaryen from 'binaryen';
 import { AgentOSError } from '../../kernel/errors.js';
+import { FUEL } from './names.js';
 import { type Walker, walkerFor } from './walk.js';
 
 const B = binaryen as typeof binaryen & {
@@ -29,18 +30,7 @@ const B = binaryen as typeof binaryen & {
   Function: { setBody(f: binaryen.FunctionRef, body: binaryen.ExpressionRef): void };
 };
 
-/** Names the pass adds; the kernel's worker reads them. */
-export const FUEL = {
-  module: 'agentos:meter',
-  outOfFuel: 'out_of_fuel',
-  memoryLimit: 'memory_limit',
-  fuelGlobal: '__agentos_fuel',
-  memoryLimitGlobal: '__agentos_memory_limit',
-  snapPrefix: '__snap_',
-} as const;
-
-/** Bump when the pass's output changes, so cached instrumented modules are redone. */
-export const FUEL_PASS_VERSION = 2;
+export { FUEL, FUEL_PASS_VERSION } from './names.js';
 
 export interface FuelStats {
   functions: number;
