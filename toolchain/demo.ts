@@ -68,7 +68,7 @@ export async function runDemo(options: { home: string; logLevel: string }): Prom
     }
     line();
     line(
-      'agent                world  state    invocations errors crashes  hostcalls                 busy ms  journal',
+      'agent                world  state    invocations errors crashes  hostcalls                 busy ms  M fuel  journal',
     );
     for (const id of Object.values(ids)) {
       const a: AgentInfo = kernel.inspect(id);
@@ -77,7 +77,7 @@ export async function runDemo(options: { home: string; logLevel: string }): Prom
         .join(' ');
       const journal = (await kernel.journal(id)).length;
       line(
-        `${a.id.padEnd(20)} ${a.world.padEnd(6)} ${a.state.padEnd(8)} ${String(a.stats.invocations).padStart(11)} ${String(a.stats.errors).padStart(6)} ${String(a.stats.crashes).padStart(7)}  ${calls.padEnd(25)} ${(a.stats.busyUs / 1000).toFixed(1).padStart(7)}  ${journal}`,
+        `${a.id.padEnd(20)} ${a.world.padEnd(6)} ${a.state.padEnd(8)} ${String(a.stats.invocations).padStart(11)} ${String(a.stats.errors).padStart(6)} ${String(a.stats.crashes).padStart(7)}  ${calls.padEnd(25)} ${(a.stats.busyUs / 1000).toFixed(1).padStart(7)}  ${(a.stats.fuel / 1e6).toFixed(1).padStart(6)}  ${journal}`,
       );
     }
     line();
