@@ -50,10 +50,11 @@ function analysis(figures: Figure[]): string {
   return `## Against the goals
 
 - **IPC throughput (goal ≥ 50,000 durable msg/s):** ${Math.round(thr.value)} msg/s durable,
-  ${Math.round(mem.value)} msg/s with in-memory mailboxes. Not met. Each
-  message is its own invocation: a command round trip to the worker, a journal record on each
-  side, an ack, and the sender's hostcall; the kernel thread is about two thirds idle, so the
-  cost is in the hops. Delivering a batch of queued messages per worker command is the lever.
+  ${Math.round(mem.value)} msg/s with in-memory mailboxes. Not met. The receiver takes queued
+  messages in batches (up to 32 per worker command), so the sender is the limit: each
+  \`ipc.send\` is a blocking round trip through the kernel thread (~20 µs alone), which also
+  settles the receiver's batches (journal records and an ack per message). LMDB is not the limit
+  (in-memory mailboxes gain little). Serving sends without a round trip is the next lever.
 - **IPC round trip (goal p99 ≤ 1 ms):** p99 ${rt99.value} µs (p50
   ${by('agent→agent round trip (ipc.call), durable, p50').value} µs), against ${rt99.baseline.value} µs for a bare
   postMessage ping-pong. A call crosses four thread hops and two durable writes.
@@ -163,10 +164,11 @@ stream of 50,000).
 ${table(sched)}
 
 How each is measured:
-- **One preemption**: two probe agents each spin 300,000 rounds (~0.5 G fuel) on one CPU
-  permit, once with a slice larger than the work (they run one after the other) and once with
-  a slice of one tick (1 M fuel, they take turns); the extra wall time divided by the extra parks,
-  median of 3. It includes the kernel's scheduling decision and both thread wake-ups.
+- **One preemption**: on one kernel with one CPU permit and a slice of one tick (1 M fuel), two
+  probe agents each spin 300,000 rounds, first one after the other (nothing waits, so nothing
+  parks), then both at once (they take turns every slice); the extra wall time divided by the
+  parks, alternated 5 times on the same warm workers, median. It includes the kernel's
+  scheduling decision and both thread wake-ups.
 - **Interactive echo under load**: the echo agent (priority \`interactive\`) answers 1,500
   sequential sends on an idle kernel (2 CPU permits, 7 workers), then again while 4 \`batch\`
   probe agents spin without pause.

@@ -12,50 +12,51 @@ import { type Figure, figure, percentiles, timeEach } from './measure.js';
 const open = (options: Parameters<typeof Kernel.open>[0]): Promise<Kernel> =>
   Kernel.open({ home: tempHome(), cacheDir: TEST_CACHE_DIR, logLevel: 'silent', ...options });
 
-/** Wall ms for two equal hogs to finish on one CPU permit with `sliceFuel`; and the parks. */
-async function twoHogs(sliceFuel: number, n: number): Promise<{ ms: number; parks: number }> {
-  const kernel = await open({ cpus: 1, workers: 3, sliceFuel });
+/**
+ * One kernel, one CPU permit, a slice of one tick (1 M fuel): two equal hogs run one after the
+ * other (never parked: nothing waits), then both at once (they take turns every slice). The
+ * extra wall time divided by the parks is what one park + resume costs; alternated 5 times on
+ * the same warm workers, median.
+ */
+async function preemption(log: (s: string) => void): Promise<Figure> {
+  const kernel = await open({ cpus: 1, workers: 3, sliceFuel: 1_000_000 });
   try {
     const probe = await fixture('probe');
     const ids = [
       await kernel.spawn(probe, { grants: PROBE_GRANTS }),
       await kernel.spawn(probe, { grants: PROBE_GRANTS }),
     ];
-    await Promise.all(ids.map((id) => kernel.send(id, { op: 'spin', n: 1000 })));
-    const t0 = performance.now();
-    await Promise.all(ids.map((id) => kernel.send(id, { op: 'spin', n })));
-    const ms = performance.now() - t0;
-    const parks = ids.reduce((a, id) => a + kernel.inspect(id).stats.parks, 0);
-    return { ms, parks };
+    const work = { op: 'spin', n: 300_000 };
+    const parks = (): number => ids.reduce((a, id) => a + kernel.inspect(id).stats.parks, 0);
+    for (const id of ids) await kernel.send(id, work); // warm: both instances, JIT tiers up
+    const runs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      let t0 = performance.now();
+      for (const id of ids) await kernel.send(id, work);
+      const alone = performance.now() - t0;
+      const before = parks();
+      t0 = performance.now();
+      await Promise.all(ids.map((id) => kernel.send(id, work)));
+      const together = performance.now() - t0;
+      const n = parks() - before;
+      runs.push(((together - alone) * 1000) / Math.max(1, n));
+      log(
+        `preemption: ${n} parks, ${together.toFixed(0)} ms together against ${alone.toFixed(0)} ms one after the other`,
+      );
+    }
+    const bare = await bareAtomicsRoundTrip(20_000);
+    const us = percentiles(runs).p50;
+    log(`one preemption: ${us.toFixed(1)} µs (bare Atomics round trip ${bare.meanUs.toFixed(1)} µs)`);
+    return figure(
+      'one preemption: park + resume of a running call (extra wall time per park, two hogs, 1 CPU)',
+      us,
+      'µs',
+      'bare Atomics round trip, worker ↔ main thread',
+      bare.meanUs,
+    );
   } finally {
     await kernel.close();
   }
-}
-
-async function preemption(log: (s: string) => void): Promise<Figure> {
-  const n = 300_000;
-  const runs: number[] = [];
-  await twoHogs(Number.MAX_SAFE_INTEGER, n); // warm-up: first loads into the workers
-  for (let i = 0; i < 3; i++) {
-    // A slice larger than the work: the two calls run one after the other, never parked.
-    const whole = await twoHogs(Number.MAX_SAFE_INTEGER, n);
-    // One tick per slice: the calls take turns every ~0.2 ms.
-    const sliced = await twoHogs(1_000_000, n);
-    runs.push(((sliced.ms - whole.ms) * 1000) / Math.max(1, sliced.parks - whole.parks));
-    log(
-      `preemption: ${sliced.parks} parks, ${sliced.ms.toFixed(0)} ms against ${whole.ms.toFixed(0)} ms unsliced`,
-    );
-  }
-  const bare = await bareAtomicsRoundTrip(20_000);
-  const us = percentiles(runs).p50;
-  log(`one preemption: ${us.toFixed(1)} µs (bare Atomics round trip ${bare.meanUs.toFixed(1)} µs)`);
-  return figure(
-    'one preemption: park + resume of a running call (extra wall time per park, two hogs, 1 CPU)',
-    us,
-    'µs',
-    'bare Atomics round trip, worker ↔ main thread',
-    bare.meanUs,
-  );
 }
 
 async function interactiveUnderLoad(log: (s: string) => void): Promise<Figure[]> {
