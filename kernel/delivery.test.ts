@@ -150,6 +150,23 @@ describe('at-least-once delivery', () => {
     expect(kernel.inspect(id).generation).toBe(2);
   });
 
+  it('tells the senders of a batch cut short by terminate', async () => {
+    kernel = await openKernel({ delivery: { attempts: 1 } });
+    const id = await probe(kernel);
+    kernel.suspend(id);
+    const sends = [{ op: 'echo' }, { op: 'trap' }, { op: 'echo' }, { op: 'echo' }].map((m) =>
+      codeOf(kernel.send(id, m)).catch((e: unknown) => `resolved: ${String(e)}`),
+    );
+    kernel.resume(id); // the four go over as one batch
+    await kernel.terminate(id); // the batch keeps running; it stops at the trap
+    const [first, second, third, fourth] = await Promise.all(sends);
+    expect(first).toMatch(/^resolved/); // codeOf throws on success
+    expect(second).toMatch(/^AOS_E_AGENT_CRASHED/);
+    expect(third).toMatch(/^AOS_E_AGENT_TERMINATED/);
+    expect(fourth).toMatch(/^AOS_E_AGENT_TERMINATED/);
+    expect(kernel.inspect(id)).toMatchObject({ state: 'terminated', mailbox: 0 });
+  });
+
   it('refuses bad delivery options', async () => {
     await expect(openKernel({ delivery: { attempts: 0 } })).rejects.toMatchObject({
       code: 'AOS_E_BAD_CONFIG',

@@ -45,7 +45,13 @@ export class EventHub {
     const e: KernelEvent = { seq: ++this.seq, kind, agent, at: this.now(), detail };
     this.store.batch.put(this.db, e.seq, e);
     if (e.seq > RETAIN) this.store.batch.remove(this.db, e.seq - RETAIN);
-    for (const l of [...this.listeners]) l(e);
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch {
+        // A listener's failure must not break whatever raised the event.
+      }
+    }
     return e;
   }
 

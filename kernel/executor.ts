@@ -35,6 +35,8 @@ export class Executor {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
+  private pumping = false;
+  private again = false;
   private readonly outcomes: Outcomes;
   /** Batches in flight, by worker thread. */
   private readonly batches = new Map<
@@ -72,6 +74,22 @@ export class Executor {
     this.pump();
   }
 
+  /**
+   * An agent terminated while a call was in flight: whatever that call did not settle (the
+   * rest of a batch) is dropped now, and its senders told.
+   */
+  private dropLeftovers(agent: AgentRuntime): void {
+    agent.inFlight = 0;
+    const left = agent.queue.cut(0);
+    this.d.mailboxes.drop(agent.id, left);
+    for (const m of left) {
+      agent.waiters
+        .get(m.id)
+        ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${agent.id} was terminated`));
+      agent.waiters.delete(m.id);
+    }
+  }
+
   /** The agent's call in flight: fuel as of its last park, and whether it is parked. */
   running(id: string): { fuel: number; parked: boolean; blocked: boolean } | null {
     for (const r of this.d.scheduler.running.values())
@@ -81,7 +99,11 @@ export class Executor {
 
   /** The call on `slot` parked (preempted) after using `used` fuel: its permit goes on. */
   parked(slot: WorkerSlot, used: number): void {
-    if (this.d.scheduler.park(slot, used)) this.pump();
+    const r = this.d.scheduler.park(slot, used);
+    if (!r) return;
+    // Closing: nothing is scheduled any more, so a call that parks goes on at once.
+    if (this.stopped) this.d.scheduler.resume(r);
+    else this.pump();
   }
 
   /**
@@ -90,6 +112,24 @@ export class Executor {
    */
   pump(): void {
     if (this.stopped || this.d.paused) return;
+    // A dispatch can wake agents (a reply, an event to a subscriber) and so call pump again;
+    // the nested call only asks this one to go round once more.
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        this.pumpOnce();
+      } while (this.again && !this.stopped);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpOnce(): void {
     for (const slot of this.d.pool.slots.values())
       if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
     const s = this.d.scheduler;
@@ -109,6 +149,7 @@ export class Executor {
     for (const c of candidates) {
       const slot = c.parked ? c.parked.slot : this.place(c.agent);
       if (!slot) continue;
+      if (c.parked ? !c.parked.parked : !c.agent.runnable) continue; // taken meanwhile
       if (s.free <= 0) {
         waiting++;
         best ??= c.agent;
@@ -142,7 +183,10 @@ export class Executor {
     const used = { fuel: 0 };
     const p = this.deliver(agent, slot, budget, used)
       .then(() => {
-        if (agent.record.state === 'terminated') this.release(agent);
+        if (agent.record.state === 'terminated') {
+          this.dropLeftovers(agent);
+          this.release(agent);
+        }
       })
       .finally(() => {
         this.inflight.delete(p);
@@ -243,7 +287,8 @@ export class Executor {
    */
   async drain(ms: number): Promise<boolean> {
     this.stopped = true;
-    // Parked calls go on, so they can finish within the close timeout.
+    // Parked calls go on, so they can finish within the close timeout; nothing waits any more.
+    this.d.scheduler.waiting(0, undefined);
     this.d.scheduler.releaseAll();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -302,7 +347,17 @@ export class Executor {
         budget,
         messages,
       };
-      const r = await this.d.pool.runBatch(slot, task);
+      let r: Awaited<ReturnType<typeof this.d.pool.runBatch>>;
+      try {
+        r = await this.d.pool.runBatch(slot, task);
+      } catch (e) {
+        // The worker died: which message it was on is unknown to its outcome, so none is
+        // blamed; all that did not settle are delivered again on a new instance.
+        this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
+        agent.worker = null;
+        slot.residents.delete(rec.id);
+        return;
+      }
       if (r.kind === 'missing') {
         // The worker lost the instance: nothing ran; the next delivery starts a new one.
         agent.worker = null;
@@ -312,7 +367,15 @@ export class Executor {
       for (const [i, result] of r.results.entries()) {
         this.journalInvokes(ctx, i);
         used.fuel += result.fuel;
-        this.outcomes.settle(agent, slot, messages[i]!, result);
+        try {
+          this.outcomes.settle(agent, slot, messages[i]!, result);
+        } catch (e) {
+          this.d.logger.error(
+            { agent: rec.id, messageId: messages[i]!.id, err: e },
+            'settling a batch result failed',
+          );
+          break;
+        }
       }
     } finally {
       this.batches.delete(slot.thread);

@@ -156,7 +156,7 @@ export class Outcomes {
       const outcome = { t: 'outcome' as const, at, messageId: message.id, result: 'crash' as const, value };
       this.d.journal.append(rec.id, { ...outcome, us: r.us, fuel: r.fuel });
       rec.lastError = { code: err.code, message: err.message, at };
-      if (kind === 'lifetime') {
+      if (kind === 'lifetime' && rec.state !== 'terminated') {
         this.d.suspend(agent, err);
         agent.waiters.get(message.id)?.reject(err);
         agent.waiters.delete(message.id);

@@ -18,7 +18,7 @@
  * s.order(candidates); s.start(agent, slot); s.park(slot, used); s.resume(entry); s.finish(slot, fuel);
  */
 import type { AgentRuntime } from './agent.js';
-import { requestYield, resume } from './bridge/park.js';
+import { clearYield, requestYield, resume } from './bridge/park.js';
 import { PRIORITIES } from './limits.js';
 import type { WorkerSlot } from './pool.js';
 
@@ -92,6 +92,7 @@ export class Scheduler {
   /** A call starts on `slot`, taking a permit. */
   start(agent: AgentRuntime, slot: WorkerSlot): void {
     this.free--;
+    clearYield(slot.park);
     this.running.set(slot.thread, {
       agent,
       slot,
@@ -160,6 +161,7 @@ export class Scheduler {
     if (!r) return;
     this.charge(r, fuel);
     this.running.delete(slot.thread);
+    clearYield(slot.park);
     if (!r.parked && !r.blocked) this.free++;
   }
 

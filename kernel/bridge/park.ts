@@ -90,6 +90,11 @@ export function requestYield(channel: ParkChannel): void {
   Atomics.store(new Int32Array(channel.sab, 0, 4), PREEMPT, 1);
 }
 
+/** Kernel side: withdraws a yield request (its call ended before its next tick). */
+export function clearYield(channel: ParkChannel): void {
+  Atomics.store(new Int32Array(channel.sab, 0, 4), PREEMPT, 0);
+}
+
 /** Kernel side: lets a parked worker go on. */
 export function resume(channel: ParkChannel): void {
   const ctrl = new Int32Array(channel.sab, 0, 4);

@@ -250,7 +250,10 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
     case 'handleBatch': {
       // In order, each under its own budget, until one crashes (its instance is gone then).
       const results: Exclude<TaskResult, { kind: 'missing' }>[] = [];
+      let fuel = 0;
       for (const [i, m] of task.messages.entries()) {
+        // Between messages, give way as a call would at a tick: the rest stay queued.
+        if (i > 0 && parker?.shouldYield(fuel)) break;
         parker?.setCurrent(i);
         const message = witMessage(m);
         const r = guard(
@@ -262,6 +265,7 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
           jsonCheck('handle'),
         );
         results.push(r as Exclude<TaskResult, { kind: 'missing' }>);
+        if (r.kind !== 'missing') fuel += r.fuel;
         if (r.kind === 'crash') break;
       }
       return { kind: 'batch', results, thread: threadId };
