@@ -9,6 +9,9 @@
 import type { AgentRuntime } from './agent.js';
 import type { TaskResult, WireBudget } from './worker/protocol.js';
 
+/** Fuel per grant: how often a running call checks in with its meter (deadline, preemption). */
+export const DEFAULT_TICK = 1_000_000;
+
 /** Window budgets count fuel per this many ms. */
 export const WINDOW_MS = 1000;
 

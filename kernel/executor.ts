@@ -7,27 +7,21 @@
  * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
 import type { AgentRuntime } from './agent.js';
-import { currentIndex } from './bridge/park.js';
-import { budgetFor } from './budgets.js';
+import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import { Delivery, type DeliveryDeps } from './delivery.js';
 import { AgentOSError } from './errors.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
 import type { WorkerSlot } from './pool.js';
 import type { Running, Scheduler } from './scheduler.js';
-import type { StoredMessage } from './store/journal.js';
 import type { WireBudget } from './worker/protocol.js';
 
-/** Fuel per grant: how often a running call checks in with its meter (deadline, preemption). */
-export const DEFAULT_TICK = 1_000_000;
-
-export interface ExecutorDeps extends OutcomeDeps, InstanceDeps {
+export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
   paused?: boolean;
   scheduler: Scheduler;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
-  /** Most messages handed to a worker in one command (1: one at a time). */
-  batch: number;
 }
 
 export class Executor {
@@ -38,16 +32,18 @@ export class Executor {
   private pumping = false;
   private again = false;
   private readonly outcomes: Outcomes;
-  /** Batches in flight, by worker thread. */
-  private readonly batches = new Map<
-    number,
-    { agent: AgentRuntime; messages: StoredMessage[]; journaled: number }
-  >();
   private readonly instances: Instances;
+  private readonly delivery: Delivery;
 
   constructor(private readonly d: ExecutorDeps) {
     this.outcomes = new Outcomes(d);
     this.instances = new Instances(d);
+    this.delivery = new Delivery(d, this.instances, this.outcomes);
+  }
+
+  /** A hostcall is about to be served on `slot`: a batch message making it is journaled first. */
+  beforeHostcall(slot: WorkerSlot): void {
+    this.delivery.beforeHostcall(slot);
   }
 
   /** Notes that `agent` may have work; dispatches whatever can run now. */
@@ -80,7 +76,12 @@ export class Executor {
    */
   private dropLeftovers(agent: AgentRuntime): void {
     agent.inFlight = 0;
-    const left = agent.queue.cut(0);
+    this.dropQueued(agent, 0);
+  }
+
+  /** Drops the terminated agent's queued messages from position `from` on; their senders are told. */
+  dropQueued(agent: AgentRuntime, from: number): void {
+    const left = agent.queue.cut(from);
     this.d.mailboxes.drop(agent.id, left);
     for (const m of left) {
       agent.waiters
@@ -181,7 +182,8 @@ export class Executor {
     slot.busy = true;
     this.d.scheduler.start(agent, slot);
     const used = { fuel: 0 };
-    const p = this.deliver(agent, slot, budget, used)
+    const p = this.delivery
+      .deliver(agent, slot, budget, used)
       .then(() => {
         if (agent.record.state === 'terminated') {
           this.dropLeftovers(agent);
@@ -225,12 +227,7 @@ export class Executor {
       `${agent.id} has used ${b.used} fuel, its lifetime budget of ${b.budget}; it is suspended until the budget is raised`,
       { used: b.used, budget: b.budget, budgetKind: 'lifetime' },
     );
-    this.d.suspend(agent, err);
-    const head = agent.queue.head;
-    if (head) {
-      agent.waiters.get(head.id)?.reject(err);
-      agent.waiters.delete(head.id);
-    }
+    this.outcomes.lifetimeSpent(agent, agent.queue.head!, err);
     return null;
   }
 
@@ -302,166 +299,6 @@ export class Executor {
     clearTimeout(timer);
     if (!done) this.outcomes.abandoned = true;
     return done;
-  }
-
-  /**
-   * The queued messages to hand over in one command, or null for one at a time. Batches go to
-   * agents (not skills) without window or lifetime budgets, which are checked per call, and stop
-   * before a message whose TTL has passed (it is expired on its own).
-   */
-  private batchable(agent: AgentRuntime): StoredMessage[] | null {
-    const rec = agent.record;
-    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2) return null;
-    if (rec.limits.fuel.perSecond !== null || rec.limits.fuel.lifetime !== null) return null;
-    const now = this.d.now();
-    const out: StoredMessage[] = [];
-    for (const m of agent.queue) {
-      if (out.length >= this.d.batch || (m.expiresAt !== undefined && now > m.expiresAt)) break;
-      out.push(m);
-    }
-    return out.length > 1 ? out : null;
-  }
-
-  /**
-   * Runs `messages` on the agent's resident instance in one worker command, then settles each
-   * result in order. Their `invoke` records are journaled as they start: at the first hostcall of
-   * each (see beforeHostcall), or when settled, so every hostcall record still follows the
-   * `invoke` of its message.
-   */
-  private async deliverBatch(
-    agent: AgentRuntime,
-    slot: WorkerSlot,
-    messages: StoredMessage[],
-    budget: WireBudget,
-    used: { fuel: number },
-  ): Promise<void> {
-    const rec = agent.record;
-    const ctx = { agent, messages, journaled: 0 };
-    agent.inFlight = messages.length;
-    this.batches.set(slot.thread, ctx);
-    try {
-      const task = {
-        op: 'handleBatch' as const,
-        agent: rec.id,
-        generation: rec.generation,
-        budget,
-        messages,
-      };
-      let r: Awaited<ReturnType<typeof this.d.pool.runBatch>>;
-      try {
-        r = await this.d.pool.runBatch(slot, task);
-      } catch (e) {
-        // The worker died: which message it was on is unknown to its outcome, so none is
-        // blamed; all that did not settle are delivered again on a new instance.
-        this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
-        agent.worker = null;
-        slot.residents.delete(rec.id);
-        return;
-      }
-      if (r.kind === 'missing') {
-        // The worker lost the instance: nothing ran; the next delivery starts a new one.
-        agent.worker = null;
-        slot.residents.delete(rec.id);
-        return;
-      }
-      for (const [i, result] of r.results.entries()) {
-        this.journalInvokes(ctx, i);
-        used.fuel += result.fuel;
-        try {
-          this.outcomes.settle(agent, slot, messages[i]!, result);
-        } catch (e) {
-          this.d.logger.error(
-            { agent: rec.id, messageId: messages[i]!.id, err: e },
-            'settling a batch result failed',
-          );
-          break;
-        }
-      }
-    } finally {
-      this.batches.delete(slot.thread);
-    }
-  }
-
-  private journalInvokes(
-    ctx: { agent: AgentRuntime; messages: StoredMessage[]; journaled: number },
-    upTo: number,
-  ): void {
-    while (ctx.journaled <= upTo && ctx.journaled < ctx.messages.length) {
-      const message = ctx.messages[ctx.journaled++]!;
-      this.d.journal.append(ctx.agent.id, { t: 'invoke', at: this.d.now(), message });
-    }
-  }
-
-  /** A hostcall is about to be served on `slot`: the batch message making it is journaled first. */
-  beforeHostcall(slot: WorkerSlot): void {
-    const ctx = this.batches.get(slot.thread);
-    if (ctx) this.journalInvokes(ctx, currentIndex(slot.park));
-  }
-
-  /** Delivers the agent's oldest message; adds the fuel its calls used to `used`. */
-  private async deliver(
-    agent: AgentRuntime,
-    slot: WorkerSlot,
-    admitted: WireBudget,
-    used: { fuel: number },
-  ): Promise<void> {
-    let budget = admitted;
-    const message = agent.queue.head!;
-    const rec = agent.record;
-    if (message.expiresAt !== undefined && this.d.now() > message.expiresAt) {
-      this.outcomes.expire(agent, message);
-      return;
-    }
-    try {
-      if (agent.worker !== slot.thread) {
-        const why = rec.generation === 0 ? 'first message' : 'restart';
-        const started = await this.instances.start(agent, slot, why, budget);
-        if (started.kind !== 'missing') used.fuel += started.fuel;
-        if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
-        if (rec.state === 'crashed') rec.state = 'ready';
-        // init used fuel of its own; the call gets what is left (if a budget blocks now, the
-        // call keeps the budget it was admitted with: the overshoot is one init at most).
-        const left = budgetFor(agent, this.d.now(), DEFAULT_TICK, this.d.slice);
-        if ('fuel' in left) budget = left;
-      }
-      this.d.owners.set(slot.thread, agent);
-      const batch = this.batchable(agent);
-      if (batch) {
-        await this.deliverBatch(agent, slot, batch, budget, used);
-        return;
-      }
-      this.d.journal.append(rec.id, { t: 'invoke', at: this.d.now(), message });
-      const base = { agent: rec.id, generation: rec.generation, budget };
-      const task =
-        rec.world === 'agent'
-          ? { ...base, op: 'handle' as const, message }
-          : message.kind === 'tool.describe'
-            ? { ...base, op: 'describe' as const }
-            : {
-                ...base,
-                op: 'invoke' as const,
-                ...(JSON.parse(message.body) as { tool: string; args: string }),
-              };
-      let result = await this.d.pool.run(slot, task);
-      if (result.kind === 'missing') {
-        // The worker lost the instance (it was replaced): start a new one and try once more.
-        agent.worker = null;
-        slot.residents.delete(rec.id);
-        const started = await this.instances.start(agent, slot, 'instance lost', budget);
-        if (started.kind !== 'missing') used.fuel += started.fuel;
-        if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
-        result = await this.d.pool.run(slot, task);
-      }
-      if (result.kind !== 'missing') used.fuel += result.fuel;
-      this.outcomes.settle(agent, slot, message, result);
-    } catch (e) {
-      // The component could not be loaded (a coded error), or the worker thread itself died.
-      agent.worker = null;
-      slot.residents.delete(rec.id);
-      const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
-      const lost = { kind: 'crash' as const, message: why, us: 0, thread: slot.thread, fuel: 0, memory: 0 };
-      this.outcomes.settle(agent, slot, message, lost);
-    }
   }
 
   /**

@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import { env } from 'node:process';
 import { CAPABILITIES } from '../hostcalls/index.js';
 import type { AgentRuntime } from './agent.js';
-import { Agents } from './agents.js';
 import type {
   AgentInfo,
   AgentSettings,
@@ -21,81 +20,24 @@ import type {
   SpawnOptions,
   ToolDescriptor,
 } from './api.js';
-import { type Served, serveChannel } from './bridge/channel.js';
-import { watchParks } from './bridge/park.js';
-import { Bus } from './bus.js';
 import type { KernelServices } from './capability.js';
 import { systemClock } from './clock.js';
-import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
-import { EventHub, type KernelEvent } from './events.js';
-import { Executor } from './executor.js';
-import { checkPriority, checkWeight, type Limits, resolveLimits } from './limits.js';
-import { HostcallTable, link, parseGrants } from './linker.js';
-import { Loader } from './loader.js';
+import type { KernelEvent } from './events.js';
+import { KernelCore } from './kernel-core.js';
+import { link, parseGrants } from './linker.js';
 import { createLogger } from './logger.js';
-import { type ResolvedOptions, resolveOptions } from './options.js';
-import { WorkerPool, type WorkerSlot } from './pool.js';
-import { Scheduler } from './scheduler.js';
-import { checkSpawn } from './spawn-options.js';
-import { type DeadLetter, DeadLetters } from './store/dead-letters.js';
-import { Journal, type ReadableEntry, type StoredMessage } from './store/journal.js';
-import { Mailboxes } from './store/mailbox.js';
-import { type AgentRecord, type AgentState, emptyStats, ProcessTable } from './store/process-table.js';
+import { resolveOptions } from './options.js';
+import { checkSpawn, newRecord } from './spawn-options.js';
+import type { DeadLetter } from './store/dead-letters.js';
+import type { ReadableEntry, StoredMessage } from './store/journal.js';
+import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
 import { validateMessage } from './validate.js';
 
-export type {
-  AgentInfo,
-  AgentSettings,
-  KernelOptions,
-  SendOptions,
-  SpawnOptions,
-  ToolDescriptor,
-} from './api.js';
+export type * from './api.js';
 
-export class Kernel {
-  private readonly owners = new Map<number, AgentRuntime>();
-  private readonly servers = new Map<number, { stop(): void }>();
-  private readonly parkWatchers = new Map<number, { stop(): void }>();
-  private readonly shared = new Map<string, unknown>();
-  private readonly agents: Agents;
-  private readonly bus: Bus;
-  private readonly dlq: DeadLetters;
-  private readonly hub: EventHub;
-  private closed = false;
-  private pool!: WorkerPool;
-  private executor!: Executor;
-
-  private constructor(
-    private readonly store: Store,
-    private readonly services: KernelServices,
-    private readonly table: HostcallTable,
-    private readonly journalStore: Journal,
-    private readonly mailboxes: Mailboxes,
-    private readonly processes: ProcessTable,
-    private readonly loader: Loader,
-    private readonly dispatcher: Dispatcher,
-    private readonly maxMessageBytes: number,
-    private readonly closeTimeoutMs: number,
-    private readonly defaults: Limits,
-  ) {
-    this.agents = new Agents(processes, table, services, this.shared, defaults);
-    this.hub = new EventHub(store, () => Number(services.clock.now()));
-    (services as { events: EventHub }).events = this.hub;
-    this.bus = new Bus({
-      events: this.hub,
-      logger: services.logger,
-      agents: this.agents,
-      mailboxes,
-      wake: (a) => this.executor.wake(a),
-      maxMessageBytes,
-      now: () => Number(services.clock.now()),
-    });
-    (services as { bus: Bus }).bus = this.bus;
-    this.dlq = new DeadLetters(store);
-  }
-
+export class Kernel extends KernelCore {
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
   static async open(options: KernelOptions = {}): Promise<Kernel> {
     const home = options.home ?? env.AGENTOS_HOME ?? './.agentos';
@@ -103,118 +45,16 @@ export class Kernel {
     const clock = options.clock ?? systemClock;
     const o = resolveOptions(options);
     const store = await Store.open(home);
-    // The bus joins once the kernel exists (it needs the live agents).
+    // The bus and the events join once the kernel exists (they need the live agents).
     const services = { store, clock, logger } as KernelServices;
-    const now = (): number => Number(clock.now());
-    const table = new HostcallTable(CAPABILITIES);
-    const journal = new Journal(store);
-    const kernel = new Kernel(
-      store,
-      services,
-      table,
-      journal,
-      new Mailboxes(store, now, o.durableMailboxes),
-      new ProcessTable(store),
-      new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress),
-      new Dispatcher(table, journal, logger, now),
-      options.maxMessageBytes ?? 1 << 20,
-      options.closeTimeoutMs ?? 10_000,
-      o.limits,
-    );
+    const kernel = new Kernel(services, options, o.limits, o.durableMailboxes);
     try {
-      await kernel.start(o, now, options.deliver ?? true);
+      await kernel.start(o, () => Number(clock.now()), options.deliver ?? true);
     } catch (e) {
       await store.close();
       throw e;
     }
     return kernel;
-  }
-
-  private async start(
-    { workers, cpus, slice, attempts, backoffMs, batch }: ResolvedOptions,
-    now: () => number,
-    deliver: boolean,
-  ): Promise<void> {
-    for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
-    this.agents.restore((id) => this.mailboxes.pending(id), now);
-    this.pool = await WorkerPool.start(workers, {
-      onWorker: (slot) => this.serve(slot),
-      onReady: () => this.executor?.pump(),
-      onWorkerLost: (slot) => this.workerLost(slot),
-    });
-    this.executor = new Executor({
-      pool: this.pool,
-      journal: this.journalStore,
-      mailboxes: this.mailboxes,
-      loader: this.loader,
-      logger: this.services.logger,
-      now,
-      owners: this.owners,
-      persist: (a) => this.agents.save(a, true),
-      paused: !deliver,
-      scheduler: new Scheduler(cpus, this.pool.wanted),
-      slice,
-      batch,
-      deadLetters: this.dlq,
-      events: this.hub,
-      attempts,
-      backoffMs,
-      reply: (from, m, result) => this.bus.reply(from, m, result),
-      suspend: (a, why) => {
-        const rec = a.record;
-        rec.state = 'suspended';
-        rec.updatedAt = now();
-        rec.lastError = { code: why.code, message: why.message, at: rec.updatedAt };
-        this.hub.emit('agent.suspended', rec.id, { code: why.code, reason: why.message });
-        this.journalStore.append(rec.id, {
-          t: 'lifecycle',
-          at: rec.updatedAt,
-          op: 'suspend',
-          detail: why.message,
-        });
-        this.services.logger.warn({ agent: rec.id, code: why.code }, why.message);
-        this.agents.save(a);
-      },
-    });
-    for (const agent of this.agents.values()) this.executor.wake(agent);
-  }
-
-  private serve(slot: WorkerSlot): void {
-    const dispatch = this.dispatcher.forChannel();
-    const server = serveChannel(
-      slot.channel,
-      (fn, args, request) => {
-        this.executor.beforeHostcall(slot);
-        const served = dispatch.call(this.owners.get(slot.thread) ?? null, fn, args, request);
-        if (!(served instanceof Promise)) return served;
-        // A blocking call: its CPU permit goes to others meanwhile, and its answer waits for one.
-        this.executor.blocked(slot);
-        return served.then(
-          (s) => new Promise<Served>((wake) => this.executor.unblocked(slot, () => wake(s))),
-        );
-      },
-      (response, status) => dispatch.result(response, status),
-    );
-    this.servers.set(slot.thread, server);
-    const parks = watchParks(slot.park, (used) => this.executor?.parked(slot, used));
-    this.parkWatchers.set(slot.thread, parks);
-  }
-
-  private workerLost(slot: WorkerSlot): void {
-    if (this.closed) return;
-    this.servers.get(slot.thread)?.stop();
-    this.servers.delete(slot.thread);
-    this.parkWatchers.get(slot.thread)?.stop();
-    this.parkWatchers.delete(slot.thread);
-    for (const id of slot.residents) {
-      const agent = this.agents.peek(id);
-      if (agent && agent.worker === slot.thread) agent.worker = null;
-    }
-    this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
-  }
-
-  private check(): void {
-    if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
   }
 
   /**
@@ -234,27 +74,7 @@ export class Kernel {
     let id: string;
     do id = `${c.name}-${randomBytes(3).toString('hex')}`;
     while (this.processes.get(id));
-    const record: AgentRecord = {
-      id,
-      name: c.name,
-      world: c.info.world,
-      digest: c.info.digest,
-      imports: c.info.imports,
-      grants: c.grants,
-      config: c.config,
-      state: 'ready',
-      restart: c.restart,
-      seed: c.seed,
-      createdAt: at,
-      updatedAt: at,
-      generation: 0,
-      lastError: null,
-      stats: emptyStats(),
-      capState: {},
-      limits: c.limits,
-      priority: c.priority,
-      weight: c.weight,
-    };
+    const record = newRecord(c, id, at);
     const agent = this.agents.create(record);
     agent.component = loaded;
     this.agents.add(agent);
@@ -375,10 +195,6 @@ export class Kernel {
     return this.info(rec);
   }
 
-  private info(rec: AgentRecord): AgentInfo {
-    return { ...this.agents.info(rec), running: this.executor?.running(rec.id) ?? null };
-  }
-
   /** Pending messages of an agent, oldest first. */
   mailbox(id: string): StoredMessage[] {
     return this.agents.get(id).queue.slice();
@@ -391,14 +207,9 @@ export class Kernel {
   configure(id: string, settings: AgentSettings): AgentInfo {
     this.check();
     const agent = this.agents.get(id);
-    const rec = agent.record;
-    const limits = resolveLimits(rec.limits, settings.limits);
-    const priority = settings.priority === undefined ? rec.priority : checkPriority(settings.priority);
-    const weight = settings.weight === undefined ? rec.weight : checkWeight(settings.weight);
-    Object.assign(rec, { limits, priority, weight, updatedAt: Number(this.services.clock.now()) });
-    this.agents.save(agent);
+    this.lifecycle.configure(agent, settings);
     this.executor.wake(agent);
-    return this.info(rec);
+    return this.info(agent.record);
   }
 
   /** Stops delivering messages to the agent; they queue until `resume`. */
@@ -415,35 +226,11 @@ export class Kernel {
   /** Ends the agent for good: pending messages are dropped and their senders told. */
   async terminate(id: string): Promise<void> {
     const agent = this.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'terminate');
-    // A message in flight is settled by the executor; the rest are dropped now.
-    const dropped = agent.queue.slice(agent.inFlight);
-    this.mailboxes.drop(id, dropped);
-    for (const m of dropped) {
-      agent.waiters
-        .get(m.id)
-        ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} was terminated`));
-    }
-    agent.queue.cut(agent.inFlight);
+    // Messages in flight are settled by the executor; the rest are dropped now.
+    this.executor.dropQueued(agent, agent.inFlight);
     this.agents.remove(id);
     // An invocation in flight releases the instance when it ends.
     if (!agent.busy) this.executor.release(agent);
-  }
-
-  private transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
-    this.check();
-    const agent = this.agents.get(id);
-    const rec = agent.record;
-    if (!from.includes(rec.state)) {
-      throw new AgentOSError('AOS_E_BAD_STATE', `cannot ${op} ${id}: it is ${rec.state}`, {
-        state: rec.state,
-      });
-    }
-    rec.state = to;
-    rec.updatedAt = Number(this.services.clock.now());
-    this.journalStore.append(id, { t: 'lifecycle', at: rec.updatedAt, op });
-    this.agents.save(agent);
-    this.hub.emit(op === 'resume' ? 'agent.resumed' : `agent.${to}`, id, {});
-    return agent;
   }
 
   /** The agent's journal, hostcall payloads decoded, from sequence `from`. */
@@ -527,8 +314,7 @@ export class Kernel {
       this.agents.save(agent);
     }
     this.agents.saveDirty();
-    for (const s of this.servers.values()) s.stop();
-    for (const w of this.parkWatchers.values()) w.stop();
+    this.links.stopAll();
     this.hub.close();
     await this.pool.close();
     for (const c of CAPABILITIES) await c.close?.(this.shared.get(c.name));

@@ -59,6 +59,16 @@ export class Outcomes {
     this.fail(agent, message, err, 'crash', err.message);
   }
 
+  /**
+   * The agent's lifetime fuel is spent: it is suspended (until the budget is raised), `message`
+   * stays queued, and whoever waits for it is told.
+   */
+  lifetimeSpent(agent: AgentRuntime, message: StoredMessage, err: AgentOSError): void {
+    this.d.suspend(agent, err);
+    agent.waiters.get(message.id)?.reject(err);
+    agent.waiters.delete(message.id);
+  }
+
   /** The message's TTL passed before it was delivered: it is dropped, and its sender told. */
   expire(agent: AgentRuntime, message: StoredMessage): void {
     if (this.abandoned) return;
@@ -156,11 +166,7 @@ export class Outcomes {
       const outcome = { t: 'outcome' as const, at, messageId: message.id, result: 'crash' as const, value };
       this.d.journal.append(rec.id, { ...outcome, us: r.us, fuel: r.fuel });
       rec.lastError = { code: err.code, message: err.message, at };
-      if (kind === 'lifetime' && rec.state !== 'terminated') {
-        this.d.suspend(agent, err);
-        agent.waiters.get(message.id)?.reject(err);
-        agent.waiters.delete(message.id);
-      }
+      if (kind === 'lifetime' && rec.state !== 'terminated') this.lifetimeSpent(agent, message, err);
       this.d.persist(agent);
       return;
     }

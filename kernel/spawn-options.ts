@@ -9,7 +9,7 @@ import type { SpawnOptions } from './api.js';
 import { AgentOSError } from './errors.js';
 import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './limits.js';
 import type { ComponentInfo } from './loader.js';
-import type { RestartPolicy } from './store/process-table.js';
+import { type AgentRecord, emptyStats, type RestartPolicy } from './store/process-table.js';
 
 export interface CheckedSpawn {
   bytes: Uint8Array;
@@ -114,4 +114,29 @@ export function sanitizeName(name: string): string {
     .replace(/^-+|-+$/g, '')
     .slice(0, 40);
   return clean || 'agent';
+}
+
+/** The process-table record of a new agent `id`, spawned at `at` with the checked options. */
+export function newRecord(c: CheckedSpawn, id: string, at: number): AgentRecord {
+  return {
+    id,
+    name: c.name,
+    world: c.info.world,
+    digest: c.info.digest,
+    imports: c.info.imports,
+    grants: c.grants,
+    config: c.config,
+    state: 'ready',
+    restart: c.restart,
+    seed: c.seed,
+    createdAt: at,
+    updatedAt: at,
+    generation: 0,
+    lastError: null,
+    stats: emptyStats(),
+    capState: {},
+    limits: c.limits,
+    priority: c.priority,
+    weight: c.weight,
+  };
 }

@@ -1,0 +1,157 @@
+/**
+ * The kernel's assembly and lifetime, under the embedding API (kernel.ts): its parts, built
+ * once; starting the capabilities, the workers and the executor; a lost worker; the checks the
+ * API's methods share.
+ */
+import { env } from 'node:process';
+import { CAPABILITIES } from '../hostcalls/index.js';
+import type { AgentRuntime } from './agent.js';
+import { Agents } from './agents.js';
+import type { AgentInfo, KernelOptions } from './api.js';
+import { Bus } from './bus.js';
+import type { KernelServices } from './capability.js';
+import { Dispatcher } from './dispatcher.js';
+import { AgentOSError } from './errors.js';
+import { EventHub } from './events.js';
+import { Executor } from './executor.js';
+import { Lifecycle } from './lifecycle.js';
+import type { Limits } from './limits.js';
+import { HostcallTable } from './linker.js';
+import { Loader } from './loader.js';
+import type { ResolvedOptions } from './options.js';
+import { WorkerPool, type WorkerSlot } from './pool.js';
+import { Scheduler } from './scheduler.js';
+import { DeadLetters } from './store/dead-letters.js';
+import { Journal } from './store/journal.js';
+import { Mailboxes } from './store/mailbox.js';
+import { type AgentRecord, type AgentState, ProcessTable } from './store/process-table.js';
+import type { Store } from './store/store.js';
+import { WorkerLinks } from './worker-links.js';
+
+export abstract class KernelCore {
+  protected readonly owners = new Map<number, AgentRuntime>();
+  protected readonly links: WorkerLinks;
+  protected readonly lifecycle: Lifecycle;
+  protected readonly shared = new Map<string, unknown>();
+  protected readonly agents: Agents;
+  protected readonly bus: Bus;
+  protected readonly dlq: DeadLetters;
+  protected readonly hub: EventHub;
+  protected closed = false;
+  protected pool!: WorkerPool;
+  protected executor!: Executor;
+
+  protected readonly store: Store;
+  protected readonly table: HostcallTable;
+  protected readonly journalStore: Journal;
+  protected readonly mailboxes: Mailboxes;
+  protected readonly processes: ProcessTable;
+  protected readonly loader: Loader;
+  protected readonly maxMessageBytes: number;
+  protected readonly closeTimeoutMs: number;
+  protected readonly defaults: Limits;
+
+  protected constructor(
+    protected readonly services: KernelServices,
+    options: KernelOptions,
+    limits: Limits,
+    durableMailboxes: boolean,
+  ) {
+    const { store, logger, clock } = services;
+    const now = (): number => Number(clock.now());
+    this.store = store;
+    this.table = new HostcallTable(CAPABILITIES);
+    this.journalStore = new Journal(store);
+    this.mailboxes = new Mailboxes(store, now, durableMailboxes);
+    this.processes = new ProcessTable(store);
+    this.loader = new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress);
+    this.maxMessageBytes = options.maxMessageBytes ?? 1 << 20;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.defaults = limits;
+    this.agents = new Agents(this.processes, this.table, services, this.shared, limits);
+    this.hub = new EventHub(store, now);
+    const bus = new Bus({
+      events: this.hub,
+      logger,
+      agents: this.agents,
+      mailboxes: this.mailboxes,
+      wake: (a) => this.executor.wake(a),
+      maxMessageBytes: this.maxMessageBytes,
+      now,
+    });
+    this.bus = bus;
+    // Capabilities reach the bus and the events through their services.
+    Object.assign(services, { bus, events: this.hub });
+    this.dlq = new DeadLetters(store);
+    const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
+    this.links = new WorkerLinks(dispatcher, this.owners, () => this.executor);
+    this.lifecycle = new Lifecycle({
+      agents: this.agents,
+      journal: this.journalStore,
+      events: this.hub,
+      now,
+    });
+  }
+
+  protected async start(
+    { workers, cpus, slice, attempts, backoffMs, batch }: ResolvedOptions,
+    now: () => number,
+    deliver: boolean,
+  ): Promise<void> {
+    for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
+    this.agents.restore((id) => this.mailboxes.pending(id), now);
+    this.pool = await WorkerPool.start(workers, {
+      onWorker: (slot) => this.links.attach(slot),
+      onReady: () => this.executor?.pump(),
+      onWorkerLost: (slot) => this.workerLost(slot),
+    });
+    this.executor = new Executor({
+      pool: this.pool,
+      journal: this.journalStore,
+      mailboxes: this.mailboxes,
+      loader: this.loader,
+      logger: this.services.logger,
+      now,
+      owners: this.owners,
+      persist: (a) => this.agents.save(a, true),
+      paused: !deliver,
+      scheduler: new Scheduler(cpus, this.pool.wanted),
+      slice,
+      batch,
+      deadLetters: this.dlq,
+      events: this.hub,
+      attempts,
+      backoffMs,
+      reply: (from, m, result) => this.bus.reply(from, m, result),
+      suspend: (a, why) => {
+        this.services.logger.warn({ agent: a.id, code: why.code }, why.message);
+        this.lifecycle.setState(a, 'suspended', 'suspend', why);
+      },
+    });
+    for (const agent of this.agents.values()) this.executor.wake(agent);
+  }
+
+  protected workerLost(slot: WorkerSlot): void {
+    if (this.closed) return;
+    this.links.detach(slot);
+    for (const id of slot.residents) {
+      const agent = this.agents.peek(id);
+      if (agent && agent.worker === slot.thread) agent.worker = null;
+    }
+    this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
+  }
+
+  protected check(): void {
+    if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
+  }
+
+  protected info(rec: AgentRecord): AgentInfo {
+    return { ...this.agents.info(rec), running: this.executor?.running(rec.id) ?? null };
+  }
+  protected transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
+    this.check();
+    const agent = this.agents.get(id);
+    this.lifecycle.transition(agent, from, to, op);
+    return agent;
+  }
+}

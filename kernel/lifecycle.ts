@@ -1,0 +1,62 @@
+/**
+ * Lifecycle changes of an agent (suspend, resume, terminate, a limit's suspension) and its
+ * settings (limits, priority, weight). Each is checked, then saved at once with its journal
+ * record and its kernel event.
+ *
+ * @example
+ * lifecycle.transition(agent, ['ready', 'crashed'], 'suspended', 'suspend');
+ */
+import type { AgentRuntime } from './agent.js';
+import type { Agents } from './agents.js';
+import type { AgentSettings } from './api.js';
+import { AgentOSError } from './errors.js';
+import type { EventHub } from './events.js';
+import { checkPriority, checkWeight, resolveLimits } from './limits.js';
+import type { Journal } from './store/journal.js';
+import type { AgentState } from './store/process-table.js';
+
+export interface LifecycleDeps {
+  agents: Agents;
+  journal: Journal;
+  events: EventHub;
+  now: () => number;
+}
+
+export class Lifecycle {
+  constructor(private readonly d: LifecycleDeps) {}
+
+  /** Moves the agent from one of `from` to `to`. @throws AgentOSError AOS_E_BAD_STATE */
+  transition(agent: AgentRuntime, from: AgentState[], to: AgentState, op: string): void {
+    const state = agent.record.state;
+    if (!from.includes(state)) {
+      throw new AgentOSError('AOS_E_BAD_STATE', `cannot ${op} ${agent.id}: it is ${state}`, { state });
+    }
+    this.setState(agent, to, op);
+  }
+
+  /**
+   * A lifecycle change, saved at once: the new state, its journal record and its event; `why`
+   * when a limit caused it (it becomes the agent's last error).
+   */
+  setState(agent: AgentRuntime, to: AgentState, op: string, why?: AgentOSError): void {
+    const rec = agent.record;
+    rec.state = to;
+    rec.updatedAt = this.d.now();
+    if (why) rec.lastError = { code: why.code, message: why.message, at: rec.updatedAt };
+    const detail = why ? { detail: why.message } : {};
+    this.d.journal.append(rec.id, { t: 'lifecycle', at: rec.updatedAt, op, ...detail });
+    this.d.agents.save(agent);
+    const event = op === 'resume' ? 'agent.resumed' : `agent.${to}`;
+    this.d.events.emit(event, rec.id, why ? { code: why.code, reason: why.message } : {});
+  }
+
+  /** Applies new limits, priority or weight; nothing changes unless every value is valid. */
+  configure(agent: AgentRuntime, settings: AgentSettings): void {
+    const rec = agent.record;
+    const limits = resolveLimits(rec.limits, settings.limits);
+    const priority = settings.priority === undefined ? rec.priority : checkPriority(settings.priority);
+    const weight = settings.weight === undefined ? rec.weight : checkWeight(settings.weight);
+    Object.assign(rec, { limits, priority, weight, updatedAt: this.d.now() });
+    this.d.agents.save(agent);
+  }
+}
