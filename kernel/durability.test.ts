@@ -9,7 +9,7 @@ let kernel: Kernel;
 
 /**
  * Runs flood-child.js on `home` and kills it with SIGKILL once `killAfter` messages are on disk
- * and some have been handled. Returns the agent id and how many messages were reported durable.
+ * and the agent has handled some of them but not all. Returns the agent id and how many messages were reported durable.
  */
 function floodAndKill(
   home: string,
@@ -26,6 +26,7 @@ function floodAndKill(
   return new Promise((resolve, reject) => {
     let agent = '';
     let durable = 0;
+    let handled = 0;
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -34,9 +35,14 @@ function floodAndKill(
       for (const line of lines) {
         const [word, value] = line.split(' ');
         if (word === 'agent') agent = value!;
-        if (word === 'posted') durable = Number(value);
+        if (word === 'posted') {
+          durable = Number(value);
+          handled = Number(line.split(' ')[2]);
+        }
       }
-      if (durable >= killAfter && child.exitCode === null) child.kill('SIGKILL');
+      // Mid-flood: some handled, some on disk still waiting.
+      if (durable >= killAfter && handled > 0 && durable - handled >= 10 && child.exitCode === null)
+        child.kill('SIGKILL');
     });
     child.on('exit', (_code, signal) => {
       if (signal === 'SIGKILL') resolve({ agent, durable });

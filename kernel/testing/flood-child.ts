@@ -1,8 +1,9 @@
 /**
  * A kernel in its own process, flooding one agent with messages, for the kill -9 test
  * (kernel/durability.test.ts). Usage: node flood-child.js <home> <count>. It prints
- * `agent <id>`, then `posted <n>` each time the first n messages are on disk (flushed), and
- * runs until it is killed.
+ * `agent <id>`, then `posted <n> <handled>` each time the first n messages are on disk
+ * (flushed) with how many the agent has handled so far, and again every few ms once all are
+ * posted, until it is killed.
  */
 import { argv, stdout } from 'node:process';
 import { Kernel } from '../kernel.js';
@@ -16,6 +17,7 @@ stdout.write(`agent ${id}\n`);
 for (let n = 0; n < count; ) {
   for (const end = n + 50; n < end; n++) kernel.post(id, { op: 'wm', calls: [['set', `seen:${n}`, '1']], n });
   await kernel.flushed();
-  stdout.write(`posted ${n}\n`);
+  stdout.write(`posted ${n} ${kernel.inspect(id).stats.invocations}\n`);
 }
-await new Promise(() => {}); // keep delivering until killed
+// Keep delivering (and reporting) until killed.
+setInterval(() => stdout.write(`posted ${count} ${kernel.inspect(id).stats.invocations}\n`), 5);
