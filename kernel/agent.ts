@@ -37,6 +37,8 @@ export class AgentRuntime {
   busy = false;
   /** How many messages at the head of the queue are in flight (a batch: more than 1). */
   inFlight = 0;
+  /** Mailbox places promised to senders holding credits (see Bus.reserve). */
+  reserved = 0;
   /** Fuel used in the current one-second window (see budgets.ts). */
   readonly window = { start: 0, used: 0 };
   /** Message id → times it was put back because the window budget ran out mid-call. */

@@ -10,7 +10,7 @@ import type { Capability, KernelServices } from './capability.js';
 import { AgentOSError } from './errors.js';
 import type { Limits } from './limits.js';
 import { type HostcallTable, link, parseGrants } from './linker.js';
-import type { StoredMessage } from './store/journal.js';
+import { mailboxSeq, type StoredMessage } from './store/journal.js';
 import { type AgentRecord, emptyStats, type ProcessTable } from './store/process-table.js';
 
 /** How long accounting may wait before it is written (one write covers many invocations). */
@@ -68,7 +68,9 @@ export class Agents {
         continue;
       }
       // Priority first, then arrival (ids increase), as the bus queues them.
-      const queued = pending(record.id).sort((a, b) => (a.priority ?? 1) - (b.priority ?? 1) || a.id - b.id);
+      const queued = pending(record.id).sort(
+        (a, b) => (a.priority ?? 1) - (b.priority ?? 1) || mailboxSeq(a) - mailboxSeq(b),
+      );
       for (const m of queued) agent.queue.push(m);
       this.add(agent);
     }

@@ -53,9 +53,61 @@ export class Bus {
    *   AOS_E_BAD_MESSAGE, AOS_E_MESSAGE_TOO_LARGE, AOS_E_QUOTA_EXCEEDED
    */
   deliver(to: string, sender: string | null, e: Envelope, options: { quiet?: boolean } = {}): StoredMessage {
+    const agent = this.live(to);
+    this.check(agent, e);
+    const cap = agent.record.limits.mailbox;
+    if (agent.queue.length + agent.reserved >= cap) {
+      const promised = agent.reserved > 0 ? ` and ${agent.reserved} places promised to senders` : '';
+      const why = `${to}'s mailbox is full (${agent.queue.length} messages${promised}, its limit is ${cap}); retry later`;
+      if (!options.quiet) this.d.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
+      throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
+    }
+    return this.enqueue(agent, this.d.mailboxes.append(to, this.fields(sender, e)));
+  }
+
+  /**
+   * Promises up to `n` places in `to`'s mailbox to a sender whose worker will answer its sends
+   * itself (hostcalls/ipc/credits.ts), never more than half of the free room; returns how many
+   * and the first of as many ids reserved for them, or null when there is no room (or `to`
+   * takes no messages).
+   */
+  reserve(to: string, n: number): { count: number; first: number } | null {
+    const agent = this.agent(to);
+    if (agent?.record.world !== 'agent') return null;
+    const free = agent.record.limits.mailbox - agent.queue.length - agent.reserved;
+    const count = Math.min(n, Math.floor(free / 2));
+    if (count < 1) return null;
+    agent.reserved += count;
+    return { count, first: this.d.mailboxes.reserve(count) };
+  }
+
+  /** Gives back `count` places `reserve` promised to a sender that did not use them. */
+  unreserve(to: string, count: number): void {
+    const agent = this.d.agents.peek(to);
+    if (agent) agent.reserved = Math.max(0, agent.reserved - count);
+  }
+
+  /**
+   * Stores a send made under a credit: its place was reserved and its id given when the credit
+   * was granted, so the mailbox limit is not checked again.
+   * @throws AgentOSError as `deliver`, but never AOS_E_QUOTA_EXCEEDED
+   */
+  deliverReserved(to: string, sender: string, e: Envelope, id: number): StoredMessage {
+    const agent = this.d.agents.get(to);
+    agent.reserved = Math.max(0, agent.reserved - 1);
+    this.live(to);
+    this.check(agent, e);
+    return this.enqueue(agent, this.d.mailboxes.appendAs(to, id, this.fields(sender, e)));
+  }
+
+  private live(to: string): AgentRuntime {
     const agent = this.d.agents.get(to);
     if (agent.record.state === 'terminated')
       throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${to} is terminated`, { agent: to });
+    return agent;
+  }
+
+  private check(agent: AgentRuntime, e: Envelope): void {
     if (typeof e.kind !== 'string' || e.kind === '' || e.kind.length > MAX_KIND)
       throw new AgentOSError(
         'AOS_E_BAD_MESSAGE',
@@ -66,31 +118,36 @@ export class Bus {
       const why = `message body is ${size} bytes of JSON; the limit is ${this.d.maxMessageBytes}`;
       throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', why, { size, limit: this.d.maxMessageBytes });
     }
-    const cap = agent.record.limits.mailbox;
-    if (agent.queue.length >= cap) {
-      const why = `${to}'s mailbox holds ${agent.queue.length} messages, its limit; retry later`;
-      if (!options.quiet) this.d.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
-      throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
-    }
     if ((agent.record.world === 'skill') !== TOOL_KINDS.has(e.kind)) {
       throw new AgentOSError(
         'AOS_E_WRONG_WORLD',
         agent.record.world === 'skill'
-          ? `${to} is a skill: call its tools with invoke(), not messages of kind "${e.kind}"`
-          : `${to} is an agent: send it messages; only skills take tool calls`,
+          ? `${agent.id} is a skill: call its tools with invoke(), not messages of kind "${e.kind}"`
+          : `${agent.id} is an agent: send it messages; only skills take tool calls`,
       );
     }
-    const message = this.d.mailboxes.append(to, {
+  }
+
+  private fields(sender: string | null, e: Envelope): Omit<StoredMessage, 'id' | 'sentAt' | 'seq'> {
+    return {
       kind: e.kind,
       sender,
       body: e.body,
       ...(e.priority !== undefined && e.priority !== 1 ? { priority: e.priority } : {}),
       ...(e.ttlMs ? { expiresAt: this.d.now() + e.ttlMs } : {}),
       ...(e.replyTo ? { replyTo: e.replyTo, replyBy: e.replyBy ?? Number.MAX_SAFE_INTEGER } : {}),
-    });
+    };
+  }
+
+  private enqueue(agent: AgentRuntime, message: StoredMessage): StoredMessage {
     queueByPriority(agent, message);
     this.d.wake(agent);
     return message;
+  }
+
+  /** The largest message body the bus takes, in bytes. */
+  get maxMessageBytes(): number {
+    return this.d.maxMessageBytes;
   }
 
   /**

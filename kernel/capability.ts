@@ -54,6 +54,35 @@ export interface CallContext<View> {
  */
 export type HostFunction<View> = (ctx: CallContext<View>, ...args: never[]) => unknown;
 
+/**
+ * The kernel's side of a call the worker answered itself (see `Capability.posted`): it runs
+ * after the guest went on with `result`, so it cannot fail the guest any more; it may log.
+ */
+export type PostedFunction<View> = (ctx: CallContext<View>, result: unknown, ...args: never[]) => void;
+
+/**
+ * The worker's side of a function it may answer itself, one per instance. Whatever it needs to
+ * answer (a credit) comes from the kernel as the aside of a blocking answer.
+ */
+export interface LocalFunction {
+  /** The answer for these arguments and what giving it commits, or null: ask the kernel. */
+  answer(args: unknown[]): { value: unknown; commit(): void } | null;
+  /** The call goes to the kernel the blocking way (it will answer with a fresh aside or none). */
+  asking?(args: unknown[]): void;
+  /** The aside that came with a blocking answer. */
+  told?(args: unknown[], aside: unknown): void;
+  /** The worker's command ended: whatever the kernel granted for it lapses. */
+  reset?(): void;
+}
+
+/** A host function's result with an aside for the worker's side of the capability (never journaled). */
+export class WithAside {
+  constructor(
+    readonly value: unknown,
+    readonly aside: unknown,
+  ) {}
+}
+
 export interface Capability<View = unknown, Shared = unknown> {
   /** The WIT interface name in agentos:kernel, e.g. `working-memory`. */
   readonly name: string;
@@ -65,6 +94,18 @@ export interface Capability<View = unknown, Shared = unknown> {
    * `drop` skips the call and returns nothing, for calls whose loss is harmless (log lines).
    */
   readonly overRate?: 'error' | 'drop';
+  /**
+   * Functions the worker may answer itself, by WIT name: the guest goes on at once and the call
+   * is posted to the kernel (bridge/post-ring.ts), which applies it here, in order, before it
+   * serves any later call of that worker, and journals it like any other call. The worker's side
+   * is registered in `hostcalls/worker-side.ts`.
+   */
+  readonly posted?: Readonly<Record<string, PostedFunction<View>>>;
+  /**
+   * The agent's worker command ended and every call it posted is applied: what was granted for
+   * the command (credits) goes back.
+   */
+  commandEnded?(ctx: CallContext<View>): void;
   /** Wires the capability once per kernel; what it returns is this kernel's shared state. */
   init?(services: KernelServices): Shared;
   /**

@@ -201,9 +201,12 @@ export class Delivery {
     }
   }
 
-  /** A hostcall is about to be served on `slot`: the batch message making it is journaled first. */
-  beforeHostcall(slot: WorkerSlot): void {
+  /**
+   * A hostcall is about to be served on `slot` (made by batch message `index`, or the one
+   * running now): the batch message making it is journaled first.
+   */
+  beforeHostcall(slot: WorkerSlot, index?: number): void {
     const ctx = this.inFlight.get(slot.thread);
-    if (ctx) this.journalInvokes(ctx, currentIndex(slot.park));
+    if (ctx) this.journalInvokes(ctx, index ?? currentIndex(slot.park));
   }
 }

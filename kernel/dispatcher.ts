@@ -9,6 +9,9 @@
  * then answers with a Promise of the served value, and the kernel releases the caller's CPU
  * permit until it settles.
  *
+ * A call the worker answered itself (a posted call, see capability.ts) arrives afterwards with
+ * its answer: `posted` journals and counts it the same way and applies it.
+ *
  * @example
  * const d = dispatcher.forChannel();        // one per worker channel
  * const served = d.call(agent, fn, args, requestBytes);
@@ -17,6 +20,8 @@
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { type Served, Status } from './bridge/channel.js';
+import { decodeValue } from './bridge/codec.js';
+import { WithAside } from './capability.js';
 import { GuestError } from './errors.js';
 import type { HostcallEntry, HostcallTable } from './linker.js';
 import { TokenBucket } from './rate-limit.js';
@@ -90,6 +95,46 @@ export class Dispatcher {
     };
   }
 
+  /**
+   * Applies a call the worker answered itself: journals it with the answer the guest got, counts
+   * it, and runs the capability's posted function. Calls past a `drop` rate limit are only
+   * counted; other posted calls were answered under the kernel's own grant and always apply.
+   * @throws Error when `fn` cannot be posted (a worker bug: nothing is applied)
+   */
+  posted(agent: AgentRuntime, fn: number, args: Uint8Array, result: Uint8Array): void {
+    const entry = this.table.entries[fn];
+    const apply = entry?.capability.posted?.[entry.fn];
+    const ctx = entry && agent.contexts.get(entry.capability.name);
+    if (!entry || !apply || !ctx)
+      throw new Error(`hostcall ${entry?.span ?? fn} cannot be posted by ${agent.id}`);
+    this.journal.append(agent.id, {
+      t: 'hostcall',
+      at: this.now(),
+      fn: entry.span,
+      args,
+      result,
+      status: Status.Ok,
+      us: 0,
+    });
+    this.count(agent, entry, 0);
+    const cap = entry.capability.name;
+    if (!this.admit(agent, cap) && entry.capability.overRate === 'drop') {
+      const limits = agent.record.stats.limits;
+      limits[`rate:${cap}`] = (limits[`rate:${cap}`] ?? 0) + 1;
+      return;
+    }
+    (apply as (c: unknown, r: unknown, ...a: unknown[]) => void)(
+      ctx,
+      decodeValue(result),
+      ...(decodeValue(args) as unknown[]),
+    );
+  }
+
+  /** The agent's worker command ended: capabilities take back what they granted for it. */
+  commandEnded(agent: AgentRuntime): void {
+    for (const [name, ctx] of agent.contexts) this.table.byCapability.get(name)?.commandEnded?.(ctx);
+  }
+
   private serve(agent: AgentRuntime, entry: HostcallEntry, args: unknown[]): Served | Promise<Served> {
     const cap = entry.capability.name;
     const ctx = agent.contexts.get(cap);
@@ -114,6 +159,7 @@ export class Dispatcher {
     try {
       const value = (entry.impl as (c: unknown, ...a: unknown[]) => unknown)(ctx, ...args);
       if (value instanceof Promise) return value.then((v) => ({ status: Status.Ok, value: v }), fail);
+      if (value instanceof WithAside) return { status: Status.Ok, value: value.value, aside: value.aside };
       return { status: Status.Ok, value };
     } catch (e) {
       return fail(e);

@@ -42,8 +42,8 @@ export class Executor {
   }
 
   /** A hostcall is about to be served on `slot`: a batch message making it is journaled first. */
-  beforeHostcall(slot: WorkerSlot): void {
-    this.delivery.beforeHostcall(slot);
+  beforeHostcall(slot: WorkerSlot, index?: number): void {
+    this.delivery.beforeHostcall(slot, index);
   }
 
   /** Notes that `agent` may have work; dispatches whatever can run now. */
@@ -128,6 +128,21 @@ export class Executor {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Runs `f`, which may wake many agents (a drain of posted sends), and pumps once after it. */
+  coalesce(f: () => void): void {
+    if (this.pumping) {
+      f(); // inside a pump already: its loop goes round again
+      return;
+    }
+    this.pumping = true;
+    try {
+      f();
+    } finally {
+      this.pumping = false;
+    }
+    this.pump();
   }
 
   private pumpOnce(): void {

@@ -84,7 +84,7 @@ export abstract class KernelCore {
     Object.assign(services, { bus, events: this.hub });
     this.dlq = new DeadLetters(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
-    this.links = new WorkerLinks(dispatcher, this.owners, () => this.executor);
+    this.links = new WorkerLinks(dispatcher, this.owners, () => this.executor, this.services.logger);
     this.lifecycle = new Lifecycle({
       agents: this.agents,
       journal: this.journalStore,
@@ -104,6 +104,7 @@ export abstract class KernelCore {
       onWorker: (slot) => this.links.attach(slot),
       onReady: () => this.executor?.pump(),
       onWorkerLost: (slot) => this.workerLost(slot),
+      onCommandEnd: (slot, agent) => this.links.commandEnded(slot, agent),
     });
     this.executor = new Executor({
       pool: this.pool,
@@ -133,7 +134,7 @@ export abstract class KernelCore {
 
   protected workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
-    this.links.detach(slot);
+    this.links.lost(slot);
     for (const id of slot.residents) {
       const agent = this.agents.peek(id);
       if (agent && agent.worker === slot.thread) agent.worker = null;

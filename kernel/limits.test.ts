@@ -169,7 +169,9 @@ describe('quotas and settings', () => {
     const a = kernel.send(id, { op: 'echo', n: 1 });
     const b = kernel.send(id, { op: 'echo', n: 2 });
     expect(await codeOf(kernel.send(id, { op: 'echo', n: 3 }))).toMatch(
-      new RegExp(`^AOS_E_QUOTA_EXCEEDED: ${id}'s mailbox holds 2 messages, its limit; retry later$`),
+      new RegExp(
+        `^AOS_E_QUOTA_EXCEEDED: ${id}'s mailbox is full \\(2 messages, its limit is 2\\); retry later$`,
+      ),
     );
     expect(kernel.mailbox(id)).toHaveLength(2);
     kernel.resume(id);

@@ -24,6 +24,7 @@ import { FUEL_PASS_VERSION } from '../toolchain/fuel/names.js';
 import { instrumentInThread } from '../toolchain/fuel/thread.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { AgentOSError } from './errors.js';
+import { GLUE_PATCH_VERSION, patchGlue } from './glue-patch.js';
 import { readWasmHeader } from './wasm-header.js';
 
 /** Pinned in package.json; part of the cache key so a different jco never reuses old glue. */
@@ -208,7 +209,10 @@ export class Loader {
 
   /** The cache dir holding the transpiled glue and metered modules for `digest`, creating it if absent. */
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
-    const dir = join(this.cacheDir, `${digest}-jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}`);
+    const dir = join(
+      this.cacheDir,
+      `${digest}-jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATCH_VERSION}`,
+    );
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;
     try {
@@ -237,12 +241,18 @@ export class Loader {
         writeFileSync(join(tmp, name), await this.meter(content, `component ${digest.slice(0, 12)} ${name}`));
         modules.push(name);
       } else if (name === 'component.js') {
-        writeFileSync(join(tmp, 'component.mjs'), content);
+        writeFileSync(join(tmp, 'component.mjs'), patchGlue(Buffer.from(content).toString('utf8')));
       }
     }
     writeFileSync(
       join(tmp, 'meta.json'),
-      JSON.stringify({ digest, jco: JCO_VERSION, fuelPass: FUEL_PASS_VERSION, modules }),
+      JSON.stringify({
+        digest,
+        jco: JCO_VERSION,
+        fuelPass: FUEL_PASS_VERSION,
+        gluePatch: GLUE_PATCH_VERSION,
+        modules,
+      }),
     );
     try {
       renameSync(tmp, dir);

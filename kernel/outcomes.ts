@@ -242,7 +242,7 @@ export class Outcomes {
       agent.queue.shift();
       if (agent.inFlight > 0) agent.inFlight--;
     }
-    this.d.mailboxes.ack(agent.id, message.id);
+    this.d.mailboxes.ack(agent.id, message);
     agent.record.updatedAt = this.d.now();
     this.d.persist(agent);
   }

@@ -14,6 +14,7 @@ import { Piscina } from 'piscina';
 import { type Channel, createChannel } from './bridge/channel.js';
 import { CommandSender, createCommandBuffer } from './bridge/commands.js';
 import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
+import { createPostRing, type PostRing } from './bridge/post-ring.js';
 import { compiledEntry } from './paths.js';
 import type { BatchResult, HandleBatchTask, ServeTask, Task, TaskResult } from './worker/protocol.js';
 
@@ -32,6 +33,8 @@ export interface WorkerSlot {
   readonly port: MessagePort;
   /** Where the worker parks a preempted call. */
   readonly park: ParkChannel;
+  /** Calls the worker answered itself, for the kernel to apply. */
+  readonly posts: PostRing;
   busy: boolean;
   /** Agents with a live instance on this worker. */
   readonly residents: Set<string>;
@@ -48,6 +51,11 @@ export interface PoolEvents {
   onReady(slot: WorkerSlot): void;
   /** A worker died: its instances are gone. */
   onWorkerLost(slot: WorkerSlot): void;
+  /**
+   * A command run for `agent` returned, before its result is handed on: the calls the worker
+   * posted meanwhile are applied now.
+   */
+  onCommandEnd(slot: WorkerSlot, agent: string): void;
 }
 
 export class WorkerPool {
@@ -57,7 +65,10 @@ export class WorkerPool {
   private readonly piscina: Piscina;
   private closing = false;
 
-  private constructor(size: number, events: PoolEvents) {
+  private constructor(
+    size: number,
+    private readonly events: PoolEvents,
+  ) {
     const key = Piscina.queueOptionsSymbol;
     this.piscina = new Piscina({
       filename: workerEntry(),
@@ -81,6 +92,7 @@ export class WorkerPool {
         commands: new CommandSender(createCommandBuffer()),
         port: port1,
         park: createParkChannel(),
+        posts: createPostRing(),
         busy: false,
         residents: new Set(),
         digests: new Set(),
@@ -96,6 +108,7 @@ export class WorkerPool {
         port: port2,
         park: slot.park.sab,
         wanted: this.wanted,
+        posts: slot.posts.sab,
         [key]: { thread: w.id },
       };
       this.piscina.run(serve, { transferList: [port2] }).then(
@@ -146,14 +159,20 @@ export class WorkerPool {
     if (task.op === 'load' && task.modules) {
       slot.port.postMessage({ digest: task.digest, modules: task.modules });
       const { modules: _m, ...rest } = task;
-      return slot.commands.send({ ...rest, modulesOnPort: true }) as Promise<TaskResult>;
+      return this.command(slot, { ...rest, modulesOnPort: true }) as Promise<TaskResult>;
     }
-    return slot.commands.send(task) as Promise<TaskResult>;
+    return this.command(slot, task) as Promise<TaskResult>;
   }
 
   /** Runs a `handleBatch` task on `slot` (which the caller marked busy). */
   runBatch(slot: WorkerSlot, task: HandleBatchTask): Promise<BatchResult> {
-    return slot.commands.send(task) as Promise<BatchResult>;
+    return this.command(slot, task) as Promise<BatchResult>;
+  }
+
+  private async command(slot: WorkerSlot, task: Task): Promise<unknown> {
+    const result = await slot.commands.send(task);
+    if (task.op !== 'unload') this.events.onCommandEnd(slot, task.agent);
+    return result;
   }
 
   async close(): Promise<void> {

@@ -1,16 +1,22 @@
 /**
  * What ties each worker to the kernel besides its command channel: the hostcall channel served
- * by the dispatcher (a blocking hostcall gives its CPU permit away until it is answered) and the
- * park channel the scheduler watches.
+ * by the dispatcher (a blocking hostcall gives its CPU permit away until it is answered), the
+ * post ring of calls the worker answered itself, and the park channel the scheduler watches.
+ *
+ * Posted calls are applied in the order they were made and before anything that follows them:
+ * the ring is drained before each blocking call of that worker is served, when its command
+ * returns, when it is lost, and otherwise as soon as the kernel's event loop gets to it.
  *
  * @example
- * const links = new WorkerLinks(dispatcher, owners, () => executor);
+ * const links = new WorkerLinks(dispatcher, owners, () => executor, logger);
  * links.attach(slot);   // when a worker starts
  * links.detach(slot);   // when it is lost
  */
+import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { type Served, serveChannel } from './bridge/channel.js';
 import { watchParks } from './bridge/park.js';
+import { drainPosts, watchPosts } from './bridge/post-ring.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Executor } from './executor.js';
 import type { WorkerSlot } from './pool.js';
@@ -26,6 +32,7 @@ export class WorkerLinks {
     private readonly dispatcher: Dispatcher,
     private readonly owners: ReadonlyMap<number, AgentRuntime>,
     private readonly executor: () => Executor | undefined,
+    private readonly logger: Logger,
   ) {}
 
   attach(slot: WorkerSlot): void {
@@ -33,6 +40,7 @@ export class WorkerLinks {
     const server = serveChannel(
       slot.channel,
       (fn, args, request) => {
+        this.drain(slot);
         const executor = this.executor()!;
         executor.beforeHostcall(slot);
         const served = dispatch.call(this.owners.get(slot.thread) ?? null, fn, args, request);
@@ -44,7 +52,42 @@ export class WorkerLinks {
       (response, status) => dispatch.result(response, status),
     );
     const parks = watchParks(slot.park, (used) => this.executor()?.parked(slot, used));
-    this.stops.set(slot.thread, [() => server.stop(), () => parks.stop()]);
+    const posts = watchPosts(slot.posts, () => this.drain(slot));
+    this.stops.set(slot.thread, [() => server.stop(), () => parks.stop(), () => posts.stop()]);
+  }
+
+  /** Applies the calls `slot`'s worker posted, as made by the agent whose command it runs. */
+  drain(slot: WorkerSlot): void {
+    const executor = this.executor();
+    const drain = (): void => {
+      drainPosts(
+        slot.posts,
+        (fn, index, args, result) => {
+          const agent = this.owners.get(slot.thread);
+          if (!agent) throw new Error('a call was posted outside any command');
+          executor?.beforeHostcall(slot, index);
+          this.dispatcher.posted(agent, fn, args, result);
+        },
+        (e) => this.logger.error({ thread: slot.thread, err: e }, 'a posted call could not be applied'),
+      );
+    };
+    // Receivers woken by the drain are dispatched once, after it, with all it queued for them.
+    if (executor) executor.coalesce(drain);
+    else drain();
+  }
+
+  /** A command for `agent` returned: its posted calls are applied, and what it was granted goes back. */
+  commandEnded(slot: WorkerSlot, agent: string): void {
+    this.drain(slot);
+    const owner = this.owners.get(slot.thread);
+    if (owner?.id === agent) this.dispatcher.commandEnded(owner);
+  }
+
+  /** The worker is gone: what it posted before it died still counts; its command ended. */
+  lost(slot: WorkerSlot): void {
+    const owner = this.owners.get(slot.thread);
+    if (owner) this.commandEnded(slot, owner.id);
+    this.detach(slot);
   }
 
   detach(slot: WorkerSlot): void {

@@ -257,7 +257,7 @@ describe('ipc', () => {
     expect(flood.sent).toBe(20);
     expect(flood.refused).toMatchObject({
       tag: 'quota-exceeded',
-      val: expect.stringMatching(/its limit; retry later/),
+      val: expect.stringMatching(/mailbox is full .*; retry later/),
     });
     expect(kernel.mailbox(slow)).toHaveLength(20);
     // The rest of the kernel is unaffected.

@@ -14,6 +14,9 @@
  * Which agents and channels are reachable comes from the grant (rights.ts); a denial is an
  * `error` value (`denied`), counted in the sender's stats.
  *
+ * A blocking `send` also grants the sender a credit for that receiver (credits.ts): its worker
+ * answers the next sends to it itself (local.ts) and posts them; `posted.send` stores them.
+ *
  * @example
  * // guest
  * import { call, send } from 'agentos:kernel/ipc@0.1.0';
@@ -22,10 +25,16 @@
  * const answer = call('worker-1a2b3c', env, 5000); // JSON text of the worker's result
  */
 import type { AgentRuntime } from '../../kernel/agent.js';
-import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
+import {
+  type CallContext,
+  defineCapability,
+  type KernelServices,
+  WithAside,
+} from '../../kernel/capability.js';
 import { AgentOSError, GuestError } from '../../kernel/errors.js';
 import { Channels, checkChannel, matches, parseFilter } from './channels.js';
-import { checkEnvelope, type WitEnvelope } from './envelope.js';
+import { Credits } from './credits.js';
+import { checkEnvelope, toEnvelope, type WitEnvelope } from './envelope.js';
 import { allows, type IpcRights, parseRights } from './rights.js';
 
 /** Used when a request gives no timeout (0). */
@@ -35,6 +44,7 @@ interface IpcView {
   agent: string;
   rights: IpcRights;
   channels: Channels;
+  credits: Credits;
 }
 
 type Ctx = CallContext<IpcView>;
@@ -103,22 +113,39 @@ const reachable = (ctx: Ctx): AgentRuntime[] =>
       (a) => a.id !== ctx.view.agent && a.record.world === 'agent' && allows(ctx.view.rights.send, a.id),
     );
 
-export const ipc = defineCapability<IpcView, { channels: Channels | null }>({
+/** A posted send whose credit the kernel does not know (it would be a worker bug): stored anyway. */
+function sendWithoutCredit(ctx: Ctx, to: string, message: WitEnvelope, id: number): void {
+  ctx.services.logger.error({ agent: ctx.view.agent, to, id }, 'a posted send had no credit');
+  ctx.services.bus.deliver(to, ctx.view.agent, toEnvelope(message));
+}
+
+export const ipc = defineCapability<IpcView, { channels: Channels | null; credits: Credits | null }>({
   name: 'ipc',
-  init: () => ({ channels: null }),
+  init: () => ({ channels: null, credits: null }),
   configure: (agent, grant, shared, services) => {
     shared.channels ??= new Channels(services);
-    return { agent: agent.id, rights: parseRights(grant.scope, agent.id), channels: shared.channels };
+    shared.credits ??= new Credits(services.bus);
+    return {
+      agent: agent.id,
+      rights: parseRights(grant.scope, agent.id),
+      channels: shared.channels,
+      credits: shared.credits,
+    };
   },
   functions: {
     send: (ctx: Ctx, to: string, message: WitEnvelope) => {
       checkSend(ctx, to);
       const { envelope } = checkEnvelope(message);
+      let id: bigint;
       try {
-        return BigInt(ctx.services.bus.deliver(to, ctx.view.agent, envelope).id);
+        id = BigInt(ctx.services.bus.deliver(to, ctx.view.agent, envelope).id);
       } catch (e) {
         throw guestError(e);
       }
+      // Under a rate limit every send is counted by the dispatcher: no credit then.
+      if (ctx.agent.limits.hostcallsPerSecond.ipc !== undefined) return id;
+      const credit = ctx.view.credits.grant(ctx.view.agent, to);
+      return credit ? new WithAside(id, credit) : id;
     },
     broadcast: (ctx: Ctx, message: WitEnvelope) => {
       if (!ctx.view.rights.broadcast) deny(ctx, 'broadcast');
@@ -214,4 +241,21 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null }>({
       );
     },
   },
+  posted: {
+    send: (ctx: Ctx, result: unknown, to: string, message: WitEnvelope) => {
+      const id = Number(result as bigint);
+      try {
+        if (ctx.view.credits.use(ctx.view.agent, to, id))
+          ctx.services.bus.deliverReserved(to, ctx.view.agent, toEnvelope(message), id);
+        else sendWithoutCredit(ctx, to, message, id);
+      } catch (e) {
+        // The receiver went away after the credit was granted: as if it went right after the send.
+        ctx.services.logger.info(
+          { agent: ctx.view.agent, to, id, err: (e as Error).message },
+          'a send was dropped: its receiver is gone',
+        );
+      }
+    },
+  },
+  commandEnded: (ctx: Ctx) => ctx.view.credits.release(ctx.view.agent),
 });

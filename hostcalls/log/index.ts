@@ -42,4 +42,9 @@ export const log = defineCapability<null>({
     return null;
   },
   functions: { write },
+  // A log line has no answer: the worker posts it and the guest goes on (hostcalls/worker-side.ts).
+  posted: {
+    write: (ctx: CallContext<null>, _result: unknown, level: Level, message: string, fields: string) =>
+      write(ctx, level, message, fields),
+  },
 });

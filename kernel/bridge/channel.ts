@@ -19,6 +19,8 @@ const STATE = 0;
 const FN = 1;
 const LEN = 2;
 const STATUS = 3;
+/** Length of the aside, encoded right after the value (0: none). */
+const ASIDE = 4;
 const HEADER_BYTES = 64;
 
 const IDLE = 0;
@@ -61,7 +63,7 @@ export class HostcallClient {
    * Calls kernel function `fn` and blocks until it answers.
    * Returns `{ status, value }`; the caller maps a GuestError to jco's `{ payload }` throw.
    */
-  call(fn: number, args: unknown[]): { status: Status; value: unknown } {
+  call(fn: number, args: unknown[]): { status: Status; value: unknown; aside?: unknown } {
     const { ctrl, data } = this;
     let len: number;
     try {
@@ -87,9 +89,12 @@ export class HostcallClient {
     if (s === CLOSED) return { status: Status.Fault, value: 'the kernel closed the hostcall channel' };
     const status = ctrl[STATUS] as Status;
     // Decode from a private copy: TextDecoder refuses views of shared memory.
-    const value = decodeValue(data.slice(0, ctrl[LEN]));
+    const end = ctrl[LEN]!;
+    const value = decodeValue(data.slice(0, end));
+    const asideLen = ctrl[ASIDE]!;
+    const aside = asideLen > 0 ? decodeValue(data.slice(end, end + asideLen)) : undefined;
     Atomics.store(ctrl, STATE, IDLE);
-    return { status, value };
+    return asideLen > 0 ? { status, value, aside } : { status, value };
   }
 }
 
@@ -97,6 +102,11 @@ export class HostcallClient {
 export interface Served {
   status: Status;
   value: unknown;
+  /**
+   * For the worker, not the guest: what the kernel tells the worker's side of a capability with
+   * this answer (a credit to answer later calls itself). Not journaled: the guest never sees it.
+   */
+  aside?: unknown;
 }
 
 /** Observes each served call with its raw bytes (the journal stores these). */
@@ -162,8 +172,17 @@ export function serveChannel(
             };
       len = encodeValue(served.value, data, 0);
     }
+    let asideLen = 0;
+    if (served.aside !== undefined) {
+      try {
+        asideLen = encodeValue(served.aside, data, len) - len;
+      } catch {
+        asideLen = 0; // an aside is an optimisation: without it the worker asks again next time
+      }
+    }
     ctrl[STATUS] = served.status;
     ctrl[LEN] = len;
+    ctrl[ASIDE] = asideLen;
     if (onResult) onResult(data.slice(0, len), served.status);
     Atomics.store(ctrl, STATE, RESPONSE);
     Atomics.notify(ctrl, STATE);

@@ -51,6 +51,19 @@ export class CodecOverflow extends Error {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Strings up to this many characters take the hand-written ASCII path both ways. */
+const SHORT = 64;
+
+/** DataViews of the buffers written most (the scratch, the channels): one each, not one per value. */
+const views = new WeakMap<Uint8Array, DataView>();
+function viewOf(buf: Uint8Array): DataView {
+  let v = views.get(buf);
+  if (!v) {
+    v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    views.set(buf, v);
+  }
+  return v;
+}
 
 class Writer {
   pos: number;
@@ -60,7 +73,7 @@ class Writer {
     start: number,
   ) {
     this.pos = start;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.view = viewOf(buf);
   }
   room(n: number): void {
     if (this.pos + n > this.buf.length)
@@ -78,6 +91,21 @@ class Writer {
   string(s: string): void {
     this.room(4 + s.length);
     const at = this.pos + 4;
+    // Short ASCII strings (keys, ids, kinds) are copied by hand: encodeInto costs more to call.
+    if (s.length <= SHORT) {
+      const buf = this.buf;
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + i] = c;
+      }
+      if (i === s.length) {
+        this.view.setUint32(this.pos, i, true);
+        this.pos = at + i;
+        return;
+      }
+    }
     // encodeInto stops at the end of the buffer; a string that did not fit is an overflow.
     const { read, written } = encoder.encodeInto(s, this.buf.subarray(at));
     if (read !== s.length) throw new CodecOverflow(`string of ${s.length} chars does not fit`);
@@ -198,9 +226,18 @@ class Reader {
   }
   string(): string {
     const n = this.u32();
-    const s = decoder.decode(this.buf.subarray(this.pos, this.pos + n));
+    const { buf, pos } = this;
     this.pos += n;
-    return s;
+    if (n <= SHORT) {
+      let s = '';
+      for (let i = pos; i < pos + n; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) return decoder.decode(buf.subarray(pos, pos + n));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return decoder.decode(buf.subarray(pos, pos + n));
   }
   bytes(): Uint8Array {
     const n = this.u32();
@@ -265,12 +302,14 @@ function read(r: Reader): unknown {
       for (let i = 0; i < n; i++) {
         const k = r.string();
         // defineProperty: a key named __proto__ stays a plain property.
-        Object.defineProperty(out, k, {
-          value: read(r),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        if (k === '__proto__')
+          Object.defineProperty(out, k, {
+            value: read(r),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        else out[k] = read(r);
       }
       return out;
     }

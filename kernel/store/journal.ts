@@ -29,7 +29,15 @@ export interface StoredMessage {
   replyBy?: number;
   /** Deliveries that ended in a crash so far (absent: none). */
   attempts?: number;
+  /**
+   * Its place in the mailbox, when that is not its id: a send the worker answered under a credit
+   * got its id when it was made and its place when the kernel applied it (see store/mailbox.ts).
+   */
+  seq?: number;
 }
+
+/** Where a message sits in its mailbox: FIFO order within a priority, and its key. */
+export const mailboxSeq = (m: StoredMessage): number => m.seq ?? m.id;
 
 export type JournalRecord =
   | {

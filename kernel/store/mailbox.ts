@@ -1,16 +1,20 @@
 /**
- * Durable per-agent mailboxes: FIFO by message id, in LMDB. A message stays until it is
- * acknowledged (its handler returned, or it was rejected for good), so a kernel restart finds
+ * Durable per-agent mailboxes in LMDB, in the order messages arrived. A message stays until it
+ * is acknowledged (its handler returned, or it was rejected for good), so a kernel restart finds
  * every unhandled message where it was.
+ *
+ * Ids and places come from one counter. A message's place (its key) is normally its id; a send
+ * the worker answered under a credit carries an id reserved when the credit was granted, and
+ * gets its place when the kernel applies it, so the mailbox keeps arrival order.
  *
  * @example
  * const box = new Mailboxes(store);
  * const m = box.append('echo-1a2b3c', { kind: 'text', sender: null, body: '{}' });
- * box.ack('echo-1a2b3c', m.id);
+ * box.ack('echo-1a2b3c', m);
  */
 import type { Database } from 'lmdb';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
-import type { StoredMessage } from './journal.js';
+import { mailboxSeq, type StoredMessage } from './journal.js';
 import type { Store } from './store.js';
 
 /** Message ids are reserved from the database in blocks, so most sends write no counter. */
@@ -44,25 +48,44 @@ export class Mailboxes {
   }
 
   /** Stores a message at the tail of `agent`'s mailbox and returns it with its id. */
-  append(agent: string, m: Omit<StoredMessage, 'id' | 'sentAt'>): StoredMessage {
-    const id = this.nextId++;
-    if (id >= this.reservedUntil) {
-      this.reservedUntil = id + ID_BLOCK;
+  append(agent: string, m: Omit<StoredMessage, 'id' | 'sentAt' | 'seq'>): StoredMessage {
+    return this.put(agent, { ...m, id: this.take(1), sentAt: this.now() });
+  }
+
+  /** Reserves `n` ids for messages to be appended later with `appendAs`; returns the first. */
+  reserve(n: number): number {
+    return this.take(n);
+  }
+
+  /** Stores a message under an id from `reserve`, at the tail of `agent`'s mailbox. */
+  appendAs(agent: string, id: number, m: Omit<StoredMessage, 'id' | 'sentAt' | 'seq'>): StoredMessage {
+    return this.put(agent, { ...m, id, seq: this.take(1), sentAt: this.now() });
+  }
+
+  private take(n: number): number {
+    const first = this.nextId;
+    this.nextId += n;
+    if (this.nextId > this.reservedUntil) {
+      this.reservedUntil = this.nextId + ID_BLOCK;
       void this.meta.put('nextMessageId', this.reservedUntil);
     }
-    const stored: StoredMessage = { ...m, id, sentAt: this.now() };
-    if (this.durable) this.store.batch.put(this.db, [agent, id], encodeToBytes(stored));
+    return first;
+  }
+
+  private put(agent: string, stored: StoredMessage): StoredMessage {
+    if (this.durable) this.store.batch.put(this.db, [agent, mailboxSeq(stored)], encodeToBytes(stored));
     return stored;
   }
 
   /** Rewrites a message still in the mailbox (its delivery attempts changed). */
   update(agent: string, m: StoredMessage): void {
-    if (this.durable || this.loaded.has(m.id)) this.store.batch.put(this.db, [agent, m.id], encodeToBytes(m));
+    if (this.durable || this.loaded.has(m.id))
+      this.store.batch.put(this.db, [agent, mailboxSeq(m)], encodeToBytes(m));
   }
 
   /** Removes a handled message. */
-  ack(agent: string, id: number): void {
-    if (this.durable || this.loaded.delete(id)) this.store.batch.remove(this.db, [agent, id]);
+  ack(agent: string, m: StoredMessage): void {
+    if (this.durable || this.loaded.delete(m.id)) this.store.batch.remove(this.db, [agent, mailboxSeq(m)]);
   }
 
   /** Pending messages of `agent`, oldest first. */
@@ -78,6 +101,6 @@ export class Mailboxes {
 
   /** Drops the given messages of `agent` (the kernel's in-memory queue mirrors the mailbox). */
   drop(agent: string, messages: readonly StoredMessage[]): void {
-    for (const m of messages) this.store.batch.remove(this.db, [agent, m.id]);
+    for (const m of messages) this.store.batch.remove(this.db, [agent, mailboxSeq(m)]);
   }
 }

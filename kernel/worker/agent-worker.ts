@@ -1,13 +1,18 @@
 /**
  * The worker side: a piscina worker that keeps agents' component instances resident and runs
  * their exports, taking tasks from its command channel. Each import the instance was linked with
- * is a stub that calls the kernel over the worker's hostcall channel. A trap, a throw or a
- * malformed return discards that instance only; the worker and its other instances carry on.
+ * is a stub that calls the kernel over the worker's hostcall channel; a function the worker may
+ * answer itself (hostcalls/worker-side.ts) is answered here when it can be, and posted to the
+ * kernel. A trap, a throw or a malformed return discards that instance only; the worker and its
+ * other instances carry on.
  */
 import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
+import { LOCAL_FUNCTIONS } from '../../hostcalls/worker-side.js';
 import { HostcallClient, Status } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
 import { Parker } from '../bridge/park.js';
+import { PostWriter } from '../bridge/post-ring.js';
+import type { LocalFunction } from '../capability.js';
 import type { StoredMessage } from '../store/journal.js';
 import { type Budget, DeadlinePassed, FuelExhausted, MemoryLimitHit, Meter } from './meter.js';
 import type {
@@ -18,6 +23,7 @@ import type {
   ServeTask,
   Task,
   TaskResult,
+  UnloadTask,
   WireBudget,
 } from './protocol.js';
 
@@ -33,6 +39,8 @@ interface Instance {
   generation: number;
   exports: Record<string, (...args: unknown[]) => unknown>;
   meter: Meter;
+  /** Its functions answered in the worker; what the kernel granted them lapses after each command. */
+  locals: LocalFunction[];
 }
 
 const glues = new Map<string, Promise<Glue>>();
@@ -41,7 +49,10 @@ const instances = new Map<string, Instance>();
 /** This worker's hostcall channel and module port, from its `serve` task. */
 let client: HostcallClient | null = null;
 let parker: Parker | null = null;
+let posts: PostWriter | null = null;
 let modulePort: MessagePort | null = null;
+/** Which message of the current command runs (a batch has several); posted calls carry it. */
+let current = 0;
 
 /** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
 class HostcallError extends Error {
@@ -50,9 +61,18 @@ class HostcallError extends Error {
   }
 }
 
-function stub(fn: number): (...args: unknown[]) => unknown {
+function stub(fn: number, local?: LocalFunction): (...args: unknown[]) => unknown {
   return (...args: unknown[]) => {
-    const { status, value } = client!.call(fn, args);
+    if (local) {
+      const answer = local.answer(args);
+      if (answer && posts!.post(fn, current, args, answer.value)) {
+        answer.commit();
+        return answer.value;
+      }
+      local.asking?.(args);
+    }
+    const { status, value, aside } = client!.call(fn, args);
+    if (aside !== undefined) local?.told?.(args, aside);
     if (status === Status.Ok) return value;
     if (status === Status.GuestError) throw new HostcallError(value as ErrorValue);
     // A kernel fault: throwing a plain Error ends the invocation (the instance is discarded).
@@ -60,18 +80,29 @@ function stub(fn: number): (...args: unknown[]) => unknown {
   };
 }
 
-function importObject(
-  plan: LoadTask['imports'],
-): Record<string, Record<string, (...args: unknown[]) => unknown>> {
-  const out: Record<string, Record<string, (...args: unknown[]) => unknown>> = {};
+type Imports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
+
+function importObject(plan: LoadTask['imports']): { imports: Imports; locals: LocalFunction[] } {
+  const imports: Imports = {};
+  const locals: LocalFunction[] = [];
   for (const [key, fns] of Object.entries(plan)) {
     const iface: Record<string, (...args: unknown[]) => unknown> = {};
-    for (const [name, id] of Object.entries(fns)) iface[name] = stub(id);
-    out[key] = iface;
+    const cap = key.slice(key.indexOf('/') + 1);
+    for (const [name, id] of Object.entries(fns)) {
+      const local = LOCAL_FUNCTIONS[`${cap}.${name}`]?.();
+      if (local) locals.push(local);
+      iface[name] = stub(id, local);
+    }
+    imports[key] = iface;
     // The glue reads the unversioned key; tools reading the .d.ts expect the versioned one.
-    out[`${key}@0.1.0`] = iface;
+    imports[`${key}@0.1.0`] = iface;
   }
-  return out;
+  return { imports, locals };
+}
+
+/** The command ended: credits the kernel granted for it lapse (it takes them back too). */
+function lapse(locals: readonly LocalFunction[]): void {
+  for (const l of locals) l.reset?.();
 }
 
 /** jco throws a ComponentError (an Error with an own `payload`) when an export returns `err`. */
@@ -202,15 +233,19 @@ async function load(task: LoadTask): Promise<TaskResult> {
   const meter = new Meter(task.memoryBytes);
   meter.onTick = onTick;
   let exports: Instance['exports'] = {};
+  const { imports, locals } = importObject(task.imports);
+  current = 0;
   const started = guard(task.agent, meter, task.budget, t0, () => {
-    exports = g.instantiate((name) => modules[name]!, importObject(task.imports), meter.instantiateCore);
+    exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
     if (task.world === 'agent') exports.init!(task.config);
     return null;
   });
+  lapse(locals);
   if (started.kind === 'crash' && !started.code && !exports.handle && !exports.invoke)
     started.message = `instantiation failed: ${started.message}`;
   // An instance whose init failed is never used: the kernel does not track it.
-  if (started.kind === 'ok') instances.set(task.agent, { generation: task.generation, exports, meter });
+  if (started.kind === 'ok')
+    instances.set(task.agent, { generation: task.generation, exports, meter, locals });
   return started;
 }
 
@@ -218,6 +253,7 @@ async function load(task: LoadTask): Promise<TaskResult> {
 export default async function serve(task: ServeTask): Promise<void> {
   client = new HostcallClient({ sab: task.channel });
   parker = new Parker({ sab: task.park }, task.wanted);
+  posts = new PostWriter({ sab: task.posts });
   modulePort = task.port;
   await serveCommands(task.commands, (t) => run(t as Task));
 }
@@ -240,6 +276,15 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
   const inst = instances.get(task.agent);
   if (!inst || inst.generation !== task.generation)
     return { kind: 'missing', needModules: false, thread: threadId };
+  current = 0;
+  try {
+    return call(task, inst);
+  } finally {
+    lapse(inst.locals);
+  }
+}
+
+function call(task: Exclude<Task, LoadTask | UnloadTask>, inst: Instance): TaskResult | BatchResult {
   const t0 = performance.now();
   const x = inst.exports;
   switch (task.op) {
@@ -255,6 +300,7 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
         // Between messages, give way as a call would at a tick: the rest stay queued.
         if (i > 0 && parker?.shouldYield(fuel)) break;
         parker?.setCurrent(i);
+        current = i;
         const message = witMessage(m);
         const r = guard(
           task.agent,

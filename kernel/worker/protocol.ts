@@ -38,6 +38,8 @@ export interface ServeTask {
   /** This worker's park channel, and the pool-wide count of work waiting for a permit. */
   park: SharedArrayBuffer;
   wanted: SharedArrayBuffer;
+  /** Where the worker posts the calls it answered itself (bridge/post-ring.ts). */
+  posts: SharedArrayBuffer;
 }
 
 /** Compiled core modules for a digest, posted on the worker's port before the load that needs them. */
