@@ -16,6 +16,7 @@ import type { Database } from 'lmdb';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import { mailboxSeq, type StoredMessage } from './journal.js';
 import type { Store } from './store.js';
+import type { PendingPut } from './write-batch.js';
 
 /** Message ids are reserved from the database in blocks, so most sends write no counter. */
 const ID_BLOCK = 1024;
@@ -28,6 +29,11 @@ export class Mailboxes {
   private reservedUntil: number;
   /** Ids read back from LMDB: in memory mode these still leave LMDB when handled. */
   private readonly loaded = new Set<number>();
+  /**
+   * Puts not flushed yet, by place: a message acknowledged or dropped before its put is flushed
+   * withdraws the put instead of writing a removal (see WriteBatch.putWithdrawable).
+   */
+  private readonly unflushed = new Map<number, PendingPut>();
 
   /**
    * @param durable false keeps messages in memory only (`Kernel.open({ mailboxes: 'memory' })`):
@@ -73,19 +79,35 @@ export class Mailboxes {
   }
 
   private put(agent: string, stored: StoredMessage): StoredMessage {
-    if (this.durable) this.store.batch.put(this.db, [agent, mailboxSeq(stored)], encodeToBytes(stored));
+    if (this.durable) this.write(agent, stored);
     return stored;
+  }
+
+  private write(agent: string, m: StoredMessage): void {
+    const seq = mailboxSeq(m);
+    this.unflushed.get(seq)?.withdraw();
+    this.unflushed.set(
+      seq,
+      this.store.batch.putWithdrawable(this.db, [agent, seq], () => encodeToBytes(m)),
+    );
+  }
+
+  /** Takes the message out: withdraws its put if it is still queued, or removes it. */
+  private remove(agent: string, m: StoredMessage): void {
+    const seq = mailboxSeq(m);
+    const pending = this.unflushed.get(seq);
+    this.unflushed.delete(seq);
+    if (!pending?.withdraw()) this.store.batch.remove(this.db, [agent, seq]);
   }
 
   /** Rewrites a message still in the mailbox (its delivery attempts changed). */
   update(agent: string, m: StoredMessage): void {
-    if (this.durable || this.loaded.has(m.id))
-      this.store.batch.put(this.db, [agent, mailboxSeq(m)], encodeToBytes(m));
+    if (this.durable || this.loaded.has(m.id)) this.write(agent, m);
   }
 
   /** Removes a handled message. */
   ack(agent: string, m: StoredMessage): void {
-    if (this.durable || this.loaded.delete(m.id)) this.store.batch.remove(this.db, [agent, mailboxSeq(m)]);
+    if (this.durable || this.loaded.delete(m.id)) this.remove(agent, m);
   }
 
   /** Pending messages of `agent`, oldest first. */
@@ -101,6 +123,6 @@ export class Mailboxes {
 
   /** Drops the given messages of `agent` (the kernel's in-memory queue mirrors the mailbox). */
   drop(agent: string, messages: readonly StoredMessage[]): void {
-    for (const m of messages) this.store.batch.remove(this.db, [agent, mailboxSeq(m)]);
+    for (const m of messages) if (this.durable || this.loaded.delete(m.id)) this.remove(agent, m);
   }
 }

@@ -62,4 +62,44 @@ describe('WriteBatch', () => {
     store = await Store.open(home);
     expect([...((store.db('t', { encoding: 'binary' }) as unknown as Db).get(['x', 7]) ?? [])]).toEqual([7]);
   });
+
+  it('withdraws a put still queued, and only then: a flushed put stays', async () => {
+    store = await Store.open(tempHome());
+    const db = store.db('w', { encoding: 'binary' }) as unknown as Db;
+    let encoded = 0;
+    const value = (n: number) => () => {
+      encoded++;
+      return bytes(n);
+    };
+    const early = store.batch.putWithdrawable(db, ['w', 1], value(1));
+    const kept = store.batch.putWithdrawable(db, ['w', 2], value(2));
+    expect(early.withdraw()).toBe(true);
+    expect(early.withdraw()).toBe(false); // once
+    await store.flushed();
+    expect(kept.withdraw()).toBe(false); // flushed: the caller must remove it instead
+    expect(encoded).toBe(1); // a withdrawn put is never encoded
+    expect([...db.getKeys({})]).toEqual([['w', 2]]);
+  });
+
+  it('lets a registered writer queue its own writes into the flush that begins', async () => {
+    store = await Store.open(tempHome());
+    const db = store.db('d', { encoding: 'binary' }) as unknown as Db;
+    const mine: number[] = [];
+    store.batch.beforeFlush(() => {
+      for (const n of mine.splice(0)) store!.batch.put(db, ['d', n], bytes(n));
+    });
+    mine.push(1, 2);
+    store.batch.deferred();
+    store.batch.deferred();
+    await new Promise((r) => setTimeout(r, FLUSH_MS + 20)); // deferred() armed the timer
+    await db.flushed;
+    expect([...db.getKeys({})]).toEqual([
+      ['d', 1],
+      ['d', 2],
+    ]);
+    // A writer flushing past FLUSH_OPS does not start a nested flush.
+    for (let i = 0; i < 3000; i++) mine.push(100 + i);
+    await store.flushed();
+    expect(db.getCount()).toBe(3002);
+  });
 });

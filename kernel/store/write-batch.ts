@@ -9,6 +9,11 @@
  * lands before the journal records of its invocation. A crash can lose at most the last
  * FLUSH_MS of queued operations, never reorder them.
  *
+ * A put can be withdrawn while it is still queued (`putWithdrawable`): a message handled within
+ * the few milliseconds before its append is flushed then never touches LMDB at all — the append
+ * and its ack would have committed in the same transaction anyway. Its value is encoded only
+ * when flushed, so a withdrawn put costs no encoding either.
+ *
  * @example
  * const batch = new WriteBatch();
  * batch.put(db, ['agent', 1], bytes);
@@ -22,11 +27,24 @@ const FLUSH_OPS = 1024;
 
 type Op = () => void;
 
+/** A queued put; `withdraw()` cancels it and says true, or says false once it was flushed. */
+export interface PendingPut {
+  withdraw(): boolean;
+}
+
+const FLUSHED: PendingPut = { withdraw: () => false };
+
 export class WriteBatch {
   private ops: Op[] = [];
   private callbacks: (() => void)[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** Counts flushes: a put queued in an earlier one can no longer be withdrawn. */
+  private generation = 0;
+  /** Writers that keep their own queue and write it out as a flush begins (the journal). */
+  private readonly writers: (() => void)[] = [];
+  private deferredOps = 0;
+  private flushing = false;
 
   constructor(private readonly root: RootDatabase) {}
 
@@ -40,8 +58,40 @@ export class WriteBatch {
     this.queue(() => void db.put(key, value));
   }
 
+  /** Queues a put of `value()` (called at flush time) that `withdraw()` cancels until then. */
+  putWithdrawable<K extends Key, V>(db: Database<V, K>, key: K, value: () => V): PendingPut {
+    if (this.closed) return FLUSHED;
+    const generation = this.generation;
+    let live = true;
+    this.queue(() => {
+      if (live) void db.put(key, value());
+    });
+    return {
+      withdraw: () => {
+        if (generation !== this.generation || !live) return false;
+        live = false;
+        return true;
+      },
+    };
+  }
+
   remove<K extends Key, V>(db: Database<V, K>, key: K): void {
     this.queue(() => void db.remove(key));
+  }
+
+  /**
+   * Registers a writer that queues its own pending writes when a flush begins, so they commit in
+   * the same transaction as everything queued with them.
+   */
+  beforeFlush(write: () => void): void {
+    this.writers.push(write);
+  }
+
+  /** A registered writer has one more write pending: a flush is due within FLUSH_MS. */
+  deferred(): void {
+    if (this.closed) return;
+    if (++this.deferredOps >= FLUSH_OPS) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
   /** Calls `f` once everything queued so far is committed. */
@@ -53,7 +103,7 @@ export class WriteBatch {
   private queue(op: Op): void {
     if (this.closed) return;
     this.ops.push(op);
-    if (this.ops.length >= FLUSH_OPS) this.flush();
+    if (this.ops.length + this.deferredOps >= FLUSH_OPS) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
@@ -61,9 +111,18 @@ export class WriteBatch {
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.deferredOps = 0;
+    if (this.flushing) return; // a writer's put reached FLUSH_OPS: this flush takes it
+    this.flushing = true;
+    try {
+      for (const write of this.writers) write();
+    } finally {
+      this.flushing = false;
+    }
     const ops = this.ops;
     const callbacks = this.callbacks;
     if (ops.length === 0 && callbacks.length === 0) return;
+    this.generation++;
     this.ops = [];
     this.callbacks = [];
     void this.root
