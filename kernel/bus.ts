@@ -15,7 +15,7 @@ import { AgentOSError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
-import { MAX_KIND } from './validate.js';
+import { MAX_KIND, TOOL_KINDS } from './validate.js';
 
 /** 0 high, 1 normal (default), 2 low. */
 export type Urgency = 0 | 1 | 2;
@@ -41,8 +41,6 @@ export interface BusDeps {
   maxMessageBytes: number;
   now: () => number;
 }
-
-const TOOL_KINDS = new Set(['tool.invoke', 'tool.describe']);
 
 export class Bus {
   constructor(private readonly d: BusDeps) {}

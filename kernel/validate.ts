@@ -6,6 +6,13 @@ import { AgentOSError } from './errors.js';
 /** Longest message kind. */
 export const MAX_KIND = 128;
 
+/** The kinds only a skill takes (its tool calls); an agent takes every other kind. */
+export const TOOL_KINDS: ReadonlySet<string> = new Set(['tool.invoke', 'tool.describe']);
+
+/** Whether an agent's mailbox takes a message of this kind (the bus checks the same). */
+export const agentKind = (kind: string): boolean =>
+  kind !== '' && kind.length <= MAX_KIND && !TOOL_KINDS.has(kind);
+
 /**
  * Validates a message and returns its body as JSON text.
  * @throws AgentOSError AOS_E_BAD_MESSAGE or AOS_E_MESSAGE_TOO_LARGE

@@ -52,7 +52,11 @@ export class WorkerLinks {
       (response, status) => dispatch.result(response, status),
     );
     const parks = watchParks(slot.park, (used) => this.executor()?.parked(slot, used));
-    const posts = watchPosts(slot.posts, () => this.drain(slot));
+    const posts = watchPosts(
+      slot.posts,
+      () => this.drain(slot),
+      (e) => this.logger.error({ thread: slot.thread, err: e }, 'draining posted calls failed'),
+    );
     this.stops.set(slot.thread, [() => server.stop(), () => parks.stop(), () => posts.stop()]);
   }
 

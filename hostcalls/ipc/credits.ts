@@ -12,7 +12,8 @@
  *
  * @example
  * const credits = new Credits(bus);
- * const grant = credits.grant('a-1', 'b-2');      // after a blocking send from a-1 to b-2
+ * const ended = credits.end('a-1', 'b-2');        // a blocking send from a-1 to b-2 begins
+ * const grant = credits.grant('a-1', 'b-2', ended); // ...and went through
  * credits.use('a-1', 'b-2', grant!.first);        // a posted send under it: true
  * credits.release('a-1');                         // a-1's command ended
  */
@@ -43,17 +44,26 @@ export class Credits {
 
   constructor(private readonly bus: Bus) {}
 
-  /** A blocking send from `sender` to `to` was delivered: a fresh credit replaces the old one. */
-  grant(sender: string, to: string): CreditGrant | null {
-    let mine = this.held.get(sender);
+  /**
+   * A blocking send from `sender` to `to` begins: the worker dropped its credit for `to`, so the
+   * kernel ends it too (whether the send then goes through or not), and its unused places go
+   * back. Returns the ended credit's size, which the next one doubles.
+   */
+  end(sender: string, to: string): number {
+    const mine = this.held.get(sender);
     const old = mine?.get(to);
-    if (old) {
-      this.bus.unreserve(to, old.end - old.next);
-      mine!.delete(to);
-    }
-    const size = old ? Math.min(MAX_CREDIT, old.size * 2) : FIRST_CREDIT;
+    if (!old) return 0;
+    this.bus.unreserve(to, old.end - old.next);
+    mine!.delete(to);
+    return old.size;
+  }
+
+  /** The blocking send went through: a fresh credit, twice the size of the one it ended. */
+  grant(sender: string, to: string, ended: number): CreditGrant | null {
+    const size = ended > 0 ? Math.min(MAX_CREDIT, ended * 2) : FIRST_CREDIT;
     const places = this.bus.reserve(to, size);
     if (!places) return null;
+    let mine = this.held.get(sender);
     if (!mine) {
       mine = new Map();
       this.held.set(sender, mine);

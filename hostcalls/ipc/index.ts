@@ -134,6 +134,8 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
   },
   functions: {
     send: (ctx: Ctx, to: string, message: WitEnvelope) => {
+      // The worker asks only without a credit for `to`: any credit it had ends here.
+      const ended = ctx.view.credits.end(ctx.view.agent, to);
       checkSend(ctx, to);
       const { envelope } = checkEnvelope(message);
       let id: bigint;
@@ -144,7 +146,7 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       }
       // Under a rate limit every send is counted by the dispatcher: no credit then.
       if (ctx.agent.limits.hostcallsPerSecond.ipc !== undefined) return id;
-      const credit = ctx.view.credits.grant(ctx.view.agent, to);
+      const credit = ctx.view.credits.grant(ctx.view.agent, to, ended);
       return credit ? new WithAside(id, credit) : id;
     },
     broadcast: (ctx: Ctx, message: WitEnvelope) => {
@@ -249,11 +251,13 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
           ctx.services.bus.deliverReserved(to, ctx.view.agent, toEnvelope(message), id);
         else sendWithoutCredit(ctx, to, message, id);
       } catch (e) {
+        const code = (e as AgentOSError).code;
+        const gone = code === 'AOS_E_AGENT_TERMINATED' || code === 'AOS_E_AGENT_NOT_FOUND';
+        const fields = { agent: ctx.view.agent, to, id, err: (e as Error).message };
         // The receiver went away after the credit was granted: as if it went right after the send.
-        ctx.services.logger.info(
-          { agent: ctx.view.agent, to, id, err: (e as Error).message },
-          'a send was dropped: its receiver is gone',
-        );
+        if (gone) ctx.services.logger.info(fields, 'a send was dropped: its receiver is gone');
+        // The worker vouched for a send the bus refuses: a kernel bug, never silent.
+        else ctx.services.logger.error(fields, 'a posted send was refused');
       }
     },
   },

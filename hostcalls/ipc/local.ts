@@ -2,8 +2,9 @@
  * The worker's side of `ipc.send`: under a credit the kernel granted (credits.ts), the worker
  * answers a send itself — the message id is the credit's next one — and posts it to the kernel,
  * which stores it in the receiver's mailbox before it serves the sender's next blocking call.
- * Anything the worker cannot vouch for (no credit left, a malformed envelope, a body over the
- * limit) goes the blocking way, and the kernel answers, or refuses with the reason.
+ * Anything the worker cannot vouch for (no credit left, a malformed envelope, a kind the
+ * receiver would refuse, a body over the limit) goes the blocking way, and the kernel answers,
+ * or refuses with the reason.
  *
  * @example
  * const send = localSend();
@@ -11,6 +12,7 @@
  * send.answer(['b-2', env]);   // { value: 41n, commit }
  */
 import type { LocalFunction } from '../../kernel/capability.js';
+import { agentKind } from '../../kernel/validate.js';
 import type { CreditGrant } from './credits.js';
 import { checkEnvelope, type WitEnvelope } from './envelope.js';
 
@@ -26,7 +28,7 @@ export function localSend(): LocalFunction {
     answer(args) {
       const [to, message] = args as [string, WitEnvelope];
       const c = credits.get(to);
-      if (!c || c.next >= c.end) return null;
+      if (!c || c.next >= c.end || !agentKind(message.kind)) return null;
       try {
         checkEnvelope(message);
       } catch {

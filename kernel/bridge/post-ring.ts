@@ -119,46 +119,60 @@ export function drainPosts(ring: PostRing, handle: PostHandler, onError?: (e: un
   let tail = ctrl[TAIL]!;
   let consumed = 0;
   let applied = 0;
-  while (consumed < used) {
-    const size = view.getInt32(tail, true);
-    if (size === WRAP) {
-      consumed += cap - tail;
-      tail = 0;
-      continue;
+  try {
+    while (consumed < used) {
+      const size = view.getInt32(tail, true);
+      if (size === WRAP) {
+        consumed += cap - tail;
+        tail = 0;
+        continue;
+      }
+      const argsLen = view.getInt32(tail + 12, true);
+      const resultLen = view.getInt32(tail + 16, true);
+      const at = tail + ENTRY_HEADER;
+      // Copies: the journal keeps these bytes, and TextDecoder refuses views of shared memory.
+      const args = data.slice(at, at + argsLen);
+      const result = data.slice(at + argsLen, at + argsLen + resultLen);
+      const fn = view.getInt32(tail + 4, true);
+      const index = view.getInt32(tail + 8, true);
+      // Consumed before it is applied: whatever happens next, it is never applied twice.
+      applied++;
+      consumed += size;
+      tail += size;
+      if (tail === cap) tail = 0;
+      try {
+        handle(fn, index, args, result);
+      } catch (e) {
+        onError?.(e);
+      }
     }
-    const argsLen = view.getInt32(tail + 12, true);
-    const resultLen = view.getInt32(tail + 16, true);
-    const at = tail + ENTRY_HEADER;
-    // Copies: the journal keeps these bytes, and TextDecoder refuses views of shared memory.
-    const args = data.slice(at, at + argsLen);
-    const result = data.slice(at + argsLen, at + argsLen + resultLen);
-    try {
-      handle(view.getInt32(tail + 4, true), view.getInt32(tail + 8, true), args, result);
-    } catch (e) {
-      onError?.(e);
-    }
-    applied++;
-    consumed += size;
-    tail += size;
-    if (tail === cap) tail = 0;
+  } finally {
+    ctrl[TAIL] = tail;
+    Atomics.sub(ctrl, USED, consumed);
   }
-  ctrl[TAIL] = tail;
-  Atomics.sub(ctrl, USED, consumed);
   return applied;
 }
 
 /**
  * Kernel side: calls `onPosts` whenever the ring holds posted calls, at most once per turn of the
  * event loop (a worker posting without pause must not starve the kernel's other work), until
- * `stop()`, which also closes the ring to the writer.
+ * `stop()`, which also closes the ring to the writer. What `onPosts` throws goes to `onError`.
  */
-export function watchPosts(ring: PostRing, onPosts: () => void): { stop(): void } {
+export function watchPosts(
+  ring: PostRing,
+  onPosts: () => void,
+  onError?: (e: unknown) => void,
+): { stop(): void } {
   const ctrl = new Int32Array(ring.sab, 0, HEADER_BYTES / 4);
   let stopped = false;
   const loop = async (): Promise<void> => {
     while (!stopped) {
       if (Atomics.load(ctrl, USED) > 0) {
-        onPosts();
+        try {
+          onPosts();
+        } catch (e) {
+          onError?.(e);
+        }
         await new Promise((r) => setImmediate(r));
         continue;
       }
