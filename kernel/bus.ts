@@ -14,7 +14,7 @@ import type { Agents } from './agents.js';
 import { AgentOSError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { StoredMessage } from './store/journal.js';
-import type { Mailboxes } from './store/mailbox.js';
+import type { Mailboxes, NewMessage } from './store/mailbox.js';
 import { MAX_KIND, TOOL_KINDS } from './validate.js';
 
 /** 0 high, 1 normal (default), 2 low. */
@@ -126,15 +126,15 @@ export class Bus {
     }
   }
 
-  private fields(sender: string | null, e: Envelope): Omit<StoredMessage, 'id' | 'sentAt' | 'seq'> {
-    return {
-      kind: e.kind,
-      sender,
-      body: e.body,
-      ...(e.priority !== undefined && e.priority !== 1 ? { priority: e.priority } : {}),
-      ...(e.ttlMs ? { expiresAt: this.d.now() + e.ttlMs } : {}),
-      ...(e.replyTo ? { replyTo: e.replyTo, replyBy: e.replyBy ?? Number.MAX_SAFE_INTEGER } : {}),
-    };
+  private fields(sender: string | null, e: Envelope): NewMessage {
+    const m: NewMessage = { kind: e.kind, sender, body: e.body };
+    if (e.priority !== undefined && e.priority !== 1) m.priority = e.priority;
+    if (e.ttlMs) m.expiresAt = this.d.now() + e.ttlMs;
+    if (e.replyTo) {
+      m.replyTo = e.replyTo;
+      m.replyBy = e.replyBy ?? Number.MAX_SAFE_INTEGER;
+    }
+    return m;
   }
 
   private enqueue(agent: AgentRuntime, message: StoredMessage): StoredMessage {

@@ -3,6 +3,7 @@
  * once; starting the capabilities, the workers and the executor; a lost worker; the checks the
  * API's methods share.
  */
+
 import { env } from 'node:process';
 import { CAPABILITIES } from '../hostcalls/index.js';
 import type { AgentRuntime } from './agent.js';
@@ -10,6 +11,7 @@ import { Agents } from './agents.js';
 import type { AgentInfo, KernelOptions } from './api.js';
 import { Bus } from './bus.js';
 import type { KernelServices } from './capability.js';
+import { systemClock } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
 import { EventHub } from './events.js';
@@ -58,7 +60,8 @@ export abstract class KernelCore {
     durableMailboxes: boolean,
   ) {
     const { store, logger, clock } = services;
-    const now = (): number => Number(clock.now());
+    // The kernel reads the clock several times per message: the system clock without a bigint.
+    const now = clock === systemClock ? Date.now : (): number => Number(clock.now());
     this.store = store;
     this.table = new HostcallTable(CAPABILITIES);
     this.journalStore = new Journal(store);

@@ -88,4 +88,19 @@ describe('value codec', () => {
     const ok = encodeToBytes('abc');
     expect(() => decodeValue(new Uint8Array([...ok, 0]))).toThrow(/trailing bytes/);
   });
+
+  it('refuses every truncation of a value, never reading past its end', () => {
+    const value = {
+      s: 'héllo wörld',
+      short: 'ab',
+      n: 2 ** 40,
+      i: -7,
+      u: 2n ** 63n,
+      b: new Uint8Array([1, 2, 3]),
+    };
+    const bytes = encodeToBytes(value);
+    expect(decodeValue(bytes)).toEqual(value);
+    for (let end = 0; end < bytes.length; end++)
+      expect(() => decodeValue(bytes.slice(0, end)), `truncated at ${end}`).toThrow(RangeError);
+  });
 });

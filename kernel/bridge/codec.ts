@@ -213,19 +213,37 @@ export function encodeToBytes(value: unknown, limit = 64 << 20): Uint8Array {
   }
 }
 
+/** Eight bytes to read a float or a 64-bit integer through (little-endian, as the encoding). */
+const word = new Uint8Array(8);
+const wordView = new DataView(word.buffer);
+
 class Reader {
   pos = 0;
-  readonly view: DataView;
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  // Bytes by hand, not a DataView per decode: most values decoded are small and short-lived.
+  constructor(readonly buf: Uint8Array) {}
+  /** Fails on a truncated value instead of reading past the end. */
+  need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new RangeError(`truncated value at offset ${this.pos}`);
   }
   u32(): number {
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    this.need(4);
+    const { buf, pos } = this;
+    this.pos = pos + 4;
+    return (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0;
+  }
+  i32(): number {
+    return this.u32() | 0;
+  }
+  /** The next 8 bytes, in `wordView`. */
+  word(): DataView {
+    this.need(8);
+    word.set(this.buf.subarray(this.pos, this.pos + 8));
+    this.pos += 8;
+    return wordView;
   }
   string(): string {
     const n = this.u32();
+    this.need(n);
     const { buf, pos } = this;
     this.pos += n;
     if (n <= SHORT) {
@@ -241,6 +259,7 @@ class Reader {
   }
   bytes(): Uint8Array {
     const n = this.u32();
+    this.need(n);
     // A plain Uint8Array copy, even when the input is a Buffer (as LMDB returns it).
     const b = new Uint8Array(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
@@ -259,26 +278,14 @@ function read(r: Reader): unknown {
       return false;
     case T_TRUE:
       return true;
-    case T_I32: {
-      const v = r.view.getInt32(r.pos, true);
-      r.pos += 4;
-      return v;
-    }
-    case T_F64: {
-      const v = r.view.getFloat64(r.pos, true);
-      r.pos += 8;
-      return v;
-    }
-    case T_U64: {
-      const v = r.view.getBigUint64(r.pos, true);
-      r.pos += 8;
-      return v;
-    }
-    case T_I64: {
-      const v = r.view.getBigInt64(r.pos, true);
-      r.pos += 8;
-      return v;
-    }
+    case T_I32:
+      return r.i32();
+    case T_F64:
+      return r.word().getFloat64(0, true);
+    case T_U64:
+      return r.word().getBigUint64(0, true);
+    case T_I64:
+      return r.word().getBigInt64(0, true);
     case T_STRING:
       return r.string();
     case T_BYTES:
