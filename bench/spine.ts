@@ -193,12 +193,11 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
     );
     figures.push(
       figure(
-        'hostcall round trip from a worker: log.write (mean of 20,000)',
+        'hostcall from a worker: log.write, answered in the worker and posted (mean of 20,000)',
         logUs,
         'µs',
         'bare SharedArrayBuffer/Atomics round trip (mean)',
         atomics.meanUs,
-        '≤ 1.3×',
       ),
       figure(
         'hostcall round trip from a worker: working-memory.get (mean of 20,000)',
