@@ -3,12 +3,12 @@
  * - a bare jco instance of the same component, called directly on the main thread;
  * - a bare SharedArrayBuffer + Atomics round trip between a worker and the main thread.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { transpile } from '@bytecodealliance/jco';
+import { tempHome } from '../kernel/testing/harness.js';
 
 type Exports = Record<string, (...args: unknown[]) => unknown>;
 interface Glue {
@@ -23,7 +23,7 @@ interface Glue {
  * jco emits them, not metered. The bare baselines run these.
  */
 export async function plainDir(bytes: Uint8Array): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'agentos-bench-plain-'));
+  const dir = tempHome('agentos-bench-plain-');
   const out = await transpile(bytes, {
     name: 'component',
     instantiation: 'sync',

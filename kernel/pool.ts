@@ -169,10 +169,13 @@ export class WorkerPool {
     return this.command(slot, task) as Promise<BatchResult>;
   }
 
+  /** Sends `task`; whether it returns or the worker dies, what the worker posted is applied first. */
   private async command(slot: WorkerSlot, task: Task): Promise<unknown> {
-    const result = await slot.commands.send(task);
-    if (task.op !== 'unload') this.events.onCommandEnd(slot, task.agent);
-    return result;
+    try {
+      return await slot.commands.send(task);
+    } finally {
+      if (task.op !== 'unload') this.events.onCommandEnd(slot, task.agent);
+    }
   }
 
   async close(): Promise<void> {

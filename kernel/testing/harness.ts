@@ -6,7 +6,7 @@
  * const kernel = await openKernel();
  * const id = await kernel.spawn(await fixture('probe'), { grants: ['log'] });
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -103,9 +103,27 @@ export async function buildAll(): Promise<void> {
   await Promise.all([next(), next()]);
 }
 
-/** A fresh, empty data dir. */
+const temps = new Set<string>();
+let removeAtExit = false;
+
+/**
+ * A fresh, empty temp dir (a data dir, a cache). Removed by `removeTempHomes()` — after each test
+ * file (kernel/testing/setup.ts) — or when the process exits, so runs leave nothing behind.
+ */
 export function tempHome(prefix = 'agentos-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (!removeAtExit) {
+    removeAtExit = true;
+    process.once('exit', removeTempHomes);
+  }
+  temps.add(dir);
+  return dir;
+}
+
+/** Removes every temp dir `tempHome` made so far (close the kernels using them first). */
+export function removeTempHomes(): void {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+  temps.clear();
 }
 
 /** Transpiled components shared by every test kernel (each has its own data dir). */
