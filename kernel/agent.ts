@@ -39,6 +39,8 @@ export class AgentRuntime {
   inFlight = 0;
   /** Mailbox places promised to senders holding credits (see Bus.reserve). */
   reserved = 0;
+  /** Messages go one at a time (a batch lost its worker) until one succeeds. */
+  alone = false;
   /** Fuel used in the current one-second window (see budgets.ts). */
   readonly window = { start: 0, used: 0 };
   /** Message id → times it was put back because the window budget ran out mid-call. */

@@ -123,6 +123,18 @@ describe('at-least-once delivery', () => {
     expect(bodies).toEqual([1, 2, 3, 4, 5].map((by) => JSON.stringify({ by })));
   });
 
+  it('keeps a batch inside the command channel: queued messages near the size limit all go through, on one instance', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await fixture('echo-wat'));
+    kernel.suspend(id);
+    const big = 'x'.repeat(900 * 1024);
+    const sends = [0, 1, 2, 3, 4].map((i) => kernel.send(id, `${i}${big}`));
+    kernel.resume(id);
+    const out = (await Promise.all(sends)) as string[];
+    expect(out.map((o) => [o[0], o.length])).toEqual([0, 1, 2, 3, 4].map((i) => [String(i), big.length + 1]));
+    expect(kernel.inspect(id)).toMatchObject({ generation: 1, state: 'ready' });
+  });
+
   it('with batch 1, hands over one message at a time', async () => {
     kernel = await openKernel({ delivery: { batch: 1 } });
     const id = await kernel.spawn(await sample('counter'), { grants: ['log', 'working-memory'] });

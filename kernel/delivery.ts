@@ -34,6 +34,13 @@ export interface DeliveryDeps {
   batch: number;
 }
 
+/**
+ * Most characters of message bodies in one batch: with JSON's worst case of 3 bytes a character
+ * the batch stays well inside the 4 MiB command channel (a single message of the 1 MiB limit
+ * always fits; a larger one goes alone).
+ */
+export const BATCH_CHARS = 512 * 1024;
+
 interface InFlight {
   agent: AgentRuntime;
   messages: StoredMessage[];
@@ -123,12 +130,15 @@ export class Delivery {
    */
   private batchable(agent: AgentRuntime): StoredMessage[] | null {
     const rec = agent.record;
-    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2) return null;
+    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2 || agent.alone) return null;
     if (rec.limits.fuel.perSecond !== null || rec.limits.fuel.lifetime !== null) return null;
     const now = this.d.now();
     const out: StoredMessage[] = [];
+    let chars = 0;
     for (const m of agent.queue) {
       if (out.length >= this.d.batch || (m.expiresAt !== undefined && now > m.expiresAt)) break;
+      chars += m.body.length;
+      if (chars > BATCH_CHARS) break;
       out.push(m);
     }
     return out.length > 1 ? out : null;
@@ -164,9 +174,12 @@ export class Delivery {
         r = await this.d.pool.runBatch(slot, task);
       } catch (e) {
         // The worker died: which message it was on is unknown to its outcome, so none is
-        // blamed; all that did not settle are delivered again on a new instance.
+        // blamed now; all that did not settle are delivered again on a new instance, one at a
+        // time until one succeeds, so a message that kills its worker is blamed on its own
+        // (its attempts counted, then dead-lettered) instead of taking its batch down forever.
         this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
         agent.worker = null;
+        agent.alone = true;
         slot.residents.delete(rec.id);
         return;
       }

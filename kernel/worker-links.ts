@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { type Served, serveChannel } from './bridge/channel.js';
 import { watchParks } from './bridge/park.js';
-import { drainPosts, watchPosts } from './bridge/post-ring.js';
+import { drainPosts, hasPosts, watchPosts } from './bridge/post-ring.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Executor } from './executor.js';
 import type { WorkerSlot } from './pool.js';
@@ -62,6 +62,7 @@ export class WorkerLinks {
 
   /** Applies the calls `slot`'s worker posted, as made by the agent whose command it runs. */
   drain(slot: WorkerSlot): void {
+    if (!hasPosts(slot.posts)) return; // most blocking calls find it empty: no scheduler pass
     const executor = this.executor();
     const drain = (): void => {
       drainPosts(

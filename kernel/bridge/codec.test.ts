@@ -103,4 +103,8 @@ describe('value codec', () => {
     for (let end = 0; end < bytes.length; end++)
       expect(() => decodeValue(bytes.slice(0, end)), `truncated at ${end}`).toThrow(RangeError);
   });
+
+  it('keeps a leading byte-order mark, short or long', () => {
+    for (const s of ['\uFEFFabc', `\uFEFF${'é'.repeat(100)}`]) expect(roundTrip(s)).toBe(s);
+  });
 });

@@ -50,7 +50,8 @@ export class CodecOverflow extends Error {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM: a string that starts with U+FEFF keeps it.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Strings up to this many characters take the hand-written ASCII path both ways. */
 const SHORT = 64;
 

@@ -102,6 +102,11 @@ export class PostWriter {
   }
 }
 
+/** Whether the ring holds posted calls (kernel side: nothing to drain otherwise). */
+export function hasPosts(ring: PostRing): boolean {
+  return Atomics.load(new Int32Array(ring.sab, 0, 1), USED) > 0;
+}
+
 /** What the kernel does with one posted call; `args` and `result` are encoded (codec.ts). */
 export type PostHandler = (fn: number, index: number, args: Uint8Array, result: Uint8Array) => void;
 

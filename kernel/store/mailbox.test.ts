@@ -47,4 +47,39 @@ describe('Mailboxes', () => {
     await store.flushed();
     expect(db.getCount()).toBe(0);
   });
+
+  it('removes for real a message whose place was written once, however its later puts went', async () => {
+    const home = tempHome();
+    store = await Store.open(home);
+    const box = new Mailboxes(store, () => 1);
+    const m = box.append('r', msg('1'));
+    await store.flushed(); // on disk now
+    box.update('r', { ...m, attempts: 1 }); // a second put, still queued...
+    box.ack('r', m); // ...withdrawn, and the first one removed
+    const loaded = box.append('r', msg('2'));
+    await store.close();
+    store = await Store.open(home);
+    const reopened = new Mailboxes(store, () => 1);
+    expect(reopened.pending('r').map((x) => x.id)).toEqual([loaded.id]);
+    reopened.update('r', { ...loaded, attempts: 1 });
+    reopened.ack('r', loaded); // read from disk: removed for real
+    await store.flushed();
+    expect(reopened.pending('r')).toEqual([]);
+    // In memory mode, a message read back from LMDB still leaves it the same way.
+    await store.close();
+    store = await Store.open(home);
+    const memory = new Mailboxes(store, () => 1, false);
+    expect(memory.pending('r')).toEqual([]);
+    const durable = new Mailboxes(store, () => 1);
+    const kept = durable.append('r', msg('3'));
+    await store.flushed();
+    const [back] = new Mailboxes(store, () => 1, false).pending('r');
+    const fromDisk = new Mailboxes(store, () => 1, false);
+    fromDisk.pending('r');
+    fromDisk.update('r', { ...back!, attempts: 2 });
+    fromDisk.ack('r', back!);
+    await store.flushed();
+    expect(durable.pending('r')).toEqual([]);
+    expect(kept.id).toBe(back!.id);
+  });
 });

@@ -47,10 +47,12 @@ export class Mailboxes {
   /** Ids read back from LMDB: in memory mode these still leave LMDB when handled. */
   private readonly loaded = new Set<number>();
   /**
-   * Puts not flushed yet, by place: a message acknowledged or dropped before its put is flushed
-   * withdraws the put instead of writing a removal (see WriteBatch.putWithdrawable).
+   * The last put of each message not acknowledged yet, by place, and whether its place was never
+   * written to LMDB (`fresh`): a message acknowledged or dropped while its only put is still
+   * queued withdraws that put instead of writing a removal (see WriteBatch.putWithdrawable).
+   * Once any put of a place was flushed, taking the message out must remove it for real.
    */
-  private readonly unflushed = new Map<number, PendingPut>();
+  private readonly unflushed = new Map<number, { put: PendingPut; fresh: boolean }>();
 
   /**
    * @param durable false keeps messages in memory only (`Kernel.open({ mailboxes: 'memory' })`):
@@ -96,30 +98,32 @@ export class Mailboxes {
   }
 
   private put(agent: string, stored: StoredMessage): StoredMessage {
-    if (this.durable) this.write(agent, stored);
+    if (this.durable) this.write(agent, stored, true);
     return stored;
   }
 
-  private write(agent: string, m: StoredMessage): void {
+  /** Queues a put of `m`; `fresh`: its place has never been written (a new message). */
+  private write(agent: string, m: StoredMessage, fresh: boolean): void {
     const seq = mailboxSeq(m);
-    this.unflushed.get(seq)?.withdraw();
-    this.unflushed.set(
-      seq,
-      this.store.batch.putWithdrawable(this.db, [agent, seq], () => encodeToBytes(m)),
-    );
+    const before = this.unflushed.get(seq);
+    // Replacing a put still queued keeps the place fresh only if that put was the first one.
+    const stillFresh = fresh || (before?.put.withdraw() === true && before.fresh);
+    const put = this.store.batch.putWithdrawable(this.db, [agent, seq], () => encodeToBytes(m));
+    this.unflushed.set(seq, { put, fresh: stillFresh });
   }
 
-  /** Takes the message out: withdraws its put if it is still queued, or removes it. */
+  /** Takes the message out: withdraws its put if its place was never written, or removes it. */
   private remove(agent: string, m: StoredMessage): void {
     const seq = mailboxSeq(m);
-    const pending = this.unflushed.get(seq);
+    const last = this.unflushed.get(seq);
     this.unflushed.delete(seq);
-    if (!pending?.withdraw()) this.store.batch.remove(this.db, [agent, seq]);
+    if (last?.fresh && last.put.withdraw()) return;
+    this.store.batch.remove(this.db, [agent, seq]);
   }
 
   /** Rewrites a message still in the mailbox (its delivery attempts changed). */
   update(agent: string, m: StoredMessage): void {
-    if (this.durable || this.loaded.has(m.id)) this.write(agent, m);
+    if (this.durable || this.loaded.has(m.id)) this.write(agent, m, false);
   }
 
   /** Removes a handled message. */
