@@ -321,13 +321,18 @@ export class Executor {
    * Returns the error, or null when the instance is up.
    */
   async startFirst(agent: AgentRuntime): Promise<AgentOSError | null> {
+    // Busy from the start: a message that arrives while it waits for a worker (a broadcast)
+    // must not be dispatched on another worker meanwhile.
+    agent.busy = true;
     let slot = this.d.pool.freeSlot();
     while (!slot) {
-      if (this.stopped) return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
+      if (this.stopped) {
+        agent.busy = false;
+        return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
+      }
       await new Promise((r) => setTimeout(r, 1));
       slot = this.d.pool.freeSlot();
     }
-    agent.busy = true;
     slot.busy = true;
     // A new agent has spent nothing, so no budget blocks its first start.
     const budget = budgetFor(agent, this.d.now(), DEFAULT_TICK, this.d.slice) as WireBudget;
