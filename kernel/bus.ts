@@ -8,6 +8,7 @@
  * const m = bus.deliver('echo-1a2b3c', 'planner-9f8e7d', { kind: 'task', body: '{"n":1}' });
  * const value = await bus.outcome('echo-1a2b3c', m.id, 5000); // the handler's result
  */
+import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import type { Agents } from './agents.js';

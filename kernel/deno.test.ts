@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from './paths.js';
-import { sample, tempHome } from './testing/harness.js';
+import { fixture, sample, tempHome } from './testing/harness.js';
 
 const DENO = join(packageRoot(), 'node_modules', '.bin', 'deno');
 
@@ -17,13 +17,20 @@ describe('embedding under Deno', () => {
       JSON.stringify({ type: 'module', dependencies: { agentos: '*' } }),
     );
     const echo = await sample('echo');
+    const [echoWat, sender] = [await fixture('echo-wat'), await fixture('sender-wat')];
+    // Also a flood of sends answered in the sender's worker (credits, the post ring).
     writeFileSync(
       join(dir, 'embed.mjs'),
       `import { Kernel } from 'agentos';
 const kernel = await Kernel.open({ home: './.agentos' });
 const id = await kernel.spawn(${JSON.stringify(echo)}, { grants: ['log', 'working-memory'] });
 const out = await kernel.send(id, { text: 'hi' });
-console.log(JSON.stringify({ deno: Deno.version.deno, id, out, journal: (await kernel.journal(id)).length }));
+const to = await kernel.spawn(${JSON.stringify(echoWat)});
+const from = await kernel.spawn(${JSON.stringify(sender)}, { grants: ['ipc'] });
+await kernel.send(from, to + ' 300');
+while (kernel.inspect(to).stats.invocations < 300) await new Promise((r) => setTimeout(r, 5));
+const sends = (await kernel.journal(from)).filter((e) => e.t === 'hostcall').length;
+console.log(JSON.stringify({ deno: Deno.version.deno, id, out, journal: (await kernel.journal(id)).length, sends }));
 await kernel.close();
 `,
     );
@@ -37,10 +44,17 @@ await kernel.close();
       );
     });
     expect(stderr).toBe('');
-    const result = JSON.parse(stdout) as { deno: string; id: string; out: unknown; journal: number };
+    const result = JSON.parse(stdout) as {
+      deno: string;
+      id: string;
+      out: unknown;
+      journal: number;
+      sends: number;
+    };
     expect(result.deno).toMatch(/^2\./);
     expect(result.id).toMatch(/^echo-[0-9a-f]{6}$/);
     expect(result.out).toEqual({ text: 'hi' });
     expect(result.journal).toBeGreaterThanOrEqual(5);
+    expect(result.sends).toBe(300);
   });
 });

@@ -13,6 +13,7 @@
  * const info = await inspectComponent(await readFile('echo.wasm'), 'echo.wasm');
  * const loaded = await loader.load(bytes, 'echo.wasm');
  */
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -11,6 +11,7 @@
  * send.told(['b-2', env], { first: 41, count: 8, maxBytes: 1 << 20 });
  * send.answer(['b-2', env]);   // { value: 41n, commit }
  */
+import { Buffer } from 'node:buffer';
 import type { LocalFunction } from '../../kernel/capability.js';
 import { agentKind } from '../../kernel/validate.js';
 import type { CreditGrant } from './credits.js';

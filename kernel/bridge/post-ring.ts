@@ -16,6 +16,7 @@
  * const watch = watchPosts(ring, () => drainPosts(ring, (fn, index, args, result) => apply()));
  * new PostWriter(ring).post(3, 0, [level, text, ''], undefined);  // worker: false when full
  */
+import { setImmediate } from 'node:timers';
 import { CodecOverflow, encodeValue } from './codec.js';
 
 const USED = 0;
