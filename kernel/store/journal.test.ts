@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempHome } from '../testing/harness.js';
-import { Journal, type JournalRecord } from './journal.js';
+import { GROUP_BYTES, Journal, type JournalRecord } from './journal.js';
 import { Store } from './store.js';
 
 let store: Store | undefined;
@@ -58,5 +58,29 @@ describe('Journal', () => {
       [4, 'e'],
       [5, 'f'],
     ]);
+  });
+
+  it('stores a large flush as several groups of about GROUP_BYTES each', async () => {
+    store = await Store.open(tempHome());
+    const journal = new Journal(store);
+    const big = new Uint8Array(GROUP_BYTES / 4).fill(7);
+    const call = (i: number): JournalRecord => ({
+      t: 'hostcall',
+      at: i,
+      fn: 'x.y',
+      args: big,
+      result: new Uint8Array([i]),
+      status: 0,
+      us: 0,
+    });
+    for (let i = 0; i < 10; i++) journal.append('x', call(i));
+    await store.flushed();
+    const keys = [...store.db('journal', { encoding: 'binary' }).getKeys({})] as [string, number][];
+    expect(keys.map((k) => k[1])).toEqual([0, 4, 8]);
+    const back = [...journal.entries('x')];
+    expect(back.map((e) => [e.seq, e.t === 'hostcall' ? e.result[0] : -1])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [i, i]),
+    );
+    expect(back.every((e) => e.t === 'hostcall' && e.args.length === big.length)).toBe(true);
   });
 });

@@ -78,6 +78,30 @@ export type JournalRecord =
 
 export type JournalEntry = JournalRecord & { seq: number };
 
+interface Group {
+  first: number;
+  records: JournalRecord[];
+  /** About how many bytes the records encode to. */
+  bytes: number;
+}
+
+/** A group is stored once it holds about this many bytes (records past it start a new one). */
+export const GROUP_BYTES = 1 << 20;
+
+/** About what a record encodes to: its payload (UTF-8 at most 3 bytes a character) and some. */
+function approxBytes(r: JournalRecord): number {
+  switch (r.t) {
+    case 'hostcall':
+      return 64 + r.args.length + r.result.length;
+    case 'invoke':
+      return 128 + 3 * r.message.body.length;
+    case 'outcome':
+      return 64 + 3 * r.value.length;
+    default:
+      return 256;
+  }
+}
+
 /** The records one stored value holds: one record, or a group appended within one flush. */
 function stored(value: Uint8Array): JournalRecord[] {
   const v = decodeValue(value) as JournalRecord | { t: 'group'; records: JournalRecord[] };
@@ -107,7 +131,7 @@ export class Journal {
   private readonly next = new Map<string, number>();
   private readonly batch: WriteBatch;
   /** Records not handed to the batch yet, by agent: the first one's sequence number, then all. */
-  private pending = new Map<string, { first: number; records: JournalRecord[] }>();
+  private pending = new Map<string, Group>();
 
   constructor(store: Store) {
     this.db = store.db('journal', { encoding: 'binary' }) as unknown as Database<
@@ -140,9 +164,18 @@ export class Journal {
   append(agent: string, record: JournalRecord): number {
     const seq = this.peek(agent);
     this.next.set(agent, seq + 1);
-    const group = this.pending.get(agent);
-    if (group) group.records.push(record);
-    else this.pending.set(agent, { first: seq, records: [record] });
+    let group = this.pending.get(agent);
+    if (!group) {
+      group = { first: seq, records: [], bytes: 0 };
+      this.pending.set(agent, group);
+    }
+    group.records.push(record);
+    group.bytes += approxBytes(record);
+    // A group stays small enough to encode and store at once; a large one goes out now.
+    if (group.bytes >= GROUP_BYTES) {
+      this.pending.delete(agent);
+      this.put(agent, group);
+    }
     this.batch.deferred();
     return seq;
   }
@@ -152,10 +185,12 @@ export class Journal {
     if (this.pending.size === 0) return;
     const pending = this.pending;
     this.pending = new Map();
-    for (const [agent, { first, records }] of pending) {
-      const value = records.length === 1 ? records[0] : { t: 'group', records };
-      this.batch.put(this.db, [agent, first], encodeToBytes(value));
-    }
+    for (const [agent, group] of pending) this.put(agent, group);
+  }
+
+  private put(agent: string, { first, records }: Group): void {
+    const value = records.length === 1 ? records[0] : { t: 'group', records };
+    this.batch.put(this.db, [agent, first], encodeToBytes(value));
   }
 
   /** Raw entries from `from` (inclusive), in order. Call after `Store.flushed()`. */
