@@ -6,6 +6,7 @@
  * (scheduler.ts: CPU permits, priority classes, virtual time, preemption by parking). An agent's
  * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
+import { Admission } from './admission.js';
 import type { AgentRuntime } from './agent.js';
 import { budgetFor, DEFAULT_TICK } from './budgets.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
@@ -27,18 +28,24 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
   private pumping = false;
   private again = false;
   private readonly outcomes: Outcomes;
   private readonly instances: Instances;
   private readonly delivery: Delivery;
+  private readonly admission: Admission;
 
   constructor(private readonly d: ExecutorDeps) {
     this.outcomes = new Outcomes(d);
     this.instances = new Instances(d);
     this.delivery = new Delivery(d, this.instances, this.outcomes);
+    this.admission = new Admission({
+      now: d.now,
+      slice: d.slice,
+      wake: (agent) => this.wake(agent),
+      lifetimeSpent: (agent, message, err) => this.outcomes.lifetimeSpent(agent, message, err),
+    });
   }
 
   /** A hostcall is about to be served on `slot`: a batch message making it is journaled first. */
@@ -155,8 +162,9 @@ export class Executor {
         this.runQueue.delete(agent);
         continue;
       }
-      const budget = this.admit(agent);
+      const budget = this.admission.admit(agent);
       if (budget) candidates.push({ agent, budget });
+      else this.runQueue.delete(agent); // woken again when it may go (or suspended)
     }
     for (const parked of s.parked()) candidates.push({ agent: parked.agent, parked });
     candidates.sort((a, b) => s.before(a.agent, b.agent));
@@ -219,46 +227,6 @@ export class Executor {
   }
 
   /**
-   * The budget of the agent's next call, or null when it may not run now: its window budget is
-   * spent (it is woken when the window ends) or its lifetime budget is (it is suspended).
-   */
-  private admit(agent: AgentRuntime): WireBudget | null {
-    const now = this.d.now();
-    if (agent.retryAt > now) {
-      // Backing off after a crashed delivery.
-      this.runQueue.delete(agent);
-      this.later(agent, agent.retryAt - now);
-      return null;
-    }
-    const b = budgetFor(agent, now, DEFAULT_TICK, this.d.slice);
-    if ('fuel' in b) return b;
-    this.runQueue.delete(agent);
-    if (b.blocked === 'window') {
-      this.later(agent, b.until - now);
-      return null;
-    }
-    const err = new AgentOSError(
-      'AOS_E_FUEL_EXHAUSTED',
-      `${agent.id} has used ${b.used} fuel, its lifetime budget of ${b.budget}; it is suspended until the budget is raised`,
-      { used: b.used, budget: b.budget, budgetKind: 'lifetime' },
-    );
-    this.outcomes.lifetimeSpent(agent, agent.queue.head!, err);
-    return null;
-  }
-
-  /** Wakes the agent after `ms` (real time). */
-  private later(agent: AgentRuntime, ms: number): void {
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(timer);
-        this.wake(agent);
-      },
-      Math.max(1, ms),
-    );
-    this.timers.add(timer);
-  }
-
-  /**
    * Drops the agent's resident instance when its worker is next free. Tasks are only ever given
    * to free workers: piscina's queue stops at the first task it cannot place, so a task pinned
    * to a busy worker would hold up every other worker.
@@ -302,8 +270,7 @@ export class Executor {
     // Parked calls go on, so they can finish within the close timeout; nothing waits any more.
     this.d.scheduler.waiting(0, undefined);
     this.d.scheduler.releaseAll();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.admission.clear();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const done = await Promise.race([
       Promise.allSettled([...this.inflight]).then(() => true),
