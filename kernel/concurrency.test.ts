@@ -53,6 +53,31 @@ describe('workers are never held up by another worker', () => {
   });
 });
 
+describe('spawn', () => {
+  it('runs a message that reaches an agent still waiting for its first worker only after its start', async () => {
+    kernel = await openKernel({ workers: 2, cpus: 2 });
+    const sleepers = [
+      await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, name: 'p1' }),
+      await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, name: 'p2' }),
+    ];
+    const caster = await kernel.spawn(await fixture('messenger'), { grants: ['ipc'], name: 'caster' });
+    // Both workers are held by sleeping calls; the broadcast waits for one.
+    const naps = sleepers.map((id, i) => kernel!.send(id, { op: 'sleep', ms: 150 + 150 * i }));
+    const cast = kernel.send(caster, { op: 'broadcast', kind: 'hello', body: 1 });
+    // The new agent is live (the broadcast reaches it) but waits for a worker to start on.
+    const spawned = kernel.spawn(await fixture('messenger'), { grants: ['ipc'], name: 'late' });
+    const late = await spawned;
+    await cast;
+    await Promise.all(naps.map((p) => p.catch(() => null)));
+    const inbox = (await kernel.send(late, { op: 'inbox' })) as { kind: string }[];
+    // The broadcast was handled by the one instance spawn started, never on a second one at once.
+    expect(inbox.map((m) => m.kind)).toEqual(['hello']);
+    expect(kernel.inspect(late)).toMatchObject({ generation: 1, state: 'ready' });
+    const starts = (await kernel.journal(late)).filter((e) => e.t === 'instance');
+    expect(starts).toHaveLength(1);
+  });
+});
+
 describe('close', () => {
   it('stops invocations that outlive closeTimeoutMs and keeps their messages for the next open', async () => {
     const home = tempHome();
