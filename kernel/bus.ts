@@ -39,6 +39,8 @@ export interface BusDeps {
   agents: Agents;
   mailboxes: Mailboxes;
   wake: (agent: AgentRuntime) => void;
+  /** Runs `f`, which may wake many agents, and dispatches once after it. */
+  coalesce: (f: () => void) => void;
   maxMessageBytes: number;
   now: () => number;
 }
@@ -142,6 +144,14 @@ export class Bus {
     queueByPriority(agent, message);
     this.d.wake(agent);
     return message;
+  }
+
+  /**
+   * Runs `f`, which delivers many messages (a publish, a broadcast): the agents it wakes are
+   * dispatched once, after it, instead of after each message.
+   */
+  hold(f: () => void): void {
+    this.d.coalesce(f);
   }
 
   /** The largest message body the bus takes, in bytes. */

@@ -79,6 +79,7 @@ export abstract class KernelCore {
       agents: this.agents,
       mailboxes: this.mailboxes,
       wake: (a) => this.executor.wake(a),
+      coalesce: (f) => (this.executor ? this.executor.coalesce(f) : f()),
       maxMessageBytes: this.maxMessageBytes,
       now,
     });

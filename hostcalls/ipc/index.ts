@@ -153,14 +153,17 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       if (!ctx.view.rights.broadcast) deny(ctx, 'broadcast');
       const { envelope } = checkEnvelope(message);
       let n = 0;
-      for (const a of reachable(ctx)) {
-        try {
-          ctx.services.bus.deliver(a.id, ctx.view.agent, envelope);
-          n++;
-        } catch {
-          // A full or closing mailbox misses this one; the count says how many got it.
+      // Every receiver is dispatched once all have their copy, not after each one.
+      ctx.services.bus.hold(() => {
+        for (const a of reachable(ctx)) {
+          try {
+            ctx.services.bus.deliver(a.id, ctx.view.agent, envelope);
+            n++;
+          } catch {
+            // A full or closing mailbox misses this one; the count says how many got it.
+          }
         }
-      }
+      });
       return n;
     },
     publish: (ctx: Ctx, channel: string, message: WitEnvelope) => {
@@ -170,29 +173,35 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const channels = ctx.view.channels;
       const publication = ++channels.publications;
       const body = JSON.parse(envelope.body) as unknown;
-      for (const s of channels.on(channel)) {
-        if (!matches(s.filter, envelope.kind, attributes)) continue;
-        if (!ctx.services.bus.agent(s.agent)) {
-          channels.remove(s.id); // the subscriber is gone
-          continue;
+      ctx.services.bus.hold(() => {
+        for (const s of channels.on(channel)) {
+          if (!matches(s.filter, envelope.kind, attributes)) continue;
+          if (!ctx.services.bus.agent(s.agent)) {
+            channels.remove(s.id); // the subscriber is gone
+            continue;
+          }
+          const copy = JSON.stringify({
+            channel,
+            subscription: s.id,
+            publication,
+            kind: envelope.kind,
+            body,
+            attributes,
+          });
+          try {
+            ctx.services.bus.deliver(s.agent, ctx.view.agent, {
+              ...envelope,
+              kind: 'ipc.publish',
+              body: copy,
+            });
+          } catch (e) {
+            ctx.services.logger.warn(
+              { channel, subscriber: s.agent, err: (e as Error).message },
+              'publish missed a subscriber',
+            );
+          }
         }
-        const copy = JSON.stringify({
-          channel,
-          subscription: s.id,
-          publication,
-          kind: envelope.kind,
-          body,
-          attributes,
-        });
-        try {
-          ctx.services.bus.deliver(s.agent, ctx.view.agent, { ...envelope, kind: 'ipc.publish', body: copy });
-        } catch (e) {
-          ctx.services.logger.warn(
-            { channel, subscriber: s.agent, err: (e as Error).message },
-            'publish missed a subscriber',
-          );
-        }
-      }
+      });
       return BigInt(publication);
     },
     subscribe: (ctx: Ctx, channel: string, filter: string) => {
