@@ -14,6 +14,13 @@ export interface KernelOptions {
    * workers free for other agents.
    */
   workers?: number;
+  /**
+   * Most worker threads. When every worker is held by a call blocked in a hostcall (an
+   * `ipc.call` waiting on another agent) and work waits for a worker while CPU permits are
+   * free, the pool grows by one thread, up to this; so a chain of blocking calls deeper than
+   * `workers` does not stall. Extra workers retire after 30 s idle. Default: workers + 16.
+   */
+  maxWorkers?: number;
   /** Fuel a call runs before it yields to waiting work of its class. Default 5,000,000 (~1 ms of JS). */
   sliceFuel?: number;
   /**

@@ -170,9 +170,13 @@ export class Executor {
     candidates.sort((a, b) => s.before(a.agent, b.agent));
     let waiting = 0;
     let best: AgentRuntime | undefined;
+    let unplaced = false;
     for (const c of candidates) {
       const slot = c.parked ? c.parked.slot : this.place(c.agent);
-      if (!slot) continue;
+      if (!slot) {
+        unplaced = true;
+        continue;
+      }
       if (c.parked ? !c.parked.parked : !c.agent.runnable) continue; // taken meanwhile
       if (s.free <= 0) {
         waiting++;
@@ -181,6 +185,9 @@ export class Executor {
       else this.dispatch(c.agent, slot, c.budget!);
     }
     s.waiting(waiting, best);
+    // Work waits for a worker while permits are free: blocked calls hold the workers (an
+    // ipc.call chain). One more worker lets the chain go on (the pool grows up to maxWorkers).
+    if (unplaced && s.free > 0 && !this.d.pool.freeSlot() && s.anyBlocked()) this.d.pool.grow();
   }
 
   /**

@@ -98,18 +98,22 @@ export abstract class KernelCore {
   }
 
   protected async start(
-    { workers, cpus, slice, attempts, backoffMs, batch }: ResolvedOptions,
+    { workers, maxWorkers, cpus, slice, attempts, backoffMs, batch }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
     for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
     this.agents.restore((id) => this.mailboxes.pending(id), now);
-    this.pool = await WorkerPool.start(workers, {
-      onWorker: (slot) => this.links.attach(slot),
-      onReady: () => this.executor?.pump(),
-      onWorkerLost: (slot) => this.workerLost(slot),
-      onCommandEnd: (slot, agent) => this.links.commandEnded(slot, agent),
-    });
+    this.pool = await WorkerPool.start(
+      workers,
+      {
+        onWorker: (slot) => this.links.attach(slot),
+        onReady: () => this.executor?.pump(),
+        onWorkerLost: (slot) => this.workerLost(slot),
+        onCommandEnd: (slot, agent) => this.links.commandEnded(slot, agent),
+      },
+      maxWorkers,
+    );
     this.executor = new Executor({
       pool: this.pool,
       journal: this.journalStore,
@@ -143,7 +147,8 @@ export abstract class KernelCore {
       const agent = this.agents.peek(id);
       if (agent && agent.worker === slot.thread) agent.worker = null;
     }
-    this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
+    if (slot.retired) this.services.logger.debug({ thread: slot.thread }, 'idle extra worker retired');
+    else this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
   }
 
   protected check(): void {

@@ -13,6 +13,8 @@ import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
 export interface ResolvedOptions {
   cpus: number;
   workers: number;
+  /** The pool grows up to this many workers when blocked calls hold all of them. */
+  maxWorkers: number;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
   /** Deliveries per message before it is dead-lettered, and the first retry's delay. */
@@ -32,6 +34,9 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const workers = options.workers ?? cpus + 2;
   if (!Number.isInteger(workers) || workers < 1)
     throw bad(`workers must be a positive integer, got ${workers}`);
+  const maxWorkers = options.maxWorkers ?? workers + 16;
+  if (!Number.isInteger(maxWorkers) || maxWorkers < workers)
+    throw bad(`maxWorkers must be an integer of at least workers (${workers}), got ${maxWorkers}`);
   const slice = options.sliceFuel ?? 5_000_000;
   if (!Number.isSafeInteger(slice) || slice < 1)
     throw bad(`sliceFuel must be a positive integer, got ${slice}`);
@@ -51,6 +56,7 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   return {
     cpus,
     workers,
+    maxWorkers,
     slice,
     attempts,
     backoffMs,

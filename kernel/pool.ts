@@ -42,6 +42,8 @@ export interface WorkerSlot {
   readonly digests: Set<string>;
   /** Agents whose instances this worker should drop as soon as it is free. */
   readonly unloads: string[];
+  /** An extra worker the pool let go (idle, nothing resident): not a loss. */
+  retired?: boolean;
 }
 
 export interface PoolEvents {
@@ -58,22 +60,39 @@ export interface PoolEvents {
   onCommandEnd(slot: WorkerSlot, agent: string): void;
 }
 
+/** An extra worker with nothing resident retires after this long idle. */
+export const RETIRE_IDLE_MS = 30_000;
+
 export class WorkerPool {
   readonly slots = new Map<number, WorkerSlot>();
   /** How much work waits for a CPU permit; every worker reads it (bridge/park.ts). */
   readonly wanted = createWanted();
-  private readonly piscina: Piscina;
+  /** The base pool, then one single-thread pool per extra worker. */
+  private readonly pools: Piscina[] = [];
+  /** Extra workers, by thread: their pool and when they last went idle. */
+  private readonly extras = new Map<number, { pool: Piscina; idleSince: number }>();
+  /** Extra workers asked for and not started yet. */
+  private growing = 0;
+  private readonly retireTimer: ReturnType<typeof setInterval>;
   private closing = false;
 
   private constructor(
     size: number,
+    private readonly max: number,
     private readonly events: PoolEvents,
   ) {
+    this.pools.push(this.spawn(size, false));
+    this.retireTimer = setInterval(() => this.retireIdle(), RETIRE_IDLE_MS / 3);
+    this.retireTimer.unref();
+  }
+
+  /** A piscina pool of `threads` workers, each serving its command channel. */
+  private spawn(threads: number, extra: boolean): Piscina {
     const key = Piscina.queueOptionsSymbol;
-    this.piscina = new Piscina({
+    const piscina = new Piscina({
       filename: workerEntry(),
-      minThreads: size,
-      maxThreads: size,
+      minThreads: threads,
+      maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
       atomics: 'disabled',
@@ -84,7 +103,7 @@ export class WorkerPool {
         return null;
       },
     });
-    this.piscina.on('workerCreate', (w: { id: number }) => {
+    piscina.on('workerCreate', (w: { id: number }) => {
       const { port1, port2 } = new MessageChannel();
       const slot: WorkerSlot = {
         thread: w.id,
@@ -100,7 +119,11 @@ export class WorkerPool {
       };
       port1.unref();
       this.slots.set(w.id, slot);
-      events.onWorker(slot);
+      if (extra) {
+        this.growing = Math.max(0, this.growing - 1);
+        this.extras.set(w.id, { pool: piscina, idleSince: performance.now() });
+      }
+      this.events.onWorker(slot);
       const serve: ServeTask & { [key: symbol]: { thread: number } } = {
         op: 'serve',
         channel: slot.channel.sab,
@@ -111,27 +134,28 @@ export class WorkerPool {
         posts: slot.posts.sab,
         [key]: { thread: w.id },
       };
-      this.piscina.run(serve, { transferList: [port2] }).then(
+      piscina.run(serve, { transferList: [port2] }).then(
         () => slot.commands.fail(new Error('the worker stopped serving')),
         (e: unknown) => slot.commands.fail(new Error(`the worker died: ${(e as Error)?.message ?? e}`)),
       );
-      events.onReady(slot);
+      this.events.onReady(slot);
     });
-    this.piscina.on('workerDestroy', (w: { id: number }) => {
+    piscina.on('workerDestroy', (w: { id: number }) => {
       const slot = this.slots.get(w.id);
       if (!slot) return;
       this.slots.delete(w.id);
       slot.commands.fail(new Error('the worker was destroyed'));
       slot.port.close();
-      if (!this.closing) events.onWorkerLost(slot);
+      if (!this.closing) this.events.onWorkerLost(slot);
     });
     // A worker's error rejects its serve task; the slot's commands fail with it.
-    this.piscina.on('error', () => {});
+    piscina.on('error', () => {});
+    return piscina;
   }
 
-  /** Starts `size` workers and resolves when all are up. */
-  static async start(size: number, events: PoolEvents): Promise<WorkerPool> {
-    const pool = new WorkerPool(size, events);
+  /** Starts `size` workers (growing up to `max` when blocked calls hold them all). */
+  static async start(size: number, events: PoolEvents, max = size): Promise<WorkerPool> {
+    const pool = new WorkerPool(size, Math.max(size, max), events);
     const deadline = Date.now() + 30_000;
     while (pool.slots.size < size) {
       if (Date.now() > deadline) {
@@ -142,6 +166,36 @@ export class WorkerPool {
       await new Promise((r) => setTimeout(r, 2));
     }
     return pool;
+  }
+
+  /**
+   * Adds one worker, unless one is already on its way or the pool is at its maximum. Returns
+   * whether it asked for one (it serves once started: onReady).
+   */
+  grow(): boolean {
+    if (this.closing || this.growing > 0 || this.slots.size >= this.max) return false;
+    this.growing++;
+    this.pools.push(this.spawn(1, true));
+    return true;
+  }
+
+  /** Extra workers that hold no instance and have been idle long enough go away. */
+  private retireIdle(): void {
+    const now = performance.now();
+    for (const [thread, extra] of this.extras) {
+      const slot = this.slots.get(thread);
+      if (!slot || slot.busy || slot.residents.size > 0) {
+        extra.idleSince = now;
+        continue;
+      }
+      if (now - extra.idleSince < RETIRE_IDLE_MS) continue;
+      this.extras.delete(thread);
+      this.pools.splice(this.pools.indexOf(extra.pool), 1);
+      slot.busy = true; // never given work again
+      slot.retired = true;
+      slot.commands.stop();
+      void extra.pool.destroy();
+    }
   }
 
   /** A free worker, preferring the one with the fewest resident instances. */
@@ -180,7 +234,8 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.retireTimer);
     for (const slot of this.slots.values()) slot.commands.stop();
-    await this.piscina.destroy();
+    await Promise.all(this.pools.map((p) => p.destroy()));
   }
 }

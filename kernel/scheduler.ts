@@ -64,6 +64,12 @@ export class Scheduler {
     return [...this.running.values()].filter((r) => r.parked);
   }
 
+  /** Whether some call waits in a blocking hostcall (it holds a worker, not a permit). */
+  anyBlocked(): boolean {
+    for (const r of this.running.values()) if (r.blocked) return true;
+    return false;
+  }
+
   /** An agent that becomes runnable starts at its class's floor at the earliest. */
   wake(agent: AgentRuntime): void {
     agent.vtime = Math.max(agent.vtime, this.floor.get(agent.record.priority) ?? 0);

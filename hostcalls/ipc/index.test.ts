@@ -92,6 +92,41 @@ describe('ipc', () => {
     expect(kernel.inspect(a).stats.blockedUs).toBeGreaterThan(0);
   });
 
+  it('lets a chain of blocking calls deeper than the workers go through: the pool grows, up to maxWorkers', async () => {
+    // m0 calls m1, which calls m2, which calls m3: three calls blocked at once, on two workers.
+    const chain = (ids: string[], [outer, middle, inner]: number[]) => ({
+      op: 'call',
+      to: ids[1],
+      kind: 'text',
+      timeoutMs: outer,
+      body: {
+        op: 'call',
+        to: ids[2],
+        kind: 'text',
+        timeoutMs: middle,
+        body: { op: 'call', to: ids[3], kind: 'task', body: 21, timeoutMs: inner },
+      },
+    });
+    kernel = await openKernel({ cpus: 2, workers: 2 });
+    let ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await messenger(kernel, `m${i}`));
+    expect(await op(kernel, ids[0]!, chain(ids, [5000, 5000, 5000]))).toEqual({
+      ok: { ok: { ok: { doubled: 42 } } },
+    });
+    await kernel.close();
+    // At maxWorkers = workers the pool cannot grow: m1's call to m2 waits in vain.
+    kernel = await openKernel({ cpus: 2, workers: 2, maxWorkers: 2 });
+    ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await messenger(kernel, `m${i}`));
+    expect(await op(kernel, ids[0]!, chain(ids, [5000, 300, 300]))).toMatchObject({
+      ok: { err: { tag: 'timed-out' } },
+    });
+    await expect(openKernel({ workers: 3, maxWorkers: 2 })).rejects.toMatchObject({
+      code: 'AOS_E_BAD_CONFIG',
+      message: 'maxWorkers must be an integer of at least workers (3), got 2',
+    });
+  });
+
   it('publishes to the subscribers whose filters match; subscriptions outlive a restart', async () => {
     const home = tempHome();
     kernel = await openKernel({ home });
