@@ -80,9 +80,10 @@ export class WorkerPool {
     size: number,
     private readonly max: number,
     private readonly events: PoolEvents,
+    private readonly retireMs: number,
   ) {
     this.pools.push(this.spawn(size, false));
-    this.retireTimer = setInterval(() => this.retireIdle(), RETIRE_IDLE_MS / 3);
+    this.retireTimer = setInterval(() => this.retireIdle(), retireMs / 3);
     this.retireTimer.unref();
   }
 
@@ -153,9 +154,17 @@ export class WorkerPool {
     return piscina;
   }
 
-  /** Starts `size` workers (growing up to `max` when blocked calls hold them all). */
-  static async start(size: number, events: PoolEvents, max = size): Promise<WorkerPool> {
-    const pool = new WorkerPool(size, Math.max(size, max), events);
+  /**
+   * Starts `size` workers (growing up to `max` when blocked calls hold them all; an extra
+   * worker idle for `retireMs` with nothing resident retires).
+   */
+  static async start(
+    size: number,
+    events: PoolEvents,
+    max = size,
+    retireMs = RETIRE_IDLE_MS,
+  ): Promise<WorkerPool> {
+    const pool = new WorkerPool(size, Math.max(size, max), events, retireMs);
     const deadline = Date.now() + 30_000;
     while (pool.slots.size < size) {
       if (Date.now() > deadline) {
@@ -188,7 +197,7 @@ export class WorkerPool {
         extra.idleSince = now;
         continue;
       }
-      if (now - extra.idleSince < RETIRE_IDLE_MS) continue;
+      if (now - extra.idleSince < this.retireMs) continue;
       this.extras.delete(thread);
       this.pools.splice(this.pools.indexOf(extra.pool), 1);
       slot.busy = true; // never given work again
