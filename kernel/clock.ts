@@ -24,6 +24,14 @@ export const systemClock: Clock = {
   monotonic: () => hrtime.bigint(),
 };
 
+/**
+ * The clock's wall time as a number of ms, as the kernel reads it several times per message:
+ * for the system clock, `Date.now` itself (no bigint on the way).
+ */
+export function millis(clock: Clock): () => number {
+  return clock === systemClock ? Date.now : () => Number(clock.now());
+}
+
 /** A clock that moves only when told to. */
 export class ManualClock implements Clock {
   private nowMs: bigint;

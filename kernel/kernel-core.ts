@@ -11,7 +11,7 @@ import { Agents } from './agents.js';
 import type { AgentInfo, KernelOptions } from './api.js';
 import { Bus } from './bus.js';
 import type { KernelServices } from './capability.js';
-import { systemClock } from './clock.js';
+import { millis } from './clock.js';
 import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
 import { EventHub } from './events.js';
@@ -60,9 +60,9 @@ export abstract class KernelCore {
     durableMailboxes: boolean,
   ) {
     const { store, logger, clock } = services;
-    // The kernel reads the clock several times per message: the system clock without a bigint.
-    const now = clock === systemClock ? Date.now : (): number => Number(clock.now());
+    const now = millis(clock);
     this.store = store;
+    store.batch.onError = (e, what) => logger.error({ err: e }, `${what} failed at flush`);
     this.table = new HostcallTable(CAPABILITIES);
     this.journalStore = new Journal(store);
     this.mailboxes = new Mailboxes(store, now, durableMailboxes);

@@ -21,7 +21,7 @@ import type {
   ToolDescriptor,
 } from './api.js';
 import type { KernelServices } from './capability.js';
-import { systemClock } from './clock.js';
+import { millis, systemClock } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { KernelEvent } from './events.js';
 import { KernelCore } from './kernel-core.js';
@@ -49,7 +49,7 @@ export class Kernel extends KernelCore {
     const services = { store, clock, logger } as KernelServices;
     const kernel = new Kernel(services, options, o.limits, o.durableMailboxes);
     try {
-      await kernel.start(o, () => Number(clock.now()), options.deliver ?? true);
+      await kernel.start(o, millis(clock), options.deliver ?? true);
     } catch (e) {
       await store.close();
       throw e;

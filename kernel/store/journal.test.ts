@@ -83,4 +83,25 @@ describe('Journal', () => {
     );
     expect(back.every((e) => e.t === 'hostcall' && e.args.length === big.length)).toBe(true);
   });
+
+  it('keeps the sequence whole when a record cannot be encoded, and stores the rest', async () => {
+    store = await Store.open(tempHome());
+    const errors: string[] = [];
+    store.batch.onError = (_e, what) => errors.push(what);
+    const journal = new Journal(store);
+    journal.append('x', life('a'));
+    journal.append('x', { t: 'lifecycle', at: 1, op: 'b', detail: (() => 1) as unknown as string });
+    journal.append('x', life('c'));
+    journal.append('y', life('other'));
+    await store.flushed();
+    expect(errors).toEqual(['journal records 0..2 of x']);
+    const back = [...journal.entries('x')];
+    expect(back.map((e) => [e.seq, (e as { op: string }).op])).toEqual([
+      [0, 'a'],
+      [1, 'unrecorded'],
+      [2, 'c'],
+    ]);
+    expect((back[1] as { detail: string }).detail).toMatch(/^a lifecycle record could not be stored: /);
+    expect(ops(journal.entries('y'))).toEqual([[0, 'other']]);
+  });
 });

@@ -189,8 +189,25 @@ export class Journal {
   }
 
   private put(agent: string, { first, records }: Group): void {
-    const value = records.length === 1 ? records[0] : { t: 'group', records };
-    this.batch.put(this.db, [agent, first], encodeToBytes(value));
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeToBytes(records.length === 1 ? records[0] : { t: 'group', records });
+    } catch (e) {
+      // A record that cannot be encoded (a kernel bug) must not take the others with it: it is
+      // stored as a note of what went missing, so the sequence numbers stay whole.
+      this.batch.onError(e, `journal records ${first}..${first + records.length - 1} of ${agent}`);
+      const kept = records.map((r) => {
+        try {
+          encodeToBytes(r);
+          return r;
+        } catch (err) {
+          const detail = `a ${r.t} record could not be stored: ${(err as Error).message}`;
+          return { t: 'lifecycle', at: r.at, op: 'unrecorded', detail } as JournalRecord;
+        }
+      });
+      bytes = encodeToBytes(kept.length === 1 ? kept[0] : { t: 'group', records: kept });
+    }
+    this.batch.put(this.db, [agent, first], bytes);
   }
 
   /** Raw entries from `from` (inclusive), in order. Call after `Store.flushed()`. */

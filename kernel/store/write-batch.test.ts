@@ -102,4 +102,18 @@ describe('WriteBatch', () => {
     await store.flushed();
     expect(db.getCount()).toBe(3002);
   });
+
+  it('writes the rest of a batch when a value fails to encode at flush, and says so', async () => {
+    store = await Store.open(tempHome());
+    const db = store.db('e', { encoding: 'binary' }) as unknown as Db;
+    const errors: string[] = [];
+    store.batch.onError = (_e, what) => errors.push(what);
+    store.batch.putWithdrawable(db, ['e', 1], () => {
+      throw new Error('cannot encode');
+    });
+    store.batch.put(db, ['e', 2], bytes(2));
+    await store.flushed();
+    expect(errors).toEqual(['a queued write']);
+    expect([...db.getKeys({})]).toEqual([['e', 2]]);
+  });
 });

@@ -45,6 +45,11 @@ export class WriteBatch {
   private readonly writers: (() => void)[] = [];
   private deferredOps = 0;
   private flushing = false;
+  /**
+   * Told when a write could not be prepared at flush time (a value that failed to encode, a
+   * writer that threw): the rest of the batch is written regardless. The kernel logs it.
+   */
+  onError: (e: unknown, what: string) => void = () => {};
 
   constructor(private readonly root: RootDatabase) {}
 
@@ -64,7 +69,12 @@ export class WriteBatch {
     const generation = this.generation;
     let live = true;
     this.queue(() => {
-      if (live) void db.put(key, value());
+      if (!live) return;
+      try {
+        void db.put(key, value());
+      } catch (e) {
+        this.onError(e, 'a queued write');
+      }
     });
     return {
       withdraw: () => {
@@ -115,7 +125,13 @@ export class WriteBatch {
     if (this.flushing) return; // a writer's put reached FLUSH_OPS: this flush takes it
     this.flushing = true;
     try {
-      for (const write of this.writers) write();
+      for (const write of this.writers) {
+        try {
+          write();
+        } catch (e) {
+          this.onError(e, 'a deferred write');
+        }
+      }
     } finally {
       this.flushing = false;
     }
