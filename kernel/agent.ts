@@ -39,8 +39,11 @@ export class AgentRuntime {
   inFlight = 0;
   /** Mailbox places promised to senders holding credits (see Bus.reserve). */
   reserved = 0;
-  /** Messages go one at a time (a batch lost its worker) until one succeeds. */
-  alone = false;
+  /**
+   * How many messages still go one at a time: a batch that lost its worker sets it to its size,
+   * and each settled message counts it down, so the message that killed the worker is met alone.
+   */
+  alone = 0;
   /** Fuel used in the current one-second window (see budgets.ts). */
   readonly window = { start: 0, used: 0 };
   /** Message id → times it was put back because the window budget ran out mid-call. */

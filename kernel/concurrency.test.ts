@@ -69,6 +69,11 @@ describe('spawn', () => {
     const late = await spawned;
     await cast;
     await Promise.all(naps.map((p) => p.catch(() => null)));
+    // Handled without any further message to wake it.
+    for (const end = Date.now() + 5000; kernel.inspect(late).stats.invocations < 1; ) {
+      if (Date.now() > end) throw new Error(`the broadcast waits in ${late}'s mailbox`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const inbox = (await kernel.send(late, { op: 'inbox' })) as { kind: string }[];
     // The broadcast was handled by the one instance spawn started, never on a second one at once.
     expect(inbox.map((m) => m.kind)).toEqual(['hello']);

@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
@@ -133,6 +134,34 @@ describe('at-least-once delivery', () => {
     const out = (await Promise.all(sends)) as string[];
     expect(out.map((o) => [o[0], o.length])).toEqual([0, 1, 2, 3, 4].map((i) => [String(i), big.length + 1]));
     expect(kernel.inspect(id)).toMatchObject({ generation: 1, state: 'ready' });
+  });
+
+  it('after a batch loses its worker, hands its messages over one at a time, then batches again', async () => {
+    kernel = await openKernel({ delivery: { backoffMs: 0 } });
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    kernel.suspend(id);
+    const first = [1, 2, 3].map(() => kernel.send(id, { op: 'sleep', ms: 200 }));
+    kernel.resume(id);
+    // The batch's first message sleeps; meanwhile its worker's thread exits.
+    const pool = (kernel as unknown as { pool: { slots: Map<number, { busy: boolean; thread: number }> } })
+      .pool;
+    const piscinas = (kernel as unknown as { pool: { pools: { threads: Worker[] }[] } }).pool.pools;
+    await new Promise((r) => setTimeout(r, 100));
+    const busy = [...pool.slots.values()].find((slot) => slot.busy)!;
+    const thread = piscinas.flatMap((p) => p.threads).find((t) => t.threadId === busy.thread)!;
+    await thread.terminate();
+    expect(await Promise.all(first)).toEqual([{ slept: 200 }, { slept: 200 }, { slept: 200 }]);
+    kernel.suspend(id);
+    const again = [1, 2].map(() => kernel.send(id, { op: 'sleep', ms: 1 }));
+    kernel.resume(id);
+    await Promise.all(again);
+    const shape = (await kernel.journal(id))
+      .filter((e) => ['instance', 'invoke', 'outcome'].includes(e.t))
+      .map((e) => ({ instance: 'N', invoke: 'I', outcome: 'O' })[e.t as 'invoke'])
+      .join('');
+    // The lost batch (its first message started: I), then each message alone on a new
+    // instance, then a batch again.
+    expect(shape).toBe('NINIOIOIOIIOO');
   });
 
   it('with batch 1, hands over one message at a time', async () => {

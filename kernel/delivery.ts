@@ -130,7 +130,7 @@ export class Delivery {
    */
   private batchable(agent: AgentRuntime): StoredMessage[] | null {
     const rec = agent.record;
-    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2 || agent.alone) return null;
+    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2 || agent.alone > 0) return null;
     if (rec.limits.fuel.perSecond !== null || rec.limits.fuel.lifetime !== null) return null;
     const now = this.d.now();
     const out: StoredMessage[] = [];
@@ -175,11 +175,11 @@ export class Delivery {
       } catch (e) {
         // The worker died: which message it was on is unknown to its outcome, so none is
         // blamed now; all that did not settle are delivered again on a new instance, one at a
-        // time until one succeeds, so a message that kills its worker is blamed on its own
-        // (its attempts counted, then dead-lettered) instead of taking its batch down forever.
+        // time, so a message that kills its worker is blamed on its own (its attempts counted,
+        // then dead-lettered) instead of taking its batch down forever.
         this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
         agent.worker = null;
-        agent.alone = true;
+        agent.alone = Math.max(agent.alone, messages.length);
         slot.residents.delete(rec.id);
         return;
       }

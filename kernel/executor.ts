@@ -148,8 +148,8 @@ export class Executor {
       f();
     } finally {
       this.pumping = false;
+      this.pump(); // even if f threw: what it queued before still goes
     }
-    this.pump();
   }
 
   private pumpOnce(): void {
@@ -174,7 +174,9 @@ export class Executor {
     for (const c of candidates) {
       const slot = c.parked ? c.parked.slot : this.place(c.agent);
       if (!slot) {
-        unplaced = true;
+        // Growing helps only an agent that would take any free worker (not one waiting for
+        // its own worker, busy with a call that will end).
+        if (!c.parked && this.movable(c.agent)) unplaced = true;
         continue;
       }
       if (c.parked ? !c.parked.parked : !c.agent.runnable) continue; // taken meanwhile
@@ -202,6 +204,14 @@ export class Executor {
     if (held?.parked || held?.blocked) slot = this.d.pool.freeSlot();
     if (!slot) slot = this.d.pool.freeSlot();
     return slot && !slot.busy ? slot : undefined;
+  }
+
+  /** Whether the agent may start on any free worker: it has none, or its worker is held. */
+  private movable(agent: AgentRuntime): boolean {
+    const slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
+    if (!slot?.busy) return true;
+    const held = this.d.scheduler.running.get(slot.thread);
+    return held?.parked === true || held?.blocked === true;
   }
 
   private dispatch(agent: AgentRuntime, slot: WorkerSlot, budget: WireBudget): void {
@@ -299,11 +309,13 @@ export class Executor {
     // must not be dispatched on another worker meanwhile.
     agent.busy = true;
     let slot = this.d.pool.freeSlot();
-    while (!slot) {
+    while (!slot || this.stopped) {
       if (this.stopped) {
         agent.busy = false;
         return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
       }
+      // Blocked calls holding every worker would keep a spawn waiting: the pool grows for it too.
+      if (this.d.scheduler.anyBlocked()) this.d.pool.grow();
       await new Promise((r) => setTimeout(r, 1));
       slot = this.d.pool.freeSlot();
     }
@@ -332,7 +344,11 @@ export class Executor {
       agent.busy = false;
       slot.busy = false;
       this.d.owners.delete(slot.thread);
-      this.pump();
+      // Terminated while it started: its instance goes. Messages that reached it meanwhile
+      // (a broadcast) run now: nothing else would wake it.
+      if (agent.record.state === 'terminated') this.release(agent);
+      if (agent.runnable) this.wake(agent);
+      else this.pump();
     }
   }
 }

@@ -100,8 +100,8 @@ export class Outcomes {
     rec.stats.invocations += 1;
     if (r.kind !== 'missing') rec.stats.busyUs += r.us;
     account(agent, r, this.d.now());
-    // A call that returned (a value or an error) ends one-at-a-time delivery after a lost batch.
-    if (r.kind === 'ok' || r.kind === 'error') agent.alone = false;
+    // One message fewer to deliver alone after a lost batch.
+    if (agent.alone > 0) agent.alone--;
     if (r.kind === 'ok') {
       const value = r.value;
       const text = typeof value === 'string' ? value : JSON.stringify(value);

@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PoolEvents, WorkerPool, type WorkerSlot } from './pool.js';
 
@@ -43,5 +44,25 @@ describe('WorkerPool', () => {
     expect(extra.retired).toBe(true);
     expect([...pool.slots.keys()]).toEqual(base); // the base worker never retires
     expect(pool.grow()).toBe(true); // room again
+  });
+
+  it('drops a worker whose thread exits, tells the kernel once, and starts a replacement', async () => {
+    const lost: WorkerSlot[] = [];
+    const events: PoolEvents = {
+      onWorker: () => {},
+      onReady: () => {},
+      onWorkerLost: (slot) => lost.push(slot),
+      onCommandEnd: () => {},
+    };
+    pool = await WorkerPool.start(2, events);
+    const [victim] = [...pool.slots.values()];
+    const threads = (pool as unknown as { pools: { threads: Worker[] }[] }).pools[0]!.threads;
+    await threads.find((t) => t.threadId === victim!.thread)!.terminate();
+    await until(() => lost.length === 1 && pool!.slots.size === 2);
+    expect(lost).toEqual([victim]);
+    expect(pool.slots.has(victim!.thread)).toBe(false);
+    await expect(pool.run(victim!, { op: 'unload', agents: [] })).rejects.toThrow(/worker/);
+    for (const slot of pool.slots.values())
+      expect(await pool.run(slot, { op: 'unload', agents: [] })).toMatchObject({ kind: 'ok' });
   });
 });

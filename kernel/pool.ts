@@ -74,6 +74,8 @@ export class WorkerPool {
   /** Extra workers asked for and not started yet. */
   private growing = 0;
   private readonly retireTimer: ReturnType<typeof setInterval>;
+  /** Extra pools being destroyed (close waits for them). */
+  private readonly retiring = new Set<Promise<void>>();
   private closing = false;
 
   private constructor(
@@ -135,23 +137,31 @@ export class WorkerPool {
         posts: slot.posts.sab,
         [key]: { thread: w.id },
       };
+      // The serve task ends however the worker ends (stopped, thrown, exited): that is the
+      // loss signal, since a worker that exits is reported by piscina under thread id -1.
       piscina.run(serve, { transferList: [port2] }).then(
-        () => slot.commands.fail(new Error('the worker stopped serving')),
-        (e: unknown) => slot.commands.fail(new Error(`the worker died: ${(e as Error)?.message ?? e}`)),
+        () => this.lose(slot, new Error('the worker stopped serving')),
+        (e: unknown) => this.lose(slot, new Error(`the worker died: ${(e as Error)?.message ?? e}`)),
       );
       this.events.onReady(slot);
     });
     piscina.on('workerDestroy', (w: { id: number }) => {
       const slot = this.slots.get(w.id);
-      if (!slot) return;
-      this.slots.delete(w.id);
-      slot.commands.fail(new Error('the worker was destroyed'));
-      slot.port.close();
-      if (!this.closing) this.events.onWorkerLost(slot);
+      if (slot) this.lose(slot, new Error('the worker was destroyed'));
     });
     // A worker's error rejects its serve task; the slot's commands fail with it.
     piscina.on('error', () => {});
     return piscina;
+  }
+
+  /** The worker behind `slot` is gone (once, whichever signal comes first). */
+  private lose(slot: WorkerSlot, why: Error): void {
+    slot.commands.fail(why);
+    if (this.slots.get(slot.thread) !== slot) return;
+    this.slots.delete(slot.thread);
+    this.extras.delete(slot.thread);
+    slot.port.close();
+    if (!this.closing) this.events.onWorkerLost(slot);
   }
 
   /**
@@ -203,16 +213,25 @@ export class WorkerPool {
       slot.busy = true; // never given work again
       slot.retired = true;
       slot.commands.stop();
-      void extra.pool.destroy();
+      const gone = extra.pool.destroy().finally(() => this.retiring.delete(gone));
+      this.retiring.add(gone);
     }
   }
 
-  /** A free worker, preferring the one with the fewest resident instances. */
+  /**
+   * A free worker, preferring the one with the fewest resident instances, and a base worker to
+   * an extra one (so extra workers stay empty, and can retire, unless they are needed).
+   */
   freeSlot(): WorkerSlot | undefined {
     let best: WorkerSlot | undefined;
+    let bestExtra = true;
     for (const s of this.slots.values()) {
       if (s.busy) continue;
-      if (!best || s.residents.size < best.residents.size) best = s;
+      const extra = this.extras.has(s.thread);
+      if (!best || (bestExtra && !extra) || (bestExtra === extra && s.residents.size < best.residents.size)) {
+        best = s;
+        bestExtra = extra;
+      }
     }
     return best;
   }
@@ -237,6 +256,8 @@ export class WorkerPool {
     try {
       return await slot.commands.send(task);
     } finally {
+      const extra = this.extras.get(slot.thread);
+      if (extra) extra.idleSince = performance.now();
       if (task.op !== 'unload') this.events.onCommandEnd(slot, task.agent);
     }
   }
@@ -245,6 +266,6 @@ export class WorkerPool {
     this.closing = true;
     clearInterval(this.retireTimer);
     for (const slot of this.slots.values()) slot.commands.stop();
-    await Promise.all(this.pools.map((p) => p.destroy()));
+    await Promise.all([...this.pools.map((p) => p.destroy()), ...this.retiring]);
   }
 }

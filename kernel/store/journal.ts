@@ -185,7 +185,14 @@ export class Journal {
     if (this.pending.size === 0) return;
     const pending = this.pending;
     this.pending = new Map();
-    for (const [agent, group] of pending) this.put(agent, group);
+    for (const [agent, group] of pending) {
+      try {
+        this.put(agent, group);
+      } catch (e) {
+        // Only past the codec's own limit: this agent's records are lost, not the others'.
+        this.batch.onError(e, `journal records ${group.first}.. of ${agent}`);
+      }
+    }
   }
 
   private put(agent: string, { first, records }: Group): void {

@@ -128,7 +128,7 @@ export class Mailboxes {
 
   /** Removes a handled message. */
   ack(agent: string, m: StoredMessage): void {
-    if (this.durable || this.loaded.delete(m.id)) this.remove(agent, m);
+    if (this.loaded.delete(m.id) || this.durable) this.remove(agent, m);
   }
 
   /** Pending messages of `agent`, oldest first. */
@@ -144,6 +144,6 @@ export class Mailboxes {
 
   /** Drops the given messages of `agent` (the kernel's in-memory queue mirrors the mailbox). */
   drop(agent: string, messages: readonly StoredMessage[]): void {
-    for (const m of messages) if (this.durable || this.loaded.delete(m.id)) this.remove(agent, m);
+    for (const m of messages) if (this.loaded.delete(m.id) || this.durable) this.remove(agent, m);
   }
 }
