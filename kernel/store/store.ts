@@ -14,6 +14,9 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import { AgentOSError } from '../errors.js';
 import { WriteBatch } from './write-batch.js';
 
+/** How long close() waits after the last commit before closing LMDB (see close). */
+export const CLOSE_GRACE_MS = 25;
+
 export class Store {
   private readonly dbs = new Map<string, Database>();
   private closed = false;
@@ -93,6 +96,12 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     this.batch.close();
+    await this.root.flushed;
+    // lmdb-js reports a commit before its writer thread is done with the environment (it then
+    // notifies commit listeners through it); closing at once can free the environment under
+    // that thread: a segfault (seen in a core dump: WriteWorker::Write → notifyUserCallbacks).
+    // A short pause lets the writer finish first.
+    await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS));
     await this.root.flushed;
     await this.root.close();
     unlock(this.home);
