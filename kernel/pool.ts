@@ -18,9 +18,9 @@ import { createPostRing, type PostRing } from './bridge/post-ring.js';
 import { compiledEntry } from './paths.js';
 import type { BatchResult, HandleBatchTask, ServeTask, Task, TaskResult } from './worker/protocol.js';
 
-/** The worker entry as compiled JS. */
+/** The worker entry as compiled JS (a CommonJS file that imports the worker: worker/entry.cts). */
 export function workerEntry(): string {
-  return compiledEntry(new URL('./worker/agent-worker.js', import.meta.url), 'kernel/worker/agent-worker.js');
+  return compiledEntry(new URL('./worker/entry.cjs', import.meta.url), 'kernel/worker/entry.cjs');
 }
 
 export interface WorkerSlot {
