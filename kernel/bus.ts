@@ -54,7 +54,8 @@ export class Bus {
    *   AOS_E_BAD_MESSAGE, AOS_E_MESSAGE_TOO_LARGE, AOS_E_QUOTA_EXCEEDED
    */
   deliver(to: string, sender: string | null, e: Envelope, options: { quiet?: boolean } = {}): StoredMessage {
-    const agent = this.live(to);
+    const agent = this.d.agents.get(to);
+    this.live(agent);
     this.check(agent, e);
     const cap = agent.record.limits.mailbox;
     if (agent.queue.length + agent.reserved >= cap) {
@@ -96,16 +97,16 @@ export class Bus {
   deliverReserved(to: string, sender: string, e: Envelope, id: number): StoredMessage {
     const agent = this.d.agents.get(to);
     agent.reserved = Math.max(0, agent.reserved - 1);
-    this.live(to);
+    this.live(agent);
     this.check(agent, e);
     return this.enqueue(agent, this.d.mailboxes.appendAs(to, id, this.fields(sender, e)));
   }
 
-  private live(to: string): AgentRuntime {
-    const agent = this.d.agents.get(to);
+  private live(agent: AgentRuntime): void {
     if (agent.record.state === 'terminated')
-      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${to} is terminated`, { agent: to });
-    return agent;
+      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${agent.id} is terminated`, {
+        agent: agent.id,
+      });
   }
 
   private check(agent: AgentRuntime, e: Envelope): void {

@@ -198,12 +198,10 @@ export class Executor {
    * fresh instance there rather than wait behind it). Undefined: it must wait.
    */
   private place(agent: AgentRuntime): WorkerSlot | undefined {
-    let slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
-    if (agent.worker !== null && !slot) agent.worker = null; // its worker died
-    const held = slot?.busy ? this.d.scheduler.running.get(slot.thread) : undefined;
-    if (held?.parked || held?.blocked) slot = this.d.pool.freeSlot();
-    if (!slot) slot = this.d.pool.freeSlot();
-    return slot && !slot.busy ? slot : undefined;
+    const own = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
+    if (agent.worker !== null && !own) agent.worker = null; // its worker died
+    if (own && !own.busy) return own;
+    return this.movable(agent) ? this.d.pool.freeSlot() : undefined;
   }
 
   /** Whether the agent may start on any free worker: it has none, or its worker is held. */

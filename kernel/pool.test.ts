@@ -16,15 +16,21 @@ const until = async (f: () => boolean, ms = 10_000): Promise<void> => {
   }
 };
 
+/** Pool events that only record the workers lost. */
+function recording(): { events: PoolEvents; lost: WorkerSlot[] } {
+  const lost: WorkerSlot[] = [];
+  const events: PoolEvents = {
+    onWorker: () => {},
+    onReady: () => {},
+    onWorkerLost: (slot) => lost.push(slot),
+    onCommandEnd: () => {},
+  };
+  return { events, lost };
+}
+
 describe('WorkerPool', () => {
   it('grows one worker at a time up to its maximum, and retires idle extra workers', async () => {
-    const lost: WorkerSlot[] = [];
-    const events: PoolEvents = {
-      onWorker: () => {},
-      onReady: () => {},
-      onWorkerLost: (slot) => lost.push(slot),
-      onCommandEnd: () => {},
-    };
+    const { events, lost } = recording();
     pool = await WorkerPool.start(1, events, 2, 300);
     const base = [...pool.slots.keys()];
     expect(pool.grow()).toBe(true);
@@ -47,13 +53,7 @@ describe('WorkerPool', () => {
   });
 
   it('drops a worker whose thread exits, tells the kernel once, and starts a replacement', async () => {
-    const lost: WorkerSlot[] = [];
-    const events: PoolEvents = {
-      onWorker: () => {},
-      onReady: () => {},
-      onWorkerLost: (slot) => lost.push(slot),
-      onCommandEnd: () => {},
-    };
+    const { events, lost } = recording();
     pool = await WorkerPool.start(2, events);
     const [victim] = [...pool.slots.values()];
     const threads = (pool as unknown as { pools: { threads: Worker[] }[] }).pools[0]!.threads;

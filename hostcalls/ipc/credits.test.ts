@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { KernelOptions } from '../../kernel/api.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import type { ReadableEntry } from '../../kernel/store/journal.js';
 import { codeOf } from '../../kernel/testing/expect-error.js';
@@ -23,6 +24,25 @@ async function until(what: string, f: () => boolean | Promise<boolean>): Promise
 
 const messenger = async (k: Kernel, name: string, limits?: { mailbox: number }): Promise<string> =>
   k.spawn(await fixture('messenger'), { grants: ['ipc'], name, ...(limits ? { limits } : {}) });
+
+/**
+ * A kernel whose batches never give way (sliceFuel), with messengers a, b and c, all suspended:
+ * queued messages of `a` then run as one command, which can hold a credit for b while it waits
+ * in a call to c.
+ */
+async function suspendedTrio(
+  options: KernelOptions = {},
+  limitsOfB?: { mailbox: number },
+): Promise<{ a: string; b: string; c: string }> {
+  kernel = await openKernel({ ...options, sliceFuel: 1_000_000_000 });
+  const a = await messenger(kernel, 'a');
+  const b = await messenger(kernel, 'b', limitsOfB);
+  const c = await messenger(kernel, 'c');
+  kernel.suspend(b);
+  kernel.suspend(c);
+  kernel.suspend(a);
+  return { a, b, c };
+}
 
 const sendsOf = async (k: Kernel, id: string): Promise<Hostcall[]> =>
   (await k.journal(id)).filter((e): e is Hostcall => e.t === 'hostcall' && e.fn === 'ipc.send');
@@ -144,14 +164,7 @@ describe('ipc send credits', () => {
   });
 
   it('counts a credit against the mailbox while the sender holds it; its places go back when the command ends', async () => {
-    // sliceFuel: a batch never gives way between its messages.
-    kernel = await openKernel({ sliceFuel: 1_000_000_000 });
-    const a = await messenger(kernel, 'a');
-    const b = await messenger(kernel, 'b', { mailbox: 10 });
-    const c = await messenger(kernel, 'c');
-    kernel.suspend(b);
-    kernel.suspend(c);
-    kernel.suspend(a);
+    const { a, b, c } = await suspendedTrio({}, { mailbox: 10 });
     // One command for a (a batch): a send to b, then a call to c that waits until c is resumed.
     const sent = kernel.send(a, { op: 'send', to: b, kind: 'note', body: 0 });
     const called = kernel.send(a, { op: 'call', to: c, kind: 'task', body: 1 });
@@ -189,13 +202,7 @@ describe('ipc send credits', () => {
 
   it('drops a credited send whose receiver was terminated meanwhile; the sender goes on', async () => {
     const { lines, logger } = captureLog('info');
-    kernel = await openKernel({ logger, sliceFuel: 1_000_000_000 });
-    const a = await messenger(kernel, 'a');
-    const b = await messenger(kernel, 'b');
-    const c = await messenger(kernel, 'c');
-    kernel.suspend(b);
-    kernel.suspend(c);
-    kernel.suspend(a);
+    const { a, b, c } = await suspendedTrio({ logger });
     // One command for a: a blocking send to b (a credit), a call to c during which b is
     // terminated, then a send to b under the credit (answered by a's worker).
     const first = kernel.send(a, { op: 'send', to: b, kind: 'note', body: 1 });
@@ -229,14 +236,8 @@ describe('ipc send credits', () => {
 
   it('keeps arrival order across a restart, credited sends after a message sent meanwhile', async () => {
     const home = tempHome();
-    kernel = await openKernel({ home, sliceFuel: 1_000_000_000 });
-    const a = await messenger(kernel, 'a');
-    const b = await messenger(kernel, 'b');
-    const c = await messenger(kernel, 'c');
+    const { a, b, c } = await suspendedTrio({ home });
     const s = await kernel.spawn(await fixture('sender-wat'), { grants: ['ipc'], name: 's' });
-    kernel.suspend(b);
-    kernel.suspend(c);
-    kernel.suspend(a);
     // a: a blocking send (ids reserved for the next ones), a call during which the embedder sends
     // to b, then two sends under the credit: their ids are older than the embedder's message.
     const outs = [
@@ -349,13 +350,7 @@ describe('ipc send credits', () => {
   });
 
   it('gives a credit back at a refused blocking send to the same receiver', async () => {
-    kernel = await openKernel({ sliceFuel: 1_000_000_000 });
-    const a = await messenger(kernel, 'a');
-    const b = await messenger(kernel, 'b', { mailbox: 10 });
-    const c = await messenger(kernel, 'c');
-    kernel.suspend(b);
-    kernel.suspend(c);
-    kernel.suspend(a);
+    const { a, b, c } = await suspendedTrio({}, { mailbox: 10 });
     const outs = [
       kernel.send(a, { op: 'send', to: b, kind: 'note', body: 1 }), // a credit of 4 places
       kernel.send(a, { op: 'call', to: c, kind: 'task', body: 1 }),

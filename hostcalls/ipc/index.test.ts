@@ -139,27 +139,12 @@ describe('ipc', () => {
       channel: 'news',
       filter: { kind: ['alert'], where: { region: 'eu' } },
     });
-    await op(kernel, pub, {
-      op: 'publish',
-      channel: 'news',
-      kind: 'alert',
-      body: 1,
-      attributes: { region: 'eu' },
-    });
-    await op(kernel, pub, {
-      op: 'publish',
-      channel: 'news',
-      kind: 'alert',
-      body: 2,
-      attributes: { region: 'us' },
-    });
-    await op(kernel, pub, {
-      op: 'publish',
-      channel: 'news',
-      kind: 'notice',
-      body: 3,
-      attributes: { region: 'eu' },
-    });
+    for (const [kind, body, region] of [
+      ['alert', 1, 'eu'],
+      ['alert', 2, 'us'],
+      ['notice', 3, 'eu'],
+    ] as const)
+      await op(kernel, pub, { op: 'publish', channel: 'news', kind, body, attributes: { region } });
     await op(kernel, pub, { op: 'publish', channel: 'sports', kind: 'alert', body: 4 });
     expect((await inbox(kernel, all, 3)).map((m) => m.body.body)).toEqual([1, 2, 3]);
     const euGot = await inbox(kernel, eu, 1);

@@ -45,6 +45,27 @@ export function createPostRing(dataBytes = DEFAULT_RING_BYTES): PostRing {
 
 const align = (n: number): number => (n + 3) & ~3;
 
+interface Views {
+  ctrl: Int32Array;
+  data: Uint8Array;
+  view: DataView;
+}
+
+/** Views of each ring, made once (the kernel checks the ring on every hostcall). */
+const ringViews = new WeakMap<SharedArrayBuffer, Views>();
+function viewsOf(ring: PostRing): Views {
+  let v = ringViews.get(ring.sab);
+  if (!v) {
+    v = {
+      ctrl: new Int32Array(ring.sab, 0, HEADER_BYTES / 4),
+      data: new Uint8Array(ring.sab, HEADER_BYTES),
+      view: new DataView(ring.sab, HEADER_BYTES),
+    };
+    ringViews.set(ring.sab, v);
+  }
+  return v;
+}
+
 /** Worker side. */
 export class PostWriter {
   private readonly ctrl: Int32Array;
@@ -55,9 +76,7 @@ export class PostWriter {
   private readonly scratch = new Uint8Array(MAX_POSTED_BYTES);
 
   constructor(ring: PostRing) {
-    this.ctrl = new Int32Array(ring.sab, 0, HEADER_BYTES / 4);
-    this.data = new Uint8Array(ring.sab, HEADER_BYTES);
-    this.view = new DataView(ring.sab, HEADER_BYTES);
+    ({ ctrl: this.ctrl, data: this.data, view: this.view } = viewsOf(ring));
     this.cap = this.data.length;
   }
 
@@ -105,7 +124,7 @@ export class PostWriter {
 
 /** Whether the ring holds posted calls (kernel side: nothing to drain otherwise). */
 export function hasPosts(ring: PostRing): boolean {
-  return Atomics.load(new Int32Array(ring.sab, 0, 1), USED) > 0;
+  return Atomics.load(viewsOf(ring).ctrl, USED) > 0;
 }
 
 /** What the kernel does with one posted call; `args` and `result` are encoded (codec.ts). */
@@ -116,11 +135,9 @@ export type PostHandler = (fn: number, index: number, args: Uint8Array, result: 
  * Returns how many it applied. A handler that throws is reported to `onError`; the rest go on.
  */
 export function drainPosts(ring: PostRing, handle: PostHandler, onError?: (e: unknown) => void): number {
-  const ctrl = new Int32Array(ring.sab, 0, HEADER_BYTES / 4);
+  const { ctrl, data, view } = viewsOf(ring);
   const used = Atomics.load(ctrl, USED);
   if (used === 0) return 0;
-  const data = new Uint8Array(ring.sab, HEADER_BYTES);
-  const view = new DataView(ring.sab, HEADER_BYTES);
   const cap = data.length;
   let tail = ctrl[TAIL]!;
   let consumed = 0;
@@ -169,7 +186,7 @@ export function watchPosts(
   onPosts: () => void,
   onError?: (e: unknown) => void,
 ): { stop(): void } {
-  const ctrl = new Int32Array(ring.sab, 0, HEADER_BYTES / 4);
+  const { ctrl } = viewsOf(ring);
   let stopped = false;
   const loop = async (): Promise<void> => {
     while (!stopped) {
