@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from './paths.js';
-import { fixture, sample, tempHome } from './testing/harness.js';
+import { fixture, sample, TEST_CACHE_DIR, tempHome } from './testing/harness.js';
 
 const DENO = join(packageRoot(), 'node_modules', '.bin', 'deno');
 
@@ -38,7 +38,13 @@ await kernel.close();
       execFile(
         DENO,
         ['run', '-A', 'embed.mjs'],
-        { cwd: dir, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1' } },
+        // The shared cache of metered components: metering the JS echo again would take most of
+        // the test's time on a loaded machine.
+        {
+          cwd: dir,
+          env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', AGENTOS_CACHE: TEST_CACHE_DIR },
+          timeout: 100_000,
+        },
         (err, so, se) =>
           err ? reject(new Error(`deno failed: ${se}`)) : resolve({ stdout: so, stderr: se }),
       );
@@ -56,5 +62,5 @@ await kernel.close();
     expect(result.out).toEqual({ text: 'hi' });
     expect(result.journal).toBeGreaterThanOrEqual(5);
     expect(result.sends).toBe(300);
-  });
+  }, 120_000);
 });
