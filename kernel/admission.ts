@@ -10,12 +10,15 @@
  */
 import type { AgentRuntime } from './agent.js';
 import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { StoredMessage } from './store/journal.js';
 import type { WireBudget } from './worker/protocol.js';
 
 export interface AdmissionDeps {
   now: () => number;
+  /** Timers on the kernel clock (a backoff and a window end are kernel-clock times). */
+  timers: Timers;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
   /** The agent may go now (its backoff or window ended). */
@@ -25,7 +28,7 @@ export interface AdmissionDeps {
 }
 
 export class Admission {
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly timers = new Set<() => void>();
 
   constructor(private readonly d: AdmissionDeps) {}
 
@@ -58,19 +61,16 @@ export class Admission {
 
   /** Cancels every pending wake-up (the kernel is closing). */
   clear(): void {
-    for (const t of this.timers) clearTimeout(t);
+    for (const cancel of this.timers) cancel();
     this.timers.clear();
   }
 
-  /** Wakes the agent after `ms` (real time). */
+  /** Wakes the agent after `ms` of the kernel clock. */
   private later(agent: AgentRuntime, ms: number): void {
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(timer);
-        this.d.wake(agent);
-      },
-      Math.max(1, ms),
-    );
-    this.timers.add(timer);
+    const cancel = this.d.timers.after(Math.max(1, ms), () => {
+      this.timers.delete(cancel);
+      this.d.wake(agent);
+    });
+    this.timers.add(cancel);
   }
 }

@@ -4,6 +4,7 @@
  * resident instance lives.
  */
 import type { CallContext, Grant } from './capability.js';
+import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { ImportPlan } from './linker.js';
 import type { LoadedComponent } from './loader.js';
@@ -11,10 +12,18 @@ import { MessageQueue } from './queue.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { StoredMessage } from './store/journal.js';
 import type { AgentRecord } from './store/process-table.js';
+import type { Txn } from './txn.js';
 
 export interface Waiter {
   resolve(value: unknown): void;
   reject(error: Error): void;
+  /**
+   * An outside caller (`kernel.send`, `invoke`): under durability `strict` it is answered once the
+   * outcome is on disk. A caller inside the kernel (an agent's `ipc.call`) is answered at once.
+   */
+  external: boolean;
+  /** The outcome is known (its answer may still wait for the disk): a timeout no longer applies. */
+  answered?(): void;
 }
 
 /** A unit of work for an agent: a message for `handle`, or a skill call. */
@@ -54,6 +63,8 @@ export class AgentRuntime {
   vtime = 0;
   /** Hostcall rate limits in force, by capability. */
   readonly buckets = new Map<string, TokenBucket>();
+  /** The transaction of the call whose hostcalls are being served now (txn.ts), if any. */
+  txn: Txn | null = null;
 
   constructor(
     public record: AgentRecord,
@@ -65,28 +76,33 @@ export class AgentRuntime {
     return this.record.id;
   }
 
-  /** Resolves with the outcome of message `id`; after `timeoutMs`, rejects with AOS_E_TIMED_OUT. */
-  outcome(id: number, timeoutMs?: number): Promise<unknown> {
+  /**
+   * Resolves with the outcome of message `id`; after `timeoutMs` of the kernel clock (`timers`),
+   * rejects with AOS_E_TIMED_OUT. `external`: the caller is outside the kernel (see Waiter).
+   */
+  outcome(id: number, options: { timeoutMs?: number; timers: Timers; external: boolean }): Promise<unknown> {
+    const { timeoutMs, timers, external } = options;
     return new Promise((resolve, reject) => {
       if (timeoutMs === undefined) {
-        this.waiters.set(id, { resolve, reject });
+        this.waiters.set(id, { resolve, reject, external });
         return;
       }
-      const timer = setTimeout(() => {
+      const cancel = timers.after(timeoutMs, () => {
         this.waiters.delete(id);
         const why = `no outcome from ${this.id} within ${timeoutMs} ms; message ${id} stays in its mailbox`;
         reject(new AgentOSError('AOS_E_TIMED_OUT', why, { agent: this.id, messageId: id }));
-      }, timeoutMs);
-      const settle = (): void => clearTimeout(timer);
+      });
       this.waiters.set(id, {
         resolve: (v) => {
-          settle();
+          cancel();
           resolve(v);
         },
         reject: (e) => {
-          settle();
+          cancel();
           reject(e);
         },
+        external,
+        answered: cancel,
       });
     });
   }

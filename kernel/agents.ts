@@ -39,7 +39,16 @@ export class Agents {
     for (const [name, grant] of grants) {
       const cap = this.table.byCapability.get(name) as Capability;
       const view = cap.configure(record, grant, this.shared.get(name), this.services);
-      agent.contexts.set(name, { agent: record, view, services: this.services });
+      const services = this.services;
+      agent.contexts.set(name, {
+        agent: record,
+        view,
+        services,
+        get txn() {
+          if (!agent.txn) throw new Error(`${agent.id} has no call in flight to stage effects on`);
+          return agent.txn;
+        },
+      });
     }
     return agent;
   }

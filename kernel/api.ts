@@ -42,6 +42,16 @@ export interface KernelOptions {
    * `memory` keeps them in memory only, for throughput where losing queued messages is fine.
    */
   mailboxes?: 'durable' | 'memory';
+  /**
+   * When `send`, `invoke` and `describe` resolve. `strict` (default): once the handler's outcome,
+   * the message's ack and every effect of that invocation (working-memory writes, the messages
+   * it sent, its journal records) are committed together and on disk, so after a crash either
+   * all of the invocation is there or none of it is, and a redelivered message never meets
+   * effects of an earlier attempt. `relaxed`: as soon as the handler returns (the invocation is
+   * still committed as one unit, a few ms later); a crash in between loses it, and the message is
+   * delivered again after the restart although its caller was answered.
+   */
+  durability?: 'strict' | 'relaxed';
   /** A pino logger, or the level for the kernel's own (stderr). Default level: `warn`. */
   logger?: Logger;
   logLevel?: string;

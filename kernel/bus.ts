@@ -12,10 +12,12 @@ import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import type { Agents } from './agents.js';
+import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { StoredMessage } from './store/journal.js';
 import type { Mailboxes, NewMessage } from './store/mailbox.js';
+import type { Txn } from './txn.js';
 import { MAX_KIND, TOOL_KINDS } from './validate.js';
 
 /** 0 high, 1 normal (default), 2 low. */
@@ -43,6 +45,8 @@ export interface BusDeps {
   coalesce: (f: () => void) => void;
   maxMessageBytes: number;
   now: () => number;
+  /** Timers on the kernel clock (a call's timeout). */
+  timers: Timers;
 }
 
 export class Bus {
@@ -57,14 +61,59 @@ export class Bus {
     const agent = this.d.agents.get(to);
     this.live(agent);
     this.check(agent, e);
-    const cap = agent.record.limits.mailbox;
-    if (agent.queue.length + agent.reserved >= cap) {
-      const promised = agent.reserved > 0 ? ` and ${agent.reserved} places promised to senders` : '';
-      const why = `${to}'s mailbox is full (${agent.queue.length} messages${promised}, its limit is ${cap}); retry later`;
-      if (!options.quiet) this.d.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
-      throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
-    }
+    this.room(agent, sender, options.quiet === true);
     return this.enqueue(agent, this.d.mailboxes.append(to, this.fields(sender, e)));
+  }
+
+  /** Refuses a message for a full mailbox (queued messages and places promised count). */
+  private room(agent: AgentRuntime, sender: string | null, quiet: boolean): void {
+    const cap = agent.record.limits.mailbox;
+    if (agent.queue.length + agent.reserved < cap) return;
+    const to = agent.id;
+    const promised = agent.reserved > 0 ? ` and ${agent.reserved} places promised to senders` : '';
+    const why = `${to}'s mailbox is full (${agent.queue.length} messages${promised}, its limit is ${cap}); retry later`;
+    if (!quiet) this.d.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
+    throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
+  }
+
+  /**
+   * A message an agent sends during a call: checked now (the receiver, the message, room in its
+   * mailbox: a place is promised to it) and given its id, but delivered only when the call
+   * commits (txn.ts), with the call's outcome; if the call crashes, the place goes back and the
+   * message never existed. `then` runs after it is delivered (a request's timeout starts then).
+   * @throws AgentOSError as `deliver`
+   */
+  stage(txn: Txn, to: string, sender: string, e: Envelope, then?: (m: StoredMessage) => void): number {
+    const agent = this.d.agents.get(to);
+    this.live(agent);
+    this.check(agent, e);
+    this.room(agent, sender, false);
+    agent.reserved++;
+    const id = this.d.mailboxes.reserve(1);
+    txn.onCommit(() => {
+      const m = this.deliverStaged(to, sender, e, id);
+      if (m) then?.(m);
+    });
+    txn.onAbort(() => this.unreserve(to, 1));
+    return id;
+  }
+
+  /**
+   * Delivers a message staged (or posted under a credit) when its sender's call commits. A
+   * receiver that went away meanwhile misses it, as if it had gone right after the send.
+   */
+  deliverStaged(to: string, sender: string, e: Envelope, id: number): StoredMessage | null {
+    try {
+      return this.deliverReserved(to, sender, e, id);
+    } catch (err) {
+      const code = (err as AgentOSError).code;
+      const fields = { agent: sender, to, id, err: (err as Error).message };
+      if (code === 'AOS_E_AGENT_TERMINATED' || code === 'AOS_E_AGENT_NOT_FOUND')
+        this.d.logger.info(fields, 'a send was dropped: its receiver is gone');
+      // Checked when it was sent: a refusal now is a kernel bug, never silent.
+      else this.d.logger.error(fields, 'a staged send was refused');
+      return null;
+    }
   }
 
   /**
@@ -190,9 +239,13 @@ export class Bus {
     return a && a.record.state !== 'terminated' ? a : undefined;
   }
 
-  /** The handler's result for message `id` of `to`; AOS_E_TIMED_OUT after `timeoutMs`. */
+  /**
+   * The handler's result for message `id` of `to`, as soon as it returns (the caller is an agent,
+   * whose own invocation commits after that one); AOS_E_TIMED_OUT after `timeoutMs` of the
+   * kernel clock.
+   */
   outcome(to: string, id: number, timeoutMs: number): Promise<unknown> {
-    return this.d.agents.get(to).outcome(id, timeoutMs);
+    return this.d.agents.get(to).outcome(id, { timeoutMs, timers: this.d.timers, external: false });
   }
 }
 

@@ -17,15 +17,18 @@
  */
 import type { Logger } from 'pino';
 import type { Bus } from './bus.js';
-import type { Clock } from './clock.js';
+import type { Clock, Timers } from './clock.js';
 import type { EventHub } from './events.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { Store } from './store/store.js';
+import type { Txn } from './txn.js';
 
 /** What the kernel lends capabilities. */
 export interface KernelServices {
   readonly store: Store;
   readonly clock: Clock;
+  /** Timers on the kernel clock: every timeout a capability acts on (a request's) uses them. */
+  readonly timers: Timers;
   readonly logger: Logger;
   /** Messages into agents' mailboxes (the ipc capability sends through it). */
   readonly bus: Bus;
@@ -46,6 +49,12 @@ export interface CallContext<View> {
   /** The agent's private view, as `configure` built it. */
   readonly view: View;
   readonly services: KernelServices;
+  /**
+   * The transaction of the call being served (txn.ts): a function that changes state stages the
+   * change here (`onCommit`, with `onAbort` to give back what it reserved) and reads the call's
+   * own staged writes from it, so the change lands with the call's outcome or not at all.
+   */
+  readonly txn: Txn;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
@@ -7,6 +8,22 @@ import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/h
 let kernel: Kernel;
 
 const probe = async (k: Kernel): Promise<string> => k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+
+/**
+ * Waits for `p`, moving the manual clock on by 1 ms at a time once agent `id` has crashed, so its
+ * retries (their backoffs) come due; before its first crash the clock stands still.
+ */
+async function driven<T>(clock: ManualClock, k: Kernel, id: string, p: Promise<T>): Promise<T> {
+  let done = false;
+  const out = p.finally(() => {
+    done = true;
+  });
+  for (let i = 0; i < 4000 && !done; i++) {
+    if (k.inspect(id).stats.crashes > 0) clock.advance(1n);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return out;
+}
 
 const invokes = async (k: Kernel, id: string, messageId: number): Promise<number> =>
   (await k.journal(id)).filter((e) => e.t === 'invoke' && e.message.id === messageId).length;
@@ -39,25 +56,57 @@ describe('at-least-once delivery', () => {
   });
 
   it('does not dead-letter a message that succeeds on a later attempt', async () => {
-    kernel = await openKernel({ delivery: { attempts: 3, backoffMs: 1 } });
+    // The message fails until the kernel clock reaches `at`; each retry waits its backoff on
+    // that clock, so the test moves it on until the message goes through.
+    const clock = new ManualClock(1_000n);
+    kernel = await openKernel({ clock, delivery: { attempts: 5, backoffMs: 1 } });
     const id = await probe(kernel);
-    expect(await kernel.send(id, { op: 'flaky', until: 3 })).toEqual({ tries: 3 });
+    expect(await driven(clock, kernel, id, kernel.send(id, { op: 'until', at: 1_002 }))).toEqual({
+      at: expect.any(String),
+    });
+    expect(kernel.inspect(id).stats.crashes).toBeGreaterThanOrEqual(1);
     expect(await kernel.deadLetters(id)).toEqual([]);
   });
 
-  it('requeues a dead letter as a new message, and purges the rest', async () => {
+  it('drops what a crashing call wrote: its retry starts from the state before it', async () => {
     kernel = await openKernel({ delivery: { attempts: 2, backoffMs: 1 } });
     const id = await probe(kernel);
-    await codeOf(kernel.send(id, { op: 'flaky', until: 3 }));
-    await codeOf(kernel.send(id, { op: 'trap' }));
+    await kernel.send(id, { op: 'wm', calls: [['set', 'kept', 'before']] });
+    const calls = [['set', 'kept', 'overwritten'], ['set', 'new', 'x'], ['delete', 'kept'], ['trap']];
+    expect(await codeOf(kernel.send(id, { op: 'wm', calls }))).toMatch(/^AOS_E_AGENT_CRASHED/);
+    const read = [
+      ['get', 'kept'],
+      ['get', 'new'],
+      ['list', '', 0],
+    ];
+    expect(await kernel.send(id, { op: 'wm', calls: read })).toEqual([
+      { ok: 'before' },
+      { ok: null },
+      { ok: ['kept'] },
+    ]);
+    // Both attempts are in the journal, with their hostcalls and their crash.
+    const journal = await kernel.journal(id);
+    const crashed = journal.filter((e) => e.t === 'outcome' && e.result === 'crash');
+    expect(crashed).toHaveLength(2);
+  });
+
+  it('requeues a dead letter as a new message, and purges the rest', async () => {
+    const clock = new ManualClock(1_000n);
+    kernel = await openKernel({ clock, delivery: { attempts: 2, backoffMs: 1 } });
+    const id = await probe(kernel);
+    expect(await driven(clock, kernel, id, codeOf(kernel.send(id, { op: 'until', at: 100_000 })))).toMatch(
+      /^AOS_E_AGENT_CRASHED/,
+    );
+    await driven(clock, kernel, id, codeOf(kernel.send(id, { op: 'trap' })));
     const [flaky, trap] = await kernel.deadLetters(id);
+    clock.advance(100_000n); // now the first one goes through
     const { messageId } = await kernel.requeue(id, flaky!.message.id);
     expect(messageId).toBeGreaterThan(trap!.message.id);
     for (let i = 0; i < 200 && (await invokes(kernel, id, messageId)) === 0; i++)
       await new Promise((r) => setTimeout(r, 5));
     await kernel.send(id, { op: 'echo' });
     const outcome = (await kernel.journal(id)).find((e) => e.t === 'outcome' && e.messageId === messageId);
-    expect(outcome).toMatchObject({ result: 'ok', value: '{"tries":3}' });
+    expect(outcome).toMatchObject({ result: 'ok', value: expect.stringMatching(/^\{"at":"\d+"\}$/) });
     expect((await kernel.deadLetters(id)).map((l) => l.message.id)).toEqual([trap!.message.id]);
     expect(await codeOf(kernel.requeue(id, flaky!.message.id))).toMatch(
       /^AOS_E_DEAD_LETTER_NOT_FOUND: no dead letter/,
@@ -112,12 +161,12 @@ describe('at-least-once delivery', () => {
       { count: 15 },
     ]);
     const journal = (await kernel.journal(id)).filter((e) => ['invoke', 'hostcall', 'outcome'].includes(e.t));
-    // One batch: each message's invoke comes before its own three hostcalls (get, set, log), in
-    // order; the outcomes are settled when the batch returns.
+    // One batch, each message its own call: its invoke, its three hostcalls (get, set, log) and
+    // its outcome are stored together, in order.
     const shape = journal
       .map((e) => ({ invoke: 'I', hostcall: 'h', outcome: 'O' })[e.t as 'invoke'])
       .join('');
-    expect(shape).toBe(`${'Ihhh'.repeat(5)}${'O'.repeat(5)}`);
+    expect(shape).toBe('IhhhO'.repeat(5));
     const bodies = journal
       .filter((e) => e.t === 'invoke')
       .map((e) => (e.t === 'invoke' ? e.message.body : ''));
@@ -159,9 +208,9 @@ describe('at-least-once delivery', () => {
       .filter((e) => ['instance', 'invoke', 'outcome'].includes(e.t))
       .map((e) => ({ instance: 'N', invoke: 'I', outcome: 'O' })[e.t as 'invoke'])
       .join('');
-    // The lost batch (its first message started: I), then each message alone on a new
-    // instance, then a batch again.
-    expect(shape).toBe('NINIOIOIOIIOO');
+    // The lost batch (its first message started: I, and its call was dropped: O), then each
+    // message alone on a new instance, then the next two.
+    expect(shape).toBe('NIONIOIOIOIOIO');
   });
 
   it('with batch 1, hands over one message at a time', async () => {

@@ -4,8 +4,9 @@
  * passed, and batching: when an agent has several messages queued and its instance is resident,
  * up to `batch` of them go over in one command. Each is still its own call (own budget, own
  * outcome, own ack), and a batch stops at a crash. The worker marks which message runs (a word in
- * its park channel), so each message's `invoke` record is journaled before its first hostcall;
- * a batch's outcomes are settled when it returns.
+ * its park channel), so each message's hostcalls join its own transaction (txn.ts), opened with
+ * its `invoke` record; a batch's outcomes are settled, and each call committed or dropped, when
+ * it returns.
  *
  * @example
  * const used = { fuel: 0 };
@@ -14,16 +15,19 @@
 import type { AgentRuntime } from './agent.js';
 import { currentIndex } from './bridge/park.js';
 import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import type { Commits } from './commits.js';
 import { AgentOSError } from './errors.js';
 import type { Instances } from './instances.js';
 import type { Outcomes } from './outcomes.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal, StoredMessage } from './store/journal.js';
+import type { Txn } from './txn.js';
 import type { WireBudget } from './worker/protocol.js';
 
 export interface DeliveryDeps {
   pool: WorkerPool;
   journal: Journal;
+  commits: Commits;
   logger: Logger;
   now: () => number;
   /** The agent whose invocation currently owns each worker's hostcall channel. */
@@ -44,8 +48,8 @@ export const BATCH_CHARS = 512 * 1024;
 interface InFlight {
   agent: AgentRuntime;
   messages: StoredMessage[];
-  /** How many of `messages` have their `invoke` record journaled. */
-  journaled: number;
+  /** The transactions of the messages that have started, in order (each opened with its `invoke`). */
+  txns: Txn[];
 }
 
 export class Delivery {
@@ -90,7 +94,6 @@ export class Delivery {
         await this.deliverBatch(agent, slot, batch, budget, used);
         return;
       }
-      this.d.journal.append(rec.id, { t: 'invoke', at: this.d.now(), message });
       const base = { agent: rec.id, generation: rec.generation, budget };
       const task =
         rec.world === 'agent'
@@ -102,25 +105,30 @@ export class Delivery {
                 op: 'invoke' as const,
                 ...(JSON.parse(message.body) as { tool: string; args: string }),
               };
+      let txn = this.d.commits.begin(agent, { t: 'invoke', at: this.d.now(), message });
       let result = await this.d.pool.run(slot, task);
       if (result.kind === 'missing') {
-        // The worker lost the instance (it was replaced): start a new one and try once more.
+        // The worker lost the instance (it was replaced): nothing ran; start a new one and try
+        // once more (the start is a call of its own, with its own transaction).
+        this.d.commits.abort(agent, txn, () => {});
         agent.worker = null;
         slot.residents.delete(rec.id);
         const started = await this.instances.start(agent, slot, 'instance lost', budget);
         if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
+        txn = this.d.commits.begin(agent, { t: 'invoke', at: this.d.now(), message });
         result = await this.d.pool.run(slot, task);
       }
       if (result.kind !== 'missing') used.fuel += result.fuel;
-      this.outcomes.settle(agent, slot, message, result);
+      this.outcomes.settle(agent, slot, message, result, txn);
     } catch (e) {
       // The component could not be loaded (a coded error), or the worker thread itself died.
       agent.worker = null;
       slot.residents.delete(rec.id);
       const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
       const lost = { kind: 'crash' as const, message: why, us: 0, thread: slot.thread, fuel: 0, memory: 0 };
-      this.outcomes.settle(agent, slot, message, lost);
+      const txn = agent.txn ?? this.d.commits.begin(agent, null);
+      this.outcomes.settle(agent, slot, message, lost, txn);
     }
   }
   /**
@@ -146,9 +154,9 @@ export class Delivery {
 
   /**
    * Runs `messages` on the agent's resident instance in one worker command, then settles each
-   * result in order. Their `invoke` records are journaled as they start: at the first hostcall of
-   * each (see beforeHostcall), or when settled, so every hostcall record still follows the
-   * `invoke` of its message.
+   * result in order. Each message's transaction opens (with its `invoke` record) as it starts: at
+   * its first hostcall (see beforeHostcall), or when settled, so every hostcall record follows
+   * the `invoke` of its message and lands with its outcome.
    */
   private async deliverBatch(
     agent: AgentRuntime,
@@ -158,7 +166,7 @@ export class Delivery {
     used: { fuel: number },
   ): Promise<void> {
     const rec = agent.record;
-    const ctx = { agent, messages, journaled: 0 };
+    const ctx: InFlight = { agent, messages, txns: [] };
     agent.inFlight = messages.length;
     this.inFlight.set(slot.thread, ctx);
     try {
@@ -178,6 +186,7 @@ export class Delivery {
         // time, so a message that kills its worker is blamed on its own (its attempts counted,
         // then dead-lettered) instead of taking its batch down forever.
         this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
+        this.dropStarted(ctx, `worker lost during a batch: ${(e as Error)?.message ?? e}`);
         agent.worker = null;
         agent.alone = Math.max(agent.alone, messages.length);
         slot.residents.delete(rec.id);
@@ -185,15 +194,16 @@ export class Delivery {
       }
       if (r.kind === 'missing') {
         // The worker lost the instance: nothing ran; the next delivery starts a new one.
+        this.dropStarted(ctx, 'instance missing');
         agent.worker = null;
         slot.residents.delete(rec.id);
         return;
       }
       for (const [i, result] of r.results.entries()) {
-        this.journalInvokes(ctx, i);
+        const txn = this.txnOf(ctx, i);
         used.fuel += result.fuel;
         try {
-          this.outcomes.settle(agent, slot, messages[i]!, result);
+          this.outcomes.settle(agent, slot, messages[i]!, result, txn);
         } catch (e) {
           this.d.logger.error(
             { agent: rec.id, messageId: messages[i]!.id, err: e },
@@ -203,23 +213,56 @@ export class Delivery {
         }
       }
     } finally {
+      this.dropStarted(ctx, 'not settled');
       this.inFlight.delete(slot.thread);
     }
   }
 
-  private journalInvokes(ctx: InFlight, upTo: number): void {
-    while (ctx.journaled <= upTo && ctx.journaled < ctx.messages.length) {
-      const message = ctx.messages[ctx.journaled++]!;
-      this.d.journal.append(ctx.agent.id, { t: 'invoke', at: this.d.now(), message });
+  /**
+   * The transaction of batch message `index`, opening it (and those of the messages before it)
+   * with its `invoke` record when it has none yet; it becomes the agent's current one.
+   */
+  private txnOf(ctx: InFlight, index: number): Txn {
+    const last = Math.min(index, ctx.messages.length - 1);
+    while (ctx.txns.length <= last) {
+      const message = ctx.messages[ctx.txns.length]!;
+      const prior = ctx.txns.at(-1) ?? null;
+      ctx.txns.push(this.d.commits.begin(ctx.agent, { t: 'invoke', at: this.d.now(), message }, prior));
     }
+    const txn = ctx.txns[last]!;
+    ctx.agent.txn = txn;
+    return txn;
+  }
+
+  /**
+   * The batch's worker went away before it returned: the calls that started are dropped (their
+   * effects never applied), their records kept with a crash outcome; their messages stay queued.
+   */
+  private dropStarted(ctx: InFlight, why: string): void {
+    for (const [i, txn] of ctx.txns.entries()) {
+      if (txn.state !== 'open') continue;
+      const messageId = ctx.messages[i]!.id;
+      this.d.commits.abort(ctx.agent, txn, () =>
+        this.d.journal.append(ctx.agent.id, {
+          t: 'outcome',
+          at: this.d.now(),
+          messageId,
+          result: 'crash',
+          value: `${why}; the message is delivered again`,
+          us: 0,
+          fuel: 0,
+        }),
+      );
+    }
+    ctx.txns.length = 0;
   }
 
   /**
    * A hostcall is about to be served on `slot` (made by batch message `index`, or the one
-   * running now): the batch message making it is journaled first.
+   * running now): it joins the transaction of the batch message making it.
    */
   beforeHostcall(slot: WorkerSlot, index?: number): void {
     const ctx = this.inFlight.get(slot.thread);
-    if (ctx) this.journalInvokes(ctx, index ?? currentIndex(slot.park));
+    if (ctx) this.txnOf(ctx, index ?? currentIndex(slot.park));
   }
 }

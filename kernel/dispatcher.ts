@@ -2,7 +2,8 @@
  * The one hostcall dispatcher. Every call from every guest passes here: it checks the
  * capability and the agent's rate limit, calls the host function with the agent's view, turns a
  * `GuestError` into the WIT `error` value, appends the call (encoded arguments and result) to
- * the agent's journal, counts it, and logs a span `<cap>.<fn>` with the agent and the duration.
+ * the call's transaction (its journal records are stored with its outcome: txn.ts), counts it,
+ * and logs a span `<cap>.<fn>` with the agent and the duration.
  * No capability bypasses it.
  *
  * A host function may return a Promise (a blocking call, such as `clock.sleep`): the dispatcher
@@ -25,7 +26,7 @@ import { WithAside } from './capability.js';
 import { GuestError } from './errors.js';
 import type { HostcallEntry, HostcallTable } from './linker.js';
 import { TokenBucket } from './rate-limit.js';
-import type { Journal } from './store/journal.js';
+import type { Journal, JournalRecord } from './store/journal.js';
 
 interface InFlight {
   agent: AgentRuntime;
@@ -82,7 +83,7 @@ export class Dispatcher {
         const f = inflight;
         if (!f) return;
         inflight = null;
-        this.journal.append(f.agent.id, {
+        this.record(f.agent, {
           t: 'hostcall',
           at: f.at,
           fn: f.span,
@@ -107,7 +108,7 @@ export class Dispatcher {
     const ctx = entry && agent.contexts.get(entry.capability.name);
     if (!entry || !apply || !ctx)
       throw new Error(`hostcall ${entry?.span ?? fn} cannot be posted by ${agent.id}`);
-    this.journal.append(agent.id, {
+    this.record(agent, {
       t: 'hostcall',
       at: this.now(),
       fn: entry.span,
@@ -128,6 +129,12 @@ export class Dispatcher {
       decodeValue(result),
       ...(decodeValue(args) as unknown[]),
     );
+  }
+
+  /** A hostcall's record joins its call's transaction (stored when the call ends), else the journal. */
+  private record(agent: AgentRuntime, r: JournalRecord): void {
+    if (agent.txn) agent.txn.records.push(r);
+    else this.journal.append(agent.id, r);
   }
 
   /** The agent's worker command ended: capabilities take back what they granted for it. */

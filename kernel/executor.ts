@@ -9,6 +9,7 @@
 import { Admission } from './admission.js';
 import type { AgentRuntime } from './agent.js';
 import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import type { Timers } from './clock.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
 import { AgentOSError } from './errors.js';
 import { type InstanceDeps, Instances } from './instances.js';
@@ -23,6 +24,8 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   scheduler: Scheduler;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
+  /** Timers on the kernel clock. */
+  timers: Timers;
 }
 
 export class Executor {
@@ -42,6 +45,7 @@ export class Executor {
     this.delivery = new Delivery(d, this.instances, this.outcomes);
     this.admission = new Admission({
       now: d.now,
+      timers: d.timers,
       slice: d.slice,
       wake: (agent) => this.wake(agent),
       lifetimeSpent: (agent, message, err) => this.outcomes.lifetimeSpent(agent, message, err),

@@ -1,13 +1,15 @@
 /**
  * Instances: starting an agent's component instance on a worker — the compiled component
  * (loaded once per agent), the load task with its import plan, budget and memory cap, the
- * journal's `instance` record, and where the instance now lives.
+ * journal's `instance` record (the start is a call of its own: init's effects land when the
+ * instance is up, or not at all), and where the instance now lives.
  *
  * @example
  * const r = await instances.start(agent, slot, 'first message', budget);
  */
 import type { AgentRuntime } from './agent.js';
 import { account } from './budgets.js';
+import type { Commits } from './commits.js';
 import type { LoadedComponent, Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal } from './store/journal.js';
@@ -17,6 +19,7 @@ export interface InstanceDeps {
   pool: WorkerPool;
   loader: Loader;
   journal: Journal;
+  commits: Commits;
   now: () => number;
   /** The agent whose invocation currently owns each worker's hostcall channel. */
   owners: Map<number, AgentRuntime>;
@@ -35,17 +38,26 @@ export class Instances {
     const component: LoadedComponent = await this.component(agent);
     const rec = agent.record;
     rec.generation += 1;
-    this.d.journal.append(rec.id, { t: 'instance', at: this.d.now(), generation: rec.generation, reason });
+    // init is a call of its own: what it does lands when the instance is up, or not at all.
+    const record = { t: 'instance' as const, at: this.d.now(), generation: rec.generation, reason };
+    const txn = this.d.commits.begin(agent, record);
     this.d.owners.set(slot.thread, agent);
-    let r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
-    if (r.kind === 'missing' && r.needModules)
-      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
+    let r: TaskResult;
+    try {
+      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
+      if (r.kind === 'missing' && r.needModules)
+        r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
+    } catch (e) {
+      this.d.commits.abort(agent, txn, () => {});
+      throw e;
+    }
     slot.digests.add(rec.digest);
     account(agent, r, this.d.now());
     if (r.kind === 'ok') {
       agent.worker = slot.thread;
       slot.residents.add(rec.id);
-    }
+      this.d.commits.commit(agent, txn, () => {});
+    } else this.d.commits.abort(agent, txn, () => {});
     return r;
   }
 

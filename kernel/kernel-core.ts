@@ -12,6 +12,7 @@ import type { AgentInfo, KernelOptions } from './api.js';
 import { Bus } from './bus.js';
 import type { KernelServices } from './capability.js';
 import { millis } from './clock.js';
+import { Commits } from './commits.js';
 import { Dispatcher } from './dispatcher.js';
 import { AgentOSError } from './errors.js';
 import { EventHub } from './events.js';
@@ -50,6 +51,7 @@ export abstract class KernelCore {
   protected readonly processes: ProcessTable;
   protected readonly loader: Loader;
   protected readonly maxMessageBytes: number;
+  protected readonly commits: Commits;
   protected readonly closeTimeoutMs: number;
   protected readonly defaults: Limits;
 
@@ -57,7 +59,7 @@ export abstract class KernelCore {
     protected readonly services: KernelServices,
     options: KernelOptions,
     limits: Limits,
-    durableMailboxes: boolean,
+    resolved: Pick<ResolvedOptions, 'durableMailboxes' | 'durability'>,
   ) {
     const { store, logger, clock } = services;
     const now = millis(clock);
@@ -65,7 +67,13 @@ export abstract class KernelCore {
     store.batch.onError = (e, what) => logger.error({ err: e }, `${what} failed at flush`);
     this.table = new HostcallTable(CAPABILITIES);
     this.journalStore = new Journal(store);
-    this.mailboxes = new Mailboxes(store, now, durableMailboxes);
+    this.mailboxes = new Mailboxes(store, now, resolved.durableMailboxes);
+    this.commits = new Commits({
+      batch: store.batch,
+      journal: this.journalStore,
+      logger,
+      durability: resolved.durability,
+    });
     this.processes = new ProcessTable(store);
     this.loader = new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress);
     this.maxMessageBytes = options.maxMessageBytes ?? 1 << 20;
@@ -82,6 +90,7 @@ export abstract class KernelCore {
       coalesce: (f) => (this.executor ? this.executor.coalesce(f) : f()),
       maxMessageBytes: this.maxMessageBytes,
       now,
+      timers: services.timers,
     });
     this.bus = bus;
     // Capabilities reach the bus and the events through their services.
@@ -117,6 +126,8 @@ export abstract class KernelCore {
     this.executor = new Executor({
       pool: this.pool,
       journal: this.journalStore,
+      commits: this.commits,
+      timers: this.services.timers,
       mailboxes: this.mailboxes,
       loader: this.loader,
       logger: this.services.logger,

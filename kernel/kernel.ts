@@ -21,7 +21,7 @@ import type {
   ToolDescriptor,
 } from './api.js';
 import type { KernelServices } from './capability.js';
-import { millis, systemClock } from './clock.js';
+import { millis, systemClock, timersOf } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { KernelEvent } from './events.js';
 import { KernelCore } from './kernel-core.js';
@@ -46,8 +46,8 @@ export class Kernel extends KernelCore {
     const o = resolveOptions(options);
     const store = await Store.open(home);
     // The bus and the events join once the kernel exists (they need the live agents).
-    const services = { store, clock, logger } as KernelServices;
-    const kernel = new Kernel(services, options, o.limits, o.durableMailboxes);
+    const services = { store, clock, logger, timers: timersOf(clock) } as KernelServices;
+    const kernel = new Kernel(services, options, o.limits, o);
     try {
       await kernel.start(o, millis(clock), options.deliver ?? true);
     } catch (e) {
@@ -124,9 +124,12 @@ export class Kernel extends KernelCore {
   }
 
   /**
-   * Sends a message and resolves with the handler's outcome (rejects with a coded error). While
-   * the agent is suspended, or crashed with restart policy `never`, the message waits in its
-   * mailbox and so does the promise, until `resume` (or `close`, which rejects it).
+   * Sends a message and resolves with the handler's outcome (rejects with a coded error), once
+   * that outcome, the message's ack and every effect of the invocation (working-memory writes,
+   * the messages it sent, its journal records) are on disk, committed together (durability
+   * `strict`, the default; `relaxed` answers as soon as the handler returns). While the agent is
+   * suspended, or crashed with restart policy `never`, the message waits in its mailbox and so
+   * does the promise, until `resume` (or `close`, which rejects it).
    */
   async send(id: string, body: unknown, options: SendOptions = {}): Promise<unknown> {
     const timeout = options.timeoutMs;
@@ -175,9 +178,13 @@ export class Kernel extends KernelCore {
     return this.bus.deliver(agent.id, null, { kind, body: text });
   }
 
-  /** The outcome of `message`; after `timeoutMs`, AOS_E_TIMED_OUT (the message stays queued). */
+  /**
+   * The outcome of `message`, once it is on disk (durability `strict`); after `timeoutMs` of the
+   * kernel clock, AOS_E_TIMED_OUT (the message stays queued).
+   */
   private await(id: string, message: StoredMessage, timeoutMs?: number): Promise<unknown> {
-    return this.agents.get(id).outcome(message.id, timeoutMs);
+    const timers = this.services.timers;
+    return this.agents.get(id).outcome(message.id, { timeoutMs, timers, external: true });
   }
 
   /** Every agent in the process table, terminated ones included. */

@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { KernelOptions } from './api.js';
+import type { Durability } from './commits.js';
 import { AgentOSError } from './errors.js';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
 
@@ -24,6 +25,8 @@ export interface ResolvedOptions {
   durableMailboxes: boolean;
   /** Most queued messages handed to a worker in one command. */
   batch: number;
+  /** When an outside caller is answered: once the invocation is on disk, or at once. */
+  durability: Durability;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -53,7 +56,11 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const batch = options.delivery?.batch ?? 32;
   if (!Number.isInteger(batch) || batch < 1 || batch > 1024)
     throw bad(`delivery.batch must be 1..1024, got ${batch}`);
+  const durability = options.durability ?? 'strict';
+  if (durability !== 'strict' && durability !== 'relaxed')
+    throw bad(`durability must be "strict" or "relaxed", got ${JSON.stringify(durability)}`);
   return {
+    durability,
     cpus,
     workers,
     maxWorkers,

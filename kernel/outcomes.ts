@@ -1,20 +1,29 @@
 /**
- * Outcomes: what happens once a call has returned — the journal record, the ack, the accounting,
- * the waiter answered — for every kind of result: a value, a guest error, a crash, a limit.
+ * Outcomes: what happens once a call has returned — its transaction committed or dropped
+ * (commits.ts), the outcome record, the ack, the accounting, the waiter answered — for every
+ * kind of result: a value, a guest error, a crash, a limit.
+ *
+ * A call that returned (a value or a guest error) commits: its effects, records, outcome and ack
+ * land in one unit. A crash drops its effects; the message is delivered again if the failure may
+ * pass (a trap or a throw on a fresh instance, a lost worker, a deadline missed under contention)
+ * or dead-lettered at once if it would fail the same way again (failures.ts).
  *
  * @example
  * const outcomes = new Outcomes(deps);
- * outcomes.settle(agent, slot, message, taskResult);
+ * outcomes.settle(agent, slot, message, taskResult, txn);
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime } from './agent.js';
+import type { AgentRuntime, Waiter } from './agent.js';
 import { account } from './budgets.js';
+import type { Commits } from './commits.js';
 import { AgentOSError, type ErrorCode } from './errors.js';
 import type { EventHub } from './events.js';
+import { deterministic } from './failures.js';
 import type { WorkerSlot } from './pool.js';
 import type { DeadLetters } from './store/dead-letters.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
+import type { Txn } from './txn.js';
 import type { TaskResult } from './worker/protocol.js';
 
 /** How often a message is put back after its agent's window budget ran out mid-call. */
@@ -23,6 +32,7 @@ const MAX_REQUEUES = 3;
 export interface OutcomeDeps {
   journal: Journal;
   mailboxes: Mailboxes;
+  commits: Commits;
   logger: Logger;
   now: () => number;
   /** Saves the agent's record (with capability state). */
@@ -42,6 +52,8 @@ export interface OutcomeDeps {
   ) => void;
 }
 
+type Crash = Extract<TaskResult, { kind: 'crash' }>;
+
 export class Outcomes {
   /**
    * Set when close() stopped waiting for invocations in flight: whatever they return later is
@@ -56,7 +68,8 @@ export class Outcomes {
     if (this.abandoned) return;
     agent.worker = null;
     const err = startError(agent.id, r);
-    this.fail(agent, message, err, 'crash', err.message);
+    const usage = r.kind === 'missing' ? undefined : r;
+    this.d.commits.unit(() => this.fail(agent, message, err, 'crash', err.message, usage));
   }
 
   /**
@@ -65,8 +78,7 @@ export class Outcomes {
    */
   lifetimeSpent(agent: AgentRuntime, message: StoredMessage, err: AgentOSError): void {
     this.d.suspend(agent, err);
-    agent.waiters.get(message.id)?.reject(err);
-    agent.waiters.delete(message.id);
+    this.tell(agent, message, (w) => w.reject(err));
   }
 
   /** The message's TTL passed before it was delivered: it is dropped, and its sender told. */
@@ -74,51 +86,53 @@ export class Outcomes {
     if (this.abandoned) return;
     const at = this.d.now();
     const value = `expired undelivered at ${at} (its TTL ended at ${message.expiresAt})`;
-    this.d.journal.append(agent.id, {
-      t: 'outcome',
-      at,
-      messageId: message.id,
-      result: 'expired',
-      value,
-      us: 0,
-      fuel: 0,
+    this.d.commits.unit(() => {
+      this.d.journal.append(agent.id, {
+        t: 'outcome',
+        at,
+        messageId: message.id,
+        result: 'expired',
+        value,
+        us: 0,
+        fuel: 0,
+      });
+      this.finish(agent, message);
+      this.d.reply(agent.id, message, { error: { tag: 'timed-out', val: value } });
     });
-    this.finish(agent, message);
-    this.d.reply(agent.id, message, { error: { tag: 'timed-out', val: value } });
     const err = new AgentOSError('AOS_E_EXPIRED', `message ${message.id} to ${agent.id} ${value}`, {
       agent: agent.id,
       messageId: message.id,
     });
-    agent.waiters.get(message.id)?.reject(err);
-    agent.waiters.delete(message.id);
+    this.tell(agent, message, (w) => w.reject(err));
   }
 
-  /** Journals, acks and accounts a call's result, and answers whoever waits for it. */
-  settle(agent: AgentRuntime, slot: WorkerSlot, message: StoredMessage, r: TaskResult): void {
+  /** Commits or drops the call's transaction with its outcome, and answers whoever waits for it. */
+  settle(agent: AgentRuntime, slot: WorkerSlot, message: StoredMessage, r: TaskResult, txn: Txn): void {
     if (this.abandoned) return;
     const rec = agent.record;
     rec.stats.invocations += 1;
-    if (r.kind !== 'missing') rec.stats.busyUs += r.us;
     account(agent, r, this.d.now());
+    if (r.kind !== 'missing') rec.stats.busyUs += r.us;
     // One message fewer to deliver alone after a lost batch.
     if (agent.alone > 0) agent.alone--;
     if (r.kind === 'ok') {
       const value = r.value;
       const text = typeof value === 'string' ? value : JSON.stringify(value);
-      this.d.journal.append(rec.id, {
-        t: 'outcome',
-        at: this.d.now(),
-        messageId: message.id,
-        result: 'ok',
-        value: text,
-        us: r.us,
-        fuel: r.fuel,
-      });
-      this.finish(agent, message);
       const result: unknown = typeof value === 'string' ? JSON.parse(value) : value;
-      this.d.reply(agent.id, message, { value: result });
-      agent.waiters.get(message.id)?.resolve(result);
-      agent.waiters.delete(message.id);
+      this.d.commits.commit(agent, txn, () => {
+        this.d.journal.append(rec.id, {
+          t: 'outcome',
+          at: this.d.now(),
+          messageId: message.id,
+          result: 'ok',
+          value: text,
+          us: r.us,
+          fuel: r.fuel,
+        });
+        this.finish(agent, message);
+        this.d.reply(agent.id, message, { value: result });
+      });
+      this.tell(agent, message, (w) => w.resolve(result));
       return;
     }
     if (r.kind === 'error') {
@@ -127,30 +141,32 @@ export class Outcomes {
         tag: r.error.tag,
         reason: r.error.val,
       });
-      this.fail(agent, message, err, 'error', JSON.stringify(r.error), r);
+      // A guest error is an answer: the call's effects stand.
+      this.d.commits.commit(agent, txn, () =>
+        this.fail(agent, message, err, 'error', JSON.stringify(r.error), r),
+      );
       return;
     }
     slot.residents.delete(rec.id);
     agent.worker = null;
     if (r.kind === 'crash' && r.code) {
-      this.settleLimit(agent, message, r);
+      this.settleLimit(agent, message, r, txn);
       return;
     }
     const reason = r.kind === 'crash' ? r.message : 'instance missing after restart';
-    const err = new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed: ${reason}`, { reason });
-    this.fail(agent, message, err, 'crash', reason, r.kind === 'crash' ? r : undefined);
+    const details = r.kind === 'crash' ? { reason, ...(r.details ?? {}) } : { reason };
+    const err = new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed: ${reason}`, details);
+    const usage = r.kind === 'crash' ? r : undefined;
+    this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', reason, usage));
   }
 
   /**
-   * A call ended by a limit (the instance is gone). Fuel past the window budget puts the message
-   * back until the next window (up to MAX_REQUEUES times); past the lifetime budget it stays
-   * queued and the agent is suspended; anything else fails the message with the limit's code.
+   * A call ended by a limit (the instance is gone, its effects dropped). Fuel past the window
+   * budget puts the message back until the next window (up to MAX_REQUEUES times); past the
+   * lifetime budget it stays queued and the agent is suspended; anything else fails the message
+   * with the limit's code.
    */
-  private settleLimit(
-    agent: AgentRuntime,
-    message: StoredMessage,
-    r: Extract<TaskResult, { kind: 'crash' }>,
-  ): void {
+  private settleLimit(agent: AgentRuntime, message: StoredMessage, r: Crash, txn: Txn): void {
     const rec = agent.record;
     const err = new AgentOSError(r.code as ErrorCode, `${rec.id}: ${r.message}`, r.details ?? {});
     this.d.events.emit('quota.hit', rec.id, { code: r.code, ...(r.details ?? {}) });
@@ -160,34 +176,49 @@ export class Outcomes {
       const tries = (agent.requeues.get(message.id) ?? 0) + 1;
       if (kind === 'window' && tries > MAX_REQUEUES) {
         agent.requeues.delete(message.id);
-        this.fail(agent, message, err, 'crash', r.message, r);
+        this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', r.message, r));
         return;
       }
       agent.requeues.set(message.id, tries);
       const value = `${r.message}; the message stays queued`;
-      const outcome = { t: 'outcome' as const, at, messageId: message.id, result: 'crash' as const, value };
-      this.d.journal.append(rec.id, { ...outcome, us: r.us, fuel: r.fuel });
-      rec.lastError = { code: err.code, message: err.message, at };
+      this.d.commits.abort(agent, txn, () => {
+        this.d.journal.append(rec.id, {
+          t: 'outcome',
+          at,
+          messageId: message.id,
+          result: 'crash',
+          value,
+          us: r.us,
+          fuel: r.fuel,
+        });
+        rec.lastError = { code: err.code, message: err.message, at };
+        this.d.persist(agent);
+      });
       if (kind === 'lifetime' && rec.state !== 'terminated') this.lifetimeSpent(agent, message, err);
-      this.d.persist(agent);
       return;
     }
     agent.requeues.delete(message.id);
-    this.fail(agent, message, err, 'crash', r.message, r);
+    this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', r.message, r));
   }
 
-  /** Records a failed invocation, consumes the message and rejects its waiter. */
+  /**
+   * Records a failed invocation and what it leads to (inside its unit): a guest error consumes
+   * the message; a crash delivers it again after a backoff, or dead-letters it after its last
+   * attempt, or at once when it would fail the same way again.
+   */
   private fail(
     agent: AgentRuntime,
     message: StoredMessage,
-    err: AgentOSError,
+    error: AgentOSError,
     result: 'error' | 'crash',
     value: string,
     usage: { us: number; fuel: number } = { us: 0, fuel: 0 },
   ): void {
+    let err = error;
     const rec = agent.record;
     const at = this.d.now();
-    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, ...usage });
+    const { us, fuel } = usage;
+    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us, fuel });
     if (result === 'crash') {
       rec.stats.crashes += 1;
       rec.state = rec.state === 'terminated' || rec.state === 'suspended' ? rec.state : 'crashed';
@@ -200,7 +231,8 @@ export class Outcomes {
         messageId: message.id,
       });
       const attempts = (message.attempts ?? 0) + 1;
-      if (attempts < this.d.attempts && rec.state !== 'terminated') {
+      const final = deterministic(err);
+      if (!final && attempts < this.d.attempts && rec.state !== 'terminated') {
         // At least once: the message stays at the head of the mailbox and is delivered again.
         message.attempts = attempts;
         this.d.mailboxes.update(agent.id, message);
@@ -208,7 +240,8 @@ export class Outcomes {
         this.d.persist(agent);
         return;
       }
-      this.d.deadLetters.add(agent.id, message, { code: err.code, reason: err.message, attempts, at });
+      const why = final ? `${final}; not retried` : err.message;
+      this.d.deadLetters.add(agent.id, message, { code: err.code, reason: why, attempts, at });
       this.d.journal.append(rec.id, {
         t: 'lifecycle',
         at,
@@ -220,22 +253,29 @@ export class Outcomes {
         code: err.code,
         attempts,
       });
-      err = new AgentOSError(
-        err.code,
-        `${err.message}; dead-lettered after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
-        {
-          ...err.details,
-          deadLettered: true,
-          attempts,
-        },
-      );
+      const after = final
+        ? `dead-lettered at once: ${final}`
+        : `dead-lettered after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+      err = new AgentOSError(err.code, `${err.message}; ${after}`, {
+        ...err.details,
+        deadLettered: true,
+        attempts,
+      });
     }
     this.finish(agent, message);
     const tag = result === 'error' ? String(err.details.tag) : 'unavailable';
     const val = result === 'error' ? String(err.details.reason) : err.message;
     this.d.reply(agent.id, message, { error: { tag, val } });
-    agent.waiters.get(message.id)?.reject(err);
+    const failure = err;
+    this.tell(agent, message, (w) => w.reject(failure));
+  }
+
+  /** Answers whoever waits for `message` (an outside caller once its unit is on disk). */
+  private tell(agent: AgentRuntime, message: StoredMessage, how: (w: Waiter) => void): void {
+    const w = agent.waiters.get(message.id);
+    if (!w) return;
     agent.waiters.delete(message.id);
+    this.d.commits.answered(w, how);
   }
 
   /** Acks the message and saves the record. */

@@ -47,10 +47,11 @@ describe('the scheduler', () => {
     await new Promise((r) => setTimeout(r, 20));
     for (let i = 0; i < 5; i++)
       expect(await kernel.send(quick, { op: 'echo', i })).toMatchObject({ body: { i } });
-    expect(hogDone).toBe(false); // the hog is still running, parked while the interactive agent works
-    expect(kernel.inspect(hog).running).toMatchObject({ parked: true });
-    await hogCall;
+    // The hog is still running: it was parked (preempted) for the interactive agent's calls.
+    expect(hogDone).toBe(false);
+    expect(kernel.inspect(hog).running).not.toBeNull();
     expect(kernel.inspect(hog).stats.parks).toBeGreaterThanOrEqual(1);
+    await hogCall;
   });
 
   it('lets an agent of the same class in after one slice', async () => {

@@ -15,6 +15,9 @@ import { type CallContext, defineCapability, type KernelServices } from '../../k
 import { GuestError } from '../../kernel/errors.js';
 import { type KernelEvent, matches } from '../../kernel/events.js';
 
+/** The name of this capability's overlay on a call's transaction (id → subscription, null: removed). */
+const STAGED = 'events-subscriptions';
+
 /** Most events one `recent` returns. */
 export const MAX_RECENT = 1000;
 
@@ -39,11 +42,14 @@ class Subscriptions {
     services.events.listen((e) => this.fanOut(e));
   }
 
-  add(agent: string, prefixes: string[]): Subscription {
-    const s = { id: this.nextId++, agent, prefixes };
+  /** A new subscription with its id, not yet taken (`add` takes it, when its call commits). */
+  draft(agent: string, prefixes: string[]): Subscription {
+    return { id: this.nextId++, agent, prefixes };
+  }
+
+  add(s: Subscription): void {
     this.all.set(s.id, s);
     this.services.store.batch.put(this.db, s.id, s);
-    return s;
   }
 
   remove(id: number): void {
@@ -102,13 +108,22 @@ export const events = defineCapability<EventsView, { subs: Subscriptions | null 
       for (const p of wanted)
         if (!permitted(ctx.view, p))
           throw new GuestError('denied', `${ctx.view.agent} may not see events "${p}*"`);
-      return BigInt(ctx.view.subs.add(ctx.view.agent, prefixes).id);
+      const subs = ctx.view.subs;
+      const s = subs.draft(ctx.view.agent, prefixes);
+      // Taken when the call commits: a call that crashes leaves no subscription behind.
+      ctx.txn.overlay<number, Subscription | null>(STAGED).set(s.id, s);
+      ctx.txn.onCommit(() => subs.add(s));
+      return BigInt(s.id);
     },
     unsubscribe: (ctx: Ctx, subscription: bigint) => {
-      const s = ctx.view.subs.all.get(Number(subscription));
+      const id = Number(subscription);
+      const subs = ctx.view.subs;
+      const staged = ctx.txn.staged<number, Subscription | null>(STAGED, id);
+      const s = staged ? staged.value : subs.all.get(id);
       if (s?.agent !== ctx.view.agent)
         throw new GuestError('not-found', `no subscription ${subscription} of yours`);
-      ctx.view.subs.remove(s.id);
+      ctx.txn.overlay<number, Subscription | null>(STAGED).set(id, null);
+      ctx.txn.onCommit(() => subs.remove(id));
     },
     recent: (ctx: Ctx, afterSeq: bigint, limit: number) => {
       const n = Math.min(limit, MAX_RECENT);

@@ -72,8 +72,13 @@ export class Channels {
     this.nextId = Math.max(this.nextId, s.id + 1);
   }
 
-  add(agent: string, channel: string, filter: Filter): Subscription {
-    const s: Subscription = { id: this.nextId++, agent, channel, filter };
+  /** A new subscription with its id, not yet taken (`add` takes it, when its call commits). */
+  draft(agent: string, channel: string, filter: Filter): Subscription {
+    return { id: this.nextId++, agent, channel, filter };
+  }
+
+  /** Takes a subscription: indexed now, stored with the next write batch. */
+  add(s: Subscription): Subscription {
     this.index(s);
     this.services.store.batch.put(this.db, s.id, s);
     return s;

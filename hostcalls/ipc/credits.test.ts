@@ -138,12 +138,13 @@ describe('ipc send credits', () => {
       sent: number;
       refused: { tag: string; val: string };
     };
-    // Refused with no place promised to anyone: every place the flood was granted was used.
+    // Refused once every place was promised to the flood: its sends are delivered when its call
+    // commits, so the places are held until then.
     expect(flood).toEqual({
       sent: 50,
       refused: {
         tag: 'quota-exceeded',
-        val: `${b}'s mailbox is full (50 messages, its limit is 50); retry later`,
+        val: `${b}'s mailbox is full (0 messages and 50 places promised to senders, its limit is 50); retry later`,
       },
     });
     expect(kernel.mailbox(b)).toHaveLength(50);
@@ -170,20 +171,22 @@ describe('ipc send credits', () => {
     const called = kernel.send(a, { op: 'call', to: c, kind: 'task', body: 1 });
     kernel.resume(a);
     await until('a waits in its call to c', () => kernel.mailbox(c).length === 1);
-    // 1 queued, 4 places promised to a (half of the 9 free): the embedder gets 5 more in.
+    // a's send waits for its call to commit (1 place promised), and its credit holds 4 more
+    // (half of the 9 free): the embedder gets 5 in.
     for (let i = 1; i <= 5; i++) kernel.post(b, i, { kind: 'note' });
     expect(await codeOf(() => kernel.post(b, 6, { kind: 'note' }))).toBe(
-      `AOS_E_QUOTA_EXCEEDED: ${b}'s mailbox is full (6 messages and 4 places promised to senders, its limit is 10); retry later`,
+      `AOS_E_QUOTA_EXCEEDED: ${b}'s mailbox is full (5 messages and 5 places promised to senders, its limit is 10); retry later`,
     );
     kernel.resume(c);
-    expect(await sent).toEqual({ ok: kernel.mailbox(b)[0]!.id });
     expect(await called).toEqual({ ok: { doubled: 2 } });
-    // a's command ended without using its places: they went back.
+    // a's send arrived when its call committed, after the embedder's five.
+    expect(await sent).toEqual({ ok: kernel.mailbox(b).at(-1)!.id });
+    // a's command ended without using its credit: its places went back.
     for (let i = 6; i <= 9; i++) kernel.post(b, i, { kind: 'note' });
     expect(await codeOf(() => kernel.post(b, 10, { kind: 'note' }))).toBe(
       `AOS_E_QUOTA_EXCEEDED: ${b}'s mailbox is full (10 messages, its limit is 10); retry later`,
     );
-    expect(kernel.mailbox(b).map((m) => JSON.parse(m.body))).toEqual([...Array(10).keys()]);
+    expect(kernel.mailbox(b).map((m) => JSON.parse(m.body))).toEqual([1, 2, 3, 4, 5, 0, 6, 7, 8, 9]);
   });
 
   it('after a one-off send, the receiver takes its whole limit from others again', async () => {
@@ -214,10 +217,12 @@ describe('ipc send credits', () => {
     kernel.resume(c);
     const { ok: id } = (await first) as { ok: number };
     expect(await called).toEqual({ ok: { doubled: 2 } });
-    // The guest got the next reserved id at once, as if b went away right after the send.
+    // The guest got the next reserved id at once; both sends were to be delivered when a's call
+    // committed, after b was gone: as if b went away right after them.
     expect(await credited).toEqual({ ok: id + 1 });
     const dropped = lines.filter((l) => l.msg === 'a send was dropped: its receiver is gone');
     expect(dropped).toEqual([
+      expect.objectContaining({ agent: a, to: b, id, err: `agent ${b} is terminated` }),
       expect.objectContaining({ agent: a, to: b, id: id + 1, err: `agent ${b} is terminated` }),
     ]);
     expect(lines.filter((l) => l.msg === 'a posted send had no credit')).toEqual([]);
@@ -234,12 +239,13 @@ describe('ipc send credits', () => {
     });
   });
 
-  it('keeps arrival order across a restart, credited sends after a message sent meanwhile', async () => {
+  it("keeps arrival order across a restart: a call's sends arrive when it commits, after a message sent meanwhile", async () => {
     const home = tempHome();
     const { a, b, c } = await suspendedTrio({ home });
     const s = await kernel.spawn(await fixture('sender-wat'), { grants: ['ipc'], name: 's' });
     // a: a blocking send (ids reserved for the next ones), a call during which the embedder sends
-    // to b, then two sends under the credit: their ids are older than the embedder's message.
+    // to b, then two sends under the credit: their ids are older than the embedder's message,
+    // but they arrive when a's call commits, after it.
     const outs = [
       kernel.send(a, { op: 'send', to: b, kind: 'note', body: 1 }),
       kernel.send(a, { op: 'call', to: c, kind: 'task', body: 1 }),
@@ -256,7 +262,7 @@ describe('ipc send credits', () => {
     // Then a flood of pings under credits, still into the suspended b.
     expect(await kernel.send(s, `${b} 300`)).toBe(`${b} 300`);
     const pingIds = (await sendsOf(kernel, s)).map((c) => Number(c.result));
-    const expected = [r1!.ok, meanwhile, r3!.ok, r4!.ok, ...pingIds];
+    const expected = [meanwhile, r1!.ok, r3!.ok, r4!.ok, ...pingIds];
     expect(kernel.mailbox(b).map((m) => m.id)).toEqual(expected);
     await kernel.close();
 
@@ -266,8 +272,8 @@ describe('ipc send credits', () => {
     kernel.resume(b);
     const inbox = await drained(kernel, b);
     expect(inbox.slice(0, 4)).toEqual([
-      { kind: 'note', sender: a, body: 1 },
       { kind: 'note', sender: null, body: 2 },
+      { kind: 'note', sender: a, body: 1 },
       { kind: 'note', sender: a, body: 3 },
       { kind: 'note', sender: a, body: 4 },
     ]);
@@ -297,7 +303,7 @@ describe('ipc send credits', () => {
     const answers = await Promise.all(outs);
     expect(answers.filter((x) => x === 'logged')).toHaveLength(5);
     const journal = (await kernel.journal(p)).slice(2);
-    expect(shape(journal)).toBe(`${'Ih'.repeat(6)}IhhIh${'O'.repeat(8)}`);
+    expect(shape(journal)).toBe(`${'IhO'.repeat(6)}IhhOIhO`);
     const calls = journal.filter((e): e is Hostcall => e.t === 'hostcall');
     expect(calls.map((c) => [c.fn, c.args])).toEqual([
       ['log.write', ['info', 'one', '']],

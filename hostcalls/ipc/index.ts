@@ -32,7 +32,7 @@ import {
   WithAside,
 } from '../../kernel/capability.js';
 import { AgentOSError, GuestError } from '../../kernel/errors.js';
-import { Channels, checkChannel, matches, parseFilter } from './channels.js';
+import { Channels, checkChannel, matches, parseFilter, type Subscription } from './channels.js';
 import { Credits } from './credits.js';
 import { checkEnvelope, toEnvelope, type WitEnvelope } from './envelope.js';
 import { allows, type IpcRights, parseRights } from './rights.js';
@@ -89,9 +89,12 @@ function checkSend(ctx: Ctx, to: string): void {
 
 const timeoutOf = (ms: number): number => (ms > 0 ? ms : DEFAULT_REQUEST_MS);
 
-/** Sends `ipc.timeout` to the requester if the request is still waiting when its time is up. */
+/**
+ * Sends `ipc.timeout` to the requester if the request is still waiting when its time is up (on
+ * the kernel clock, from when the request was delivered).
+ */
 function armTimeout(services: KernelServices, from: string, to: string, id: number, ms: number): void {
-  const timer = setTimeout(() => {
+  services.timers.after(ms, () => {
     const target = services.bus.agent(to);
     if (!target?.queue.some((m) => m.id === id) || !services.bus.agent(from)) return;
     try {
@@ -102,9 +105,11 @@ function armTimeout(services: KernelServices, from: string, to: string, id: numb
         'ipc.timeout not delivered',
       );
     }
-  }, ms);
-  timer.unref();
+  });
 }
+
+/** A subscription staged by the call (or null: removed by it), by id. */
+const SUBSCRIPTIONS = 'ipc-subscriptions';
 
 const reachable = (ctx: Ctx): AgentRuntime[] =>
   ctx.services.bus
@@ -113,10 +118,20 @@ const reachable = (ctx: Ctx): AgentRuntime[] =>
       (a) => a.id !== ctx.view.agent && a.record.world === 'agent' && allows(ctx.view.rights.send, a.id),
     );
 
-/** A posted send whose credit the kernel does not know (it would be a worker bug): stored anyway. */
+/** A posted send whose credit the kernel does not know (it would be a worker bug): staged anyway. */
 function sendWithoutCredit(ctx: Ctx, to: string, message: WitEnvelope, id: number): void {
   ctx.services.logger.error({ agent: ctx.view.agent, to, id }, 'a posted send had no credit');
-  ctx.services.bus.deliver(to, ctx.view.agent, toEnvelope(message));
+  const envelope = toEnvelope(message);
+  ctx.txn.onCommit(() => {
+    try {
+      ctx.services.bus.deliver(to, ctx.view.agent, envelope);
+    } catch (e) {
+      ctx.services.logger.error(
+        { agent: ctx.view.agent, to, err: (e as Error).message },
+        'a send was refused',
+      );
+    }
+  });
 }
 
 export const ipc = defineCapability<IpcView, { channels: Channels | null; credits: Credits | null }>({
@@ -140,7 +155,7 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const { envelope } = checkEnvelope(message);
       let id: bigint;
       try {
-        id = BigInt(ctx.services.bus.deliver(to, ctx.view.agent, envelope).id);
+        id = BigInt(ctx.services.bus.stage(ctx.txn, to, ctx.view.agent, envelope));
       } catch (e) {
         throw guestError(e);
       }
@@ -153,17 +168,14 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       if (!ctx.view.rights.broadcast) deny(ctx, 'broadcast');
       const { envelope } = checkEnvelope(message);
       let n = 0;
-      // Every receiver is dispatched once all have their copy, not after each one.
-      ctx.services.bus.hold(() => {
-        for (const a of reachable(ctx)) {
-          try {
-            ctx.services.bus.deliver(a.id, ctx.view.agent, envelope);
-            n++;
-          } catch {
-            // A full or closing mailbox misses this one; the count says how many got it.
-          }
+      for (const a of reachable(ctx)) {
+        try {
+          ctx.services.bus.stage(ctx.txn, a.id, ctx.view.agent, envelope);
+          n++;
+        } catch {
+          // A full or closing mailbox misses this one; the count says how many got it.
         }
-      });
+      }
       return n;
     },
     publish: (ctx: Ctx, channel: string, message: WitEnvelope) => {
@@ -173,65 +185,73 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const channels = ctx.view.channels;
       const publication = ++channels.publications;
       const body = JSON.parse(envelope.body) as unknown;
-      ctx.services.bus.hold(() => {
-        for (const s of channels.on(channel)) {
-          if (!matches(s.filter, envelope.kind, attributes)) continue;
-          if (!ctx.services.bus.agent(s.agent)) {
-            channels.remove(s.id); // the subscriber is gone
-            continue;
-          }
-          const copy = JSON.stringify({
-            channel,
-            subscription: s.id,
-            publication,
-            kind: envelope.kind,
-            body,
-            attributes,
-          });
-          try {
-            ctx.services.bus.deliver(s.agent, ctx.view.agent, {
-              ...envelope,
-              kind: 'ipc.publish',
-              body: copy,
+      const from = ctx.view.agent;
+      const { bus, logger } = ctx.services;
+      // Delivered to the subscriptions there are when the call commits; each receiver is
+      // dispatched once all have their copy.
+      ctx.txn.onCommit(() =>
+        bus.hold(() => {
+          for (const s of channels.on(channel)) {
+            if (!matches(s.filter, envelope.kind, attributes)) continue;
+            if (!bus.agent(s.agent)) {
+              channels.remove(s.id); // the subscriber is gone
+              continue;
+            }
+            const copy = JSON.stringify({
+              channel,
+              subscription: s.id,
+              publication,
+              kind: envelope.kind,
+              body,
+              attributes,
             });
-          } catch (e) {
-            ctx.services.logger.warn(
-              { channel, subscriber: s.agent, err: (e as Error).message },
-              'publish missed a subscriber',
-            );
+            try {
+              bus.deliver(s.agent, from, { ...envelope, kind: 'ipc.publish', body: copy });
+            } catch (e) {
+              logger.warn(
+                { channel, subscriber: s.agent, err: (e as Error).message },
+                'publish missed a subscriber',
+              );
+            }
           }
-        }
-      });
+        }),
+      );
       return BigInt(publication);
     },
     subscribe: (ctx: Ctx, channel: string, filter: string) => {
       checkChannel(channel);
       if (!allows(ctx.view.rights.subscribe, channel)) deny(ctx, `subscribe to ${channel}`);
-      return BigInt(ctx.view.channels.add(ctx.view.agent, channel, parseFilter(filter)).id);
+      const channels = ctx.view.channels;
+      const s = channels.draft(ctx.view.agent, channel, parseFilter(filter));
+      ctx.txn.overlay<number, Subscription | null>(SUBSCRIPTIONS).set(s.id, s);
+      ctx.txn.onCommit(() => channels.add(s));
+      return BigInt(s.id);
     },
     unsubscribe: (ctx: Ctx, subscription: bigint) => {
-      const s = ctx.view.channels.get(Number(subscription));
+      const id = Number(subscription);
+      const channels = ctx.view.channels;
+      const staged = ctx.txn.staged<number, Subscription | null>(SUBSCRIPTIONS, id);
+      const s = staged ? staged.value : channels.get(id);
       if (s?.agent !== ctx.view.agent)
         throw new GuestError('not-found', `no subscription ${subscription} of yours`);
-      ctx.view.channels.remove(s.id);
+      ctx.txn.overlay<number, Subscription | null>(SUBSCRIPTIONS).set(id, null);
+      ctx.txn.onCommit(() => channels.remove(id));
     },
     request: (ctx: Ctx, to: string, message: WitEnvelope, timeoutMs: number) => {
       checkSend(ctx, to);
       const { envelope } = checkEnvelope(message);
       const ms = timeoutOf(timeoutMs);
       const replyBy = Number(ctx.services.clock.now()) + ms;
-      let id: number;
+      const from = ctx.view.agent;
       try {
-        id = ctx.services.bus.deliver(to, ctx.view.agent, {
-          ...envelope,
-          replyTo: ctx.view.agent,
-          replyBy,
-        }).id;
+        const request = { ...envelope, replyTo: from, replyBy };
+        const id = ctx.services.bus.stage(ctx.txn, to, from, request, (m) =>
+          armTimeout(ctx.services, from, to, m.id, ms),
+        );
+        return BigInt(id);
       } catch (e) {
         throw guestError(e);
       }
-      armTimeout(ctx.services, ctx.view.agent, to, id, ms);
-      return BigInt(id);
     },
     call: (ctx: Ctx, to: string, message: WitEnvelope, timeoutMs: number) => {
       checkSend(ctx, to);
@@ -240,6 +260,7 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const { envelope } = checkEnvelope(message);
       let id: number;
       try {
+        // Delivered at once, not at commit: the caller waits for the answer inside its call.
         id = ctx.services.bus.deliver(to, ctx.view.agent, envelope).id;
       } catch (e) {
         throw guestError(e);
@@ -255,19 +276,14 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
   posted: {
     send: (ctx: Ctx, result: unknown, to: string, message: WitEnvelope) => {
       const id = Number(result as bigint);
-      try {
-        if (ctx.view.credits.use(ctx.view.agent, to, id))
-          ctx.services.bus.deliverReserved(to, ctx.view.agent, toEnvelope(message), id);
-        else sendWithoutCredit(ctx, to, message, id);
-      } catch (e) {
-        const code = (e as AgentOSError).code;
-        const gone = code === 'AOS_E_AGENT_TERMINATED' || code === 'AOS_E_AGENT_NOT_FOUND';
-        const fields = { agent: ctx.view.agent, to, id, err: (e as Error).message };
-        // The receiver went away after the credit was granted: as if it went right after the send.
-        if (gone) ctx.services.logger.info(fields, 'a send was dropped: its receiver is gone');
-        // The worker vouched for a send the bus refuses: a kernel bug, never silent.
-        else ctx.services.logger.error(fields, 'a posted send was refused');
-      }
+      const { bus } = ctx.services;
+      const from = ctx.view.agent;
+      if (!ctx.view.credits.use(from, to, id)) return sendWithoutCredit(ctx, to, message, id);
+      // Its place was promised with the credit: delivered when the call commits, given back if
+      // it crashes.
+      const envelope = toEnvelope(message);
+      ctx.txn.onCommit(() => void bus.deliverStaged(to, from, envelope, id));
+      ctx.txn.onAbort(() => bus.unreserve(to, 1));
     },
   },
   commandEnded: (ctx: Ctx) => ctx.view.credits.release(ctx.view.agent),

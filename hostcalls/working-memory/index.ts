@@ -3,8 +3,9 @@
  * (LMDB keys `[agent, key]`), so no agent can name another's keys. Grant `working-memory` for
  * read-write, `working-memory:read-only` for reads.
  *
- * Writes are queued into LMDB's next batched commit; until it lands they sit in an overlay that
- * `get` and `list` consult, so an agent always reads its own writes.
+ * A write is staged on the call's transaction (kernel/txn.ts): the agent reads it at once, and it
+ * is stored with the call's outcome, or dropped if the call crashes. Once stored it sits in an
+ * overlay until its batch commits, so an agent always reads its own writes.
  *
  * @example
  * // guest
@@ -51,22 +52,34 @@ function checkWritable(view: MemoryView): void {
   if (view.readOnly) throw new GuestError('denied', 'working-memory is granted read-only to this agent');
 }
 
+/** The name of this capability's overlay on a call's transaction (key → value, null = delete). */
+const STAGED = 'working-memory';
+
 /**
- * Queues a write in the kernel's write batch (so it commits in order with the journal record of
- * the hostcall that made it) and keeps it visible in the overlay until that commit lands.
+ * Stages a write on the call's transaction; when the call commits, it joins the kernel's write
+ * batch (in the same transaction as the call's outcome) and stays visible in the shared overlay
+ * until that commit lands.
  */
-function write({ agent, shared }: MemoryView, key: string, value: string | null): void {
-  const { db, pending, batch } = shared;
-  const id = `${agent}\0${key}`;
-  pending.set(id, value);
-  if (value === null) batch.remove(db, [agent, key]);
-  else batch.put(db, [agent, key], value);
-  batch.afterCommit(() => {
-    if (pending.get(id) === value) pending.delete(id);
+function write(ctx: Ctx, key: string, value: string | null): void {
+  ctx.txn.overlay<string, string | null>(STAGED).set(key, value);
+  const { agent, shared } = ctx.view;
+  ctx.txn.onCommit(() => {
+    const { db, pending, batch } = shared;
+    const id = `${agent}\0${key}`;
+    pending.set(id, value);
+    if (value === null) batch.remove(db, [agent, key]);
+    else batch.put(db, [agent, key], value);
+    batch.afterCommit(() => {
+      if (pending.get(id) === value) pending.delete(id);
+    });
   });
 }
 
-function read({ agent, shared }: MemoryView, key: string): string | undefined {
+/** The call's own staged value, else the one stored (or committing). */
+function read(ctx: Ctx, key: string): string | undefined {
+  const staged = ctx.txn.staged<string, string | null>(STAGED, key);
+  if (staged) return staged.value ?? undefined;
+  const { agent, shared } = ctx.view;
   const id = `${agent}\0${key}`;
   if (shared.pending.has(id)) return shared.pending.get(id) ?? undefined;
   return shared.db.get([agent, key]);
@@ -93,7 +106,7 @@ export const workingMemory = defineCapability<MemoryView, Shared>({
   functions: {
     get: (ctx: Ctx, key: string) => {
       checkKey(key);
-      return read(ctx.view, key);
+      return read(ctx, key);
     },
     set: (ctx: Ctx, key: string, value: string) => {
       checkWritable(ctx.view);
@@ -105,13 +118,13 @@ export const workingMemory = defineCapability<MemoryView, Shared>({
           `working-memory value of ${n} bytes exceeds ${MAX_VALUE_BYTES}`,
         );
       }
-      write(ctx.view, key, value);
+      write(ctx, key, value);
     },
     delete: (ctx: Ctx, key: string) => {
       checkWritable(ctx.view);
       checkKey(key);
-      const existed = read(ctx.view, key) !== undefined;
-      if (existed) write(ctx.view, key, null);
+      const existed = read(ctx, key) !== undefined;
+      if (existed) write(ctx, key, null);
       return existed;
     },
     list: (ctx: Ctx, prefix: string, limit: number) => {
@@ -120,20 +133,21 @@ export const workingMemory = defineCapability<MemoryView, Shared>({
       const keys = new Set<string>();
       // Walk from the prefix and stop at the first key without it (UTF-8 order: an upper bound
       // like prefix + '\uffff' would miss keys whose next character is above U+FFFF).
+      const staged = ctx.txn.allStaged<string, string | null>(STAGED);
       for (const k of shared.db.getKeys({ start: [agent, prefix] })) {
         const [owner, key] = k as Key;
         if (owner !== agent || !key.startsWith(prefix)) break;
         keys.add(key);
-        if (keys.size > max + shared.pending.size) break;
+        if (keys.size > max + shared.pending.size + staged.length) break;
       }
       const head = `${agent}\0`;
-      for (const [id, value] of shared.pending) {
-        if (!id.startsWith(head)) continue;
-        const key = id.slice(head.length);
-        if (!key.startsWith(prefix)) continue;
+      const apply = (key: string, value: string | null): void => {
+        if (!key.startsWith(prefix)) return;
         if (value === null) keys.delete(key);
         else keys.add(key);
-      }
+      };
+      for (const [id, value] of shared.pending) if (id.startsWith(head)) apply(id.slice(head.length), value);
+      for (const [key, value] of staged) apply(key, value);
       return [...keys].sort(compareUtf8).slice(0, max);
     },
   },

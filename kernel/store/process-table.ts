@@ -103,10 +103,13 @@ export class ProcessTable {
     return this.rows.get(id);
   }
 
-  /** Stores the record (the write commits with the next batch; reads see it at once). */
+  /**
+   * Stores the record: it joins the kernel's write batch (so it commits in order with the
+   * journal records and the unit of the call that changed it); reads see it at once.
+   */
   put(record: AgentRecord): void {
     this.rows.set(record.id, record);
-    if (!this.store.isClosed) void this.db.put(record.id, record);
+    this.store.batch.put(this.db, record.id, record);
   }
 
   /** Every record, in creation order. */

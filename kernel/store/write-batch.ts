@@ -19,6 +19,7 @@
  * batch.put(db, ['agent', 1], bytes);
  * batch.flush(); // hand everything to LMDB now
  */
+import { clearImmediate, setImmediate } from 'node:timers';
 import type { Database, Key, RootDatabase } from 'lmdb';
 
 /** Queued operations are handed to LMDB at least this often (ms), or once this many wait. */
@@ -26,6 +27,9 @@ export const FLUSH_MS = 2;
 const FLUSH_OPS = 1024;
 
 type Op = () => void;
+
+/** Told once a flush is on disk, or with why it could not be written. */
+export type Durable = (failure?: Error) => void;
 
 /** A queued put; `withdraw()` cancels it and says true, or says false once it was flushed. */
 export interface PendingPut {
@@ -37,7 +41,11 @@ const FLUSHED: PendingPut = { withdraw: () => false };
 export class WriteBatch {
   private ops: Op[] = [];
   private callbacks: (() => void)[] = [];
+  private durable: Durable[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private immediate: ReturnType<typeof setImmediate> | undefined;
+  /** Inside `atomic`: queued operations wait, so a flush never splits what it queues. */
+  private holds = 0;
   private closed = false;
   /** Counts flushes: a put queued in an earlier one can no longer be withdrawn. */
   private generation = 0;
@@ -55,6 +63,7 @@ export class WriteBatch {
 
   /** Flushes, then drops whatever is queued later (the environment is closing). */
   close(): void {
+    this.holds = 0;
     this.flush();
     this.closed = true;
   }
@@ -100,8 +109,8 @@ export class WriteBatch {
   /** A registered writer has one more write pending: a flush is due within FLUSH_MS. */
   deferred(): void {
     if (this.closed) return;
-    if (++this.deferredOps >= FLUSH_OPS) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    this.deferredOps++;
+    this.due();
   }
 
   /** Calls `f` once everything queued so far is committed. */
@@ -110,17 +119,56 @@ export class WriteBatch {
     this.callbacks.push(f);
   }
 
+  /**
+   * Calls `f` once everything queued so far is on disk (committed and synced), or with the
+   * error that kept it from being written. The flush comes at the end of this event-loop turn,
+   * not FLUSH_MS later: someone waits for it.
+   */
+  afterDurable(f: Durable): void {
+    if (this.closed) {
+      f(new Error('the data dir was closed before the write reached it'));
+      return;
+    }
+    this.durable.push(f);
+    this.immediate ??= setImmediate(() => {
+      this.immediate = undefined;
+      this.flush();
+    });
+  }
+
+  /**
+   * Runs `f`, which queues writes that must commit together (one invocation's records, effects,
+   * outcome and ack): no flush starts while it runs, so they share one transaction.
+   */
+  atomic<T>(f: () => T): T {
+    this.holds++;
+    try {
+      return f();
+    } finally {
+      this.holds--;
+      if (this.holds === 0) this.due();
+    }
+  }
+
   private queue(op: Op): void {
     if (this.closed) return;
     this.ops.push(op);
-    if (this.ops.length + this.deferredOps >= FLUSH_OPS) this.flush();
+    this.due();
+  }
+
+  /** Flushes now when enough is queued, else within FLUSH_MS (never inside `atomic`). */
+  private due(): void {
+    if (this.holds === 0 && this.ops.length + this.deferredOps >= FLUSH_OPS) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
   /** Hands every queued operation to LMDB, in one transaction. */
   flush(): void {
+    if (this.holds > 0) return; // `atomic` flushes when it is done
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
     this.deferredOps = 0;
     if (this.flushing) return; // a writer's put reached FLUSH_OPS: this flush takes it
     this.flushing = true;
@@ -137,16 +185,31 @@ export class WriteBatch {
     }
     const ops = this.ops;
     const callbacks = this.callbacks;
-    if (ops.length === 0 && callbacks.length === 0) return;
+    const durable = this.durable;
+    if (ops.length === 0 && callbacks.length === 0 && durable.length === 0) return;
     this.generation++;
     this.ops = [];
     this.callbacks = [];
-    void this.root
-      .batch(() => {
-        for (const op of ops) op();
-      })
-      .then(() => {
+    this.durable = [];
+    const committed = this.root.batch(() => {
+      for (const op of ops) op();
+    }) as Promise<unknown> & { flushed?: Promise<unknown> };
+    committed.then(
+      () => {
         for (const f of callbacks) f();
-      });
+      },
+      (e: unknown) => this.onError(e, 'a commit'),
+    );
+    if (durable.length === 0) return;
+    // With overlapping sync (lmdb-js's default here) a commit is on disk once `flushed` resolves.
+    (committed.flushed ?? committed).then(
+      () => {
+        for (const f of durable) f();
+      },
+      (e: unknown) => {
+        const failure = new Error(`the write batch could not be stored: ${(e as Error)?.message ?? e}`);
+        for (const f of durable) f(failure);
+      },
+    );
   }
 }

@@ -29,6 +29,7 @@ export const FIXTURES = {
   messenger: { ts: 'messenger.ts', world: 'agent' },
   watcher: { ts: 'watcher.ts', world: 'agent' },
   pinger: { ts: 'pinger.ts', world: 'agent' },
+  tally: { ts: 'tally.ts', world: 'agent' },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
