@@ -9,7 +9,7 @@
  * admission.clear();                       // closing: no more wake-ups
  */
 import type { AgentRuntime } from './agent.js';
-import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import { budgetFor } from './budgets.js';
 import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { StoredMessage } from './store/journal.js';
@@ -19,6 +19,8 @@ export interface AdmissionDeps {
   now: () => number;
   /** Timers on the kernel clock (a backoff and a window end are kernel-clock times). */
   timers: Timers;
+  /** Fuel per meter grant. */
+  tick: number;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
   /** The agent may go now (its backoff or window ended). */
@@ -43,7 +45,7 @@ export class Admission {
       this.later(agent, agent.retryAt - now);
       return null;
     }
-    const b = budgetFor(agent, now, DEFAULT_TICK, this.d.slice);
+    const b = budgetFor(agent, now, this.d.tick, this.d.slice);
     if ('fuel' in b) return b;
     if (b.blocked === 'window') {
       this.later(agent, b.until - now);

@@ -21,6 +21,17 @@ export interface KernelOptions {
    * `workers` does not stall. Extra workers retire after 30 s idle. Default: workers + 16.
    */
   maxWorkers?: number;
+  /**
+   * Fuel per meter grant: a running call checks in with its meter this often (its deadline, a
+   * preemption). Larger costs less and reacts later. Default 1,000,000 (~0.2 ms of JS).
+   */
+  tickFuel?: number;
+  /**
+   * A call that runs this long past its `deadlineMs` without reaching a metering point (a tick)
+   * has its worker thread terminated: it fails with AOS_E_DEADLINE, the pool starts a new worker,
+   * and the agents that were resident there start fresh instances. Default 1000 ms.
+   */
+  watchdogGraceMs?: number;
   /** Fuel a call runs before it yields to waiting work of its class. Default 5,000,000 (~1 ms of JS). */
   sliceFuel?: number;
   /**

@@ -195,7 +195,8 @@ describe('at-least-once delivery', () => {
     const pool = (kernel as unknown as { pool: { slots: Map<number, { busy: boolean; thread: number }> } })
       .pool;
     const piscinas = (kernel as unknown as { pool: { pools: { threads: Worker[] }[] } }).pool.pools;
-    await new Promise((r) => setTimeout(r, 100));
+    // The first message is in its sleep (a blocking hostcall): its call has begun.
+    while (!kernel.inspect(id).running?.blocked) await new Promise((r) => setTimeout(r, 2));
     const busy = [...pool.slots.values()].find((slot) => slot.busy)!;
     const thread = piscinas.flatMap((p) => p.threads).find((t) => t.threadId === busy.thread)!;
     await thread.terminate();

@@ -14,7 +14,7 @@
  */ import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { currentIndex } from './bridge/park.js';
-import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import { budgetFor } from './budgets.js';
 import type { Commits } from './commits.js';
 import { AgentOSError } from './errors.js';
 import type { Instances } from './instances.js';
@@ -22,7 +22,7 @@ import type { Outcomes } from './outcomes.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Txn } from './txn.js';
-import type { WireBudget } from './worker/protocol.js';
+import type { TaskResult, WireBudget } from './worker/protocol.js';
 
 export interface DeliveryDeps {
   pool: WorkerPool;
@@ -36,6 +36,8 @@ export interface DeliveryDeps {
   slice: number;
   /** Most messages handed to a worker in one command (1: one at a time). */
   batch: number;
+  /** Fuel per meter grant. */
+  tick: number;
 }
 
 /**
@@ -85,7 +87,7 @@ export class Delivery {
         if (rec.state === 'crashed') rec.state = 'ready';
         // init used fuel of its own; the call gets what is left (if a budget blocks now, the
         // call keeps the budget it was admitted with: the overshoot is one init at most).
-        const left = budgetFor(agent, this.d.now(), DEFAULT_TICK, this.d.slice);
+        const left = budgetFor(agent, this.d.now(), this.d.tick, this.d.slice);
         if ('fuel' in left) budget = left;
       }
       this.d.owners.set(slot.thread, agent);
@@ -125,10 +127,8 @@ export class Delivery {
       // The component could not be loaded (a coded error), or the worker thread itself died.
       agent.worker = null;
       slot.residents.delete(rec.id);
-      const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
-      const lost = { kind: 'crash' as const, message: why, us: 0, thread: slot.thread, fuel: 0, memory: 0 };
       const txn = agent.txn ?? this.d.commits.begin(agent, null);
-      this.outcomes.settle(agent, slot, message, lost, txn);
+      this.outcomes.settle(agent, slot, message, lostResult(agent, slot, e, budget), txn);
     }
   }
   /**
@@ -185,11 +185,21 @@ export class Delivery {
         // blamed now; all that did not settle are delivered again on a new instance, one at a
         // time, so a message that kills its worker is blamed on its own (its attempts counted,
         // then dead-lettered) instead of taking its batch down forever.
+        agent.worker = null;
+        slot.residents.delete(rec.id);
+        const killed = slot.killed?.agent === rec.id ? slot.killed : undefined;
+        if (killed) {
+          // The watchdog ended the message that ran past its deadline: it alone is blamed; those
+          // before it are dropped (their results went with the worker) and delivered again.
+          const txn = this.txnOf(ctx, killed.index);
+          const culprit = messages[killed.index]!;
+          this.dropStarted(ctx, 'the worker was terminated for a later message of its batch', txn);
+          this.outcomes.settle(agent, slot, culprit, lostResult(agent, slot, e, budget), txn);
+          return;
+        }
         this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
         this.dropStarted(ctx, `worker lost during a batch: ${(e as Error)?.message ?? e}`);
-        agent.worker = null;
         agent.alone = Math.max(agent.alone, messages.length);
-        slot.residents.delete(rec.id);
         return;
       }
       if (r.kind === 'missing') {
@@ -238,9 +248,9 @@ export class Delivery {
    * The batch's worker went away before it returned: the calls that started are dropped (their
    * effects never applied), their records kept with a crash outcome; their messages stay queued.
    */
-  private dropStarted(ctx: InFlight, why: string): void {
+  private dropStarted(ctx: InFlight, why: string, except?: Txn): void {
     for (const [i, txn] of ctx.txns.entries()) {
-      if (txn.state !== 'open') continue;
+      if (txn.state !== 'open' || txn === except) continue;
       const messageId = ctx.messages[i]!.id;
       this.d.commits.abort(ctx.agent, txn, () =>
         this.d.journal.append(ctx.agent.id, {
@@ -265,4 +275,34 @@ export class Delivery {
     const ctx = this.inFlight.get(slot.thread);
     if (ctx) this.txnOf(ctx, index ?? currentIndex(slot.park));
   }
+}
+
+/**
+ * What a call whose worker went away ended with: AOS_E_DEADLINE when the watchdog terminated the
+ * worker for this agent's call (charged its whole fuel budget: the meter's counts went with the
+ * thread), else a crash naming why the worker was lost.
+ */
+export function lostResult(
+  agent: AgentRuntime,
+  slot: WorkerSlot,
+  e: unknown,
+  budget: WireBudget,
+): TaskResult {
+  const killed = slot.killed?.agent === agent.id ? slot.killed : undefined;
+  const base = { us: 0, thread: slot.thread, fuel: 0, memory: 0 };
+  if (killed) {
+    const message = `deadline passed: the invocation ran ${killed.ms} ms without reaching a metering point; its worker was terminated`;
+    const details = { ms: killed.ms, deadlineMs: killed.deadlineMs, watchdog: true };
+    return {
+      kind: 'crash',
+      code: 'AOS_E_DEADLINE',
+      message,
+      details,
+      ...base,
+      us: killed.ms * 1000,
+      fuel: budget.fuel,
+    };
+  }
+  const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
+  return { kind: 'crash', message: why, ...base };
 }

@@ -8,9 +8,9 @@
  */
 import { Admission } from './admission.js';
 import type { AgentRuntime } from './agent.js';
-import { budgetFor, DEFAULT_TICK } from './budgets.js';
+import { budgetFor } from './budgets.js';
 import type { Timers } from './clock.js';
-import { Delivery, type DeliveryDeps } from './delivery.js';
+import { Delivery, type DeliveryDeps, lostResult } from './delivery.js';
 import { AgentOSError } from './errors.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
@@ -26,6 +26,8 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   slice: number;
   /** Timers on the kernel clock. */
   timers: Timers;
+  /** Fuel per meter grant: how often a running call checks in (deadline, preemption). */
+  tick: number;
 }
 
 export class Executor {
@@ -46,6 +48,7 @@ export class Executor {
     this.admission = new Admission({
       now: d.now,
       timers: d.timers,
+      tick: d.tick,
       slice: d.slice,
       wake: (agent) => this.wake(agent),
       lifetimeSpent: (agent, message, err) => this.outcomes.lifetimeSpent(agent, message, err),
@@ -222,7 +225,7 @@ export class Executor {
     agent.busy = true;
     agent.inFlight = 1;
     slot.busy = true;
-    this.d.scheduler.start(agent, slot);
+    this.d.scheduler.start(agent, slot, budget.deadlineMs);
     const used = { fuel: 0 };
     const p = this.delivery
       .deliver(agent, slot, budget, used)
@@ -323,10 +326,10 @@ export class Executor {
     }
     slot.busy = true;
     // A new agent has spent nothing, so no budget blocks its first start.
-    const budget = budgetFor(agent, this.d.now(), DEFAULT_TICK, this.d.slice) as WireBudget;
+    const budget = budgetFor(agent, this.d.now(), this.d.tick, this.d.slice) as WireBudget;
     // init computes too: it holds a permit (even past the count: spawn does not queue) and can
     // be preempted like any call.
-    this.d.scheduler.start(agent, slot);
+    this.d.scheduler.start(agent, slot, budget.deadlineMs);
     let fuel = 0;
     const started = this.instances.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);
@@ -336,10 +339,7 @@ export class Executor {
       return r.kind === 'ok' ? null : startError(agent.id, r);
     } catch (e) {
       agent.worker = null;
-      return new AgentOSError(
-        'AOS_E_AGENT_CRASHED',
-        `${agent.id} crashed starting: worker lost: ${(e as Error)?.message ?? e}`,
-      );
+      return startError(agent.id, lostResult(agent, slot, e, budget));
     } finally {
       this.inflight.delete(started);
       this.d.scheduler.finish(slot, fuel);

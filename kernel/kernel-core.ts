@@ -29,6 +29,7 @@ import { Journal } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
 import { type AgentRecord, type AgentState, ProcessTable } from './store/process-table.js';
 import type { Store } from './store/store.js';
+import { Watchdog } from './watchdog.js';
 import { WorkerLinks } from './worker-links.js';
 
 export abstract class KernelCore {
@@ -43,6 +44,7 @@ export abstract class KernelCore {
   protected closed = false;
   protected pool!: WorkerPool;
   protected executor!: Executor;
+  protected watchdog: Watchdog | undefined;
 
   protected readonly store: Store;
   protected readonly table: HostcallTable;
@@ -107,7 +109,7 @@ export abstract class KernelCore {
   }
 
   protected async start(
-    { workers, maxWorkers, cpus, slice, attempts, backoffMs, batch }: ResolvedOptions,
+    { workers, maxWorkers, cpus, slice, attempts, backoffMs, batch, tick, watchdogGraceMs }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
@@ -123,7 +125,16 @@ export abstract class KernelCore {
       },
       maxWorkers,
     );
+    const scheduler = new Scheduler(cpus, this.pool.wanted);
+    const pool = this.pool;
+    this.watchdog = new Watchdog({
+      scheduler,
+      graceMs: watchdogGraceMs,
+      kill: (slot, why) => pool.kill(slot, why),
+    });
+    this.watchdog.start();
     this.executor = new Executor({
+      tick,
       pool: this.pool,
       journal: this.journalStore,
       commits: this.commits,
@@ -135,7 +146,7 @@ export abstract class KernelCore {
       owners: this.owners,
       persist: (a) => this.agents.save(a, true),
       paused: !deliver,
-      scheduler: new Scheduler(cpus, this.pool.wanted),
+      scheduler,
       slice,
       batch,
       deadLetters: this.dlq,
@@ -159,6 +170,11 @@ export abstract class KernelCore {
       if (agent && agent.worker === slot.thread) agent.worker = null;
     }
     if (slot.retired) this.services.logger.debug({ thread: slot.thread }, 'idle extra worker retired');
+    else if (slot.killed)
+      this.services.logger.warn(
+        { thread: slot.thread, agents: [...slot.residents], ...slot.killed },
+        `worker terminated: ${slot.killed.agent} ran past its deadline without reaching a metering point`,
+      );
     else this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
   }
 

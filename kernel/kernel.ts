@@ -305,6 +305,7 @@ export class Kernel extends KernelCore {
     if (this.closed) return;
     this.closed = true;
     const finished = await this.executor.drain(this.closeTimeoutMs);
+    this.watchdog?.stop();
     if (!finished) {
       this.services.logger.warn('close: invocations still running were stopped; their messages stay queued');
     }

@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { KernelOptions } from './api.js';
+import { DEFAULT_TICK } from './budgets.js';
 import type { Durability } from './commits.js';
 import { AgentOSError } from './errors.js';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
@@ -27,6 +28,10 @@ export interface ResolvedOptions {
   batch: number;
   /** When an outside caller is answered: once the invocation is on disk, or at once. */
   durability: Durability;
+  /** Fuel per meter grant: how often a running call checks in (deadline, preemption). */
+  tick: number;
+  /** How far past its deadline a call that reaches no metering point runs before its worker is terminated. */
+  watchdogGraceMs: number;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -56,11 +61,19 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const batch = options.delivery?.batch ?? 32;
   if (!Number.isInteger(batch) || batch < 1 || batch > 1024)
     throw bad(`delivery.batch must be 1..1024, got ${batch}`);
+  const tick = options.tickFuel ?? DEFAULT_TICK;
+  if (!Number.isSafeInteger(tick) || tick < 1000)
+    throw bad(`tickFuel must be an integer of at least 1000, got ${tick}`);
+  const watchdogGraceMs = options.watchdogGraceMs ?? 1000;
+  if (!Number.isFinite(watchdogGraceMs) || watchdogGraceMs < 1)
+    throw bad(`watchdogGraceMs must be a positive number of ms, got ${watchdogGraceMs}`);
   const durability = options.durability ?? 'strict';
   if (durability !== 'strict' && durability !== 'relaxed')
     throw bad(`durability must be "strict" or "relaxed", got ${JSON.stringify(durability)}`);
   return {
     durability,
+    tick,
+    watchdogGraceMs,
     cpus,
     workers,
     maxWorkers,

@@ -280,10 +280,9 @@ export class Outcomes {
 
   /** Acks the message and saves the record. */
   private finish(agent: AgentRuntime, message: StoredMessage): void {
-    if (agent.queue.head === message) {
-      agent.queue.shift();
-      if (agent.inFlight > 0) agent.inFlight--;
-    }
+    // The head, except for a batch message blamed for its worker's end while those before it
+    // go again.
+    if (agent.queue.remove(message) && agent.inFlight > 0) agent.inFlight--;
     this.d.mailboxes.ack(agent.id, message);
     agent.record.updatedAt = this.d.now();
     this.d.persist(agent);

@@ -16,6 +16,7 @@ import { CommandSender, createCommandBuffer } from './bridge/commands.js';
 import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
 import { createPostRing, type PostRing } from './bridge/post-ring.js';
 import { compiledEntry } from './paths.js';
+import type { Killed } from './watchdog.js';
 import type { BatchResult, HandleBatchTask, ServeTask, Task, TaskResult } from './worker/protocol.js';
 
 /** The worker entry as compiled JS (a CommonJS file that imports the worker: worker/entry.cts). */
@@ -44,6 +45,10 @@ export interface WorkerSlot {
   readonly unloads: string[];
   /** An extra worker the pool let go (idle, nothing resident): not a loss. */
   retired?: boolean;
+  /** Why the kernel terminated this worker (a call past its deadline: watchdog.ts), if it did. */
+  killed?: Killed;
+  /** Terminates the worker's thread (piscina aborts its serve task and starts a replacement). */
+  readonly abort: AbortController;
 }
 
 export interface PoolEvents {
@@ -119,6 +124,7 @@ export class WorkerPool {
         residents: new Set(),
         digests: new Set(),
         unloads: [],
+        abort: new AbortController(),
       };
       port1.unref();
       this.slots.set(w.id, slot);
@@ -139,7 +145,7 @@ export class WorkerPool {
       };
       // The serve task ends however the worker ends (stopped, thrown, exited): that is the
       // loss signal, since a worker that exits is reported by piscina under thread id -1.
-      piscina.run(serve, { transferList: [port2] }).then(
+      piscina.run(serve, { transferList: [port2], signal: slot.abort.signal }).then(
         () => this.lose(slot, new Error('the worker stopped serving')),
         (e: unknown) => this.lose(slot, new Error(`the worker died: ${(e as Error)?.message ?? e}`)),
       );
@@ -185,6 +191,17 @@ export class WorkerPool {
       await new Promise((r) => setTimeout(r, 2));
     }
     return pool;
+  }
+
+  /**
+   * Terminates the worker behind `slot` (a call on it ran past its deadline without reaching a
+   * metering point): its command fails, its instances are gone, and piscina starts a
+   * replacement. `why` stays on the slot for whoever settles the command.
+   */
+  kill(slot: WorkerSlot, why: Killed): void {
+    if (this.slots.get(slot.thread) !== slot || slot.killed) return;
+    slot.killed = why;
+    slot.abort.abort(new Error(`${why.agent} ran ${why.ms} ms past a deadline of ${why.deadlineMs} ms`));
   }
 
   /**

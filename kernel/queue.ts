@@ -46,6 +46,18 @@ export class MessageQueue<T> {
     this.items.splice(this.start + i, 0, x);
   }
 
+  /** Removes `x` wherever it is (the head: as `shift`); false when it is not queued. */
+  remove(x: T): boolean {
+    if (this.head === x) {
+      this.shift();
+      return true;
+    }
+    const i = this.items.indexOf(x, this.start);
+    if (i < 0) return false;
+    this.items.splice(i, 1);
+    return true;
+  }
+
   /** Removes and returns everything from position `i` on. */
   cut(i: number): T[] {
     return this.items.splice(this.start + i) as T[];

@@ -41,6 +41,11 @@ export interface Running {
   parkedAt: number;
   /** Asked to yield and not yet parked. */
   yieldAsked: boolean;
+  /** performance.now() when the command started, and its per-call wall-clock limit (ms) or null. */
+  startedAt: number;
+  deadlineMs: number | null;
+  /** Time it spent parked by preemption (ms), which a deadline leaves out (the meter does too). */
+  parkedMs: number;
 }
 
 export const rank = (a: AgentRuntime): number => PRIORITIES.indexOf(a.record.priority);
@@ -95,8 +100,8 @@ export class Scheduler {
     return out;
   }
 
-  /** A call starts on `slot`, taking a permit. */
-  start(agent: AgentRuntime, slot: WorkerSlot): void {
+  /** A call starts on `slot`, taking a permit; `deadlineMs`: its wall-clock limit per call. */
+  start(agent: AgentRuntime, slot: WorkerSlot, deadlineMs: number | null = null): void {
     this.free--;
     clearYield(slot.park);
     this.running.set(slot.thread, {
@@ -109,6 +114,9 @@ export class Scheduler {
       charged: 0,
       parkedAt: 0,
       yieldAsked: false,
+      startedAt: performance.now(),
+      deadlineMs,
+      parkedMs: 0,
     });
   }
 
@@ -154,7 +162,10 @@ export class Scheduler {
   resume(r: Running): void {
     this.free--;
     r.parked = false;
-    r.agent.record.stats.parkedUs += Math.round((performance.now() - r.parkedAt) * 1000);
+    const ms = performance.now() - r.parkedAt;
+    r.agent.record.stats.parkedUs += Math.round(ms * 1000);
+    // A preempted call's wait is not its own time; an answered hostcall's wait (wake) is.
+    if (!r.wake) r.parkedMs += ms;
     const wake = r.wake;
     r.wake = null;
     if (wake) wake();

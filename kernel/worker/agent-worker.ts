@@ -277,6 +277,7 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
   if (!inst || inst.generation !== task.generation)
     return { kind: 'missing', needModules: false, thread: threadId };
   current = 0;
+  parker?.setCurrent(0);
   try {
     return call(task, inst);
   } finally {

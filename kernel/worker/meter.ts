@@ -64,6 +64,13 @@ export class DeadlinePassed extends Error {
 
 const PAGE = 65536;
 
+/**
+ * One grant: a tick, but never more than half of what is left (at least 1), so the other core
+ * modules of the instance can still be granted fuel when a tick is as large as the budget.
+ */
+const share = (tick: number, available: number): number =>
+  Math.min(tick, Math.max(1, Math.floor(available / 2)));
+
 interface Core {
   fuel: WebAssembly.Global | null;
   memory: WebAssembly.Memory | null;
@@ -133,7 +140,7 @@ export class Meter {
     this.started = performance.now();
     for (const c of this.cores) this.grant(c, 0);
     const main = this.cores.find((c) => c.fuel && c.memory);
-    if (main) this.grant(main, Math.min(budget.tick, budget.fuel));
+    if (main) this.grant(main, share(budget.tick, budget.fuel));
   }
 
   /** Ends the invocation: returns the fuel it used and takes back what was left. */
@@ -183,7 +190,7 @@ export class Meter {
         this.started += parkedMs;
       }
     }
-    this.grant(core, Math.min(b.tick, available));
+    this.grant(core, share(b.tick, available));
   }
 
   private memoryLimit(deltaPages: number): void {
