@@ -52,6 +52,8 @@ export const ERROR_CODES = {
     'The invocation ran past its wall-clock deadline; its instance was discarded. Raise `limits.deadlineMs`.',
   AOS_E_STACK_OVERFLOW:
     'The instance recursed deeper than the worker stack allows; it was discarded. Bound the recursion.',
+  AOS_E_RESULT_TOO_LARGE:
+    'The call returned more bytes than `maxResultBytes` allows; its instance was discarded. Return less (keep large data in memory services and return a key), or raise `maxResultBytes`.',
   AOS_E_DEAD_LETTER_NOT_FOUND: 'No dead letter with that agent and message id. List them with deadLetters().',
   AOS_E_EXPIRED: 'The message outlived its TTL in the mailbox and was dropped undelivered.',
   AOS_E_QUOTA_EXCEEDED: 'A quota was hit (mailbox length, hostcall rate); retry later.',

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import type { KernelOptions } from './api.js';
 import { AgentOSError } from './errors.js';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
+import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES } from './worker/protocol.js';
 
 export interface ResolvedOptions {
   cpus: number;
@@ -24,6 +25,8 @@ export interface ResolvedOptions {
   durableMailboxes: boolean;
   /** Most queued messages handed to a worker in one command. */
   batch: number;
+  /** The largest value one call may return, in bytes. */
+  maxResultBytes: number;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -53,6 +56,9 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const batch = options.delivery?.batch ?? 32;
   if (!Number.isInteger(batch) || batch < 1 || batch > 1024)
     throw bad(`delivery.batch must be 1..1024, got ${batch}`);
+  const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+  if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1 || maxResultBytes > MAX_RESULT_BYTES)
+    throw bad(`maxResultBytes must be an integer from 1 to ${MAX_RESULT_BYTES}, got ${maxResultBytes}`);
   return {
     cpus,
     workers,
@@ -63,5 +69,6 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
     limits,
     durableMailboxes: mailboxes === 'durable',
     batch,
+    maxResultBytes,
   };
 }

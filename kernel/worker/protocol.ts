@@ -40,6 +40,23 @@ export interface ServeTask {
   wanted: SharedArrayBuffer;
   /** Where the worker posts the calls it answered itself (bridge/post-ring.ts). */
   posts: SharedArrayBuffer;
+  /** The largest result one call may return (the kernel's `maxResultBytes`). */
+  maxResultBytes: number;
+}
+
+/** The kernel's default `maxResultBytes`: 16 MiB. */
+export const DEFAULT_MAX_RESULT_BYTES = 16 << 20;
+
+/** The most `maxResultBytes` may be: a command's result must fit the channel's 1 GiB transfer. */
+export const MAX_RESULT_BYTES = 256 << 20;
+
+/**
+ * The most a command's whole result may take on the command channel, both ends agree on it: a
+ * batch stops once its results reach `maxResultBytes`, so with the one that took it there and
+ * the framing of up to 1,024 results it stays under twice that plus 1 MiB.
+ */
+export function commandResultBytes(maxResultBytes: number): number {
+  return 2 * maxResultBytes + (1 << 20);
 }
 
 /** Compiled core modules for a digest, posted on the worker's port before the load that needs them. */
@@ -103,7 +120,8 @@ export type LimitCode =
   | 'AOS_E_FUEL_EXHAUSTED'
   | 'AOS_E_MEMORY_LIMIT'
   | 'AOS_E_DEADLINE'
-  | 'AOS_E_STACK_OVERFLOW';
+  | 'AOS_E_STACK_OVERFLOW'
+  | 'AOS_E_RESULT_TOO_LARGE';
 
 /** What a call into the instance used: fuel units and its linear memory afterwards, in bytes. */
 interface Usage {
