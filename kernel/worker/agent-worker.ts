@@ -16,7 +16,7 @@ import type { StoredMessage } from '../store/journal.js';
 import {
   type Check,
   type Crash,
-  describeCheck,
+  describeOrReport,
   errorBytes,
   failureOf,
   jsonCheck,
@@ -90,7 +90,7 @@ const budgetFields = (b: WireBudget): Budget => ({
 /**
  * Runs `f` against an instance under `budget` (null: a budget already begun, as for init after
  * instantiation); classifies the outcome. Any non-WIT failure drops the instance, and so does a
- * value over `maxResultBytes` or a malformed value. The usage figures are taken
+ * crash report, a value over `maxResultBytes` or a malformed value. The usage figures are taken
  * before anything else, so every outcome carries them.
  */
 function guard(
@@ -272,6 +272,14 @@ function call(task: Exclude<Task, LoadTask | UnloadTask>, inst: Instance): TaskR
       );
     }
     case 'describe':
-      return guard(task.agent, inst.meter, task.budget, t0, 'describe', () => x.describe!(), describeCheck);
+      return guard(
+        task.agent,
+        inst.meter,
+        task.budget,
+        t0,
+        'describe',
+        () => x.describe!(),
+        describeOrReport,
+      );
   }
 }

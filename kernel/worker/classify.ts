@@ -1,6 +1,7 @@
 /**
- * How the worker names the end of a call: which limit stopped it, and whether the value an
- * export returned is well formed and not too large.
+ * How the worker names the end of a call: which limit stopped it, whether the value an export
+ * returned is well formed and not too large, and the crash reports that components built by
+ * `agentos build` return for an exception that escaped an export (see CRASH_MARKER).
  *
  * @example
  * const bad = valueCrash(value, 'handle', maxBytes, jsonCheck('handle')); // null: it may go back
@@ -8,12 +9,12 @@
  */
 import { Buffer } from 'node:buffer';
 import { DeadlinePassed, FuelExhausted, MemoryLimitHit } from './meter.js';
-import type { ErrorValue, TaskResult } from './protocol.js';
+import { CRASH_MARKER, type CrashReport, type ErrorValue, type TaskResult } from './protocol.js';
 
 /** What a crash says: its message, and for a limit its code and figures. */
 export type Crash = Pick<Extract<TaskResult, { kind: 'crash' }>, 'message' | 'code' | 'details'>;
 
-/** What a value check says: null (well formed), or why it is malformed. */
+/** What a value check says: null (well formed), why it is malformed, or a crash the guest reported. */
 export type Check = (v: unknown) => string | Crash | null;
 
 /** jco throws a ComponentError (an Error with an own `payload`) when an export returns `err`. */
@@ -30,6 +31,8 @@ export function valueCrash(v: unknown, what: string, maxBytes: number, check?: C
 /** What `what` threw: the guest error it returns (the instance lives on), or the crash it is. */
 export function failureOf(e: unknown, what: string, maxBytes: number): { error: ErrorValue } | Crash {
   if (isComponentError(e)) {
+    const reported = reportIn(e.payload);
+    if (reported) return reported;
     const bytes = errorBytes(e.payload);
     if (bytes > maxBytes) return tooLarge(`${what}'s error`, bytes, maxBytes);
     return { error: e.payload };
@@ -73,7 +76,7 @@ export function jsonCheck(what: string): (v: unknown) => string | null {
 }
 
 /** Every descriptor needs a name and JSON schemas that parse. */
-export function describeCheck(v: unknown): string | null {
+function describeCheck(v: unknown): string | null {
   if (!Array.isArray(v)) return `describe returned a ${typeof v}, not a list`;
   for (const d of v as { name?: unknown; inputSchema?: unknown; outputSchema?: unknown }[]) {
     for (const schema of [d.inputSchema, ...(d.outputSchema === undefined ? [] : [d.outputSchema])]) {
@@ -109,4 +112,49 @@ function tooLarge(what: string, bytes: number, limit: number): Crash {
     code: 'AOS_E_RESULT_TOO_LARGE',
     details: { bytes, limit },
   };
+}
+
+/** The longest message and stack a crash report keeps: they land in journals and events. */
+const MAX_MESSAGE = 1000;
+const MAX_STACK_LINES = 20;
+const MAX_STACK = 4000;
+
+const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+/** A crash report's JSON (after the marker) as a crash; what does not parse is kept as text. */
+function fromReport(json: string): Crash {
+  let r: Partial<CrashReport>;
+  try {
+    r = JSON.parse(json) as Partial<CrashReport>;
+  } catch {
+    return { message: `uncaught exception: ${clip(json, MAX_MESSAGE)}` };
+  }
+  const name = typeof r.name === 'string' ? r.name : 'unknown';
+  const text = clip(typeof r.message === 'string' ? r.message : String(r.message), MAX_MESSAGE);
+  const head = /^[A-Z]\w*$/.test(name) ? `${name}: ${text}` : `thrown ${name}: ${text}`;
+  const details: Record<string, unknown> = { thrown: name };
+  if (typeof r.export === 'string') details.export = r.export;
+  if (typeof r.stack !== 'string' || r.stack.trim() === '') return { message: head, details };
+  const stack = clip(r.stack.trim().split('\n').slice(0, MAX_STACK_LINES).join('\n'), MAX_STACK);
+  details.stack = stack;
+  // The stack goes in the message too: the kernel's AOS_E_AGENT_CRASHED carries the message.
+  return { message: `${head}\n${stack.replace(/^/gm, '    ')}`, details };
+}
+
+/** The crash report in an export's `err` value, or null for a real guest error. */
+function reportIn(payload: ErrorValue): Crash | null {
+  if (typeof payload?.val !== 'string' || !payload.val.startsWith(CRASH_MARKER)) return null;
+  return fromReport(payload.val.slice(CRASH_MARKER.length));
+}
+
+/** describe's list, unless it is the crash report a built component returns in its place. */
+export const describeOrReport: Check = (v) => reportInList(v) ?? describeCheck(v);
+
+/** The crash report `describe` returned instead of its list (one descriptor named by the marker). */
+function reportInList(v: unknown): Crash | null {
+  if (!Array.isArray(v) || v.length !== 1) return null;
+  const d = v[0] as { name?: unknown; description?: unknown };
+  const text = String(d?.description);
+  if (d?.name !== CRASH_MARKER || !text.startsWith(CRASH_MARKER)) return null;
+  return fromReport(text.slice(CRASH_MARKER.length));
 }

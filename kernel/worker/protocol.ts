@@ -59,6 +59,26 @@ export function commandResultBytes(maxResultBytes: number): number {
   return 2 * maxResultBytes + (1 << 20);
 }
 
+/**
+ * How a component built by `agentos build` reports an exception that escaped an export without
+ * trapping: init, handle and invoke return `err({ tag: 'invalid', val: CRASH_MARKER + json })`,
+ * describe returns one descriptor named CRASH_MARKER with that same text as its description.
+ * The JSON is a CrashReport. The worker turns either into a crash (the instance is discarded,
+ * as for a trap). A guest that forges one only crashes itself, which it could do anyway.
+ */
+export const CRASH_MARKER = '\u0000agentos:uncaught\u0000';
+
+/** What the export wrapper says about a thrown value. */
+export interface CrashReport {
+  /** `Error`, `TypeError`, ... for an Error; `string`, `object`, ... for any other value. */
+  name: string;
+  message: string;
+  /** `e.stack` as SpiderMonkey gives it (`fn@file:line:column` lines, cut at the wrapper), for an Error. */
+  stack?: string;
+  /** Which export it escaped from. */
+  export: string;
+}
+
 /** Compiled core modules for a digest, posted on the worker's port before the load that needs them. */
 export interface ModulesMessage {
   digest: string;
