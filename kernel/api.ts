@@ -75,6 +75,14 @@ export interface KernelOptions {
   cacheDir?: string;
   /** Largest message body accepted, in bytes of JSON. Default 1 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Largest value one call may return, in bytes (UTF-8 of the JSON text a handler or tool
+   * returns, of a skill's descriptor list as JSON, or of an `err` reason). A value larger than
+   * the 4 MiB command channel goes over in chunks; one over this limit ends the call with
+   * AOS_E_RESULT_TOO_LARGE and discards the instance (its fuel is counted). Default 16 MiB, at
+   * most 256 MiB.
+   */
+  maxResultBytes?: number;
   /** How long close() waits for invocations in flight before it stops the workers. Default 10 s. */
   closeTimeoutMs?: number;
   /**

@@ -52,10 +52,10 @@ export const ERROR_CODES = {
     'The invocation ran past its wall-clock deadline; its instance was discarded. Raise `limits.deadlineMs`.',
   AOS_E_BAD_RESULT:
     'An export returned a value of the wrong type or malformed JSON; the instance was discarded and the message dead-lettered (it would fail the same way again). Fix the component.',
-  AOS_E_RESULT_TOO_LARGE:
-    'An export returned a result larger than the kernel carries (`maxResultBytes`); the instance was discarded and the message dead-lettered. Return less, or raise the limit.',
   AOS_E_STACK_OVERFLOW:
     'The instance recursed deeper than the worker stack allows; it was discarded. Bound the recursion.',
+  AOS_E_RESULT_TOO_LARGE:
+    'The call returned more bytes than `maxResultBytes` allows; its instance was discarded and the message dead-lettered (it would be too large again). Return less (keep large data in memory services and return a key), or raise `maxResultBytes`.',
   AOS_E_DEAD_LETTER_NOT_FOUND: 'No dead letter with that agent and message id. List them with deadLetters().',
   AOS_E_EXPIRED: 'The message outlived its TTL in the mailbox and was dropped undelivered.',
   AOS_E_QUOTA_EXCEEDED: 'A quota was hit (mailbox length, hostcall rate); retry later.',

@@ -22,7 +22,7 @@ import type { Limits } from './limits.js';
 import { HostcallTable } from './linker.js';
 import { Loader } from './loader.js';
 import type { ResolvedOptions } from './options.js';
-import { WorkerPool, type WorkerSlot } from './pool.js';
+import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './pool.js';
 import { Scheduler } from './scheduler.js';
 import { DeadLetters } from './store/dead-letters.js';
 import { Journal } from './store/journal.js';
@@ -109,7 +109,18 @@ export abstract class KernelCore {
   }
 
   protected async start(
-    { workers, maxWorkers, cpus, slice, attempts, backoffMs, batch, tick, watchdogGraceMs }: ResolvedOptions,
+    {
+      workers,
+      maxWorkers,
+      cpus,
+      slice,
+      attempts,
+      backoffMs,
+      batch,
+      tick,
+      watchdogGraceMs,
+      maxResultBytes,
+    }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
@@ -124,6 +135,8 @@ export abstract class KernelCore {
         onCommandEnd: (slot, agent) => this.links.commandEnded(slot, agent),
       },
       maxWorkers,
+      RETIRE_IDLE_MS,
+      maxResultBytes,
     );
     const scheduler = new Scheduler(cpus, this.pool.wanted);
     const pool = this.pool;

@@ -11,6 +11,7 @@ import { DEFAULT_TICK } from './budgets.js';
 import type { Durability } from './commits.js';
 import { AgentOSError } from './errors.js';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
+import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES } from './worker/protocol.js';
 
 export interface ResolvedOptions {
   cpus: number;
@@ -32,6 +33,8 @@ export interface ResolvedOptions {
   tick: number;
   /** How far past its deadline a call that reaches no metering point runs before its worker is terminated. */
   watchdogGraceMs: number;
+  /** The largest value one call may return, in bytes. */
+  maxResultBytes: number;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -70,6 +73,9 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const durability = options.durability ?? 'strict';
   if (durability !== 'strict' && durability !== 'relaxed')
     throw bad(`durability must be "strict" or "relaxed", got ${JSON.stringify(durability)}`);
+  const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+  if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1 || maxResultBytes > MAX_RESULT_BYTES)
+    throw bad(`maxResultBytes must be an integer from 1 to ${MAX_RESULT_BYTES}, got ${maxResultBytes}`);
   return {
     durability,
     tick,
@@ -83,5 +89,6 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
     limits,
     durableMailboxes: mailboxes === 'durable',
     batch,
+    maxResultBytes,
   };
 }

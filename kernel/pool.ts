@@ -17,7 +17,15 @@ import { createParkChannel, createWanted, type ParkChannel } from './bridge/park
 import { createPostRing, type PostRing } from './bridge/post-ring.js';
 import { compiledEntry } from './paths.js';
 import type { Killed } from './watchdog.js';
-import type { BatchResult, HandleBatchTask, ServeTask, Task, TaskResult } from './worker/protocol.js';
+import {
+  type BatchResult,
+  commandResultBytes,
+  DEFAULT_MAX_RESULT_BYTES,
+  type HandleBatchTask,
+  type ServeTask,
+  type Task,
+  type TaskResult,
+} from './worker/protocol.js';
 
 /** The worker entry as compiled JS (a CommonJS file that imports the worker: worker/entry.cts). */
 export function workerEntry(): string {
@@ -88,6 +96,7 @@ export class WorkerPool {
     private readonly max: number,
     private readonly events: PoolEvents,
     private readonly retireMs: number,
+    private readonly maxResultBytes: number,
   ) {
     this.pools.push(this.spawn(size, false));
     this.retireTimer = setInterval(() => this.retireIdle(), retireMs / 3);
@@ -116,7 +125,9 @@ export class WorkerPool {
       const slot: WorkerSlot = {
         thread: w.id,
         channel: createChannel(),
-        commands: new CommandSender(createCommandBuffer()),
+        commands: new CommandSender(createCommandBuffer(), {
+          maxResultBytes: commandResultBytes(this.maxResultBytes),
+        }),
         port: port1,
         park: createParkChannel(),
         posts: createPostRing(),
@@ -141,6 +152,7 @@ export class WorkerPool {
         park: slot.park.sab,
         wanted: this.wanted,
         posts: slot.posts.sab,
+        maxResultBytes: this.maxResultBytes,
         [key]: { thread: w.id },
       };
       // The serve task ends however the worker ends (stopped, thrown, exited): that is the
@@ -172,15 +184,17 @@ export class WorkerPool {
 
   /**
    * Starts `size` workers (growing up to `max` when blocked calls hold them all; an extra
-   * worker idle for `retireMs` with nothing resident retires).
+   * worker idle for `retireMs` with nothing resident retires). A call may return up to
+   * `maxResultBytes` (chunked over the command channel past its buffer).
    */
   static async start(
     size: number,
     events: PoolEvents,
     max = size,
     retireMs = RETIRE_IDLE_MS,
+    maxResultBytes = DEFAULT_MAX_RESULT_BYTES,
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool(size, Math.max(size, max), events, retireMs);
+    const pool = new WorkerPool(size, Math.max(size, max), events, retireMs, maxResultBytes);
     const deadline = Date.now() + 30_000;
     while (pool.slots.size < size) {
       if (Date.now() > deadline) {

@@ -1,9 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AgentOSError } from '../kernel/errors.js';
 import { inspectComponent } from '../kernel/loader.js';
 import { codeOf } from '../kernel/testing/expect-error.js';
-import { openKernel, tempHome } from '../kernel/testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../kernel/testing/harness.js';
 import { buildComponent } from './build.js';
 
 function source(code: string): string {
@@ -39,7 +40,8 @@ describe('agentos build', () => {
     } finally {
       await kernel.close();
     }
-  });
+    // Building (~20 s) and metering a fresh component (~5 s, 25 s and more on a loaded machine).
+  }, 240_000);
 
   it('refuses a source that misses an export of its world', async () => {
     const src = source('export function handle(m: { body: string }) { return m.body; }');
@@ -81,5 +83,106 @@ describe('agentos build', () => {
     expect(await codeOf(buildComponent(src, { world: 'daemon' as 'agent', out: '/tmp/x.wasm' }))).toMatch(
       /^AOS_E_BAD_ARGUMENT: --world/,
     );
+  });
+});
+
+/** The coded error a call rejects with (it must reject). */
+async function errorOf(p: Promise<unknown>): Promise<AgentOSError> {
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  if (!(e instanceof AgentOSError)) throw new Error(`expected an AgentOSError, got ${String(e)}`);
+  return e;
+}
+
+/** A SpiderMonkey stack line: `function@file:line:column`. */
+const STACK_LINE = /\n {4}\S*@\S+:\d+:\d+/;
+
+describe("exceptions escaping a built component's exports", () => {
+  /** One delivery per message: a crash is reported once. */
+  const ONCE = { delivery: { attempts: 1 } };
+
+  it('reports an Error thrown by handle with its message and stack, and discards the instance', async () => {
+    const kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
+    const e = await errorOf(kernel.send(id, { op: 'trap' }));
+    expect(e.code).toBe('AOS_E_AGENT_CRASHED');
+    expect(e.message).toMatch(/^probe-[\w-]+ crashed: Error: probe was asked to trap\n {4}handle@/);
+    expect(e.message).toMatch(STACK_LINE);
+    expect(e.message).not.toMatch(/unreachable/);
+    // Discarded as for a trap: the next message meets a fresh instance.
+    expect(await kernel.send(id, { op: 'state' })).toEqual({ handled: 1 });
+    expect(kernel.inspect(id)).toMatchObject({ generation: 2, stats: { crashes: 1 } });
+    const [letter] = await kernel.deadLetters(id);
+    expect(letter!.reason).toMatch(/Error: probe was asked to trap/);
+  });
+
+  it('reports the innermost frame of a nested throw, and an engine TypeError', async () => {
+    const kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('thrower'));
+    const nested = await errorOf(kernel.send(id, { throw: 'error' }));
+    expect(nested.code).toBe('AOS_E_AGENT_CRASHED');
+    expect(nested.message).toMatch(
+      /crashed: Error: thrower was asked to throw an error\n {4}nested@\S+:\d+:\d+\n {4}handle@/,
+    );
+    const typeError = await errorOf(kernel.send(id, { throw: 'type-error' }));
+    expect(typeError.message).toMatch(/crashed: TypeError: .*undefined/);
+    expect(typeError.message).toMatch(STACK_LINE);
+  });
+
+  it('reports thrown values that are not Errors, and a rejected promise', async () => {
+    const kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('thrower'));
+    const cases: [string, RegExp][] = [
+      ['string', /crashed: thrown string: a plain string;/],
+      ['object', /crashed: thrown object: \{"reason":"an object","n":7\};/],
+      ['number', /crashed: thrown number: 42;/],
+      ['null', /crashed: thrown null: null;/],
+      ['async', /crashed: RangeError: rejected later\n {4}handle@/],
+    ];
+    for (const [what, expected] of cases) {
+      const e = await errorOf(kernel.send(id, { throw: what }));
+      expect(e.code, what).toBe('AOS_E_AGENT_CRASHED');
+      expect(e.message, what).toMatch(expected);
+    }
+    expect(kernel.inspect(id).stats.crashes).toBe(cases.length);
+  });
+
+  it('leaves guest errors as they were: a thrown error variant and a returned err', async () => {
+    const kernel = await openKernel(ONCE);
+    const thrower = await kernel.spawn(await fixture('thrower'));
+    const thrown = await errorOf(kernel.send(thrower, { throw: 'variant' }));
+    expect(thrown).toMatchObject({
+      code: 'AOS_E_AGENT_ERROR',
+      details: { tag: 'denied', reason: 'thrown as a guest error' },
+    });
+    const probe = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    const returned = await errorOf(kernel.send(probe, { op: 'fail', reason: 'no' }));
+    expect(returned).toMatchObject({ code: 'AOS_E_AGENT_ERROR', details: { tag: 'denied', reason: 'no' } });
+    // Neither discarded its instance.
+    expect(kernel.inspect(thrower)).toMatchObject({ generation: 1, stats: { crashes: 0 } });
+    expect(await kernel.send(thrower, { hello: 1 })).toEqual({ hello: 1 });
+  });
+
+  it('reports init throwing when the agent starts', async () => {
+    const kernel = await openKernel(ONCE);
+    const e = await errorOf(
+      kernel.spawn(await fixture('thrower'), { config: { throwInit: 'no config for you' } }),
+    );
+    expect(e.code).toBe('AOS_E_AGENT_CRASHED');
+    expect(e.message).toMatch(/crashed starting: Error: no config for you\n {4}init@/);
+  });
+
+  it("reports a skill's describe and invoke throwing; the skill answers the next call", async () => {
+    const kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('thrower-skill'));
+    const d = await errorOf(kernel.describe(id));
+    expect(d.code).toBe('AOS_E_AGENT_CRASHED');
+    expect(d.message).toMatch(/crashed: Error: describe was asked to throw\n {4}describe@/);
+    const i = await errorOf(kernel.invoke(id, 'throw', {}));
+    expect(i.message).toMatch(/crashed: Error: tool throw threw\n {4}invoke@/);
+    expect(await kernel.invoke(id, 'fine', {})).toEqual({ ok: true });
   });
 });

@@ -3,9 +3,11 @@
  *
  * 1. esbuild bundles the source into one ES module; `agentos:kernel/<iface>` imports stay
  *    external (the unversioned form is accepted and pinned to the kernel's ABI version);
- * 2. the world is written for this component: the chosen world's exports plus an import for
+ * 2. each export of the world is wrapped (toolchain/export-wrapper.ts) so an exception that
+ *    escapes it comes back as a crash report instead of a trap that loses its message;
+ * 3. the world is written for this component: the chosen world's exports plus an import for
  *    exactly the interfaces the source uses, so the component asks for nothing else;
- * 3. componentize-js (SpiderMonkey) builds the component with every WASI feature disabled.
+ * 4. componentize-js (SpiderMonkey) builds the component with every WASI feature disabled.
  *
  * @example
  * const r = await buildComponent('components/echo/index.ts', { world: 'agent', out: '/tmp/echo.wasm' });
@@ -18,6 +20,7 @@ import { build, type Message, type Plugin } from 'esbuild';
 import { ABI_VERSION, importName, PACKAGE, WIT_INTERFACES } from '../kernel/abi.js';
 import { AgentOSError } from '../kernel/errors.js';
 import { sha256 } from '../kernel/loader.js';
+import { wrapExports } from './export-wrapper.js';
 import { withWitWorkspace } from './wit-workspace.js';
 
 export type BuildWorld = 'agent' | 'skill';
@@ -114,7 +117,7 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
     );
   }
   const imports = [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort();
-  const code = bundle.outputFiles![0]!.text;
+  const code = await wrapExports(bundle.outputFiles![0]!.text, EXPORTS[options.world]);
 
   const lines = [
     `include ${PACKAGE}/${options.world}@${ABI_VERSION};`,

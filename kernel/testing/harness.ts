@@ -30,9 +30,12 @@ export const FIXTURES = {
   watcher: { ts: 'watcher.ts', world: 'agent' },
   pinger: { ts: 'pinger.ts', world: 'agent' },
   tally: { ts: 'tally.ts', world: 'agent' },
+  thrower: { ts: 'thrower.ts', world: 'agent' },
+  'thrower-skill': { ts: 'thrower-skill.ts', world: 'skill' },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
+  'big-wat': { wat: 'big.wat', world: 'agent' },
   'sender-wat': { wat: 'sender.wat', world: 'agent', imports: ['ipc'] },
   'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },
   'unknown-import': {
@@ -60,14 +63,24 @@ function witDigest(): string {
   );
 }
 
-/** Path of the built fixture, building it if its sources changed. */
+/** What `agentos build` does to a source (its wrapper included): a TS fixture is rebuilt when it changes. */
+function buildDigest(): string {
+  const files = ['build.ts', 'export-wrapper.ts'].map((f) =>
+    readFileSync(join(packageRoot(), 'toolchain', f)),
+  );
+  return sha256(Buffer.concat(files));
+}
+
+/** Path of the built fixture, building it if its sources or the build changed. */
 export async function fixture(name: FixtureName): Promise<string> {
   const spec: FixtureSpec = FIXTURES[name];
   const file = 'ts' in spec ? spec.ts : spec.wat;
   let source = readFileSync(join(FIXTURES_DIR, file), 'utf8');
   if (!('ts' in spec))
     source = source.replace(';;COMMON', readFileSync(join(FIXTURES_DIR, 'common.wat.inc'), 'utf8'));
-  const key = sha256(Buffer.from(`${source}\0${JSON.stringify(spec)}\0${witDigest()}`)).slice(0, 16);
+  const key = sha256(
+    Buffer.from(`${source}\0${JSON.stringify(spec)}\0${witDigest()}\0${'ts' in spec ? buildDigest() : ''}`),
+  ).slice(0, 16);
   const out = join(cacheDir(), `${name}-${key}.wasm`);
   if (existsSync(out)) return out;
   mkdirSync(cacheDir(), { recursive: true });

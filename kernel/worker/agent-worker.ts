@@ -7,24 +7,35 @@
  * other instances carry on.
  */
 import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
-import { LOCAL_FUNCTIONS } from '../../hostcalls/worker-side.js';
-import { HostcallClient, Status } from '../bridge/channel.js';
+import { HostcallClient } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
 import { Parker } from '../bridge/park.js';
 import { PostWriter } from '../bridge/post-ring.js';
 import type { LocalFunction } from '../capability.js';
 import type { StoredMessage } from '../store/journal.js';
-import { type Budget, DeadlinePassed, FuelExhausted, MemoryLimitHit, Meter } from './meter.js';
-import type {
-  BatchResult,
-  ErrorValue,
-  LoadTask,
-  ModulesMessage,
-  ServeTask,
-  Task,
-  TaskResult,
-  UnloadTask,
-  WireBudget,
+import {
+  type Check,
+  type Crash,
+  describeOrReport,
+  errorBytes,
+  failureOf,
+  jsonCheck,
+  resultBytes,
+  valueCrash,
+} from './classify.js';
+import { importObject, lapse } from './imports.js';
+import { type Budget, Meter } from './meter.js';
+import {
+  type BatchResult,
+  commandResultBytes,
+  DEFAULT_MAX_RESULT_BYTES,
+  type LoadTask,
+  type ModulesMessage,
+  type ServeTask,
+  type Task,
+  type TaskResult,
+  type UnloadTask,
+  type WireBudget,
 } from './protocol.js';
 
 interface Glue {
@@ -53,79 +64,10 @@ let posts: PostWriter | null = null;
 let modulePort: MessagePort | null = null;
 /** Which message of the current command runs (a batch has several); posted calls carry it. */
 let current = 0;
-
-/** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
-class HostcallError extends Error {
-  constructor(readonly payload: ErrorValue) {
-    super(payload.val);
-  }
-}
-
-function stub(fn: number, local?: LocalFunction): (...args: unknown[]) => unknown {
-  return (...args: unknown[]) => {
-    if (local) {
-      const answer = local.answer(args);
-      if (answer && posts!.post(fn, current, args, answer.value)) {
-        answer.commit();
-        return answer.value;
-      }
-      local.asking?.(args);
-    }
-    const { status, value, aside } = client!.call(fn, args);
-    if (aside !== undefined) local?.told?.(args, aside);
-    if (status === Status.Ok) return value;
-    if (status === Status.GuestError) throw new HostcallError(value as ErrorValue);
-    // A kernel fault: throwing a plain Error ends the invocation (the instance is discarded).
-    throw new Error(String(value));
-  };
-}
-
-type Imports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
-
-function importObject(plan: LoadTask['imports']): { imports: Imports; locals: LocalFunction[] } {
-  const imports: Imports = {};
-  const locals: LocalFunction[] = [];
-  for (const [key, fns] of Object.entries(plan)) {
-    const iface: Record<string, (...args: unknown[]) => unknown> = {};
-    const cap = key.slice(key.indexOf('/') + 1);
-    for (const [name, id] of Object.entries(fns)) {
-      const local = LOCAL_FUNCTIONS[`${cap}.${name}`]?.();
-      if (local) locals.push(local);
-      iface[name] = stub(id, local);
-    }
-    imports[key] = iface;
-    // The glue reads the unversioned key; tools reading the .d.ts expect the versioned one.
-    imports[`${key}@0.1.0`] = iface;
-  }
-  return { imports, locals };
-}
-
-/** The command ended: credits the kernel granted for it lapse (it takes them back too). */
-function lapse(locals: readonly LocalFunction[]): void {
-  for (const l of locals) l.reset?.();
-}
-
-/** jco throws a ComponentError (an Error with an own `payload`) when an export returns `err`. */
-const isComponentError = (e: unknown): e is { payload: ErrorValue } =>
-  e instanceof Error && Object.hasOwn(e, 'payload') && !(e instanceof WebAssembly.RuntimeError);
-
-const describe = (e: unknown): string =>
-  e instanceof Error ? `${e.name}: ${e.message}` : `thrown ${typeof e}: ${String(e)}`;
-
-/** Limits are coded: the kernel reports them under their own error codes. */
-function limitOf(e: unknown): Pick<Extract<TaskResult, { kind: 'crash' }>, 'code' | 'details'> {
-  if (e instanceof FuelExhausted)
-    return { code: 'AOS_E_FUEL_EXHAUSTED', details: { used: e.used, budget: e.budget, budgetKind: e.kind } };
-  if (e instanceof MemoryLimitHit)
-    return {
-      code: 'AOS_E_MEMORY_LIMIT',
-      details: { bytes: e.bytes, requested: e.requested, limit: e.limit },
-    };
-  if (e instanceof DeadlinePassed) return { code: 'AOS_E_DEADLINE', details: { ms: e.ms } };
-  if (e instanceof RangeError && /call stack/i.test(e.message))
-    return { code: 'AOS_E_STACK_OVERFLOW', details: {} };
-  return {};
-}
+/** The agent the current command is for (its instance goes if the result cannot be returned). */
+let currentAgent: string | null = null;
+/** The largest value one call may return (the kernel's `maxResultBytes`). */
+let maxResultBytes = DEFAULT_MAX_RESULT_BYTES;
 
 /** Parks this worker when the scheduler wants its permit (see bridge/park.ts). */
 function onTick(used: number, sliceUsed: number): number {
@@ -147,15 +89,18 @@ const budgetFields = (b: WireBudget): Budget => ({
 
 /**
  * Runs `f` against an instance under `budget` (null: a budget already begun, as for init after
- * instantiation); classifies the outcome. Any non-WIT failure drops the instance.
+ * instantiation); classifies the outcome. Any non-WIT failure drops the instance, and so does a
+ * crash report, a value over `maxResultBytes` or a malformed value. The usage figures are taken
+ * before anything else, so every outcome carries them.
  */
 function guard(
   agent: string,
   meter: Meter,
   budget: WireBudget | null,
   t0: number,
+  what: string,
   f: () => unknown,
-  check?: (v: unknown) => string | null,
+  check?: Check,
 ): TaskResult {
   if (budget) meter.begin(budgetOf(budget));
   let value: unknown;
@@ -166,49 +111,34 @@ function guard(
     failure = { e };
   }
   const usage = { us: us(t0), thread: threadId, fuel: meter.end(), memory: meter.memoryBytes() };
-  if (!failure) {
-    const bad = check ? check(value) : null;
-    if (bad === null) return { kind: 'ok', value, ...usage };
+  const crash = (c: Crash | string): TaskResult => {
     instances.delete(agent);
-    return { kind: 'crash', message: bad, ...usage };
+    return { kind: 'crash', ...(typeof c === 'string' ? { message: c } : c), ...usage };
+  };
+  if (!failure) {
+    const bad = valueCrash(value, what, maxResultBytes, check);
+    return bad === null ? { kind: 'ok', value, ...usage } : crash(bad);
   }
-  const e = failure.e;
-  if (isComponentError(e)) return { kind: 'error', error: e.payload, ...usage };
-  instances.delete(agent);
-  const limit = limitOf(e);
-  // A limit's own message says it all; a trap or throw is named by its kind.
-  const message = limit.code && limit.code !== 'AOS_E_STACK_OVERFLOW' ? (e as Error).message : describe(e);
-  return { kind: 'crash', message, ...limit, ...usage };
+  const ended = failureOf(failure.e, what, maxResultBytes);
+  return 'error' in ended ? { kind: 'error', error: ended.error, ...usage } : crash(ended);
 }
 
 const us = (t0: number): number => Math.round((performance.now() - t0) * 10000) / 10;
 
-/** The JSON an export returned must parse; anything else is a malformed return value. */
-function jsonCheck(what: string): (v: unknown) => string | null {
-  return (v) => {
-    if (typeof v !== 'string') return `${what} returned a ${typeof v}, not JSON text`;
-    try {
-      JSON.parse(v);
-      return null;
-    } catch {
-      return `${what} returned malformed JSON: ${v.length > 80 ? `${v.slice(0, 80)}…` : v}`;
-    }
-  };
-}
-
-/** Every descriptor needs a name and JSON schemas that parse. */
-function describeCheck(v: unknown): string | null {
-  if (!Array.isArray(v)) return `describe returned a ${typeof v}, not a list`;
-  for (const d of v as { name?: unknown; inputSchema?: unknown; outputSchema?: unknown }[]) {
-    for (const schema of [d.inputSchema, ...(d.outputSchema === undefined ? [] : [d.outputSchema])]) {
-      try {
-        JSON.parse(schema as string);
-      } catch {
-        return `describe returned a malformed JSON schema for tool ${String(d.name)}`;
-      }
-    }
-  }
-  return null;
+/**
+ * A result the command channel cannot carry (a batch of large values past what it takes, or a
+ * value the codec cannot encode): each call in it becomes a crash that keeps its usage figures,
+ * and the instance goes.
+ */
+function unsendable(result: unknown, why: string): TaskResult | BatchResult {
+  if (currentAgent !== null) instances.delete(currentAgent);
+  const asCrash = (r: TaskResult): TaskResult =>
+    r.kind === 'missing'
+      ? r
+      : { kind: 'crash', message: why, us: r.us, thread: r.thread, fuel: r.fuel, memory: r.memory };
+  const r = result as TaskResult | BatchResult;
+  if (r.kind === 'batch') return { ...r, results: r.results.map((x) => asCrash(x) as typeof x) };
+  return asCrash(r);
 }
 
 async function load(task: LoadTask): Promise<TaskResult> {
@@ -233,9 +163,10 @@ async function load(task: LoadTask): Promise<TaskResult> {
   const meter = new Meter(task.memoryBytes);
   meter.onTick = onTick;
   let exports: Instance['exports'] = {};
-  const { imports, locals } = importObject(task.imports);
+  const link = { client: client!, posts: posts!, current: () => current };
+  const { imports, locals } = importObject(task.imports, link);
   current = 0;
-  const started = guard(task.agent, meter, task.budget, t0, () => {
+  const started = guard(task.agent, meter, task.budget, t0, 'init', () => {
     exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
     if (task.world === 'agent') exports.init!(task.config);
     return null;
@@ -255,7 +186,11 @@ export default async function serve(task: ServeTask): Promise<void> {
   parker = new Parker({ sab: task.park }, task.wanted);
   posts = new PostWriter({ sab: task.posts });
   modulePort = task.port;
-  await serveCommands(task.commands, (t) => run(t as Task));
+  maxResultBytes = task.maxResultBytes;
+  await serveCommands(task.commands, (t) => run(t as Task), {
+    maxResultBytes: commandResultBytes(maxResultBytes),
+    unsendable,
+  });
 }
 
 /** A stored message as the `handle` export takes it. */
@@ -268,6 +203,7 @@ const witMessage = (m: StoredMessage) => ({
 });
 
 async function run(task: Task): Promise<TaskResult | BatchResult> {
+  currentAgent = task.op === 'unload' ? null : task.agent;
   if (task.op === 'unload') {
     for (const agent of task.agents) instances.delete(agent);
     return { kind: 'ok', value: null, us: 0, thread: threadId, fuel: 0, memory: 0 };
@@ -291,15 +227,18 @@ function call(task: Exclude<Task, LoadTask | UnloadTask>, inst: Instance): TaskR
   switch (task.op) {
     case 'handle': {
       const message = witMessage(task.message);
-      return guard(task.agent, inst.meter, task.budget, t0, () => x.handle!(message), jsonCheck('handle'));
+      const check = jsonCheck('handle');
+      return guard(task.agent, inst.meter, task.budget, t0, 'handle', () => x.handle!(message), check);
     }
     case 'handleBatch': {
       // In order, each under its own budget, until one crashes (its instance is gone then).
       const results: Exclude<TaskResult, { kind: 'missing' }>[] = [];
       let fuel = 0;
+      let bytes = 0;
       for (const [i, m] of task.messages.entries()) {
-        // Between messages, give way as a call would at a tick: the rest stay queued.
-        if (i > 0 && parker?.shouldYield(fuel)) break;
+        // Between messages, give way as a call would at a tick: the rest stay queued. So do
+        // they once the results reach maxResultBytes: the command's result stays carriable.
+        if (i > 0 && (parker?.shouldYield(fuel) || bytes >= maxResultBytes)) break;
         parker?.setCurrent(i);
         current = i;
         const message = witMessage(m);
@@ -308,20 +247,40 @@ function call(task: Exclude<Task, LoadTask | UnloadTask>, inst: Instance): TaskR
           inst.meter,
           task.budget,
           performance.now(),
+          'handle',
           () => x.handle!(message),
           jsonCheck('handle'),
         );
         results.push(r as Exclude<TaskResult, { kind: 'missing' }>);
         if (r.kind !== 'missing') fuel += r.fuel;
+        if (r.kind === 'ok') bytes += resultBytes(r.value);
+        else if (r.kind === 'error') bytes += errorBytes(r.error);
         if (r.kind === 'crash') break;
       }
       return { kind: 'batch', results, thread: threadId };
     }
     case 'invoke': {
-      const check = jsonCheck(`invoke(${task.tool})`);
-      return guard(task.agent, inst.meter, task.budget, t0, () => x.invoke!(task.tool, task.args), check);
+      const what = `invoke(${task.tool})`;
+      const check = jsonCheck(what);
+      return guard(
+        task.agent,
+        inst.meter,
+        task.budget,
+        t0,
+        what,
+        () => x.invoke!(task.tool, task.args),
+        check,
+      );
     }
     case 'describe':
-      return guard(task.agent, inst.meter, task.budget, t0, () => x.describe!(), describeCheck);
+      return guard(
+        task.agent,
+        inst.meter,
+        task.budget,
+        t0,
+        'describe',
+        () => x.describe!(),
+        describeOrReport,
+      );
   }
 }

@@ -40,6 +40,43 @@ export interface ServeTask {
   wanted: SharedArrayBuffer;
   /** Where the worker posts the calls it answered itself (bridge/post-ring.ts). */
   posts: SharedArrayBuffer;
+  /** The largest result one call may return (the kernel's `maxResultBytes`). */
+  maxResultBytes: number;
+}
+
+/** The kernel's default `maxResultBytes`: 16 MiB. */
+export const DEFAULT_MAX_RESULT_BYTES = 16 << 20;
+
+/** The most `maxResultBytes` may be: a command's result must fit the channel's 1 GiB transfer. */
+export const MAX_RESULT_BYTES = 256 << 20;
+
+/**
+ * The most a command's whole result may take on the command channel, both ends agree on it: a
+ * batch stops once its results reach `maxResultBytes`, so with the one that took it there and
+ * the framing of up to 1,024 results it stays under twice that plus 1 MiB.
+ */
+export function commandResultBytes(maxResultBytes: number): number {
+  return 2 * maxResultBytes + (1 << 20);
+}
+
+/**
+ * How a component built by `agentos build` reports an exception that escaped an export without
+ * trapping: init, handle and invoke return `err({ tag: 'invalid', val: CRASH_MARKER + json })`,
+ * describe returns one descriptor named CRASH_MARKER with that same text as its description.
+ * The JSON is a CrashReport. The worker turns either into a crash (the instance is discarded,
+ * as for a trap). A guest that forges one only crashes itself, which it could do anyway.
+ */
+export const CRASH_MARKER = '\u0000agentos:uncaught\u0000';
+
+/** What the export wrapper says about a thrown value. */
+export interface CrashReport {
+  /** `Error`, `TypeError`, ... for an Error; `string`, `object`, ... for any other value. */
+  name: string;
+  message: string;
+  /** `e.stack` as SpiderMonkey gives it (`fn@file:line:column` lines, cut at the wrapper), for an Error. */
+  stack?: string;
+  /** Which export it escaped from. */
+  export: string;
 }
 
 /** Compiled core modules for a digest, posted on the worker's port before the load that needs them. */
@@ -103,7 +140,8 @@ export type LimitCode =
   | 'AOS_E_FUEL_EXHAUSTED'
   | 'AOS_E_MEMORY_LIMIT'
   | 'AOS_E_DEADLINE'
-  | 'AOS_E_STACK_OVERFLOW';
+  | 'AOS_E_STACK_OVERFLOW'
+  | 'AOS_E_RESULT_TOO_LARGE';
 
 /** What a call into the instance used: fuel units and its linear memory afterwards, in bytes. */
 interface Usage {

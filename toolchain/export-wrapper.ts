@@ -1,0 +1,106 @@
+/**
+ * The export wrapper `agentos build` puts around a component's exports. In a componentize-js
+ * (StarlingMonkey) component an Error that escapes an export is reported to stderr — which the
+ * build disables, like every WASI feature — and the engine then aborts: the kernel saw only
+ * "wasm trap: unreachable". The engine cannot be asked afterwards either: the trapped instance
+ * cannot be re-entered, and its core module has no name section to find the message by.
+ *
+ * So each export is wrapped: a value thrown out of it (synchronously, or as the rejection of a
+ * returned promise) is caught, described (name, message, `e.stack`) and returned as a crash
+ * report the worker recognises (CRASH_MARKER in kernel/worker/protocol.ts): an `err` for init,
+ * handle and invoke, a one-descriptor list for describe. What the guest returns is untouched,
+ * and so is what componentize-js already lowers to `err(...)`: a value with its own `payload`
+ * (how a hostcall's error is thrown) and a thrown `{ tag, val }` error variant.
+ *
+ * @example
+ * const code = await wrapExports(bundledSource, ['init', 'handle']);
+ */
+import { build, type Plugin } from 'esbuild';
+import { GUEST_ERROR_TAGS } from '../kernel/errors.js';
+import { CRASH_MARKER } from '../kernel/worker/protocol.js';
+
+/** How each export reports a crash: describe returns a list, the others a result. */
+const AS_LIST = new Set(['describe']);
+
+/** The wrapper's code (plain JS: it runs inside SpiderMonkey, after esbuild). */
+function wrapperSource(names: readonly string[]): string {
+  const lines = [
+    `import * as user from 'agentos-build:source';`,
+    `const MARKER = ${JSON.stringify(CRASH_MARKER)};`,
+    `const TAGS = ${JSON.stringify(GUEST_ERROR_TAGS)};`,
+    `const own = Object.prototype.hasOwnProperty;`,
+    `const isVariant = (v) => v !== null && typeof v === 'object' && TAGS.includes(v.tag) && typeof v.val === 'string';`,
+    // What componentize-js turns into err(...) already: leave it to do so.
+    `const isGuestError = (e) => e !== null && typeof e === 'object' &&`,
+    `  (own.call(e, 'payload') ? isVariant(e.payload) : !(e instanceof Error) && isVariant(e));`,
+    `function text(e) {`,
+    `  if (typeof e === 'string') return e;`,
+    `  try { const j = JSON.stringify(e); if (j !== undefined) return j; } catch {}`,
+    `  try { return String(e); } catch { return '(a value that cannot be shown)'; }`,
+    `}`,
+    // The guest's frames only: the stack is cut where the wrapper called the export.
+    `function frames(stack) {`,
+    `  const lines = stack.split('\\n').filter((l) => l !== '');`,
+    `  const cut = lines.findIndex((l) => /^__agentos_call\\d*@/.test(l));`,
+    `  return (cut >= 0 ? lines.slice(0, cut) : lines).join('\\n');`,
+    `}`,
+    `function report(where, e) {`,
+    `  const r = { export: where };`,
+    `  if (e instanceof Error) {`,
+    `    r.name = String(e.name || 'Error');`,
+    `    r.message = text(e.message);`,
+    `    if (typeof e.stack === 'string') r.stack = frames(e.stack);`,
+    `  } else {`,
+    `    r.name = e === null ? 'null' : typeof e;`,
+    `    r.message = text(e);`,
+    `  }`,
+    `  return MARKER + JSON.stringify(r);`,
+    `}`,
+    `const asErr = (t) => ({ tag: 'err', val: { tag: 'invalid', val: t } });`,
+    `const asList = (t) => [{ name: MARKER, description: t, inputSchema: '{}' }];`,
+    `function caught(where, e, as) { if (isGuestError(e)) throw e; return as(report(where, e)); }`,
+    `function __agentos_call(f, args) { return f(...args); }`,
+    `function guarded(where, f, args, as) {`,
+    `  let r;`,
+    `  try { r = __agentos_call(f, args); } catch (e) { return caught(where, e, as); }`,
+    `  if (r !== null && typeof r === 'object' && typeof r.then === 'function')`,
+    `    return r.then(undefined, (e) => caught(where, e, as));`,
+    `  return r;`,
+    `}`,
+  ];
+  for (const name of names) {
+    const as = AS_LIST.has(name) ? 'asList' : 'asErr';
+    lines.push(`export function ${name}(...args) { return guarded('${name}', user.${name}, args, ${as}); }`);
+  }
+  return lines.join('\n');
+}
+
+/** Serves the bundled source to the wrapper; kernel imports stay external as the bundle has them. */
+function sourceOf(bundled: string): Plugin {
+  return {
+    name: 'agentos-build-source',
+    setup(b) {
+      b.onResolve({ filter: /^agentos-build:source$/ }, () => ({
+        path: 'source',
+        namespace: 'agentos-build',
+      }));
+      b.onLoad({ filter: /.*/, namespace: 'agentos-build' }, () => ({ contents: bundled, loader: 'js' }));
+      b.onResolve({ filter: /^agentos:/ }, (args) => ({ path: args.path, external: true }));
+    },
+  };
+}
+
+/** The bundled component source with `names` (its world's exports) wrapped; one ES module. */
+export async function wrapExports(bundled: string, names: readonly string[]): Promise<string> {
+  const out = await build({
+    stdin: { contents: wrapperSource(names), loader: 'js', sourcefile: 'agentos-exports.js' },
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+    plugins: [sourceOf(bundled)],
+  });
+  return out.outputFiles[0]!.text;
+}
