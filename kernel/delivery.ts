@@ -14,7 +14,7 @@
  */ import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { currentIndex } from './bridge/park.js';
-import { budgetFor } from './budgets.js';
+import { budgetFor, checkUsage } from './budgets.js';
 import type { Commits } from './commits.js';
 import { AgentOSError } from './errors.js';
 import type { Instances } from './instances.js';
@@ -22,7 +22,7 @@ import type { Outcomes } from './outcomes.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
 import type { Journal, StoredMessage } from './store/journal.js';
 import type { Txn } from './txn.js';
-import type { TaskResult, WireBudget } from './worker/protocol.js';
+import type { BatchResult, TaskResult, WireBudget } from './worker/protocol.js';
 
 export interface DeliveryDeps {
   pool: WorkerPool;
@@ -108,7 +108,7 @@ export class Delivery {
                 ...(JSON.parse(message.body) as { tool: string; args: string }),
               };
       let txn = this.d.commits.begin(agent, { t: 'invoke', at: this.d.now(), message });
-      let result = await this.d.pool.run(slot, task);
+      let result = this.sound(agent, await this.d.pool.run(slot, task), budget);
       if (result.kind === 'missing') {
         // The worker lost the instance (it was replaced): nothing ran; start a new one and try
         // once more (the start is a call of its own, with its own transaction).
@@ -119,7 +119,7 @@ export class Delivery {
         if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
         txn = this.d.commits.begin(agent, { t: 'invoke', at: this.d.now(), message });
-        result = await this.d.pool.run(slot, task);
+        result = this.sound(agent, await this.d.pool.run(slot, task), budget);
       }
       if (result.kind !== 'missing') used.fuel += result.fuel;
       this.outcomes.settle(agent, slot, message, result, txn);
@@ -131,6 +131,17 @@ export class Delivery {
       this.outcomes.settle(agent, slot, message, lostResult(agent, slot, e, budget), txn);
     }
   }
+  /**
+   * The worker's result with its usage figures made sound before anything reads them (the
+   * scheduler's virtual time too): an unsound one is charged conservatively and logged.
+   */
+  private sound<R extends TaskResult | BatchResult>(agent: AgentRuntime, r: R, budget: WireBudget): R {
+    const problems = checkUsage(r, budget.fuel);
+    if (problems.length > 0)
+      this.d.logger.error({ agent: agent.id, problems }, 'a worker reported unsound usage figures');
+    return r;
+  }
+
   /**
    * The queued messages to hand over in one command, or null for one at a time. Batches go to
    * agents (not skills) without window or lifetime budgets, which are checked per call, and stop
@@ -179,7 +190,7 @@ export class Delivery {
       };
       let r: Awaited<ReturnType<typeof this.d.pool.runBatch>>;
       try {
-        r = await this.d.pool.runBatch(slot, task);
+        r = this.sound(agent, await this.d.pool.runBatch(slot, task), budget);
       } catch (e) {
         // The worker died: which message it was on is unknown to its outcome, so none is
         // blamed now; all that did not settle are delivered again on a new instance, one at a

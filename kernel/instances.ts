@@ -7,6 +7,7 @@
  * @example
  * const r = await instances.start(agent, slot, 'first message', budget);
  */
+import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
@@ -17,6 +18,7 @@ import type { TaskResult, WireBudget } from './worker/protocol.js';
 
 export interface InstanceDeps {
   pool: WorkerPool;
+  logger: Logger;
   loader: Loader;
   journal: Journal;
   commits: Commits;
@@ -52,7 +54,9 @@ export class Instances {
       throw e;
     }
     slot.digests.add(rec.digest);
-    account(agent, r, this.d.now());
+    const bad = account(agent, r, this.d.now());
+    if (bad.length > 0)
+      this.d.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
     if (r.kind === 'ok') {
       agent.worker = slot.thread;
       slot.residents.add(rec.id);

@@ -111,7 +111,9 @@ export class Outcomes {
     if (this.abandoned) return;
     const rec = agent.record;
     rec.stats.invocations += 1;
-    account(agent, r, this.d.now());
+    const bad = account(agent, r, this.d.now());
+    if (bad.length > 0)
+      this.d.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
     if (r.kind !== 'missing') rec.stats.busyUs += r.us;
     // One message fewer to deliver alone after a lost batch.
     if (agent.alone > 0) agent.alone--;
@@ -149,13 +151,14 @@ export class Outcomes {
     }
     slot.residents.delete(rec.id);
     agent.worker = null;
-    if (r.kind === 'crash' && r.code) {
+    if (r.kind === 'crash' && r.code && r.code !== 'AOS_E_BAD_RESULT') {
       this.settleLimit(agent, message, r, txn);
       return;
     }
     const reason = r.kind === 'crash' ? r.message : 'instance missing after restart';
     const details = r.kind === 'crash' ? { reason, ...(r.details ?? {}) } : { reason };
-    const err = new AgentOSError('AOS_E_AGENT_CRASHED', `${rec.id} crashed: ${reason}`, details);
+    const code = r.kind === 'crash' && r.code ? r.code : 'AOS_E_AGENT_CRASHED';
+    const err = new AgentOSError(code, `${rec.id} crashed: ${reason}`, details);
     const usage = r.kind === 'crash' ? r : undefined;
     this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', reason, usage));
   }
@@ -301,5 +304,6 @@ export function startError(id: string, r: TaskResult): AgentOSError {
   return new AgentOSError(
     'AOS_E_AGENT_CRASHED',
     `${id} crashed starting: ${r.kind === 'crash' ? r.message : r.kind}`,
+    r.kind === 'crash' ? (r.details ?? {}) : {},
   );
 }

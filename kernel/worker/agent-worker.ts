@@ -117,7 +117,9 @@ function guard(
   };
   if (!failure) {
     const bad = valueCrash(value, what, maxResultBytes, check);
-    return bad === null ? { kind: 'ok', value, ...usage } : crash(bad);
+    if (bad === null) return { kind: 'ok', value, ...usage };
+    // A malformed value would come back the same way: the kernel does not retry it.
+    return crash(typeof bad === 'string' ? { message: bad, code: 'AOS_E_BAD_RESULT', details: {} } : bad);
   }
   const ended = failureOf(failure.e, what, maxResultBytes);
   return 'error' in ended ? { kind: 'error', error: ended.error, ...usage } : crash(ended);

@@ -141,7 +141,9 @@ export type LimitCode =
   | 'AOS_E_MEMORY_LIMIT'
   | 'AOS_E_DEADLINE'
   | 'AOS_E_STACK_OVERFLOW'
-  | 'AOS_E_RESULT_TOO_LARGE';
+  | 'AOS_E_RESULT_TOO_LARGE'
+  /** Not a limit: a value of the wrong type or malformed JSON. */
+  | 'AOS_E_BAD_RESULT';
 
 /** What a call into the instance used: fuel units and its linear memory afterwards, in bytes. */
 interface Usage {
