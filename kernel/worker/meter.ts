@@ -1,7 +1,8 @@
 /**
- * The worker side of fuel and memory metering for one component instance. Every core module the
- * fuel pass rewrote imports `agentos:meter`; the meter answers those imports and reads the
- * modules' counters.
+ * The worker side of fuel and memory metering for one component instance. The fuel pass
+ * rewrites every core module to import `agentos:meter` and export its counter; the meter answers
+ * those imports and reads the modules' counters. It refuses to instantiate a module that lacks
+ * them (NotMetered): the kernel never runs an unmetered module.
  *
  * Fuel is handed to each core module in grants of at most `tick` units. When a module's counter
  * drops below zero it calls `out_of_fuel`, and the meter settles what that module used, checks
@@ -10,12 +11,12 @@
  * passes the budget by more than one basic block.
  *
  * @example
- * const meter = new Meter(limitPages);
+ * const meter = new Meter(256 << 20); // linear memory cap, in bytes
  * const exports = glue.instantiate(getCoreModule, imports, meter.instantiateCore);
  * meter.begin({ fuel: 1e9, tick: 1e6, deadline: null });
  * try { exports.handle(msg); } finally { const used = meter.end(); }
  */
-import { FUEL } from '../../toolchain/fuel/names.js';
+import { FUEL, missingMeter } from '../../toolchain/fuel/names.js';
 
 export type BudgetKind = 'invocation' | 'window' | 'lifetime';
 
@@ -62,6 +63,14 @@ export class DeadlinePassed extends Error {
   }
 }
 
+/** Thrown from `instantiateCore` for a core module the fuel pass did not rewrite. */
+export class NotMetered extends Error {
+  override readonly name = 'NotMetered';
+  constructor(readonly lacks: string) {
+    super(`refusing to run a core module without its fuel meter: it lacks ${lacks}`);
+  }
+}
+
 const PAGE = 65536;
 
 interface Core {
@@ -90,19 +99,21 @@ export class Meter {
   /** @param limitBytes linear memory cap per instance (summed over its core modules) */
   constructor(private readonly limitBytes: number) {}
 
-  /** jco's `instantiateCore` hook: adds the meter's imports and remembers the counters. */
+  /**
+   * jco's `instantiateCore` hook: adds the meter's imports and remembers the counters.
+   * @throws NotMetered for a module without the meter's import and counter
+   */
   readonly instantiateCore = (module: WebAssembly.Module, imports?: Imports): WebAssembly.Instance => {
+    const lacks = missingMeter(module);
+    if (lacks) throw new NotMetered(lacks);
     const core: Core = { fuel: null, memory: null, given: 0 };
-    const metered = WebAssembly.Module.imports(module).some((i) => i.module === FUEL.module);
-    const all: Imports = metered
-      ? {
-          ...imports,
-          [FUEL.module]: {
-            [FUEL.outOfFuel]: () => this.outOfFuel(core),
-            [FUEL.memoryLimit]: (delta: number | bigint) => this.memoryLimit(Number(delta)),
-          },
-        }
-      : (imports ?? {});
+    const all: Imports = {
+      ...imports,
+      [FUEL.module]: {
+        [FUEL.outOfFuel]: () => this.outOfFuel(core),
+        [FUEL.memoryLimit]: (delta: number | bigint) => this.memoryLimit(Number(delta)),
+      },
+    };
     const instance = new WebAssembly.Instance(module, all);
     const x = instance.exports;
     core.fuel = (x[FUEL.fuelGlobal] as WebAssembly.Global | undefined) ?? null;

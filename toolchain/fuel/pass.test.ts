@@ -1,5 +1,7 @@
+import { parse } from '@bytecodealliance/jco';
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
+import type { AgentOSError } from '../../kernel/errors.js';
 import { codeOf } from '../../kernel/testing/expect-error.js';
 import { FUEL, instrumentFuel } from './pass.js';
 import { instrumentInThread } from './thread.js';
@@ -68,6 +70,20 @@ function instantiate(bytes: Uint8Array, grant = 1_000_000n, refills = 0): Metere
   return { exports: inst.exports as Metered['exports'], fuel, limit, calls };
 }
 
+/** What `f` throws. */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}
+
+/** The export names of a core module. */
+const exportNames = (bytes: Uint8Array): string[] =>
+  WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
+
 /** Fuel used by `f`, starting from a full tank. */
 function used(m: Metered, f: () => unknown): bigint {
   m.fuel.value = 1n << 40n;
@@ -79,7 +95,7 @@ describe('fuel pass', () => {
   it('meters, validates, and leaves the results alone', () => {
     const { bytes, stats } = instrumentFuel(SMALL, 'small');
     expect(WebAssembly.validate(bytes)).toBe(true);
-    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1, alreadyInstrumented: false });
+    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1 });
     const m = instantiate(bytes);
     m.fuel.value = 1n << 40n;
     expect(m.exports.fib!(20)).toBe(6765);
@@ -103,12 +119,12 @@ describe('fuel pass', () => {
     expect(s20 - s10).toBeGreaterThan(10n * 10n);
   });
 
-  it('is deterministic and idempotent', () => {
+  it('is deterministic, and refuses its own output', () => {
     const once = instrumentFuel(SMALL, 'small');
     expect(Buffer.from(instrumentFuel(SMALL, 'small').bytes).equals(Buffer.from(once.bytes))).toBe(true);
-    const twice = instrumentFuel(once.bytes, 'small');
-    expect(twice.stats.alreadyInstrumented).toBe(true);
-    expect(twice.bytes).toBe(once.bytes);
+    const err = thrown(() => instrumentFuel(once.bytes, 'small'));
+    expect(err).toMatchObject({ code: 'AOS_E_RESERVED_NAME', details: { kind: 'export' } });
+    expect(exportNames(once.bytes)).toContain((err as AgentOSError).details.name);
   });
 
   it('stops an infinite loop: out_of_fuel is called once the grant is spent', () => {
@@ -155,5 +171,72 @@ describe('fuel pass', () => {
     await expect(instrumentInThread(new Uint8Array([1, 2, 3]), 'junk')).rejects.toMatchObject({
       code: 'AOS_E_FUEL_UNSUPPORTED',
     });
+  });
+});
+
+describe('reserved names: a module cannot bring its own meter', () => {
+  // Parsed by wasm-tools, which writes the name section a compiler would.
+  const cases: [string, string, string, string][] = [
+    [
+      'an exported fuel counter',
+      '(global (export "__agentos_fuel") (mut i64) (i64.const 0))',
+      'export',
+      '__agentos_fuel',
+    ],
+    ['any export named __agentos_*', '(func (export "__agentos_x"))', 'export', '__agentos_x'],
+    ['an export named __snap_*', '(memory (export "__snap_memory_0") 1)', 'export', '__snap_memory_0'],
+    [
+      'a function import from agentos:meter',
+      '(import "agentos:meter" "out_of_fuel" (func))',
+      'import',
+      'agentos:meter/out_of_fuel',
+    ],
+    [
+      'a global import from agentos:meter',
+      '(import "agentos:meter" "g" (global i32))',
+      'import',
+      'agentos:meter/g',
+    ],
+    [
+      'a function the pass would add',
+      '(func $__agentos_grow_check (param i32) (result i32) (local.get 0))',
+      'function',
+      '__agentos_grow_check',
+    ],
+    [
+      'a global the pass would add',
+      '(global $__agentos_fuel (mut i64) (i64.const 0))',
+      'global',
+      '__agentos_fuel',
+    ],
+  ];
+
+  it.each(cases)(
+    'refuses %s with AOS_E_RESERVED_NAME naming it and where it is',
+    async (_, body, kind, name) => {
+      const bytes = await parse(`(module ${body} (func (export "f") (loop $l (br $l))))`);
+      const err = thrown(() => instrumentFuel(bytes, 'forged'));
+      expect(err).toBeInstanceOf(Error);
+      expect(err).toMatchObject({ code: 'AOS_E_RESERVED_NAME', details: { kind, name } });
+      const where = {
+        export: 'exports',
+        import: 'imports',
+        function: 'has a function named',
+        global: 'has a global named',
+      };
+      expect((err as Error).message).toContain(`forged ${where[kind as keyof typeof where]} "${name}"`);
+    },
+  );
+
+  it('keeps the code and details across the pass thread, and accepts names merely close to them', async () => {
+    const forged = await parse('(module (global (export "__agentos_fuel") (mut i64) (i64.const 0)))');
+    await expect(instrumentInThread(forged, 'forged')).rejects.toMatchObject({
+      code: 'AOS_E_RESERVED_NAME',
+      details: { kind: 'export', name: '__agentos_fuel' },
+    });
+    const close = await parse(
+      '(module (import "agentos:kernel/log" "agentos:meter" (func)) (func $agentos_fuel (export "_agentos_fuel") (export "snap_x")))',
+    );
+    expect(instrumentFuel(close, 'close').stats.functions).toBe(1);
   });
 });
