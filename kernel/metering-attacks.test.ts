@@ -1,7 +1,7 @@
 /**
  * Guests that try to escape fuel metering: by bringing their own fuel counter (refused at
- * load), and by the kernel being handed an unmetered module anyway (refused by the loader and
- * the worker's meter).
+ * load), by the kernel being handed an unmetered module anyway (refused by the loader and the
+ * worker's meter), and by spending their time in bulk memory operations (charged by size).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { FUEL } from '../toolchain/fuel/names.js';
 import { instrumentFuel } from '../toolchain/fuel/pass.js';
 import type { AgentOSError } from './errors.js';
+import type { Kernel } from './kernel.js';
 import { Loader, sha256 } from './loader.js';
 import { fixture, openKernel, tempHome } from './testing/harness.js';
 import { Meter, NotMetered } from './worker/meter.js';
@@ -94,4 +95,42 @@ describe('an unmetered module that reaches the kernel anyway', () => {
     expect(err.message).toContain('is not metered (it lacks the agentos:meter/out_of_fuel import)');
     expect(storedComponents(home)).toEqual([]);
   });
+});
+
+describe('bulk memory operations are charged by their size', () => {
+  let kernel: Kernel;
+
+  it('charges ten 64 KiB fills at least 640 KiB of fuel', async () => {
+    kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('bulk-fill'));
+    expect(await kernel.send(id, 3)).toBe(3);
+    const [fuel] = (await kernel.journal(id)).flatMap((e) => (e.t === 'outcome' ? [e.fuel] : []));
+    expect(fuel).toBeGreaterThanOrEqual(10 * 65536);
+    expect(fuel).toBeLessThan(10 * 65536 + 100_000);
+  });
+
+  // Charged a few units per 64 MiB fill, the loop would run ~80,000 fills (minutes) before
+  // spending 1e6 fuel: the bound makes the test fail instead of hanging.
+  it('ends a loop of 64 MiB fills, and of 32 MiB copies, at the first one past the budget', async () => {
+    kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('bulk-fill'), {
+      limits: { fuel: { invocation: 1_000_000 } },
+    });
+    for (const [op, size] of [
+      [1, 64 << 20],
+      [2, 32 << 20],
+    ] as const) {
+      const err = await rejection(kernel.send(id, op));
+      expect(err).toMatchObject({
+        code: 'AOS_E_FUEL_EXHAUSTED',
+        details: { budget: 1_000_000, budgetKind: 'invocation' },
+      });
+      // Stopped at its first bulk op: that op's whole size is in `used`, and no second one.
+      const used = (err.details as { used: number }).used;
+      expect(used, `op ${op}`).toBeGreaterThanOrEqual(size);
+      expect(used, `op ${op}`).toBeLessThan(size + 1_000_000);
+    }
+    expect(kernel.inspect(id).stats.fuel).toBeGreaterThan((64 << 20) + (32 << 20));
+    expect(await kernel.send(id, 'fine')).toBe('fine');
+  }, 30_000);
 });

@@ -209,7 +209,7 @@ describe('agentos CLI', () => {
     const r = await agentos(['meter', core, '-o', out]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('read…\ninstrument…\nvalidate…\nemit…\n');
-    expect(JSON.parse(r.stdout)).toMatchObject({ functions: 1, loops: 0 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ functions: 1, loops: 0, bulkOps: 0 });
     const again = await agentos(['meter', out, '-o', join(home, 'twice.wasm')]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^read…\nAOS_E_RESERVED_NAME: .*out\.wasm exports "__/);

@@ -37,6 +37,7 @@ export const FIXTURES = {
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
   'sender-wat': { wat: 'sender.wat', world: 'agent', imports: ['ipc'] },
   'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },
+  'bulk-fill': { wat: 'bulk-fill.wat', world: 'agent' },
   'forged-fuel': { wat: 'forged-fuel.wat', world: 'agent', refused: true },
   'unknown-import': {
     wat: 'unknown-import.wat',

@@ -8,7 +8,8 @@
  * drops below zero it calls `out_of_fuel`, and the meter settles what that module used, checks
  * the budget and the deadline, gives the scheduler its say (`onTick`: it may park the thread
  * there) and grants again. Fuel still granted to other modules is reserved, so the total never
- * passes the budget by more than one basic block.
+ * passes the budget by more than one basic block or one bulk operation (charged its size before
+ * it runs).
  *
  * @example
  * const meter = new Meter(256 << 20); // linear memory cap, in bytes
@@ -149,10 +150,7 @@ export class Meter {
 
   /** Ends the invocation: returns the fuel it used and takes back what was left. */
   end(): number {
-    for (const c of this.cores) {
-      this.settle(c);
-      this.grant(c, 0);
-    }
+    for (const c of this.cores) this.settle(c);
     this.peakMemory = Math.max(this.peakMemory, this.memoryBytes());
     return this.settled;
   }
@@ -164,10 +162,11 @@ export class Meter {
     return n;
   }
 
+  /** Moves what `c` used into `settled`; its counter is zeroed, so nothing is counted twice. */
   private settle(c: Core): void {
     if (!c.fuel) return;
     this.settled += c.given - Number(c.fuel.value as bigint);
-    c.given = 0;
+    this.grant(c, 0);
   }
 
   private grant(c: Core, n: number): void {

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { parse } from '@bytecodealliance/jco';
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
@@ -95,7 +96,7 @@ describe('fuel pass', () => {
   it('meters, validates, and leaves the results alone', () => {
     const { bytes, stats } = instrumentFuel(SMALL, 'small');
     expect(WebAssembly.validate(bytes)).toBe(true);
-    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1 });
+    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1, bulkOps: 0 });
     const m = instantiate(bytes);
     m.fuel.value = 1n << 40n;
     expect(m.exports.fib!(20)).toBe(6765);
@@ -238,5 +239,85 @@ describe('reserved names: a module cannot bring its own meter', () => {
       '(module (import "agentos:kernel/log" "agentos:meter" (func)) (func $agentos_fuel (export "_agentos_fuel") (export "snap_x")))',
     );
     expect(instrumentFuel(close, 'close').stats.functions).toBe(1);
+  });
+});
+
+describe('bulk operations are charged by their size, before they run', () => {
+  const BULK = wat(`(module
+    (memory (export "memory") 1)
+    (data $d "0123456789abcdef0123456789abcdef")
+    (table $t 1 funcref)
+    (global $order (mut i32) (i32.const 0))
+    (func $note (param $k i32) (param $v i32) (result i32)
+      (global.set $order (i32.add (i32.mul (global.get $order) (i32.const 10)) (local.get $k)))
+      (local.get $v))
+    (func (export "fill") (param $n i32) (memory.fill (i32.const 0) (i32.const 7) (local.get $n)))
+    (func (export "copy") (param $n i32) (memory.copy (i32.const 0) (i32.const 100) (local.get $n)))
+    (func (export "init") (param $n i32) (memory.init $d (i32.const 0) (i32.const 0) (local.get $n)))
+    (func (export "tgrow") (param $n i32) (result i32) (table.grow $t (table.get $t (i32.const 0)) (local.get $n)))
+    (func (export "ordered") (param $n i32) (result i32)
+      (global.set $order (i32.const 0))
+      (memory.fill (call $note (i32.const 1) (i32.const 0)) (call $note (i32.const 2) (i32.const 9))
+                   (call $note (i32.const 3) (local.get $n)))
+      (global.get $order))
+  )`);
+
+  it('charges one unit per byte or element on top of the op, for each kind', () => {
+    const { bytes, stats } = instrumentFuel(BULK, 'bulk');
+    expect(stats.bulkOps).toBe(5);
+    const m = instantiate(bytes);
+    for (const op of ['fill', 'copy', 'init', 'tgrow']) {
+      const f = m.exports[op]!;
+      const none = used(m, () => f(0));
+      expect(none, op).toBeLessThan(10n);
+      expect(
+        used(m, () => f(32)),
+        op,
+      ).toBe(none + 32n);
+    }
+    expect(used(m, () => m.exports.fill!(60_000))).toBe(used(m, () => m.exports.fill!(0)) + 60_000n);
+    expect(used(m, () => m.exports.tgrow!(1000))).toBe(used(m, () => m.exports.tgrow!(0)) + 1000n);
+  });
+
+  it('checks the charge before the op runs, after every operand, in their order', () => {
+    const m = instantiate(instrumentFuel(BULK, 'bulk').bytes);
+    m.fuel.value = 1000n;
+    expect(() => m.exports.fill!(4096)).toThrow('out of fuel');
+    expect(m.calls.outOfFuel).toBe(1);
+    const memory = (m.exports as unknown as { memory: WebAssembly.Memory }).memory;
+    expect(new Uint8Array(memory.buffer, 0, 4096).every((b) => b === 0)).toBe(true);
+    m.fuel.value = 1n << 40n;
+    expect(m.exports.ordered!(16)).toBe(123);
+    expect(new Uint8Array(memory.buffer, 0, 17)).toEqual(new Uint8Array([...Array(16).fill(9), 0]));
+  });
+
+  it('charges a memory64 size, and caps a huge one so the counter cannot wrap', () => {
+    setFlagsFromString('--experimental-wasm-memory64');
+    const m = instantiate(
+      instrumentFuel(
+        wat(`(module (memory i64 1)
+          (func (export "fill") (param $n i64) (memory.fill (i64.const 0) (i32.const 7) (local.get $n))))`),
+        'memory64',
+      ).bytes,
+    );
+    const fill = m.exports.fill as unknown as (n: bigint) => void;
+    expect(used(m, () => fill(100n))).toBe(used(m, () => fill(0n)) + 100n);
+    m.fuel.value = 1n << 40n;
+    expect(() => fill(-1n)).toThrow('out of fuel'); // 2^64 - 1 bytes: refused before it traps
+    expect(m.fuel.value).toBe((1n << 40n) - (1n << 62n) - 4n);
+  });
+
+  it('refuses table.fill, table.copy and table.init, whose size it cannot reach', async () => {
+    for (const [op, text] of [
+      ['TableFill', '(table.fill $t (i32.const 0) (table.get $t (i32.const 0)) (i32.const 1))'],
+      ['TableCopy', '(table.copy $t $t (i32.const 0) (i32.const 0) (i32.const 1))'],
+      ['TableInit', '(table.init $t $e (i32.const 0) (i32.const 0) (i32.const 1))'],
+    ]) {
+      const bytes = wat(`(module (table $t 1 funcref) (elem $e func) (func (export "f") ${text}))`);
+      expect(thrown(() => instrumentFuel(bytes, 'tables'))).toMatchObject({
+        code: 'AOS_E_FUEL_UNSUPPORTED',
+        details: { expression: op },
+      });
+    }
   });
 });

@@ -8,6 +8,9 @@
  *   (walk.ts: charges pass through a per-function local). At function entries and loop headers
  *   the counter is checked: below zero, the module calls the import `agentos:meter.out_of_fuel`,
  *   which refills the counter, parks the thread, or throws to end the invocation.
+ * - Bulk operations (`memory.fill`, `memory.copy`, `memory.init`, `table.grow`) are charged
+ *   their size, one unit per byte or element, and checked, once their operands are evaluated
+ *   and before they run (walk.ts, `sized`).
  * - Every `memory.grow` first calls `agentos:meter.memory_limit(delta)` when the grown size would
  *   pass the page limit in the mutable i32 global `__agentos_memory_limit`.
  * - Every mutable global, defined memory and table is exported as `__snap_global_<i>`,
@@ -41,6 +44,8 @@ export interface FuelStats {
   /** Charge points inserted (function entries, loop headers, block starts). */
   charges: number;
   memoryGrows: number;
+  /** Bulk operations charged by their size. */
+  bulkOps: number;
   snapExports: string[];
   /** Milliseconds per phase. */
   ms: { read: number; instrument: number; validate: number; emit: number };
@@ -168,7 +173,7 @@ export function definedMemoryName(m: binaryen.Module): string | null {
 function meterFunctions(
   m: binaryen.Module,
   walker: Walker,
-): Pick<FuelStats, 'functions' | 'loops' | 'charges' | 'memoryGrows'> {
+): Pick<FuelStats, 'functions' | 'loops' | 'charges' | 'memoryGrows' | 'bulkOps'> {
   m.addGlobal(FUEL.fuelGlobal, B.i64, true, m.i64.const(0n as unknown as number));
   m.addGlobalExport(FUEL.fuelGlobal, FUEL.fuelGlobal);
   m.addFunctionImport('__agentos_out_of_fuel', FUEL.module, FUEL.outOfFuel, B.none, B.none);
