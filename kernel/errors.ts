@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   AOS_E_BAD_ARGUMENT: 'A command or API argument is not valid.',
   AOS_E_FUEL_UNSUPPORTED:
     'The fuel pass cannot meter this component (an instruction kind it does not know, or a module that fails validation once instrumented). It cannot run under the kernel.',
+  AOS_E_RESERVED_NAME:
+    'A core module of the component uses a name the fuel meter reserves (exports __agentos_* or __snap_*, imports from agentos:meter, functions or globals __agentos_*). Build it without them; never meter it yourself.',
   AOS_E_FUEL_EXHAUSTED:
     'The invocation used up a fuel budget (per invocation, per window or lifetime); its instance was discarded. Raise the budget in the spawn options, or find the loop.',
   AOS_E_MEMORY_LIMIT:

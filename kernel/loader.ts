@@ -5,13 +5,18 @@
  * 2. inspect: world (agent or skill), imports, exports;
  * 3. store the bytes content-addressed in the data dir (`components/<sha256>.wasm`);
  * 4. transpile with jco and meter every core module with the fuel pass (toolchain/fuel), once
- *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>/`;
- * 5. compile the core modules once per kernel; workers receive the compiled `WebAssembly.Module`s.
+ *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
+ *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME);
+ * 5. compile the core modules once per kernel, each checked to carry its meter (cached ones
+ *    too); workers receive the compiled `WebAssembly.Module`s.
+ * A component that fails to load leaves neither its bytes (when this load stored them) nor a
+ * half-written cache entry behind.
  *
  * @example
  * const loader = new Loader('./.agentos');
- * const info = await inspectComponent(await readFile('echo.wasm'), 'echo.wasm');
- * const loaded = await loader.load(bytes, 'echo.wasm');
+ * const info = await loader.inspect(bytes, 'echo.wasm');
+ * loader.keep(bytes, info.digest);
+ * const loaded = await loader.load(info, bytes);
  */
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
@@ -21,7 +26,7 @@ import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { componentWit, transpile } from '@bytecodealliance/jco';
 import type { Logger } from 'pino';
-import { FUEL_PASS_VERSION } from '../toolchain/fuel/names.js';
+import { FUEL_PASS_VERSION, missingMeter } from '../toolchain/fuel/names.js';
 import { instrumentInThread } from '../toolchain/fuel/thread.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { AgentOSError } from './errors.js';
@@ -132,6 +137,8 @@ const INSPECT_VERSION = 1;
 /** Transpiles and compiles components, caching both. */
 export class Loader {
   private readonly compiled = new Map<string, Promise<LoadedComponent>>();
+  /** Digests whose bytes `keep` stored and no load has accepted yet: a failed load removes them. */
+  private readonly unproven = new Set<string>();
 
   /**
    * @param home the data dir (component bytes live in `home/components`)
@@ -176,6 +183,7 @@ export class Loader {
     if (existsSync(path)) return;
     mkdirSync(join(this.home, 'components'), { recursive: true });
     writeFileAtomic(path, bytes);
+    this.unproven.add(digest);
   }
 
   /** Reads stored bytes back (after a restart). */
@@ -191,11 +199,19 @@ export class Loader {
 
   /** Transpiles (or reuses the cached glue) and compiles the core modules once per digest. */
   load(info: ComponentInfo, bytes: Uint8Array): Promise<LoadedComponent> {
-    let p = this.compiled.get(info.digest);
+    const digest = info.digest;
+    let p = this.compiled.get(digest);
     if (!p) {
       p = this.compile(info, bytes);
-      p.catch(() => this.compiled.delete(info.digest));
-      this.compiled.set(info.digest, p);
+      p.then(
+        () => this.unproven.delete(digest),
+        () => {
+          this.compiled.delete(digest);
+          // Bytes no load accepted would otherwise stay in the data dir for nothing.
+          if (this.unproven.delete(digest)) rmSync(this.componentPath(digest), { force: true });
+        },
+      ).catch(() => {}); // a file that cannot be removed stays; the next spawn reuses it
+      this.compiled.set(digest, p);
     }
     return p;
   }
@@ -204,7 +220,19 @@ export class Loader {
     const dir = await this.transpiled(info.digest, bytes);
     const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { modules: string[] };
     const modules: Record<string, WebAssembly.Module> = {};
-    for (const name of meta.modules) modules[name] = await WebAssembly.compile(readFileSync(join(dir, name)));
+    for (const name of meta.modules) {
+      const module = await WebAssembly.compile(readFileSync(join(dir, name)));
+      // The fuel pass puts a meter in every module it writes; one without it must not run.
+      const lacks = missingMeter(module);
+      if (lacks) {
+        throw new AgentOSError(
+          'AOS_E_INTERNAL',
+          `${join(dir, name)} is not metered (it lacks ${lacks}): the cache entry was altered, or an older kernel cached it unmetered; remove ${dir} to meter the component again`,
+          { path: join(dir, name) },
+        );
+      }
+      modules[name] = module;
+    }
     return { info, glueUrl: pathToFileURL(join(dir, 'component.mjs')).href, modules };
   }
 
@@ -237,13 +265,21 @@ export class Loader {
     const tmp = `${dir}.${pid}.${Date.now()}.tmp`;
     mkdirSync(tmp, { recursive: true });
     const modules: string[] = [];
-    for (const [name, content] of Object.entries(out.files)) {
-      if (name.endsWith('.wasm')) {
-        writeFileSync(join(tmp, name), await this.meter(content, `component ${digest.slice(0, 12)} ${name}`));
-        modules.push(name);
-      } else if (name === 'component.js') {
-        writeFileSync(join(tmp, 'component.mjs'), patchGlue(Buffer.from(content).toString('utf8')));
+    try {
+      for (const [name, content] of Object.entries(out.files)) {
+        if (name.endsWith('.wasm')) {
+          writeFileSync(
+            join(tmp, name),
+            await this.meter(content, `component ${digest.slice(0, 12)} ${name}`),
+          );
+          modules.push(name);
+        } else if (name === 'component.js') {
+          writeFileSync(join(tmp, 'component.mjs'), patchGlue(Buffer.from(content).toString('utf8')));
+        }
       }
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
     }
     writeFileSync(
       join(tmp, 'meta.json'),

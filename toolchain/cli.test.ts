@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../kernel/paths.js';
@@ -200,15 +200,20 @@ describe('agentos CLI', () => {
     );
   });
 
-  it('meters a core module and reports what it did', async () => {
+  it('meters a core module and reports what it did; refuses to meter its output again', async () => {
     const home = tempHome();
     const wat = '(module (func (export "f") (result i32) (i32.const 1)))';
     const core = join(home, 'core.wasm');
     writeFileSync(core, (await import('binaryen')).default.parseText(wat).emitBinary());
-    const r = await agentos(['meter', core, '-o', join(home, 'out.wasm')]);
+    const out = join(home, 'out.wasm');
+    const r = await agentos(['meter', core, '-o', out]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('read…\ninstrument…\nvalidate…\nemit…\n');
-    expect(JSON.parse(r.stdout)).toMatchObject({ functions: 1, loops: 0, alreadyInstrumented: false });
+    expect(JSON.parse(r.stdout)).toMatchObject({ functions: 1, loops: 0, bulkOps: 0 });
+    const again = await agentos(['meter', out, '-o', join(home, 'twice.wasm')]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^read…\nAOS_E_RESERVED_NAME: .*out\.wasm exports "__/);
+    expect(existsSync(join(home, 'twice.wasm'))).toBe(false);
   });
 
   it('demo shows the counter continuing on a second run', async () => {

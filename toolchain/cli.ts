@@ -32,7 +32,8 @@ Usage:
   agentos ps [<agent-id>] [--json]
   agentos journal <agent-id> [--from N] [--limit N]
   agentos suspend|resume|terminate <agent-id>
-  agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats)
+  agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
+                                              a module it already metered is refused)
   agentos demo
 
 Limits JSON: {"fuel":{"invocation":N,"perSecond":N,"lifetime":N},"memoryBytes":N,

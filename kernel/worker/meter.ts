@@ -1,21 +1,23 @@
 /**
- * The worker side of fuel and memory metering for one component instance. Every core module the
- * fuel pass rewrote imports `agentos:meter`; the meter answers those imports and reads the
- * modules' counters.
+ * The worker side of fuel and memory metering for one component instance. The fuel pass
+ * rewrites every core module to import `agentos:meter` and export its counter; the meter answers
+ * those imports and reads the modules' counters. It refuses to instantiate a module that lacks
+ * them (NotMetered): the kernel never runs an unmetered module.
  *
  * Fuel is handed to each core module in grants of at most `tick` units. When a module's counter
  * drops below zero it calls `out_of_fuel`, and the meter settles what that module used, checks
  * the budget and the deadline, gives the scheduler its say (`onTick`: it may park the thread
  * there) and grants again. Fuel still granted to other modules is reserved, so the total never
- * passes the budget by more than one basic block.
+ * passes the budget by more than one basic block or one bulk operation (charged its size before
+ * it runs).
  *
  * @example
- * const meter = new Meter(limitPages);
+ * const meter = new Meter(256 << 20); // linear memory cap, in bytes
  * const exports = glue.instantiate(getCoreModule, imports, meter.instantiateCore);
  * meter.begin({ fuel: 1e9, tick: 1e6, deadline: null });
  * try { exports.handle(msg); } finally { const used = meter.end(); }
  */
-import { FUEL } from '../../toolchain/fuel/names.js';
+import { FUEL, missingMeter } from '../../toolchain/fuel/names.js';
 
 export type BudgetKind = 'invocation' | 'window' | 'lifetime';
 
@@ -62,6 +64,14 @@ export class DeadlinePassed extends Error {
   }
 }
 
+/** Thrown from `instantiateCore` for a core module the fuel pass did not rewrite. */
+export class NotMetered extends Error {
+  override readonly name = 'NotMetered';
+  constructor(readonly lacks: string) {
+    super(`refusing to run a core module without its fuel meter: it lacks ${lacks}`);
+  }
+}
+
 const PAGE = 65536;
 
 /**
@@ -97,19 +107,21 @@ export class Meter {
   /** @param limitBytes linear memory cap per instance (summed over its core modules) */
   constructor(private readonly limitBytes: number) {}
 
-  /** jco's `instantiateCore` hook: adds the meter's imports and remembers the counters. */
+  /**
+   * jco's `instantiateCore` hook: adds the meter's imports and remembers the counters.
+   * @throws NotMetered for a module without the meter's import and counter
+   */
   readonly instantiateCore = (module: WebAssembly.Module, imports?: Imports): WebAssembly.Instance => {
+    const lacks = missingMeter(module);
+    if (lacks) throw new NotMetered(lacks);
     const core: Core = { fuel: null, memory: null, given: 0 };
-    const metered = WebAssembly.Module.imports(module).some((i) => i.module === FUEL.module);
-    const all: Imports = metered
-      ? {
-          ...imports,
-          [FUEL.module]: {
-            [FUEL.outOfFuel]: () => this.outOfFuel(core),
-            [FUEL.memoryLimit]: (delta: number | bigint) => this.memoryLimit(Number(delta)),
-          },
-        }
-      : (imports ?? {});
+    const all: Imports = {
+      ...imports,
+      [FUEL.module]: {
+        [FUEL.outOfFuel]: () => this.outOfFuel(core),
+        [FUEL.memoryLimit]: (delta: number | bigint) => this.memoryLimit(Number(delta)),
+      },
+    };
     const instance = new WebAssembly.Instance(module, all);
     const x = instance.exports;
     core.fuel = (x[FUEL.fuelGlobal] as WebAssembly.Global | undefined) ?? null;
@@ -145,10 +157,7 @@ export class Meter {
 
   /** Ends the invocation: returns the fuel it used and takes back what was left. */
   end(): number {
-    for (const c of this.cores) {
-      this.settle(c);
-      this.grant(c, 0);
-    }
+    for (const c of this.cores) this.settle(c);
     this.peakMemory = Math.max(this.peakMemory, this.memoryBytes());
     return this.settled;
   }
@@ -160,10 +169,11 @@ export class Meter {
     return n;
   }
 
+  /** Moves what `c` used into `settled`; its counter is zeroed, so nothing is counted twice. */
   private settle(c: Core): void {
     if (!c.fuel) return;
     this.settled += c.given - Number(c.fuel.value as bigint);
-    c.given = 0;
+    this.grant(c, 0);
   }
 
   private grant(c: Core, n: number): void {

@@ -1,6 +1,11 @@
 /**
- * The names the fuel pass adds to a module and the kernel's worker reads, and the pass's
- * version. Kept apart from the pass so the worker and the loader do not load binaryen.
+ * The names the fuel pass adds to a module and the kernel's worker reads, the pass's version,
+ * and the check that a core module carries the meter the pass added. Kept apart from the pass
+ * so the worker and the loader do not load binaryen.
+ *
+ * @example
+ * const lacks = missingMeter(await WebAssembly.compile(bytes));
+ * if (lacks) throw new Error(`not metered: it lacks ${lacks}`);
  */
 export const FUEL = {
   module: 'agentos:meter',
@@ -9,7 +14,25 @@ export const FUEL = {
   fuelGlobal: '__agentos_fuel',
   memoryLimitGlobal: '__agentos_memory_limit',
   snapPrefix: '__snap_',
+  /** Exports and internal function and global names the pass keeps for itself. */
+  reservedPrefix: '__agentos_',
 } as const;
 
 /** Bump when the pass's output changes, so cached instrumented modules are redone. */
-export const FUEL_PASS_VERSION = 2;
+export const FUEL_PASS_VERSION = 3;
+
+/**
+ * What a compiled core module lacks of the meter the fuel pass adds to every module (its
+ * `agentos:meter/out_of_fuel` import and its `__agentos_fuel` export), or null when it has both.
+ * The pass refuses modules that bring these names themselves, so having them means metered.
+ */
+export function missingMeter(module: WebAssembly.Module): string | null {
+  const imported = WebAssembly.Module.imports(module).some(
+    (i) => i.module === FUEL.module && i.name === FUEL.outOfFuel && i.kind === 'function',
+  );
+  if (!imported) return `the ${FUEL.module}/${FUEL.outOfFuel} import`;
+  const exported = WebAssembly.Module.exports(module).some(
+    (e) => e.name === FUEL.fuelGlobal && e.kind === 'global',
+  );
+  return exported ? null : `the ${FUEL.fuelGlobal} export`;
+}

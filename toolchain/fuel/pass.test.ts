@@ -1,5 +1,8 @@
+import { setFlagsFromString } from 'node:v8';
+import { parse } from '@bytecodealliance/jco';
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
+import type { AgentOSError } from '../../kernel/errors.js';
 import { codeOf } from '../../kernel/testing/expect-error.js';
 import { FUEL, instrumentFuel } from './pass.js';
 import { instrumentInThread } from './thread.js';
@@ -68,6 +71,20 @@ function instantiate(bytes: Uint8Array, grant = 1_000_000n, refills = 0): Metere
   return { exports: inst.exports as Metered['exports'], fuel, limit, calls };
 }
 
+/** What `f` throws. */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}
+
+/** The export names of a core module. */
+const exportNames = (bytes: Uint8Array): string[] =>
+  WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
+
 /** Fuel used by `f`, starting from a full tank. */
 function used(m: Metered, f: () => unknown): bigint {
   m.fuel.value = 1n << 40n;
@@ -79,7 +96,7 @@ describe('fuel pass', () => {
   it('meters, validates, and leaves the results alone', () => {
     const { bytes, stats } = instrumentFuel(SMALL, 'small');
     expect(WebAssembly.validate(bytes)).toBe(true);
-    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1, alreadyInstrumented: false });
+    expect(stats).toMatchObject({ functions: 5, loops: 2, memoryGrows: 1, bulkOps: 0 });
     const m = instantiate(bytes);
     m.fuel.value = 1n << 40n;
     expect(m.exports.fib!(20)).toBe(6765);
@@ -103,12 +120,12 @@ describe('fuel pass', () => {
     expect(s20 - s10).toBeGreaterThan(10n * 10n);
   });
 
-  it('is deterministic and idempotent', () => {
+  it('is deterministic, and refuses its own output', () => {
     const once = instrumentFuel(SMALL, 'small');
     expect(Buffer.from(instrumentFuel(SMALL, 'small').bytes).equals(Buffer.from(once.bytes))).toBe(true);
-    const twice = instrumentFuel(once.bytes, 'small');
-    expect(twice.stats.alreadyInstrumented).toBe(true);
-    expect(twice.bytes).toBe(once.bytes);
+    const err = thrown(() => instrumentFuel(once.bytes, 'small'));
+    expect(err).toMatchObject({ code: 'AOS_E_RESERVED_NAME', details: { kind: 'export' } });
+    expect(exportNames(once.bytes)).toContain((err as AgentOSError).details.name);
   });
 
   it('stops an infinite loop: out_of_fuel is called once the grant is spent', () => {
@@ -155,5 +172,152 @@ describe('fuel pass', () => {
     await expect(instrumentInThread(new Uint8Array([1, 2, 3]), 'junk')).rejects.toMatchObject({
       code: 'AOS_E_FUEL_UNSUPPORTED',
     });
+  });
+});
+
+describe('reserved names: a module cannot bring its own meter', () => {
+  // Parsed by wasm-tools, which writes the name section a compiler would.
+  const cases: [string, string, string, string][] = [
+    [
+      'an exported fuel counter',
+      '(global (export "__agentos_fuel") (mut i64) (i64.const 0))',
+      'export',
+      '__agentos_fuel',
+    ],
+    ['any export named __agentos_*', '(func (export "__agentos_x"))', 'export', '__agentos_x'],
+    ['an export named __snap_*', '(memory (export "__snap_memory_0") 1)', 'export', '__snap_memory_0'],
+    [
+      'a function import from agentos:meter',
+      '(import "agentos:meter" "out_of_fuel" (func))',
+      'import',
+      'agentos:meter/out_of_fuel',
+    ],
+    [
+      'a global import from agentos:meter',
+      '(import "agentos:meter" "g" (global i32))',
+      'import',
+      'agentos:meter/g',
+    ],
+    [
+      'a function the pass would add',
+      '(func $__agentos_grow_check (param i32) (result i32) (local.get 0))',
+      'function',
+      '__agentos_grow_check',
+    ],
+    [
+      'a global the pass would add',
+      '(global $__agentos_fuel (mut i64) (i64.const 0))',
+      'global',
+      '__agentos_fuel',
+    ],
+  ];
+
+  it.each(cases)(
+    'refuses %s with AOS_E_RESERVED_NAME naming it and where it is',
+    async (_, body, kind, name) => {
+      const bytes = await parse(`(module ${body} (func (export "f") (loop $l (br $l))))`);
+      const err = thrown(() => instrumentFuel(bytes, 'forged'));
+      expect(err).toBeInstanceOf(Error);
+      expect(err).toMatchObject({ code: 'AOS_E_RESERVED_NAME', details: { kind, name } });
+      const where = {
+        export: 'exports',
+        import: 'imports',
+        function: 'has a function named',
+        global: 'has a global named',
+      };
+      expect((err as Error).message).toContain(`forged ${where[kind as keyof typeof where]} "${name}"`);
+    },
+  );
+
+  it('keeps the code and details across the pass thread, and accepts names merely close to them', async () => {
+    const forged = await parse('(module (global (export "__agentos_fuel") (mut i64) (i64.const 0)))');
+    await expect(instrumentInThread(forged, 'forged')).rejects.toMatchObject({
+      code: 'AOS_E_RESERVED_NAME',
+      details: { kind: 'export', name: '__agentos_fuel' },
+    });
+    const close = await parse(
+      '(module (import "agentos:kernel/log" "agentos:meter" (func)) (func $agentos_fuel (export "_agentos_fuel") (export "snap_x")))',
+    );
+    expect(instrumentFuel(close, 'close').stats.functions).toBe(1);
+  });
+});
+
+describe('bulk operations are charged by their size, before they run', () => {
+  const BULK = wat(`(module
+    (memory (export "memory") 1)
+    (data $d "0123456789abcdef0123456789abcdef")
+    (table $t 1 funcref)
+    (global $order (mut i32) (i32.const 0))
+    (func $note (param $k i32) (param $v i32) (result i32)
+      (global.set $order (i32.add (i32.mul (global.get $order) (i32.const 10)) (local.get $k)))
+      (local.get $v))
+    (func (export "fill") (param $n i32) (memory.fill (i32.const 0) (i32.const 7) (local.get $n)))
+    (func (export "copy") (param $n i32) (memory.copy (i32.const 0) (i32.const 100) (local.get $n)))
+    (func (export "init") (param $n i32) (memory.init $d (i32.const 0) (i32.const 0) (local.get $n)))
+    (func (export "tgrow") (param $n i32) (result i32) (table.grow $t (table.get $t (i32.const 0)) (local.get $n)))
+    (func (export "ordered") (param $n i32) (result i32)
+      (global.set $order (i32.const 0))
+      (memory.fill (call $note (i32.const 1) (i32.const 0)) (call $note (i32.const 2) (i32.const 9))
+                   (call $note (i32.const 3) (local.get $n)))
+      (global.get $order))
+  )`);
+
+  it('charges one unit per byte or element on top of the op, for each kind', () => {
+    const { bytes, stats } = instrumentFuel(BULK, 'bulk');
+    expect(stats.bulkOps).toBe(5);
+    const m = instantiate(bytes);
+    for (const op of ['fill', 'copy', 'init', 'tgrow']) {
+      const f = m.exports[op]!;
+      const none = used(m, () => f(0));
+      expect(none, op).toBeLessThan(10n);
+      expect(
+        used(m, () => f(32)),
+        op,
+      ).toBe(none + 32n);
+    }
+    expect(used(m, () => m.exports.fill!(60_000))).toBe(used(m, () => m.exports.fill!(0)) + 60_000n);
+    expect(used(m, () => m.exports.tgrow!(1000))).toBe(used(m, () => m.exports.tgrow!(0)) + 1000n);
+  });
+
+  it('checks the charge before the op runs, after every operand, in their order', () => {
+    const m = instantiate(instrumentFuel(BULK, 'bulk').bytes);
+    m.fuel.value = 1000n;
+    expect(() => m.exports.fill!(4096)).toThrow('out of fuel');
+    expect(m.calls.outOfFuel).toBe(1);
+    const memory = (m.exports as unknown as { memory: WebAssembly.Memory }).memory;
+    expect(new Uint8Array(memory.buffer, 0, 4096).every((b) => b === 0)).toBe(true);
+    m.fuel.value = 1n << 40n;
+    expect(m.exports.ordered!(16)).toBe(123);
+    expect(new Uint8Array(memory.buffer, 0, 17)).toEqual(new Uint8Array([...Array(16).fill(9), 0]));
+  });
+
+  it('charges a memory64 size, and caps a huge one so the counter cannot wrap', () => {
+    setFlagsFromString('--experimental-wasm-memory64');
+    const m = instantiate(
+      instrumentFuel(
+        wat(`(module (memory i64 1)
+          (func (export "fill") (param $n i64) (memory.fill (i64.const 0) (i32.const 7) (local.get $n))))`),
+        'memory64',
+      ).bytes,
+    );
+    const fill = m.exports.fill as unknown as (n: bigint) => void;
+    expect(used(m, () => fill(100n))).toBe(used(m, () => fill(0n)) + 100n);
+    m.fuel.value = 1n << 40n;
+    expect(() => fill(-1n)).toThrow('out of fuel'); // 2^64 - 1 bytes: refused before it traps
+    expect(m.fuel.value).toBe((1n << 40n) - (1n << 62n) - 4n);
+  });
+
+  it('refuses table.fill, table.copy and table.init, whose size it cannot reach', async () => {
+    for (const [op, text] of [
+      ['TableFill', '(table.fill $t (i32.const 0) (table.get $t (i32.const 0)) (i32.const 1))'],
+      ['TableCopy', '(table.copy $t $t (i32.const 0) (i32.const 0) (i32.const 1))'],
+      ['TableInit', '(table.init $t $e (i32.const 0) (i32.const 0) (i32.const 1))'],
+    ]) {
+      const bytes = wat(`(module (table $t 1 funcref) (elem $e func) (func (export "f") ${text}))`);
+      expect(thrown(() => instrumentFuel(bytes, 'tables'))).toMatchObject({
+        code: 'AOS_E_FUEL_UNSUPPORTED',
+        details: { expression: op },
+      });
+    }
   });
 });

@@ -19,6 +19,7 @@ try {
   const result = instrumentFuel(bytes, what, (phase) => post({ phase }));
   post({ result }, [result.bytes.buffer as ArrayBuffer]);
 } catch (e) {
-  const code = e instanceof AgentOSError ? e.code : null;
-  post({ error: { code, message: e instanceof Error ? e.message : String(e) } });
+  const coded = e instanceof AgentOSError ? e : null;
+  const message = e instanceof Error ? e.message : String(e);
+  post({ error: { code: coded?.code ?? null, message, details: { ...coded?.details } } });
 }

@@ -15,7 +15,7 @@ import type { FuelPhase, FuelResult } from './pass.js';
 export type ThreadMessage =
   | { phase: FuelPhase }
   | { result: FuelResult }
-  | { error: { code: ErrorCode | null; message: string } };
+  | { error: { code: ErrorCode | null; message: string; details: Record<string, unknown> } };
 
 export function instrumentInThread(
   bytes: Uint8Array,
@@ -37,7 +37,7 @@ export function instrumentInThread(
         settled = true;
         reject(
           m.error.code
-            ? new AgentOSError(m.error.code, m.error.message)
+            ? new AgentOSError(m.error.code, m.error.message, m.error.details)
             : new AgentOSError('AOS_E_FUEL_UNSUPPORTED', `${what}: the fuel pass failed: ${m.error.message}`),
         );
       }
