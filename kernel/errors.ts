@@ -20,7 +20,8 @@ export const ERROR_CODES = {
     'The component imports a kernel interface this kernel version does not provide yet.',
   AOS_E_IMPORT_NOT_GRANTED:
     'The component imports a capability it was not granted. Grant it, or rebuild without it.',
-  AOS_E_BAD_EXPORTS: 'The component exports match neither the agent world nor the skill world.',
+  AOS_E_BAD_EXPORTS:
+    "The component's exports fit neither the agent world nor the skill world, by name and by type. Build it against this kernel's wit/.",
   AOS_E_UNKNOWN_CAPABILITY: 'A grant names no capability of this kernel.',
   AOS_E_COMPONENT_NOT_FOUND: 'No component file at that path.',
   AOS_E_AGENT_NOT_FOUND: 'No agent with that id in this data dir.',

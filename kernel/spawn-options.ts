@@ -51,11 +51,8 @@ export async function checkSpawn(
   else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
   const info = await inspect(bytes, what);
   if (info.world === 'unknown') {
-    const names = info.exports.map((e) => e.name).join(', ') || 'nothing';
-    throw new AgentOSError(
-      'AOS_E_BAD_EXPORTS',
-      `${what} exports ${names}; an agent exports init and handle, a skill describe and invoke`,
-    );
+    const why = info.exportProblems.map((p) => `${what} ${p}`).join('; ');
+    throw new AgentOSError('AOS_E_BAD_EXPORTS', why || `${what} fits neither the agent nor the skill world`);
   }
   const grants = options.grants ?? [];
   if (!Array.isArray(grants))
