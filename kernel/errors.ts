@@ -93,6 +93,40 @@ export class AgentOSError extends Error {
   }
 }
 
+/** One of several problems a refusal lists (`details.problems`). */
+export interface Problem {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/**
+ * One error for every problem found, so a caller fixes them all in one go: the first problem's
+ * code (callers collect them most important first), a message listing each with its code, and
+ * `details.problems`. A single problem keeps its own message and details.
+ *
+ * @example
+ * throw refusal('echo.wasm', [notGranted, badScope]);
+ * // AOS_E_IMPORT_NOT_GRANTED: echo.wasm is refused for 2 problems:
+ * //   AOS_E_IMPORT_NOT_GRANTED: echo.wasm imports ...
+ * //   AOS_E_BAD_CONFIG: grant "log:loud" for echo.wasm: log takes no scope
+ */
+export function refusal(what: string, problems: readonly AgentOSError[]): AgentOSError {
+  const first = problems[0];
+  if (!first) throw new AgentOSError('AOS_E_INTERNAL', `refusal of ${what} without a problem`);
+  const list: Problem[] = problems.map((p) => ({ code: p.code, message: p.message }));
+  if (problems.length === 1)
+    return new AgentOSError(
+      first.code,
+      first.message,
+      { ...first.details, problems: list },
+      { cause: first },
+    );
+  const lines = list.map((p) => `\n  ${p.code}: ${p.message}`).join('');
+  return new AgentOSError(first.code, `${what} is refused for ${list.length} problems:${lines}`, {
+    problems: list,
+  });
+}
+
 /** The WIT `error` variant's tags: the only failures a guest ever sees. */
 export type GuestErrorTag =
   | 'not-found'

@@ -111,9 +111,10 @@ describe('bad input to spawn is refused with a coded error and stores nothing', 
       ],
       [
         async () => kernel.spawn(await fixture('probe'), { grants: ['log'] }),
-        /^AOS_E_IMPORT_NOT_GRANTED: .* imports agentos:kernel\/clock@0.1.0 but was not granted clock \(granted: log\)/,
+        // Each import not granted is named, in one error.
+        /^AOS_E_IMPORT_NOT_GRANTED: .* is refused for 3 problems:\n {2}AOS_E_IMPORT_NOT_GRANTED: .* imports agentos:kernel\/clock@0.1.0 but was not granted clock \(granted: log\)\n.*random.*\n.*working-memory/,
       ],
-      [() => kernel.spawn(echo, { grants: ['network'] }), /^AOS_E_UNKNOWN_CAPABILITY/],
+      [() => kernel.spawn(echo, { grants: ['log', 'network'] }), /^AOS_E_UNKNOWN_CAPABILITY/],
       [() => kernel.spawn(echo, { grants: ['log:loud'] }), /^AOS_E_BAD_CONFIG: grant "log:loud"/],
       [
         () => kernel.spawn(echo, { grants: ['log'], config: 10n }),

@@ -25,7 +25,6 @@ import { millis, systemClock } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { KernelEvent } from './events.js';
 import { KernelCore } from './kernel-core.js';
-import { link, parseGrants } from './linker.js';
 import { createLogger } from './logger.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
@@ -58,18 +57,23 @@ export class Kernel extends KernelCore {
   }
 
   /**
-   * Loads a component (a path or its bytes), checks its imports against the grants, starts an
-   * instance (running init) and records the agent. Returns the agent id.
+   * Loads a component (a path or its bytes), checks it (its exports against its world, its
+   * imports against the grants, each grant's scope, each option: every problem reported at once),
+   * transpiles it, then keeps its bytes, records the agent and starts an instance (running init).
+   * Nothing is stored unless every check passes. Returns the agent id.
    */
   async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
     this.check();
-    const inspect = (bytes: Uint8Array, what: string) => this.loader.inspect(bytes, what);
-    const c = await checkSpawn(component, options, inspect, this.defaults);
-    link(c.info.imports, parseGrants(c.grants, this.table), this.table, c.what);
-    this.loader.keep(c.bytes, c.info.digest);
+    const c = await checkSpawn(component, options, {
+      inspect: (bytes, what) => this.loader.inspect(bytes, what),
+      defaults: this.defaults,
+      table: this.table,
+      configure: (cap, draft, grant) => cap.configure(draft, grant, this.shared.get(cap.name), this.services),
+    });
     const loaded = this.loader.load(c.info, c.bytes);
     await loaded;
     this.check();
+    this.loader.keep(c.bytes, c.info.digest);
     const at = Number(this.services.clock.now());
     let id: string;
     do id = `${c.name}-${randomBytes(3).toString('hex')}`;
