@@ -31,7 +31,7 @@ export const ERROR_CODES = {
   AOS_E_AGENT_TERMINATED: 'The agent is terminated and takes no more messages.',
   AOS_E_BAD_STATE: 'The agent is not in a state that allows this operation.',
   AOS_E_BAD_MESSAGE:
-    'The message is not valid: its body must be a JSON value and its kind a non-empty string.',
+    'The message is not valid: its body must be JSON that arrives as sent (no NaN, Infinity or lone surrogates, at most 1,000 levels deep) and its kind a non-empty string.',
   AOS_E_MESSAGE_TOO_LARGE: 'The message is larger than the kernel accepts.',
   AOS_E_BAD_CONFIG: 'The agent config or a kernel option is not valid.',
   AOS_E_INIT_FAILED: 'The agent returned an error from init(config); it was not started.',

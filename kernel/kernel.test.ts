@@ -155,6 +155,42 @@ describe('bad messages are refused before they are stored', () => {
     expect(kernel.mailbox(id)).toEqual([]);
     expect(await kernel.send(id, 'still fine')).toBe('still fine');
   });
+
+  it('refuses bodies and tool arguments that JSON would change, and values nested too deep', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    const skill = await kernel.spawn(await sample('text-stats'));
+    let deep: unknown = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const bodies: [unknown, RegExp][] = [
+      [
+        { n: Number.NaN },
+        /^message body is not JSON-serialisable: NaN \(JSON has no such number: it would arrive as null\) at \.n$/,
+      ],
+      [[Number.POSITIVE_INFINITY], /^message body is not JSON-serialisable: Infinity .* at \[0\]$/],
+      [Number.NEGATIVE_INFINITY, /^message body is not JSON-serialisable: -Infinity /],
+      [
+        { text: 'a\ud800b' },
+        /^message body is not JSON-serialisable: a string with a lone surrogate U\+D800 .* at \.text$/,
+      ],
+      [{ 'k\udc00': 1 }, /^message body is not JSON-serialisable: a key with a lone surrogate U\+DC00/],
+      [deep, /^message body is not JSON-serialisable: nesting deeper than 1000 levels at (\[0\]){1000}$/],
+    ];
+    for (const [body, re] of bodies) {
+      for (const f of [() => kernel.send(id, body), () => kernel.post(id, body)]) {
+        const e = await (async () => f())().catch((err: unknown) => err);
+        expect(e).toMatchObject({ code: 'AOS_E_BAD_MESSAGE' });
+        expect((e as Error).message).toMatch(re);
+      }
+      const e = await kernel.invoke(skill, 'stats', { text: body }).catch((err: unknown) => err);
+      expect(e).toMatchObject({ code: 'AOS_E_BAD_MESSAGE' });
+      expect((e as Error).message).toMatch(/^arguments of stats is not JSON-serialisable: /);
+    }
+    expect(kernel.mailbox(id)).toEqual([]);
+    expect(kernel.mailbox(skill)).toEqual([]);
+    // A surrogate pair is a character like any other.
+    expect(await kernel.send(id, { text: '😀' })).toEqual({ text: '😀' });
+  });
 });
 
 describe('lifecycle', () => {

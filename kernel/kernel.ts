@@ -24,6 +24,7 @@ import type { KernelServices } from './capability.js';
 import { millis, systemClock } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { KernelEvent } from './events.js';
+import { jsonText } from './json.js';
 import { KernelCore } from './kernel-core.js';
 import { createLogger } from './logger.js';
 import { resolveOptions } from './options.js';
@@ -144,12 +145,7 @@ export class Kernel extends KernelCore {
   async invoke(id: string, tool: string, args: unknown = {}): Promise<unknown> {
     if (typeof tool !== 'string' || tool === '')
       throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'tool must be a non-empty string');
-    let argsJson: string | undefined;
-    try {
-      argsJson = JSON.stringify(args);
-    } catch {}
-    if (argsJson === undefined)
-      throw new AgentOSError('AOS_E_BAD_MESSAGE', `arguments of ${tool} are not a JSON value`);
+    const argsJson = jsonText(args, `arguments of ${tool}`, 'AOS_E_BAD_MESSAGE');
     return this.await(id, this.enqueue(id, { tool, args: argsJson }, 'tool.invoke'));
   }
 
