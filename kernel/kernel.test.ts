@@ -193,6 +193,49 @@ describe('bad messages are refused before they are stored', () => {
   });
 });
 
+describe('bad arguments of the API are AOS_E_BAD_ARGUMENT', () => {
+  it('journal, requeue and purgeDeadLetters check theirs', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [
+        () => kernel.requeue(id, undefined as unknown as number),
+        /^messageId must be a whole number, got undefined$/,
+      ],
+      [() => kernel.requeue(id, -1), /^messageId must be a whole number, got -1$/],
+      [
+        () => kernel.requeue(undefined as unknown as string, 1),
+        /^the agent id must be a non-empty string, got undefined$/,
+      ],
+      [() => kernel.journal(id, { from: -1 }), /^from must be a whole number, got -1$/],
+      [() => kernel.journal(id, { limit: 1.5 }), /^limit must be a whole number, got 1.5$/],
+      [
+        () => kernel.journal(id, { from: '3' as unknown as number }),
+        /^from must be a whole number, got "3"$/,
+      ],
+      [() => kernel.journal(id, null as unknown as { from?: number }), /^journal options must be an object$/],
+      [() => kernel.journal(42 as unknown as string), /^the agent id must be a non-empty string, got 42$/],
+      [() => kernel.purgeDeadLetters('', [1]), /^the agent id must be a non-empty string, got ""$/],
+      [() => kernel.purgeDeadLetters(id, 3 as unknown as number[]), /^messageIds must be an array/],
+      [
+        () => kernel.purgeDeadLetters(id, [1, Number.NaN]),
+        /^messageIds\[1\] must be a whole number, got NaN$/,
+      ],
+    ];
+    for (const [f, re] of cases) {
+      const e = await f().catch((err: unknown) => err);
+      expect(e).toMatchObject({ code: 'AOS_E_BAD_ARGUMENT' });
+      expect((e as Error).message).toMatch(re);
+    }
+    // Well-formed arguments still get their own answers.
+    expect(await kernel.requeue(id, 12345).catch((e: { code: string }) => e.code)).toBe(
+      'AOS_E_DEAD_LETTER_NOT_FOUND',
+    );
+    expect((await kernel.journal(id, { from: 0, limit: 1 })).map((e) => e.t)).toEqual(['spawn']);
+    expect(await kernel.purgeDeadLetters(id, [])).toBe(0);
+  });
+});
+
 describe('lifecycle', () => {
   it('suspends (messages queue), resumes (delivered in order) and terminates', async () => {
     kernel = await openKernel();

@@ -33,7 +33,7 @@ import type { DeadLetter } from './store/dead-letters.js';
 import type { ReadableEntry, StoredMessage } from './store/journal.js';
 import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
-import { validateMessage } from './validate.js';
+import { checkAgentId, checkWhole, validateMessage } from './validate.js';
 
 export type * from './api.js';
 
@@ -235,6 +235,11 @@ export class Kernel extends KernelCore {
 
   /** The agent's journal, hostcall payloads decoded, from sequence `from`. */
   async journal(id: string, options: { from?: number; limit?: number } = {}): Promise<ReadableEntry[]> {
+    checkAgentId(id);
+    if (typeof options !== 'object' || options === null)
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'journal options must be an object');
+    if (options.from !== undefined) checkWhole(options.from, 'from');
+    if (options.limit !== undefined) checkWhole(options.limit, 'limit');
     if (!this.processes.get(id)) {
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     }
@@ -251,9 +256,11 @@ export class Kernel extends KernelCore {
 
   /**
    * Puts a dead letter back into its agent's mailbox as a new message (new id, attempts reset).
-   * @throws AgentOSError AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals (agent gone, mailbox full)
+   * @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals (agent gone, mailbox full)
    */
   async requeue(id: string, messageId: number): Promise<{ messageId: number }> {
+    checkAgentId(id);
+    checkWhole(messageId, 'messageId');
     this.check();
     await this.store.flushed();
     return { messageId: this.dlq.requeue(id, messageId, this.bus).id };
@@ -261,6 +268,12 @@ export class Kernel extends KernelCore {
 
   /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
   async purgeDeadLetters(id?: string, messageIds?: number[]): Promise<number> {
+    if (id !== undefined) checkAgentId(id);
+    if (messageIds !== undefined) {
+      if (!Array.isArray(messageIds))
+        throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'messageIds must be an array of whole numbers');
+      for (const [i, m] of messageIds.entries()) checkWhole(m, `messageIds[${i}]`);
+    }
     this.check();
     await this.store.flushed();
     const n = this.dlq.purge(id, messageIds);

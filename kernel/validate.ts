@@ -1,9 +1,10 @@
 /**
  * Checks on what embedders hand the kernel, each failing with a coded error: messages (their
- * kind, a body that is JSON and survives the trip, its size).
+ * kind, a body that is JSON and survives the trip, its size) and the plain arguments of the API.
  *
  * @example
  * const text = validateMessage('text', { hi: 1 }, 1 << 20);   // '{"hi":1}'
+ * checkWhole(options.from, 'from');                          // AOS_E_BAD_ARGUMENT unless a whole number
  */
 
 import { Buffer } from 'node:buffer';
@@ -42,4 +43,30 @@ export function validateMessage(kind: unknown, body: unknown, maxBytes: number):
     );
   }
   return text;
+}
+
+/** How a bad argument is shown in an error: strings quoted, numbers as they are, objects by kind. */
+export function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return String(v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+/**
+ * Throws AOS_E_BAD_ARGUMENT unless `v` is a non-empty string (an agent id).
+ * @example checkAgentId(id, 'requeue: the agent id')
+ */
+export function checkAgentId(v: unknown, what = 'the agent id'): asserts v is string {
+  if (typeof v !== 'string' || v === '')
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a non-empty string, got ${shown(v)}`);
+}
+
+/**
+ * Throws AOS_E_BAD_ARGUMENT unless `v` is a whole number (an integer from 0 to 2^53 - 1).
+ * @example checkWhole(messageId, 'messageId')
+ */
+export function checkWhole(v: unknown, what: string): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number, got ${shown(v)}`);
 }
