@@ -75,6 +75,7 @@ export const FIXTURES = {
       ],
     ],
   },
+  'deep-wat': { wat: 'deep.wat', world: 'agent' },
 } satisfies Record<string, FixtureSpec>;
 
 export type FixtureName = keyof typeof FIXTURES;
