@@ -243,7 +243,10 @@ describe('lifecycle', () => {
     kernel.suspend(id);
     expect(kernel.inspect(id).state).toBe('suspended');
     const pending = [1, 2, 3].map((by) => kernel.send(id, { by }));
-    await new Promise((r) => setTimeout(r, 50));
+    // Another agent's message sent after them is handled: the kernel was free to deliver, and
+    // still kept the suspended agent's messages queued.
+    const other = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    expect(await kernel.send(other, 'after')).toBe('after');
     expect(kernel.mailbox(id).map((m) => m.body)).toEqual(['{"by":1}', '{"by":2}', '{"by":3}']);
     kernel.resume(id);
     expect(await Promise.all(pending)).toEqual([{ count: 1 }, { count: 3 }, { count: 6 }]);
