@@ -72,6 +72,14 @@ describe('checkExports', () => {
     ]);
   });
 
+  it("takes the kernel's types on their names only where they were not printed", () => {
+    const named = (from: string): string =>
+      `package root:component;\n\nworld root {\n  import ${from};\n  use ${from}.{error, json, message, outcome};\n  ${INIT}\n  ${HANDLE}\n}\n`;
+    expect(checkExports(named('agentos:kernel/types@0.1.0')).world).toBe('agent');
+    expect(checkExports(named(`root:component/${REVEALED_TYPES}`)).world).toBe('agent');
+    expect(checkExports(named('example:other/types@0.1.0')).world).toBe('unknown');
+  });
+
   it('catches a record that differs behind the same name', () => {
     const tampered = printed(INIT, HANDLE).replace('sent-at: u64, }', '}');
     const r = checkExports(tampered);

@@ -107,9 +107,11 @@ class Structure {
       case 'resource':
         return `resource ${scope.name}.${name}`;
       case 'use': {
+        // The kernel's types taken on their names only where they were not printed: a
+        // component not renamed, or a wasm-tools that names the root package otherwise.
+        const trusted = d.from === TYPES_IMPORT || d.from === ROOT + REVEALED_TYPES;
         const from =
-          this.doc.interfaces.get(d.from) ??
-          (d.from === TYPES_IMPORT ? this.kernel.interfaces.get('types') : undefined);
+          this.doc.interfaces.get(d.from) ?? (trusted ? this.kernel.interfaces.get('types') : undefined);
         const target = from?.types.get(d.name);
         return from && target ? this.def(target, d.name, from, depth + 1) : `?${d.from}.${d.name}`;
       }
