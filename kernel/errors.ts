@@ -20,7 +20,8 @@ export const ERROR_CODES = {
     'The component imports a kernel interface this kernel version does not provide yet.',
   AOS_E_IMPORT_NOT_GRANTED:
     'The component imports a capability it was not granted. Grant it, or rebuild without it.',
-  AOS_E_BAD_EXPORTS: 'The component exports match neither the agent world nor the skill world.',
+  AOS_E_BAD_EXPORTS:
+    "The component's exports fit neither the agent world nor the skill world, by name and by type. Build it against this kernel's wit/.",
   AOS_E_UNKNOWN_CAPABILITY: 'A grant names no capability of this kernel.',
   AOS_E_COMPONENT_NOT_FOUND: 'No component file at that path.',
   AOS_E_AGENT_NOT_FOUND: 'No agent with that id in this data dir.',
@@ -30,7 +31,7 @@ export const ERROR_CODES = {
   AOS_E_AGENT_TERMINATED: 'The agent is terminated and takes no more messages.',
   AOS_E_BAD_STATE: 'The agent is not in a state that allows this operation.',
   AOS_E_BAD_MESSAGE:
-    'The message is not valid: its body must be a JSON value and its kind a non-empty string.',
+    'The message is not valid: its body must be JSON that arrives as sent (no NaN, Infinity or lone surrogates, at most 1,000 levels deep) and its kind a non-empty string.',
   AOS_E_MESSAGE_TOO_LARGE: 'The message is larger than the kernel accepts.',
   AOS_E_BAD_CONFIG: 'The agent config or a kernel option is not valid.',
   AOS_E_INIT_FAILED: 'The agent returned an error from init(config); it was not started.',
@@ -96,6 +97,40 @@ export class AgentOSError extends Error {
   toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
     return { code: this.code, message: this.message, details: this.details };
   }
+}
+
+/** One of several problems a refusal lists (`details.problems`). */
+export interface Problem {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/**
+ * One error for every problem found, so a caller fixes them all in one go: the first problem's
+ * code (callers collect them most important first), a message listing each with its code, and
+ * `details.problems`. A single problem keeps its own message and details.
+ *
+ * @example
+ * throw refusal('echo.wasm', [notGranted, badScope]);
+ * // AOS_E_IMPORT_NOT_GRANTED: echo.wasm is refused for 2 problems:
+ * //   AOS_E_IMPORT_NOT_GRANTED: echo.wasm imports ...
+ * //   AOS_E_BAD_CONFIG: grant "log:loud" for echo.wasm: log takes no scope
+ */
+export function refusal(what: string, problems: readonly AgentOSError[]): AgentOSError {
+  const first = problems[0];
+  if (!first) throw new AgentOSError('AOS_E_INTERNAL', `refusal of ${what} without a problem`);
+  const list: Problem[] = problems.map((p) => ({ code: p.code, message: p.message }));
+  if (problems.length === 1)
+    return new AgentOSError(
+      first.code,
+      first.message,
+      { ...first.details, problems: list },
+      { cause: first },
+    );
+  const lines = list.map((p) => `\n  ${p.code}: ${p.message}`).join('');
+  return new AgentOSError(first.code, `${what} is refused for ${list.length} problems:${lines}`, {
+    problems: list,
+  });
 }
 
 /** The WIT `error` variant's tags: the only failures a guest ever sees. */

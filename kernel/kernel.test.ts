@@ -111,9 +111,10 @@ describe('bad input to spawn is refused with a coded error and stores nothing', 
       ],
       [
         async () => kernel.spawn(await fixture('probe'), { grants: ['log'] }),
-        /^AOS_E_IMPORT_NOT_GRANTED: .* imports agentos:kernel\/clock@0.1.0 but was not granted clock \(granted: log\)/,
+        // Each import not granted is named, in one error.
+        /^AOS_E_IMPORT_NOT_GRANTED: .* is refused for 3 problems:\n {2}AOS_E_IMPORT_NOT_GRANTED: .* imports agentos:kernel\/clock@0.1.0 but was not granted clock \(granted: log\)\n.*random.*\n.*working-memory/,
       ],
-      [() => kernel.spawn(echo, { grants: ['network'] }), /^AOS_E_UNKNOWN_CAPABILITY/],
+      [() => kernel.spawn(echo, { grants: ['log', 'network'] }), /^AOS_E_UNKNOWN_CAPABILITY/],
       [() => kernel.spawn(echo, { grants: ['log:loud'] }), /^AOS_E_BAD_CONFIG: grant "log:loud"/],
       [
         () => kernel.spawn(echo, { grants: ['log'], config: 10n }),
@@ -154,6 +155,85 @@ describe('bad messages are refused before they are stored', () => {
     expect(kernel.mailbox(id)).toEqual([]);
     expect(await kernel.send(id, 'still fine')).toBe('still fine');
   });
+
+  it('refuses bodies and tool arguments that JSON would change, and values nested too deep', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    const skill = await kernel.spawn(await sample('text-stats'));
+    let deep: unknown = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const bodies: [unknown, RegExp][] = [
+      [
+        { n: Number.NaN },
+        /^message body is not JSON-serialisable: NaN \(JSON has no such number: it would arrive as null\) at \.n$/,
+      ],
+      [[Number.POSITIVE_INFINITY], /^message body is not JSON-serialisable: Infinity .* at \[0\]$/],
+      [Number.NEGATIVE_INFINITY, /^message body is not JSON-serialisable: -Infinity /],
+      [
+        { text: 'a\ud800b' },
+        /^message body is not JSON-serialisable: a string with a lone surrogate U\+D800 .* at \.text$/,
+      ],
+      [{ 'k\udc00': 1 }, /^message body is not JSON-serialisable: a key with a lone surrogate U\+DC00/],
+      [deep, /^message body is not JSON-serialisable: nesting deeper than 1000 levels at (\[0\]){1000}$/],
+    ];
+    for (const [body, re] of bodies) {
+      for (const f of [() => kernel.send(id, body), () => kernel.post(id, body)]) {
+        const e = await (async () => f())().catch((err: unknown) => err);
+        expect(e).toMatchObject({ code: 'AOS_E_BAD_MESSAGE' });
+        expect((e as Error).message).toMatch(re);
+      }
+      const e = await kernel.invoke(skill, 'stats', { text: body }).catch((err: unknown) => err);
+      expect(e).toMatchObject({ code: 'AOS_E_BAD_MESSAGE' });
+      expect((e as Error).message).toMatch(/^arguments of stats is not JSON-serialisable: /);
+    }
+    expect(kernel.mailbox(id)).toEqual([]);
+    expect(kernel.mailbox(skill)).toEqual([]);
+    // A surrogate pair is a character like any other.
+    expect(await kernel.send(id, { text: '😀' })).toEqual({ text: '😀' });
+  });
+});
+
+describe('bad arguments of the API are AOS_E_BAD_ARGUMENT', () => {
+  it('journal, requeue and purgeDeadLetters check theirs', async () => {
+    kernel = await openKernel();
+    const id = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [
+        () => kernel.requeue(id, undefined as unknown as number),
+        /^messageId must be a whole number, got undefined$/,
+      ],
+      [() => kernel.requeue(id, -1), /^messageId must be a whole number, got -1$/],
+      [
+        () => kernel.requeue(undefined as unknown as string, 1),
+        /^the agent id must be a non-empty string, got undefined$/,
+      ],
+      [() => kernel.journal(id, { from: -1 }), /^from must be a whole number, got -1$/],
+      [() => kernel.journal(id, { limit: 1.5 }), /^limit must be a whole number, got 1.5$/],
+      [
+        () => kernel.journal(id, { from: '3' as unknown as number }),
+        /^from must be a whole number, got "3"$/,
+      ],
+      [() => kernel.journal(id, null as unknown as { from?: number }), /^journal options must be an object$/],
+      [() => kernel.journal(42 as unknown as string), /^the agent id must be a non-empty string, got 42$/],
+      [() => kernel.purgeDeadLetters('', [1]), /^the agent id must be a non-empty string, got ""$/],
+      [() => kernel.purgeDeadLetters(id, 3 as unknown as number[]), /^messageIds must be an array/],
+      [
+        () => kernel.purgeDeadLetters(id, [1, Number.NaN]),
+        /^messageIds\[1\] must be a whole number, got NaN$/,
+      ],
+    ];
+    for (const [f, re] of cases) {
+      const e = await f().catch((err: unknown) => err);
+      expect(e).toMatchObject({ code: 'AOS_E_BAD_ARGUMENT' });
+      expect((e as Error).message).toMatch(re);
+    }
+    // Well-formed arguments still get their own answers.
+    expect(await kernel.requeue(id, 12345).catch((e: { code: string }) => e.code)).toBe(
+      'AOS_E_DEAD_LETTER_NOT_FOUND',
+    );
+    expect((await kernel.journal(id, { from: 0, limit: 1 })).map((e) => e.t)).toEqual(['spawn']);
+    expect(await kernel.purgeDeadLetters(id, [])).toBe(0);
+  });
 });
 
 describe('lifecycle', () => {
@@ -163,7 +243,10 @@ describe('lifecycle', () => {
     kernel.suspend(id);
     expect(kernel.inspect(id).state).toBe('suspended');
     const pending = [1, 2, 3].map((by) => kernel.send(id, { by }));
-    await new Promise((r) => setTimeout(r, 50));
+    // Another agent's message sent after them is handled: the kernel was free to deliver, and
+    // still kept the suspended agent's messages queued.
+    const other = await kernel.spawn(await sample('echo'), { grants: ['log'] });
+    expect(await kernel.send(other, 'after')).toBe('after');
     expect(kernel.mailbox(id).map((m) => m.body)).toEqual(['{"by":1}', '{"by":2}', '{"by":3}']);
     kernel.resume(id);
     expect(await Promise.all(pending)).toEqual([{ count: 1 }, { count: 3 }, { count: 6 }]);

@@ -24,8 +24,8 @@ import type { KernelServices } from './capability.js';
 import { millis, systemClock, timersOf } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { KernelEvent } from './events.js';
+import { jsonText } from './json.js';
 import { KernelCore } from './kernel-core.js';
-import { link, parseGrants } from './linker.js';
 import { createLogger } from './logger.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
@@ -33,7 +33,7 @@ import type { DeadLetter } from './store/dead-letters.js';
 import type { ReadableEntry, StoredMessage } from './store/journal.js';
 import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
-import { validateMessage } from './validate.js';
+import { checkAgentId, checkWhole, validateMessage } from './validate.js';
 
 export type * from './api.js';
 
@@ -58,18 +58,23 @@ export class Kernel extends KernelCore {
   }
 
   /**
-   * Loads a component (a path or its bytes), checks its imports against the grants, starts an
-   * instance (running init) and records the agent. Returns the agent id.
+   * Loads a component (a path or its bytes), checks it (its exports against its world, its
+   * imports against the grants, each grant's scope, each option: every problem reported at once),
+   * transpiles it, then keeps its bytes, records the agent and starts an instance (running init).
+   * Nothing is stored unless every check passes. Returns the agent id.
    */
   async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
     this.check();
-    const inspect = (bytes: Uint8Array, what: string) => this.loader.inspect(bytes, what);
-    const c = await checkSpawn(component, options, inspect, this.defaults);
-    link(c.info.imports, parseGrants(c.grants, this.table), this.table, c.what);
-    this.loader.keep(c.bytes, c.info.digest);
+    const c = await checkSpawn(component, options, {
+      inspect: (bytes, what) => this.loader.inspect(bytes, what),
+      defaults: this.defaults,
+      table: this.table,
+      configure: (cap, draft, grant) => cap.configure(draft, grant, this.shared.get(cap.name), this.services),
+    });
     const loaded = this.loader.load(c.info, c.bytes);
     await loaded;
     this.check();
+    this.loader.keep(c.bytes, c.info.digest);
     const at = Number(this.services.clock.now());
     let id: string;
     do id = `${c.name}-${randomBytes(3).toString('hex')}`;
@@ -143,12 +148,7 @@ export class Kernel extends KernelCore {
   async invoke(id: string, tool: string, args: unknown = {}): Promise<unknown> {
     if (typeof tool !== 'string' || tool === '')
       throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'tool must be a non-empty string');
-    let argsJson: string | undefined;
-    try {
-      argsJson = JSON.stringify(args);
-    } catch {}
-    if (argsJson === undefined)
-      throw new AgentOSError('AOS_E_BAD_MESSAGE', `arguments of ${tool} are not a JSON value`);
+    const argsJson = jsonText(args, `arguments of ${tool}`, 'AOS_E_BAD_MESSAGE');
     return this.await(id, this.enqueue(id, { tool, args: argsJson }, 'tool.invoke'));
   }
 
@@ -242,6 +242,11 @@ export class Kernel extends KernelCore {
 
   /** The agent's journal, hostcall payloads decoded, from sequence `from`. */
   async journal(id: string, options: { from?: number; limit?: number } = {}): Promise<ReadableEntry[]> {
+    checkAgentId(id);
+    if (typeof options !== 'object' || options === null)
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'journal options must be an object');
+    if (options.from !== undefined) checkWhole(options.from, 'from');
+    if (options.limit !== undefined) checkWhole(options.limit, 'limit');
     if (!this.processes.get(id)) {
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     }
@@ -258,9 +263,11 @@ export class Kernel extends KernelCore {
 
   /**
    * Puts a dead letter back into its agent's mailbox as a new message (new id, attempts reset).
-   * @throws AgentOSError AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals (agent gone, mailbox full)
+   * @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals (agent gone, mailbox full)
    */
   async requeue(id: string, messageId: number): Promise<{ messageId: number }> {
+    checkAgentId(id);
+    checkWhole(messageId, 'messageId');
     this.check();
     await this.store.flushed();
     return { messageId: this.dlq.requeue(id, messageId, this.bus).id };
@@ -268,6 +275,12 @@ export class Kernel extends KernelCore {
 
   /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
   async purgeDeadLetters(id?: string, messageIds?: number[]): Promise<number> {
+    if (id !== undefined) checkAgentId(id);
+    if (messageIds !== undefined) {
+      if (!Array.isArray(messageIds))
+        throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'messageIds must be an array of whole numbers');
+      for (const [i, m] of messageIds.entries()) checkWhole(m, `messageIds[${i}]`);
+    }
     this.check();
     await this.store.flushed();
     const n = this.dlq.purge(id, messageIds);

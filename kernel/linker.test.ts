@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CAPABILITIES } from '../hostcalls/index.js';
 import { AgentOSError } from './errors.js';
-import { HostcallTable, link, parseGrants } from './linker.js';
+import { checkGrants, HostcallTable, importProblems, link, parseGrants } from './linker.js';
 
 const table = new HostcallTable(CAPABILITIES);
 
@@ -30,6 +30,32 @@ describe('parseGrants', () => {
     );
     expect(failure(() => parseGrants([''], table))).toMatch(/^AOS_E_UNKNOWN_CAPABILITY/);
     expect(failure(() => parseGrants(['types'], table))).toMatch(/^AOS_E_UNKNOWN_CAPABILITY/);
+  });
+
+  it('collects every problem of the grants, and refuses a capability granted twice', () => {
+    const { grants, problems } = checkGrants(
+      ['log', 'filesystem', 'log', 'ipc:send=a', 'ipc', 'inference'],
+      table,
+    );
+    expect([...grants.keys()]).toEqual(['log', 'ipc']);
+    expect(grants.get('ipc')).toEqual({ capability: 'ipc', scope: 'send=a' });
+    expect(problems.map((p) => `${p.code}: ${p.message}`)).toEqual([
+      expect.stringMatching(/^AOS_E_UNKNOWN_CAPABILITY: grant "filesystem"/),
+      'AOS_E_BAD_CONFIG: grant "log" repeats log, already granted as "log"; grant each capability once, with its whole scope',
+      'AOS_E_BAD_CONFIG: grant "ipc" repeats ipc, already granted as "ipc:send=a"; grant each capability once, with its whole scope',
+      expect.stringMatching(/^AOS_E_CAPABILITY_UNAVAILABLE: grant "inference"/),
+    ]);
+  });
+
+  it('keeps the last of a repeated grant when restoring a stored record', () => {
+    expect(parseGrants(['ipc:send=a', 'ipc'], table).get('ipc')).toEqual({ capability: 'ipc', scope: '' });
+    // Other problems are still refused, all at once.
+    expect(() => parseGrants(['nope', 'types'], table)).toThrow(
+      expect.objectContaining({
+        code: 'AOS_E_UNKNOWN_CAPABILITY',
+        details: { problems: [expect.anything(), expect.anything()] },
+      }),
+    );
   });
 
   it('refuses a capability this kernel does not provide yet', () => {
@@ -82,6 +108,20 @@ describe('link', () => {
     expect(failure(() => link(['agentos:kernel/semantic-memory@0.1.0'], grants, table, 'x'))).toBe(
       'AOS_E_CAPABILITY_UNAVAILABLE: x imports agentos:kernel/semantic-memory@0.1.0, which this kernel does not provide yet',
     );
+  });
+
+  it('names every import refused, in import order, in one error', () => {
+    const imports = ['agentos:kernel/clock@0.1.0', 'wasi:cli/stdout@0.2.0', 'agentos:kernel/log@0.1.0'];
+    expect(importProblems(imports, new Map(), table, 'x').map((p) => p.code)).toEqual([
+      'AOS_E_IMPORT_NOT_GRANTED',
+      'AOS_E_UNKNOWN_IMPORT',
+      'AOS_E_IMPORT_NOT_GRANTED',
+    ]);
+    expect(failure(() => link(imports, grants, table, 'x')).split('\n')).toEqual([
+      'AOS_E_IMPORT_NOT_GRANTED: x is refused for 2 problems:',
+      '  AOS_E_IMPORT_NOT_GRANTED: x imports agentos:kernel/clock@0.1.0 but was not granted clock (granted: log)',
+      expect.stringMatching(/^ {2}AOS_E_UNKNOWN_IMPORT: x imports wasi:cli\/stdout@0.2.0/),
+    ]);
   });
 
   it('refuses an import that was not granted, naming it and the grants', () => {

@@ -8,10 +8,11 @@
  * const table = new HostcallTable(CAPABILITIES);
  * const grants = parseGrants(['log', 'working-memory'], table);
  * const plan = link(info.imports, grants, table, 'echo.wasm');
+ * // At spawn, every problem at once: checkGrants(...).problems, importProblems(...)
  */
 import { ABI_VERSION, glueImportKey, jsName, PACKAGE, parseImportName, WIT_INTERFACES } from './abi.js';
 import type { Capability, Grant, HostFunction } from './capability.js';
-import { AgentOSError } from './errors.js';
+import { AgentOSError, refusal } from './errors.js';
 
 export interface HostcallEntry {
   id: number;
@@ -53,44 +54,132 @@ export type ImportPlan = Record<string, Record<string, number>>;
 
 const KNOWN = new Set<string>(WIT_INTERFACES);
 
+/** Grants parsed, and every problem found with them. */
+export interface GrantCheck {
+  grants: Map<string, Grant>;
+  problems: AgentOSError[];
+}
+
 /**
- * Parses grants (`log`, `working-memory:read-only`).
- * @throws AgentOSError AOS_E_UNKNOWN_CAPABILITY or AOS_E_CAPABILITY_UNAVAILABLE
+ * Parses grants (`log`, `working-memory:read-only`), collecting every problem rather than
+ * stopping at the first: AOS_E_UNKNOWN_CAPABILITY, AOS_E_CAPABILITY_UNAVAILABLE, and with
+ * `once` (at spawn) AOS_E_BAD_CONFIG for a capability granted twice (`log,log`, or `ipc:send=a`
+ * beside `ipc`): one grant carries a capability's whole scope, so a second one is a mistake.
  */
-export function parseGrants(grants: readonly string[], table: HostcallTable): Map<string, Grant> {
+export function checkGrants(grants: readonly string[], table: HostcallTable, once = true): GrantCheck {
   const out = new Map<string, Grant>();
+  const as = new Map<string, string>();
+  const problems: AgentOSError[] = [];
   for (const raw of grants) {
     if (typeof raw !== 'string' || raw.trim() === '') {
-      throw new AgentOSError(
-        'AOS_E_UNKNOWN_CAPABILITY',
-        `grant ${JSON.stringify(raw)} is empty or not a string`,
+      problems.push(
+        new AgentOSError('AOS_E_UNKNOWN_CAPABILITY', `grant ${JSON.stringify(raw)} is empty or not a string`),
       );
+      continue;
     }
     const at = raw.indexOf(':');
     const capability = (at === -1 ? raw : raw.slice(0, at)).trim();
     const scope = at === -1 ? '' : raw.slice(at + 1).trim();
     if (!KNOWN.has(capability) || capability === 'types') {
-      throw new AgentOSError(
-        'AOS_E_UNKNOWN_CAPABILITY',
-        `grant "${raw}" names no capability; known: ${WIT_INTERFACES.filter((i) => i !== 'types').join(', ')}`,
-        { grant: raw },
+      problems.push(
+        new AgentOSError(
+          'AOS_E_UNKNOWN_CAPABILITY',
+          `grant "${raw}" names no capability; known: ${WIT_INTERFACES.filter((i) => i !== 'types').join(', ')}`,
+          { grant: raw },
+        ),
       );
-    }
-    if (!table.provides(capability)) {
-      throw new AgentOSError(
-        'AOS_E_CAPABILITY_UNAVAILABLE',
-        `grant "${raw}": this kernel does not provide ${capability} yet (it provides ${[...table.byCapability.keys()].join(', ')})`,
-        { grant: raw },
+    } else if (!table.provides(capability)) {
+      problems.push(
+        new AgentOSError(
+          'AOS_E_CAPABILITY_UNAVAILABLE',
+          `grant "${raw}": this kernel does not provide ${capability} yet (it provides ${[...table.byCapability.keys()].join(', ')})`,
+          { grant: raw },
+        ),
       );
+    } else if (once && as.has(capability)) {
+      problems.push(
+        new AgentOSError(
+          'AOS_E_BAD_CONFIG',
+          `grant "${raw}" repeats ${capability}, already granted as "${as.get(capability)}"; grant each capability once, with its whole scope`,
+          { grant: raw },
+        ),
+      );
+    } else {
+      as.set(capability, raw);
+      out.set(capability, { capability, scope });
     }
-    out.set(capability, { capability, scope });
   }
-  return out;
+  return { grants: out, problems };
+}
+
+/**
+ * Parses grants, as `checkGrants`, throwing every problem at once. A capability granted twice
+ * keeps its last grant here: records stored before spawn refused that still restore.
+ * @throws AgentOSError AOS_E_UNKNOWN_CAPABILITY or AOS_E_CAPABILITY_UNAVAILABLE
+ */
+export function parseGrants(grants: readonly string[], table: HostcallTable): Map<string, Grant> {
+  const { grants: parsed, problems } = checkGrants(grants, table, false);
+  if (problems.length > 0) throw refusal('the grants', problems);
+  return parsed;
+}
+
+/**
+ * Every import the ABI does not know (AOS_E_UNKNOWN_IMPORT), the kernel does not provide
+ * (AOS_E_CAPABILITY_UNAVAILABLE) or the grants do not allow (AOS_E_IMPORT_NOT_GRANTED), in
+ * import order. `what` names the component (its path) or the agent.
+ */
+export function importProblems(
+  imports: readonly string[],
+  grants: ReadonlyMap<string, Grant>,
+  table: HostcallTable,
+  what: string,
+): AgentOSError[] {
+  const problems: AgentOSError[] = [];
+  for (const name of imports) {
+    const parsed = parseImportName(name);
+    if (!parsed || parsed.pkg !== PACKAGE || !KNOWN.has(parsed.iface)) {
+      problems.push(
+        new AgentOSError(
+          'AOS_E_UNKNOWN_IMPORT',
+          `${what} imports ${name}, which is not an interface of ${PACKAGE}@${ABI_VERSION}; a component may import only the kernel's interfaces`,
+          { import: name },
+        ),
+      );
+    } else if (parsed.version !== ABI_VERSION) {
+      problems.push(
+        new AgentOSError(
+          'AOS_E_UNKNOWN_IMPORT',
+          `${what} imports ${name}, but this kernel speaks ${PACKAGE}@${ABI_VERSION}; rebuild the component against it`,
+          { import: name },
+        ),
+      );
+    } else if (parsed.iface === 'types') {
+      // Types only: nothing to link or grant.
+    } else if (!table.provides(parsed.iface)) {
+      problems.push(
+        new AgentOSError(
+          'AOS_E_CAPABILITY_UNAVAILABLE',
+          `${what} imports ${name}, which this kernel does not provide yet`,
+          { import: name },
+        ),
+      );
+    } else if (!grants.has(parsed.iface)) {
+      const granted = [...grants.keys()];
+      problems.push(
+        new AgentOSError(
+          'AOS_E_IMPORT_NOT_GRANTED',
+          `${what} imports ${name} but was not granted ${parsed.iface} (granted: ${granted.length ? granted.join(', ') : 'nothing'})`,
+          { import: name, capability: parsed.iface },
+        ),
+      );
+    }
+  }
+  return problems;
 }
 
 /**
  * Checks every import against the ABI and the grants and returns the import plan.
- * @throws AgentOSError AOS_E_UNKNOWN_IMPORT, AOS_E_CAPABILITY_UNAVAILABLE or AOS_E_IMPORT_NOT_GRANTED
+ * @throws AgentOSError AOS_E_UNKNOWN_IMPORT, AOS_E_CAPABILITY_UNAVAILABLE or AOS_E_IMPORT_NOT_GRANTED, listing every import refused
  */
 export function link(
   imports: readonly string[],
@@ -98,40 +187,9 @@ export function link(
   table: HostcallTable,
   what: string,
 ): ImportPlan {
+  const problems = importProblems(imports, grants, table, what);
+  if (problems.length > 0) throw refusal(what, problems);
   const plan: ImportPlan = {};
-  for (const name of imports) {
-    const parsed = parseImportName(name);
-    if (!parsed || parsed.pkg !== PACKAGE || !KNOWN.has(parsed.iface)) {
-      throw new AgentOSError(
-        'AOS_E_UNKNOWN_IMPORT',
-        `${what} imports ${name}, which is not an interface of ${PACKAGE}@${ABI_VERSION}; a component may import only the kernel's interfaces`,
-        { import: name },
-      );
-    }
-    if (parsed.version !== ABI_VERSION) {
-      throw new AgentOSError(
-        'AOS_E_UNKNOWN_IMPORT',
-        `${what} imports ${name}, but this kernel speaks ${PACKAGE}@${ABI_VERSION}; rebuild the component against it`,
-        { import: name },
-      );
-    }
-    if (parsed.iface === 'types') continue;
-    if (!table.provides(parsed.iface)) {
-      throw new AgentOSError(
-        'AOS_E_CAPABILITY_UNAVAILABLE',
-        `${what} imports ${name}, which this kernel does not provide yet`,
-        { import: name },
-      );
-    }
-    if (!grants.has(parsed.iface)) {
-      const granted = [...grants.keys()];
-      throw new AgentOSError(
-        'AOS_E_IMPORT_NOT_GRANTED',
-        `${what} imports ${name} but was not granted ${parsed.iface} (granted: ${granted.length ? granted.join(', ') : 'nothing'})`,
-        { import: name, capability: parsed.iface },
-      );
-    }
-  }
   for (const name of imports) {
     const iface = parseImportName(name)!.iface;
     if (iface === 'types') continue;

@@ -73,6 +73,36 @@ describe('inspectComponent', () => {
     );
   });
 
+  it("takes a component for an agent or a skill only if its exports have the world's types", async () => {
+    const wrong = await inspectComponent(readFileSync(await fixture('wrong-handle')), 'w.wasm');
+    expect(wrong.world).toBe('unknown');
+    expect(wrong.exports.map((e) => e.name)).toEqual(['init', 'handle']);
+    expect(wrong.exportProblems).toEqual([
+      'exports handle: func(x: u32) -> u32, but the agent world has handle: func(message: message) -> result<outcome, error>',
+    ]);
+    // Types declared by the component itself, with the same structure: json is string.
+    const own = await inspectComponent(readFileSync(await fixture('echo-own-types')), 'own.wasm');
+    expect(own).toMatchObject({ world: 'agent', exportProblems: [], imports: [] });
+    expect(own.exports[1]!.signature).toBe('handle: func(message: message) -> result<string, error>');
+  });
+
+  it("checks the structure of the kernel's types, not their names", async () => {
+    // Built against a copy of the ABI whose message has no sent-at: the same WIT names.
+    const bytes = readFileSync(await fixture('short-message'));
+    const before = Buffer.from(bytes);
+    const info = await inspectComponent(bytes, 's.wasm');
+    expect(bytes.equals(before)).toBe(true);
+    expect(info.world).toBe('unknown');
+    expect(info.exports[1]!.signature).toBe('handle: func(message: message) -> result<outcome, error>');
+    expect(info.exportProblems).toHaveLength(1);
+    expect(info.exportProblems[0]).toMatch(
+      /^exports handle: func\(message: message\) -> result<outcome, error>, but the agent world has handle: func\(message: message\) -> result<outcome, error>; the same names, other types: message is record\{id:u64,kind:string,sender:option<string>,body:string\} here, record\{id:u64,kind:string,sender:option<string>,body:string,sent-at:u64\} in the agent world$/,
+    );
+    // What inspect shows is still the component's own WIT, naming the kernel's package.
+    expect(info.wit).toContain('use agentos:kernel/types@0.1.0.{error, json, message, outcome};');
+    expect(info.imports).toEqual(['agentos:kernel/types@0.1.0']);
+  });
+
   it('reports an import from outside the kernel package', async () => {
     const info = await inspectComponent(readFileSync(await fixture('unknown-import')), 'u.wasm');
     expect(info.imports).toContain('example:evil/net@1.0.0');
@@ -102,9 +132,11 @@ describe('Loader', () => {
     const loader = new Loader(home);
     const bytes = readFileSync(await sample('echo'));
     const first = await loader.inspect(bytes, 'echo');
-    expect(readdirSync(join(home, 'cache', 'inspect'))).toEqual([`${first.digest}-v1.json`]);
+    expect(readdirSync(join(home, 'cache', 'inspect'))).toEqual([`${first.digest}-v2.json`]);
     expect(await new Loader(home).inspect(bytes, 'echo')).toEqual(first);
-    await expect(loader.inspect(bytes.subarray(0, 100), 'cut')).rejects.toThrow(/AOS_E_TRUNCATED|truncated/);
+    await expect(loader.inspect(bytes.subarray(0, 100), 'cut')).rejects.toMatchObject({
+      code: 'AOS_E_TRUNCATED',
+    });
   });
 
   it('keeps component bytes content-addressed and reads them back', async () => {
@@ -115,6 +147,8 @@ describe('Loader', () => {
     loader.keep(bytes, info.digest);
     expect(existsSync(loader.componentPath(info.digest))).toBe(true);
     expect(Buffer.compare(Buffer.from(loader.stored(info.digest)), bytes)).toBe(0);
-    expect(() => loader.stored('0'.repeat(64))).toThrow(/AOS_E_COMPONENT_NOT_FOUND|is missing/);
+    expect(() => loader.stored('0'.repeat(64))).toThrow(
+      expect.objectContaining({ code: 'AOS_E_COMPONENT_NOT_FOUND' }),
+    );
   });
 });

@@ -2,25 +2,28 @@
  * The loader: component bytes in, a verified, transpiled, compiled component out.
  *
  * 1. verify: wasm at all, a component (not a core module), not truncated, parses;
- * 2. inspect: world (agent or skill), imports, exports;
- * 3. store the bytes content-addressed in the data dir (`components/<sha256>.wasm`);
- * 4. transpile with jco and meter every core module with the fuel pass (toolchain/fuel), once
+ * 2. inspect: imports, exports, and the world (agent or skill) whose signatures the exports
+ *    match (kernel/world-check.ts); cached by digest;
+ * 3. transpile with jco and meter every core module with the fuel pass (toolchain/fuel), once
  *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
- *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME);
- * 5. compile the core modules once per kernel, each checked to carry its meter (cached ones
- *    too); workers receive the compiled `WebAssembly.Module`s.
- * A component that fails to load leaves neither its bytes (when this load stored them) nor a
- * half-written cache entry behind.
+ *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME), and a failed
+ *    metering leaves no half-written cache entry;
+ * 4. compile the core modules once per kernel, each checked to carry its meter (cached ones
+ *    too); workers receive the compiled `WebAssembly.Module`s;
+ * 5. keep the bytes content-addressed in the data dir (`components/<sha256>.wasm`) — spawn does
+ *    this last, once every check has passed.
  *
  * @example
  * const loader = new Loader('./.agentos');
- * const info = await loader.inspect(bytes, 'echo.wasm');
- * loader.keep(bytes, info.digest);
+ * const bytes = await readComponent('echo.wasm');
+ * const info = await loader.inspect(bytes, 'echo.wasm');   // info.world: 'agent'
  * const loaded = await loader.load(info, bytes);
+ * loader.keep(bytes, info.digest);
  */
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
@@ -32,11 +35,12 @@ import { writeFileAtomic } from './atomic-write.js';
 import { AgentOSError } from './errors.js';
 import { GLUE_PATCH_VERSION, patchGlue } from './glue-patch.js';
 import { readWasmHeader } from './wasm-header.js';
+import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';
+
+export type { ComponentWorld } from './world-check.js';
 
 /** Pinned in package.json; part of the cache key so a different jco never reuses old glue. */
 export const JCO_VERSION = '1.35.0';
-
-export type ComponentWorld = 'agent' | 'skill' | 'unknown';
 
 /** What `agentos inspect` shows. */
 export interface ComponentInfo {
@@ -47,6 +51,8 @@ export interface ComponentInfo {
   imports: string[];
   /** Exported functions and interfaces, as the WIT declares them. */
   exports: { name: string; signature: string }[];
+  /** Why the exports fit no world (world `unknown`): sentences after the component's name. */
+  exportProblems: string[];
   /** The component's world in WIT, as wasm-tools prints it. */
   wit: string;
 }
@@ -89,11 +95,24 @@ function parseWorld(wit: string): Pick<ComponentInfo, 'imports' | 'exports'> {
   return { imports, exports };
 }
 
-function worldOf(exports: { name: string }[]): ComponentWorld {
-  const names = new Set(exports.map((e) => e.name));
-  if (names.has('init') && names.has('handle') && names.size === 2) return 'agent';
-  if (names.has('describe') && names.has('invoke') && names.size === 2) return 'skill';
-  return 'unknown';
+/** An AOS_E_MALFORMED_COMPONENT for a failure of jco's parser, with its first line as the reason. */
+function malformed(e: unknown, sentence: string): AgentOSError {
+  const reason = String((e as Error)?.message ?? e).split('\n')[0];
+  return new AgentOSError('AOS_E_MALFORMED_COMPONENT', `${sentence}: ${reason}`, {}, { cause: e });
+}
+
+/**
+ * Reads a component (or core module) file.
+ * @throws AgentOSError AOS_E_COMPONENT_NOT_FOUND naming the path and why
+ */
+export async function readComponent(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `cannot read ${path}: ${(e as Error).message}`, {
+      path,
+    });
+  }
 }
 
 /**
@@ -107,38 +126,35 @@ export async function inspectComponent(
 ): Promise<ComponentInfo> {
   readWasmHeader(bytes, what, 'component');
   let wit: string;
+  let revealed: string;
   try {
     wit = await componentWit(bytes);
+    // Printed again with the kernel's types inside the component's own package, so the export
+    // check sees their structure, not just their names.
+    const renamed = revealKernelTypes(bytes);
+    revealed = renamed ? await componentWit(renamed) : wit;
   } catch (e) {
-    const reason = String((e as Error)?.message ?? e).split('\n')[0];
-    throw new AgentOSError(
-      'AOS_E_MALFORMED_COMPONENT',
-      `${what} does not parse as a component: ${reason}`,
-      {},
-      {
-        cause: e,
-      },
-    );
+    throw malformed(e, `${what} does not parse as a component`);
   }
   const { imports, exports } = parseWorld(wit);
+  const { world, problems } = checkExports(revealed);
   return {
     digest: digest ?? sha256(bytes),
     size: bytes.length,
-    world: worldOf(exports),
+    world,
     imports,
     exports,
+    exportProblems: problems,
     wit,
   };
 }
 
 /** Bump when what inspectComponent reads changes, so cached inspections are redone. */
-const INSPECT_VERSION = 1;
+const INSPECT_VERSION = 2;
 
 /** Transpiles and compiles components, caching both. */
 export class Loader {
   private readonly compiled = new Map<string, Promise<LoadedComponent>>();
-  /** Digests whose bytes `keep` stored and no load has accepted yet: a failed load removes them. */
-  private readonly unproven = new Set<string>();
 
   /**
    * @param home the data dir (component bytes live in `home/components`)
@@ -183,7 +199,6 @@ export class Loader {
     if (existsSync(path)) return;
     mkdirSync(join(this.home, 'components'), { recursive: true });
     writeFileAtomic(path, bytes);
-    this.unproven.add(digest);
   }
 
   /** Reads stored bytes back (after a restart). */
@@ -203,14 +218,7 @@ export class Loader {
     let p = this.compiled.get(digest);
     if (!p) {
       p = this.compile(info, bytes);
-      p.then(
-        () => this.unproven.delete(digest),
-        () => {
-          this.compiled.delete(digest);
-          // Bytes no load accepted would otherwise stay in the data dir for nothing.
-          if (this.unproven.delete(digest)) rmSync(this.componentPath(digest), { force: true });
-        },
-      ).catch(() => {}); // a file that cannot be removed stays; the next spawn reuses it
+      p.catch(() => this.compiled.delete(digest));
       this.compiled.set(digest, p);
     }
     return p;
@@ -252,15 +260,7 @@ export class Loader {
         quiet: true,
       });
     } catch (e) {
-      const reason = String((e as Error)?.message ?? e).split('\n')[0];
-      throw new AgentOSError(
-        'AOS_E_MALFORMED_COMPONENT',
-        `component ${digest} cannot be transpiled: ${reason}`,
-        {},
-        {
-          cause: e,
-        },
-      );
+      throw malformed(e, `component ${digest} cannot be transpiled`);
     }
     const tmp = `${dir}.${pid}.${Date.now()}.tmp`;
     mkdirSync(tmp, { recursive: true });

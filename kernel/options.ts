@@ -1,9 +1,12 @@
 /**
  * The kernel's options with their defaults applied and each checked, before anything is opened:
- * a bad option is an AOS_E_BAD_CONFIG naming it, and nothing is touched.
+ * every option of KernelOptions (kernel/api.ts) is checked here, an unknown one is refused, and a
+ * bad one is an AOS_E_BAD_CONFIG naming it, with nothing touched. (Kernel.open should call this
+ * before it builds its logger from `logLevel`: today it does not, and a bad level fails in pino.)
  *
  * @example
  * const o = resolveOptions({ cpus: 2 });   // { cpus: 2, workers: 4, slice: 5_000_000, ... }
+ * resolveOptions({ maxMessageBytes: -5 }); // AOS_E_BAD_CONFIG: maxMessageBytes must be ...
  */
 import { availableParallelism } from 'node:os';
 import type { KernelOptions } from './api.js';
@@ -11,6 +14,7 @@ import { DEFAULT_TICK } from './budgets.js';
 import type { Durability } from './commits.js';
 import { AgentOSError } from './errors.js';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from './limits.js';
+import { shown } from './validate.js';
 import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES } from './worker/protocol.js';
 
 export interface ResolvedOptions {
@@ -39,7 +43,79 @@ export interface ResolvedOptions {
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
 
+const KNOWN: readonly (keyof KernelOptions)[] = [
+  'home',
+  'cpus',
+  'workers',
+  'maxWorkers',
+  'sliceFuel',
+  'delivery',
+  'mailboxes',
+  'logger',
+  'logLevel',
+  'clock',
+  'cacheDir',
+  'maxMessageBytes',
+  'closeTimeoutMs',
+  'deliver',
+  'limits',
+  'onProgress',
+  'durability',
+  'tickFuel',
+  'watchdogGraceMs',
+  'maxResultBytes',
+];
+
+/** pino's levels, and `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Does `v` have a function under each of `names`? */
+const hasMethods = (v: unknown, names: readonly string[]): boolean =>
+  typeof v === 'object' &&
+  v !== null &&
+  names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
+
+/** The options resolveOptions does not return, checked: paths, functions, objects. */
+function checkOthers(options: KernelOptions): void {
+  for (const key of ['home', 'cacheDir'] as const) {
+    const v = options[key];
+    if (v !== undefined && (typeof v !== 'string' || v === ''))
+      throw bad(`${key} must be a non-empty path, got ${shown(v)}`);
+  }
+  if (options.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(options.logLevel))
+    throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${shown(options.logLevel)}`);
+  if (options.logger !== undefined && !hasMethods(options.logger, ['debug', 'info', 'warn', 'error']))
+    throw bad('logger must be a pino logger (an object with debug, info, warn and error)');
+  if (options.clock !== undefined && !hasMethods(options.clock, ['now', 'monotonic', 'sleep']))
+    throw bad('clock must be a Clock (an object with now, monotonic and sleep)');
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw bad(`onProgress must be a function, got ${shown(options.onProgress)}`);
+  if (options.deliver !== undefined && typeof options.deliver !== 'boolean')
+    throw bad(`deliver must be true or false, got ${shown(options.deliver)}`);
+  const max = options.maxMessageBytes;
+  if (max !== undefined && !(Number.isSafeInteger(max) && max > 0))
+    throw bad(`maxMessageBytes must be a positive whole number of bytes, got ${shown(max)}`);
+  const close = options.closeTimeoutMs;
+  if (close !== undefined && !(typeof close === 'number' && Number.isFinite(close) && close >= 0))
+    throw bad(`closeTimeoutMs must be 0 or more milliseconds, got ${shown(close)}`);
+  const d = options.delivery;
+  if (d !== undefined) {
+    if (typeof d !== 'object' || d === null || Array.isArray(d))
+      throw bad(`delivery must be an object, got ${shown(d)}`);
+    for (const k of Object.keys(d))
+      if (!['attempts', 'backoffMs', 'batch'].includes(k))
+        throw bad(`delivery has no option ${JSON.stringify(k)} (known: attempts, backoffMs, batch)`);
+  }
+}
+
+/** Checks every option and applies the defaults. @throws AgentOSError AOS_E_BAD_CONFIG naming the option */
 export function resolveOptions(options: KernelOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw bad('the kernel options must be an object');
+  for (const key of Object.keys(options))
+    if (!(KNOWN as string[]).includes(key))
+      throw bad(`the kernel has no option ${JSON.stringify(key)} (known: ${KNOWN.join(', ')})`);
+  checkOthers(options);
   const cpus = options.cpus ?? availableParallelism();
   if (!Number.isInteger(cpus) || cpus < 1) throw bad(`cpus must be a positive integer, got ${cpus}`);
   const workers = options.workers ?? cpus + 2;

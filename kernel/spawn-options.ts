@@ -1,14 +1,23 @@
 /**
- * Everything `spawn` checks before it touches the data dir: the component bytes, their world,
- * and each option. Each failure is a coded error; nothing is stored until all pass.
+ * Everything `spawn` checks before it stores anything: the component bytes and their world, its
+ * imports against the grants, each grant and its scope (each granted capability's own `configure`
+ * runs on a draft record), and each option. Every problem found is reported at once, in one
+ * AgentOSError (kernel/errors.ts `refusal`), most important first: imports, exports, grants,
+ * grant scopes, options. Only when all pass does spawn transpile, keep the bytes and record the agent.
+ *
+ * @example
+ * const c = await checkSpawn('echo.wasm', { grants: ['log'] }, checks);   // or throws every problem
+ * const record = newRecord(c, 'echo-1a2b3c', Date.now());
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { SpawnOptions } from './api.js';
-import { AgentOSError } from './errors.js';
+import type { Capability, Grant } from './capability.js';
+import { AgentOSError, refusal } from './errors.js';
+import { jsonText } from './json.js';
 import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './limits.js';
-import type { ComponentInfo } from './loader.js';
+import { checkGrants, type HostcallTable, importProblems } from './linker.js';
+import { type ComponentInfo, readComponent } from './loader.js';
 import { type AgentRecord, emptyStats, type RestartPolicy } from './store/process-table.js';
 
 export interface CheckedSpawn {
@@ -26,70 +35,108 @@ export interface CheckedSpawn {
   weight: number;
 }
 
-/** Reads and inspects the component and validates the options (grants are linked by the caller). */
+/** What the checks need from the kernel. */
+export interface SpawnChecks {
+  inspect(bytes: Uint8Array, what: string): Promise<ComponentInfo>;
+  defaults: Limits;
+  table: HostcallTable;
+  /** Builds the capability's view of `draft` for `grant`; throws AOS_E_BAD_CONFIG for a bad scope. */
+  configure(capability: Capability, draft: Readonly<AgentRecord>, grant: Grant): void;
+}
+
+const OPTIONS: readonly (keyof SpawnOptions)[] = [
+  'grants',
+  'config',
+  'name',
+  'restart',
+  'seed',
+  'limits',
+  'priority',
+  'weight',
+];
+
+/** Reads and inspects the component and checks everything else, throwing every problem at once. */
 export async function checkSpawn(
   component: string | Uint8Array,
   options: SpawnOptions,
-  inspect: (bytes: Uint8Array, what: string) => Promise<ComponentInfo>,
-  defaults: Limits,
+  checks: SpawnChecks,
 ): Promise<CheckedSpawn> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn options must be an object');
   const what = typeof component === 'string' ? component : 'component';
   let bytes: Uint8Array;
-  if (typeof component === 'string') {
-    try {
-      bytes = await readFile(component);
-    } catch (e) {
-      throw new AgentOSError(
-        'AOS_E_COMPONENT_NOT_FOUND',
-        `cannot read ${component}: ${(e as Error).message}`,
-        {
-          path: component,
-        },
-      );
-    }
-  } else if (component instanceof Uint8Array) bytes = component;
+  if (typeof component === 'string') bytes = await readComponent(component);
+  else if (component instanceof Uint8Array) bytes = component;
   else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
-  const info = await inspect(bytes, what);
-  if (info.world === 'unknown') {
-    const names = info.exports.map((e) => e.name).join(', ') || 'nothing';
-    throw new AgentOSError(
-      'AOS_E_BAD_EXPORTS',
-      `${what} exports ${names}; an agent exports init and handle, a skill describe and invoke`,
-    );
-  }
-  const grants = options.grants ?? [];
-  if (!Array.isArray(grants))
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'grants must be an array of strings');
-  let config: string | undefined;
-  try {
-    config = JSON.stringify(options.config ?? {});
-  } catch (e) {
-    throw new AgentOSError('AOS_E_BAD_CONFIG', `config is not JSON-serialisable: ${(e as Error).message}`);
-  }
-  if (config === undefined) throw new AgentOSError('AOS_E_BAD_CONFIG', 'config is not a JSON value');
+  // Bytes that are no component at all leave nothing else to check.
+  const info = await checks.inspect(bytes, what);
+
+  const optionProblems: AgentOSError[] = [];
+  const attempt = <T>(f: () => T, fallback: T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof AgentOSError)) throw e;
+      optionProblems.push(e);
+      return fallback;
+    }
+  };
+  for (const key of Object.keys(options))
+    if (!(OPTIONS as string[]).includes(key))
+      optionProblems.push(
+        new AgentOSError(
+          'AOS_E_BAD_CONFIG',
+          `spawn has no option ${JSON.stringify(key)} (known: ${OPTIONS.join(', ')})`,
+        ),
+      );
+  const grantList = options.grants ?? [];
+  const grantsOk = Array.isArray(grantList);
+  const { grants, problems: grantProblems } = checkGrants(grantsOk ? grantList : [], checks.table);
+  if (!grantsOk)
+    grantProblems.unshift(new AgentOSError('AOS_E_BAD_ARGUMENT', 'grants must be an array of strings'));
   const restart = options.restart ?? 'on-message';
-  if (restart !== 'on-message' && restart !== 'never') {
-    throw new AgentOSError(
-      'AOS_E_BAD_CONFIG',
-      `restart must be "on-message" or "never", got ${String(restart)}`,
+  if (restart !== 'on-message' && restart !== 'never')
+    optionProblems.push(
+      new AgentOSError('AOS_E_BAD_CONFIG', `restart must be "on-message" or "never", got ${String(restart)}`),
     );
-  }
-  const name = sanitizeName(
-    options.name ?? (typeof component === 'string' ? basename(component, '.wasm') : info.world),
-  );
-  return {
+  const rawName = options.name ?? (typeof component === 'string' ? basename(component, '.wasm') : info.world);
+  if (typeof rawName !== 'string')
+    optionProblems.push(new AgentOSError('AOS_E_BAD_CONFIG', `name must be a string, got ${typeof rawName}`));
+  const c: CheckedSpawn = {
     bytes,
     info: info as CheckedSpawn['info'],
     what,
-    grants: [...grants],
-    config,
-    restart,
-    seed: parseSeed(options.seed),
-    name,
-    limits: resolveLimits(defaults, options.limits),
-    priority: checkPriority(options.priority),
-    weight: checkWeight(options.weight),
+    grants: grantsOk ? [...grantList] : [],
+    config: attempt(() => jsonText(options.config ?? {}, 'config', 'AOS_E_BAD_CONFIG'), '{}'),
+    restart: restart === 'never' ? 'never' : 'on-message',
+    // The draft record below needs a valid seed even when the given one is not.
+    seed: attempt(() => parseSeed(options.seed), '0'),
+    name: sanitizeName(typeof rawName === 'string' ? rawName : 'agent'),
+    limits: attempt(() => resolveLimits(checks.defaults, options.limits), checks.defaults),
+    priority: attempt(() => checkPriority(options.priority), 'normal'),
+    weight: attempt(() => checkWeight(options.weight), 1),
   };
+
+  const problems = importProblems(info.imports, grants, checks.table, what);
+  problems.push(...info.exportProblems.map((p) => new AgentOSError('AOS_E_BAD_EXPORTS', `${what} ${p}`)));
+  if (info.world === 'unknown' && info.exportProblems.length === 0)
+    problems.push(
+      new AgentOSError('AOS_E_BAD_EXPORTS', `${what} fits neither the agent nor the skill world`),
+    );
+  problems.push(...grantProblems);
+  // Each capability parses its own scope; the draft is named after the component, as errors should be.
+  const draft = newRecord(c, what, 0);
+  for (const [name, grant] of grants) {
+    try {
+      checks.configure(checks.table.byCapability.get(name)!, draft, grant);
+    } catch (e) {
+      if (!(e instanceof AgentOSError)) throw e;
+      problems.push(e);
+    }
+  }
+  problems.push(...optionProblems);
+  if (problems.length > 0) throw refusal(what, problems);
+  return c;
 }
 
 /** A u64 seed as a decimal string; random when not given. */

@@ -1,7 +1,15 @@
-/** Checks on what embedders hand the kernel, each failing with a coded error. */
+/**
+ * Checks on what embedders hand the kernel, each failing with a coded error: messages (their
+ * kind, a body that is JSON and survives the trip, its size) and the plain arguments of the API.
+ *
+ * @example
+ * const text = validateMessage('text', { hi: 1 }, 1 << 20);   // '{"hi":1}'
+ * checkWhole(options.from, 'from');                          // AOS_E_BAD_ARGUMENT unless a whole number
+ */
 
 import { Buffer } from 'node:buffer';
 import { AgentOSError } from './errors.js';
+import { jsonText } from './json.js';
 
 /** Longest message kind. */
 export const MAX_KIND = 128;
@@ -14,25 +22,15 @@ export const agentKind = (kind: string): boolean =>
   kind !== '' && kind.length <= MAX_KIND && !TOOL_KINDS.has(kind);
 
 /**
- * Validates a message and returns its body as JSON text.
+ * Validates a message and returns its body as JSON text. A body that JSON would change (NaN,
+ * ±Infinity, a lone surrogate) or nests deeper than MAX_JSON_DEPTH is refused.
  * @throws AgentOSError AOS_E_BAD_MESSAGE or AOS_E_MESSAGE_TOO_LARGE
  */
 export function validateMessage(kind: unknown, body: unknown, maxBytes: number): string {
   if (typeof kind !== 'string' || kind === '' || kind.length > MAX_KIND) {
     throw new AgentOSError('AOS_E_BAD_MESSAGE', `message kind must be a string of 1..${MAX_KIND} characters`);
   }
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(body);
-  } catch (e) {
-    throw new AgentOSError(
-      'AOS_E_BAD_MESSAGE',
-      `message body is not JSON-serialisable: ${(e as Error).message}`,
-    );
-  }
-  if (text === undefined) {
-    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message body must be a JSON value, got ${typeof body}`);
-  }
+  const text = jsonText(body, 'message body', 'AOS_E_BAD_MESSAGE');
   const size = Buffer.byteLength(text, 'utf8');
   if (size > maxBytes) {
     throw new AgentOSError(
@@ -45,4 +43,30 @@ export function validateMessage(kind: unknown, body: unknown, maxBytes: number):
     );
   }
   return text;
+}
+
+/** How a bad argument is shown in an error: strings quoted, numbers as they are, objects by kind. */
+export function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return String(v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+/**
+ * Throws AOS_E_BAD_ARGUMENT unless `v` is a non-empty string (an agent id).
+ * @example checkAgentId(id, 'requeue: the agent id')
+ */
+export function checkAgentId(v: unknown, what = 'the agent id'): asserts v is string {
+  if (typeof v !== 'string' || v === '')
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a non-empty string, got ${shown(v)}`);
+}
+
+/**
+ * Throws AOS_E_BAD_ARGUMENT unless `v` is a whole number (an integer from 0 to 2^53 - 1).
+ * @example checkWhole(messageId, 'messageId')
+ */
+export function checkWhole(v: unknown, what: string): asserts v is number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number, got ${shown(v)}`);
 }

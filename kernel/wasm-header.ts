@@ -16,7 +16,7 @@ export interface WasmHeader {
 }
 
 /** Reads a LEB128 u32 at `pos`; returns [value, nextPos] or null when the bytes run out. */
-function readU32(bytes: Uint8Array, pos: number): [number, number] | null {
+export function readU32(bytes: Uint8Array, pos: number): [number, number] | null {
   let result = 0;
   let shift = 0;
   for (let i = 0; i < 5; i++) {

@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../kernel/paths.js';
-import { sample, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
+import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
 
 const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli.js');
 
@@ -14,17 +14,18 @@ interface Run {
   stderr: string;
 }
 
-function agentos(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function agentos(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
   return new Promise((resolve) => {
     const { AGENTOS_HOME: _h, ...rest } = process.env;
-    execFile(
+    const child = execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...rest, AGENTOS_CACHE: TEST_CACHE_DIR, ...env }, cwd: tempHome() },
+      { env: { ...rest, AGENTOS_CACHE: TEST_CACHE_DIR, ...env }, cwd: tempHome(), maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
     );
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 
@@ -74,7 +75,8 @@ describe('agentos CLI', () => {
       /^metering component \w+ component\.core\.wasm \(\d+\.\d MB\) for fuel; once per component, ~4 s\nmetered component \w+ component\.core\.wasm in \d+ ms\n$/,
     );
     expect(await run()).toMatchObject({ code: 0, stderr: '', stdout: '"x"\n' });
-  });
+    // Metering a 12 MB component the first time takes ~5 s alone, and 25 s or more on a busy machine.
+  }, 180_000);
 
   it('run calls skill tools, and lists them without --tool', async () => {
     const home = tempHome();
@@ -123,8 +125,8 @@ describe('agentos CLI', () => {
       ],
       [
         ['spawn', await sample('echo'), '--grant', 'log', '--priority', 'urgent', '--home', home],
-        1,
-        /^AOS_E_BAD_CONFIG: priority must be one of interactive, normal, batch, idle/,
+        2,
+        /^AOS_E_BAD_ARGUMENT: --priority must be one of interactive, normal, batch, idle/,
       ],
       [['meter', '/no/such.wasm', '-o', join(home, 'x.wasm')], 1, /^AOS_E_COMPONENT_NOT_FOUND/],
       [
@@ -139,6 +141,91 @@ describe('agentos CLI', () => {
       expect(r.stderr).toMatch(re);
       expect(r.stdout).toBe('');
     }
+  });
+
+  it('exits 2 for flags whose values are wrong, before opening the data dir', async () => {
+    const home = join(tempHome(), 'never-made');
+    const echo = await fixture('echo-wat');
+    const cases: [string[], RegExp][] = [
+      [
+        ['spawn', echo, '--limits', '{"fuel":{"invocation":-1}}'],
+        /^--limits\.fuel\.invocation must be a positive integer, got -1$/,
+      ],
+      [['spawn', echo, '--limits', '{"memory":1}'], /^--limits has no option "memory"/],
+      [
+        ['spawn', echo, '--priority', 'bogus'],
+        /^--priority must be one of interactive, normal, batch, idle, got "bogus"$/,
+      ],
+      [['spawn', echo, '--weight', 'abc'], /^--weight must be a number, got "abc"$/],
+      [['configure', 'x-1', '--weight', '5000'], /^--weight must be at most 1000, got 5000$/],
+      [['spawn', echo, '--seed', 'abc'], /^--seed must be an integer, got abc$/],
+      [
+        ['send', 'x-1', '--message', '{}', '--timeout=-1'],
+        /^--timeout must be a whole number of at least 1, got "-1"$/,
+      ],
+      [
+        ['send', 'x-1', '--message', '{}', '--timeout', '0'],
+        /^--timeout must be a whole number of at least 1, got "0"$/,
+      ],
+      [['journal', 'x-1', '--from', 'x'], /^--from must be a whole number, got "x"$/],
+      [['journal', 'x-1', '--limit', '1.5'], /^--limit must be a whole number, got "1.5"$/],
+      [['ps', '--log-level', 'loud'], /^--log-level must be one of fatal, error, warn/],
+      [
+        ['run', echo, '--message', '"a"', '--message', '"b"'],
+        /^--message is given more than once; give it once$/,
+      ],
+      [['ps', '--home', join(home, 'y')], /^--home is given more than once; give it once$/],
+      [
+        ['send', 'x-1', '--message', '@/no/such/body.json'],
+        /^--message: cannot read \/no\/such\/body.json: ENOENT/,
+      ],
+    ];
+    for (const [args, re] of cases) {
+      const r = await agentos([...args, '--home', home]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^AOS_E_BAD_ARGUMENT: /);
+      expect(r.stderr.slice('AOS_E_BAD_ARGUMENT: '.length).trimEnd()).toMatch(re);
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(home)).toBe(false);
+  });
+
+  it('reads --message from a file (@path) or stdin (-), past what argv can carry', async () => {
+    const home = tempHome();
+    const echo = await fixture('echo-wat');
+    // 1 MiB of JSON: a single argv string may hold only 128 KiB on Linux.
+    const body = JSON.stringify({ text: 'x'.repeat((1 << 20) - 20) });
+    expect(body.length).toBeGreaterThan(1 << 19);
+    const file = join(home, 'body.json');
+    writeFileSync(file, body);
+    const fromFile = await agentos(['run', echo, '--message', `@${file}`, '--home', home]);
+    expect(fromFile).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(fromFile.stdout)).toEqual(JSON.parse(body));
+    const fromStdin = await agentos(['run', echo, '--message', '-', '--home', home], {}, body);
+    expect(fromStdin).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(fromStdin.stdout)).toEqual(JSON.parse(body));
+  });
+
+  it('prints a result of any depth: indented when shallow, on one line when deep', async () => {
+    const home = tempHome();
+    const deep = await fixture('deep-wat');
+    const shallow = await agentos(['run', deep, '--message', '3', '--home', home]);
+    expect(shallow).toMatchObject({ code: 0, stdout: '[\n  [\n    []\n  ]\n]\n' });
+    // The agent answers 100,000 levels deep: printed whole, not a RangeError.
+    const r = await agentos(['run', deep, '--message', '100000', '--home', home]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toBe(`${'['.repeat(100_000)}${']'.repeat(100_000)}\n`);
+  });
+
+  it('inspect says why exports fit no world', async () => {
+    const r = await agentos(['inspect', await fixture('wrong-handle')]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      world: 'unknown',
+      exportProblems: [
+        'exports handle: func(x: u32) -> u32, but the agent world has handle: func(message: message) -> result<outcome, error>',
+      ],
+    });
   });
 
   it('uses $AGENTOS_HOME when --home is absent, and drives an agent across commands', async () => {

@@ -2,19 +2,32 @@
 /**
  * The `agentos` command line. Results go to stdout (JSON where a program may read them); errors
  * go to stderr as `AOS_E_...: sentence`, with a non-zero exit code (1 for a kernel error, 2 for
- * bad usage).
+ * bad usage: AOS_E_BAD_ARGUMENT). Flags are parsed and checked in toolchain/cli-args.ts.
  *
  *   agentos build components/echo/index.ts --world agent -o /tmp/echo.wasm
  *   agentos inspect /tmp/echo.wasm
  *   agentos run /tmp/echo.wasm --grant log,clock --message '{"text":"hi"}'
+ *   agentos send echo-1a2b3c --message @body.json      (or --message - to read stdin)
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { argv, env, exit, stderr, stdout } from 'node:process';
-import { parseArgs } from 'node:util';
 import { AgentOSError } from '../kernel/errors.js';
-import { Kernel, type SpawnOptions } from '../kernel/kernel.js';
-import { inspectComponent } from '../kernel/loader.js';
+import { Kernel } from '../kernel/kernel.js';
+import { inspectComponent, readComponent } from '../kernel/loader.js';
 import { buildComponent } from './build.js';
+import {
+  grantFlags,
+  jsonFlag,
+  jsonOut,
+  logLevelFlag,
+  parseFlags,
+  print,
+  seedFlag,
+  settingsFlags,
+  usage,
+  type Values,
+  wholeFlag,
+} from './cli-args.js';
 import { runDemo } from './demo.js';
 import { instrumentInThread } from './fuel/thread.js';
 
@@ -38,78 +51,22 @@ Usage:
 
 Limits JSON: {"fuel":{"invocation":N,"perSecond":N,"lifetime":N},"memoryBytes":N,
   "deadlineMs":N,"mailbox":N,"hostcallsPerSecond":{"log":N}}; priority: interactive, normal,
-  batch or idle.
+  batch or idle. A JSON flag (--message, --config, --args, --limits) also takes @FILE, or -
+  for stdin. Each flag but --grant is given at most once.
 
 Every command takes --home DIR (default $AGENTOS_HOME, else ./.agentos) and --log-level LEVEL.`;
 
-const OPTIONS = {
-  home: { type: 'string' },
-  'log-level': { type: 'string' },
-  world: { type: 'string' },
-  out: { type: 'string', short: 'o' },
-  grant: { type: 'string', multiple: true },
-  config: { type: 'string' },
-  message: { type: 'string' },
-  kind: { type: 'string' },
-  tool: { type: 'string' },
-  args: { type: 'string' },
-  name: { type: 'string' },
-  seed: { type: 'string' },
-  from: { type: 'string' },
-  limit: { type: 'string' },
-  timeout: { type: 'string' },
-  limits: { type: 'string' },
-  priority: { type: 'string' },
-  weight: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
-
-function json(text: string | undefined, what: string): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-function int(text: string | undefined, what: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number`);
-  return n;
-}
-
-/** Limits, priority and weight from the command line; checked by the kernel like the API's. */
-function settings(v: Values): Pick<SpawnOptions, 'limits' | 'priority' | 'weight'> {
-  return {
-    ...(v.limits === undefined ? {} : { limits: json(v.limits, '--limits') as SpawnOptions['limits'] }),
-    ...(v.priority === undefined ? {} : { priority: v.priority as SpawnOptions['priority'] }),
-    ...(v.weight === undefined ? {} : { weight: Number(v.weight) }),
-  };
-}
-
-const grants = (v: Values): string[] => (v.grant ?? []).flatMap((g) => g.split(',')).filter((g) => g !== '');
-
 function need(positionals: string[], i: number, what: string): string {
   const p = positionals[i];
-  if (p === undefined) throw new AgentOSError('AOS_E_BAD_ARGUMENT', `missing ${what}\n\n${USAGE}`);
+  if (p === undefined) throw usage(`missing ${what}\n\n${USAGE}`);
   return p;
 }
-
-const print = (value: unknown): void => {
-  stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
-};
 
 /** Opens the kernel for one command. `look`: to read only, running no agent. */
 async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>, look = false): Promise<T> {
   const kernel = await Kernel.open({
     home: v.home ?? env.AGENTOS_HOME ?? './.agentos',
-    logLevel: v['log-level'] ?? 'warn',
+    logLevel: logLevelFlag(v),
     deliver: !look,
     onProgress: (m) => stderr.write(`${m}\n`),
   });
@@ -121,13 +78,7 @@ async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>, look = fal
 }
 
 async function main(): Promise<void> {
-  let parsed: { values: Values; positionals: string[] };
-  try {
-    parsed = parseArgs({ args: argv.slice(2), options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${(e as Error).message}\n\n${USAGE}`);
-  }
-  const { values: v, positionals: p } = parsed;
+  const { values: v, positionals: p } = parseFlags(argv.slice(2), USAGE);
   const command = p[0];
   if (v.help || command === undefined || command === 'help') {
     stdout.write(`${USAGE}\n`);
@@ -136,21 +87,14 @@ async function main(): Promise<void> {
   switch (command) {
     case 'build': {
       const world = v.world ?? 'agent';
-      if (world !== 'agent' && world !== 'skill')
-        throw new AgentOSError('AOS_E_BAD_ARGUMENT', '--world must be agent or skill');
-      if (!v.out) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'build needs -o <out.wasm>');
+      if (world !== 'agent' && world !== 'skill') throw usage('--world must be agent or skill');
+      if (!v.out) throw usage('build needs -o <out.wasm>');
       const r = await buildComponent(need(p, 1, 'the source file'), { world, out: v.out });
       return print(r);
     }
     case 'inspect': {
       const path = need(p, 1, 'the component file');
-      let bytes: Uint8Array;
-      try {
-        bytes = await readFile(path);
-      } catch (e) {
-        throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `cannot read ${path}: ${(e as Error).message}`);
-      }
-      const info = await inspectComponent(bytes, path);
+      const info = await inspectComponent(await readComponent(path), path);
       if (v.json) return print(info);
       const { wit: _wit, ...rest } = info;
       return print({
@@ -160,24 +104,28 @@ async function main(): Promise<void> {
         world: rest.world,
         imports: rest.imports,
         exports: rest.exports,
+        ...(rest.exportProblems.length > 0 ? { exportProblems: rest.exportProblems } : {}),
       });
     }
     case 'run': {
       const path = need(p, 1, 'the component file');
+      // Every flag is read and checked before the kernel opens.
+      const options = {
+        grants: grantFlags(v),
+        config: (await jsonFlag(v.config, '--config')) ?? {},
+        name: v.name,
+        ...(await settingsFlags(v)),
+      };
+      const message = (await jsonFlag(v.message, '--message')) ?? {};
+      const args = (await jsonFlag(v.args, '--args')) ?? {};
       return withKernel(v, async (k) => {
-        const id = await k.spawn(path, {
-          grants: grants(v),
-          config: json(v.config, '--config') ?? {},
-          name: v.name,
-          ...settings(v),
-        });
+        const id = await k.spawn(path, options);
         try {
           const world = k.inspect(id).world;
           if (world === 'skill') {
             if (v.tool === undefined) return print(await k.describe(id));
-            return print(await k.invoke(id, v.tool, json(v.args, '--args') ?? {}));
+            return print(await k.invoke(id, v.tool, args));
           }
-          const message = v.message === undefined ? {} : json(v.message, '--message');
           return print(await k.send(id, message, { kind: v.kind ?? 'text' }));
         } finally {
           await k.terminate(id);
@@ -186,42 +134,36 @@ async function main(): Promise<void> {
     }
     case 'spawn': {
       const path = need(p, 1, 'the component file');
-      return withKernel(v, async (k) => {
-        const opts = {
-          grants: grants(v),
-          config: json(v.config, '--config') ?? {},
-          name: v.name,
-          seed: v.seed,
-          ...settings(v),
-        };
-        print({ id: await k.spawn(path, opts) });
-      });
+      const options = {
+        grants: grantFlags(v),
+        config: (await jsonFlag(v.config, '--config')) ?? {},
+        name: v.name,
+        seed: seedFlag(v.seed),
+        ...(await settingsFlags(v)),
+      };
+      return withKernel(v, async (k) => print({ id: await k.spawn(path, options) }));
     }
     case 'configure': {
       const id = need(p, 1, 'the agent id');
+      const settings = await settingsFlags(v);
       return withKernel(v, async (k) => {
-        const info = k.configure(id, settings(v));
+        const info = k.configure(id, settings);
         print({ id, limits: info.limits, priority: info.priority, weight: info.weight });
       });
     }
     case 'meter': {
       const path = need(p, 1, 'the core module');
-      if (!v.out) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'meter needs -o <out.wasm>');
-      let bytes: Uint8Array;
-      try {
-        bytes = await readFile(path);
-      } catch (e) {
-        throw new AgentOSError('AOS_E_COMPONENT_NOT_FOUND', `cannot read ${path}: ${(e as Error).message}`);
-      }
+      if (!v.out) throw usage('meter needs -o <out.wasm>');
+      const bytes = await readComponent(path);
       const r = await instrumentInThread(bytes, path, (phase) => stderr.write(`${phase}…\n`));
       await writeFile(v.out, r.bytes);
       return print({ out: v.out, size: r.bytes.length, ...r.stats });
     }
     case 'send': {
       const id = need(p, 1, 'the agent id');
-      if (v.message === undefined) throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'send needs --message JSON');
-      const message = json(v.message, '--message');
-      const timeoutMs = int(v.timeout, '--timeout');
+      if (v.message === undefined) throw usage('send needs --message JSON');
+      const message = await jsonFlag(v.message, '--message');
+      const timeoutMs = wholeFlag(v.timeout, '--timeout', 1);
       return withKernel(v, async (k) =>
         print(await k.send(id, message, { kind: v.kind ?? 'text', timeoutMs })),
       );
@@ -243,15 +185,15 @@ async function main(): Promise<void> {
       );
     case 'journal': {
       const id = need(p, 1, 'the agent id');
-      const from = int(v.from, '--from');
-      const limit = int(v.limit, '--limit');
+      const from = wholeFlag(v.from, '--from');
+      const limit = wholeFlag(v.limit, '--limit');
       return withKernel(
         v,
         async (k) => {
           for (const e of await k.journal(id, { from, limit })) {
-            stdout.write(
-              `${JSON.stringify(e, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x))}\n`,
-            );
+            const replace = (x: unknown) =>
+              typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x;
+            stdout.write(`${jsonOut(e, replace, 0)}\n`);
           }
         },
         true,
@@ -275,21 +217,26 @@ async function main(): Promise<void> {
     case 'demo':
       return runDemo({
         home: v.home ?? env.AGENTOS_HOME ?? './.agentos',
-        logLevel: v['log-level'] ?? 'warn',
+        logLevel: logLevelFlag(v),
       });
     default:
-      throw new AgentOSError('AOS_E_BAD_ARGUMENT', `unknown command "${command}"\n\n${USAGE}`);
+      throw usage(`unknown command "${command}"\n\n${USAGE}`);
   }
 }
 
+/** Exits once stdout and stderr have taken everything written: a pipe may still hold a large result. */
+function exitFlushed(code: number): void {
+  stdout.write('', () => stderr.write('', () => exit(code)));
+}
+
 main().then(
-  () => exit(0),
+  () => exitFlushed(0),
   (e: unknown) => {
     if (e instanceof AgentOSError) {
       stderr.write(`${e.code}: ${e.message}\n`);
-      exit(e.code === 'AOS_E_BAD_ARGUMENT' ? 2 : 1);
+      return exitFlushed(e.code === 'AOS_E_BAD_ARGUMENT' ? 2 : 1);
     }
     stderr.write(`AOS_E_INTERNAL: ${(e as Error)?.stack ?? String(e)}\n`);
-    exit(1);
+    exitFlushed(1);
   },
 );

@@ -5,7 +5,11 @@
  *
  * @example
  * const bytes = await buildWatComponent(wat, { world: 'agent', imports: ['log'] });
+ * // A component whose handle does not fit the agent world, for the loader's checks:
+ * await buildWatComponent(wat, { world: 'agent', worldLines: ['export handle: func(x: u32) -> u32;'] });
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
 import { ABI_VERSION, importName, PACKAGE } from '../kernel/abi.js';
 import { AgentOSError } from '../kernel/errors.js';
@@ -18,11 +22,21 @@ export interface WatOptions {
   /** Extra WIT lines for the world (e.g. an import from another package), and extra packages. */
   extraWorldLines?: string[];
   extraPackages?: Record<string, string>;
+  /**
+   * The world's items in place of `include agentos:kernel/<world>` (the exports, and any types
+   * they use): a component whose exports do not fit its world, or fit it with types of its own.
+   */
+  worldLines?: string[];
+  /**
+   * Text replaced in the kernel's WIT files (`[file, from, to]`) before building: a component
+   * built against an altered copy of the ABI, which still carries the ABI's names.
+   */
+  kernelWitEdits?: [string, string, string][];
 }
 
 export async function buildWatComponent(wat: string, options: WatOptions): Promise<Uint8Array> {
   const lines = [
-    `include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
+    ...(options.worldLines ?? [`include ${PACKAGE}/${options.world}@${ABI_VERSION};`]),
     ...(options.imports ?? []).map((i) => `import ${importName(i)};`),
     ...(options.extraWorldLines ?? []),
   ];
@@ -34,6 +48,13 @@ export async function buildWatComponent(wat: string, options: WatOptions): Promi
   };
   try {
     return await withWitWorkspace(workspace, async (witPath) => {
+      for (const [file, from, to] of options.kernelWitEdits ?? []) {
+        const path = join(witPath, 'deps', 'kernel', file);
+        const text = readFileSync(path, 'utf8');
+        if (!text.includes(from))
+          throw new AgentOSError('AOS_E_BUILD_FAILED', `${file} has no ${JSON.stringify(from)}`);
+        writeFileSync(path, text.replace(from, to));
+      }
       const core = await parse(wat);
       return componentNew(await componentEmbed({ binary: core, witPath, world: 'component' }));
     });

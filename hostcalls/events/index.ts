@@ -14,6 +14,7 @@ import type { Database } from 'lmdb';
 import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
 import { GuestError } from '../../kernel/errors.js';
 import { type KernelEvent, matches } from '../../kernel/events.js';
+import { parsePrefixScope } from '../scope.js';
 
 /** The name of this capability's overlay on a call's transaction (id → subscription, null: removed). */
 const STAGED = 'events-subscriptions';
@@ -90,14 +91,8 @@ export const events = defineCapability<EventsView, { subs: Subscriptions | null 
   name: 'events',
   init: () => ({ subs: null }),
   configure: (agent, grant, shared, services) => {
+    const allowed = parsePrefixScope(grant, agent.id);
     shared.subs ??= new Subscriptions(services);
-    const allowed =
-      grant.scope === ''
-        ? []
-        : grant.scope
-            .split('|')
-            .map((p) => p.trim())
-            .filter((p) => p !== '');
     return { agent: agent.id, allowed, subs: shared.subs };
   },
   functions: {

@@ -51,6 +51,40 @@ export const FIXTURES = {
     },
     extraWorldLines: ['import example:evil/net@1.0.0;'],
   },
+  // The agent world's export names with other types: refused at load.
+  'wrong-handle': {
+    wat: 'wrong-handle.wat',
+    world: 'agent',
+    worldLines: [
+      'use agentos:kernel/types@0.1.0.{error, json};',
+      'export init: func(config: json) -> result<_, error>;',
+      'export handle: func(x: u32) -> u32;',
+    ],
+  },
+  // The agent world's types, declared by the component itself: the same structure, so an agent.
+  'echo-own-types': {
+    wat: 'echo.wat',
+    world: 'agent',
+    worldLines: [
+      'variant error { not-found(string), denied(string), quota-exceeded(string), timed-out(string), unavailable(string), invalid(string) }',
+      'record message { id: u64, kind: string, sender: option<string>, body: string, sent-at: u64 }',
+      'export init: func(config: string) -> result<_, error>;',
+      'export handle: func(message: message) -> result<string, error>;',
+    ],
+  },
+  // Built against a copy of the kernel's WIT whose message lacks sent-at: the ABI's names, not its types.
+  'short-message': {
+    wat: 'short-message.wat',
+    world: 'agent',
+    kernelWitEdits: [
+      [
+        'types.wit',
+        '    /// When the kernel accepted it, in milliseconds since the Unix epoch (kernel clock).\n    sent-at: u64,\n',
+        '',
+      ],
+    ],
+  },
+  'deep-wat': { wat: 'deep.wat', world: 'agent' },
 } satisfies Record<string, FixtureSpec>;
 
 export type FixtureName = keyof typeof FIXTURES;
