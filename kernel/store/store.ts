@@ -7,11 +7,11 @@
  * store.db('agents').get('echo-1a2b3c');
  * await store.close();
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { kill, pid } from 'node:process';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { AgentOSError } from '../errors.js';
+import { HomeLock } from './lock.js';
 import { WriteBatch } from './write-batch.js';
 
 /** How long close() waits after the last commit before closing LMDB (see close). */
@@ -27,6 +27,7 @@ export class Store {
     /** Absolute path of the data dir. */
     readonly home: string,
     private readonly root: RootDatabase,
+    private readonly lock: HomeLock,
   ) {
     this.batch = new WriteBatch(root);
   }
@@ -53,12 +54,12 @@ export class Store {
         },
       );
     }
-    lock(abs);
+    const lock = await HomeLock.acquire(abs);
     let root: RootDatabase;
     try {
       root = open({ path: join(abs, 'db'), maxDbs: 32 });
     } catch (e) {
-      unlock(abs);
+      lock.release();
       throw new AgentOSError(
         'AOS_E_DATA_DIR',
         `cannot open the database in ${abs}: ${(e as Error).message}`,
@@ -68,7 +69,7 @@ export class Store {
         { cause: e },
       );
     }
-    return new Store(abs, root);
+    return new Store(abs, root, lock);
   }
 
   /** A named database in this environment (opened once). Keys may be arrays ([agent, seq]). */
@@ -104,53 +105,6 @@ export class Store {
     await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS));
     await this.root.flushed;
     await this.root.close();
-    unlock(this.home);
+    this.lock.release();
   }
-}
-
-/** Whether a process with this pid is running. */
-function alive(other: number): boolean {
-  try {
-    kill(other, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * One kernel per data dir: two would deliver the same messages twice and overwrite each other's
- * process table. The LOCK file holds the owner's pid; a lock left by a dead process is taken over.
- */
-function lock(home: string): void {
-  const path = join(home, 'LOCK');
-  try {
-    writeFileSync(path, String(pid), { flag: 'wx' });
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new AgentOSError('AOS_E_DATA_DIR', `cannot lock ${home}: ${(e as Error).message}`, { home });
-    }
-  }
-  const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
-  if (owner === pid) {
-    throw new AgentOSError(
-      'AOS_E_DATA_DIR',
-      `data dir ${home} is already open in this process; close that kernel first`,
-      {
-        home,
-      },
-    );
-  }
-  if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
-    throw new AgentOSError('AOS_E_DATA_DIR', `data dir ${home} is in use by process ${owner}`, {
-      home,
-      owner,
-    });
-  }
-  writeFileSync(path, String(pid));
-}
-
-function unlock(home: string): void {
-  rmSync(join(home, 'LOCK'), { force: true });
 }
