@@ -164,7 +164,7 @@ describe('taking over a stale lock', () => {
       expect(lockOf(home).pid).toBe(winners[0]!.child.pid);
       winners[0]!.child.stdin?.end();
       await new Promise((r) => winners[0]!.child.on('exit', r));
-      expect(readdirSync(home).sort()).toEqual(['db']);
+      expect(readdirSync(home).sort()).toEqual(['FORMAT', 'db']);
     }
   });
 
