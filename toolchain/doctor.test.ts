@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../kernel/paths.js';
 import { PageFile } from '../kernel/store/lmdb-pages.js';
-import { walkSnapshot } from '../kernel/store/lmdb-tree.js';
+import { walkSnapshot } from '../kernel/store/lmdb-snapshot.js';
 import {
   childrenOf,
   copyHome,

@@ -1,7 +1,7 @@
 /**
  * `agentos doctor`: checks a data dir without letting LMDB map it, and copies out what is
  * readable. The checks: the format marker, both meta pages, the file's length, then every page
- * of every tree and every record of every named database (lmdb-tree.ts reads them with plain
+ * of every tree and every record of every named database (lmdb-snapshot.ts reads them with plain
  * reads, so damage is reported, never a crash), and the component files against their digests.
  * With `salvage`, every readable record of every database and every intact component goes into
  * a fresh data dir that the kernel opens. See docs/recovery.md.
@@ -16,7 +16,7 @@ import { join, resolve, sep } from 'node:path';
 import { AgentOSError } from '../kernel/errors.js';
 import { FORMAT, MARKER, readMarker } from '../kernel/store/data-dir.js';
 import { type Meta, PageFile } from '../kernel/store/lmdb-pages.js';
-import { walkSnapshot } from '../kernel/store/lmdb-tree.js';
+import { walkSnapshot } from '../kernel/store/lmdb-snapshot.js';
 import { HomeLock } from '../kernel/store/lock.js';
 import { Salvage, type SalvageReport } from './salvage.js';
 

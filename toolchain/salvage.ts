@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import type { Database } from 'lmdb';
 import { AgentOSError } from '../kernel/errors.js';
-import { MAIN_RECORDS } from '../kernel/store/lmdb-tree.js';
+import { MAIN_RECORDS } from '../kernel/store/lmdb-snapshot.js';
 import { Store } from '../kernel/store/store.js';
 
 /** Records written per LMDB transaction: big enough to be quick, small enough to hold in memory. */

@@ -11,13 +11,14 @@ import {
   garblePage,
   lastPage,
   openInChild,
+  pointAtMissingPage,
   treeOf,
   zeroBytes,
 } from '../testing/damage.js';
 import { tempHome } from '../testing/harness.js';
 import { FORMAT, MARKER } from './data-dir.js';
 import { PageFile } from './lmdb-pages.js';
-import { walkSnapshot } from './lmdb-tree.js';
+import { walkSnapshot } from './lmdb-snapshot.js';
 import { Store } from './store.js';
 
 let source: string;
@@ -96,14 +97,20 @@ describe('the data dir is checked before LMDB maps it', () => {
     expect(await refused(home, 'page')).toContain('is garbled');
   });
 
-  it("turns LMDB's MDB_ error on a garbled leaf, read after open, into AOS_E_DATA_DIR through Store.guard", async () => {
+  it('refuses a garbled leaf page, which LMDB may take for a leaf and read garbage from', async () => {
     const home = copyHome(source);
     const leaf = childrenOf(home, treeOf(home, 'mailbox').root!)[0]!;
     garblePage(home, leaf);
+    expect(await refused(home, 'page')).toContain(`database "mailbox": page ${leaf} is garbled`);
+  });
+
+  it("turns LMDB's MDB_PAGE_NOTFOUND from a read after open into AOS_E_DATA_DIR through Store.guard", async () => {
+    const home = copyHome(source);
+    pointAtMissingPage(home, childrenOf(home, treeOf(home, 'mailbox').root!)[0]!);
     const r = await openInChild('store', home);
     expect(r.signal, r.stderr).toBeNull();
     expect(r.out, r.stderr).toMatchObject({ ok: false, code: 'AOS_E_DATA_DIR', problem: 'lmdb' });
-    expect(String(r.out?.message)).toMatch(/reading database mailbox failed in LMDB: MDB_[A-Z_]+/);
+    expect(String(r.out?.message)).toContain('reading database mailbox failed in LMDB: MDB_PAGE_NOTFOUND');
   });
 
   it('refuses a home whose data.mdb was deleted while components/ is there, making no fresh database', async () => {

@@ -4,9 +4,10 @@
  * LMDB trusts its file: a truncated data.mdb dies of SIGBUS, garbled meta pages of SIGSEGV, and
  * a missing or empty one is silently created anew — an empty kernel in a home whose agents are
  * gone. So before LMDB opens a data dir it is checked here with plain reads (lmdb-pages.ts):
- * the marker, both meta pages, the file's length against the pages in use, and the top of every
- * tree (roots and branch pages). A damaged or mismatched dir is refused with AOS_E_DATA_DIR,
- * `details.problem` saying what is wrong, and nothing in it is changed.
+ * the marker, both meta pages, the file's length against the pages in use, the branch pages of
+ * every tree and the header of every leaf (up to LEAF_BUDGET leaves, smallest trees first).
+ * A damaged or mismatched dir is refused with AOS_E_DATA_DIR, `details.problem` saying what is
+ * wrong, and nothing in it is changed.
  *
  * `<home>/FORMAT` is written with the database (`{"agentos":"data-dir","format":1}`); a home that
  * has it, or has `components/`, must have its database: a fresh one is never made there.
@@ -20,7 +21,14 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import { AgentOSError } from '../errors.js';
 import { PageFile } from './lmdb-pages.js';
-import { walkSnapshot } from './lmdb-tree.js';
+import { walkSnapshot } from './lmdb-snapshot.js';
+
+/**
+ * Leaf headers checked at open, smallest trees first (1 GiB of 4 KiB pages): each costs a read
+ * (measured: 242 MB, 57,000 leaves, in 0.4–0.6 s on two loaded cores), and a journal may hold most
+ * of a big file; past the budget, a tree's leaves are left to LMDB's own checks and the doctor.
+ */
+export const LEAF_BUDGET = 262_144;
 
 /** The marker's file name in a home, and the format this build reads and writes. */
 export const MARKER = 'FORMAT';
@@ -145,7 +153,7 @@ export function checkDataDir(home: string): Plan {
   return { create: false, writeMarker: format === null };
 }
 
-/** The meta pages, the length and the top of every tree of db/data.mdb. */
+/** The meta pages, the length, the branch pages and the leaf headers of db/data.mdb. */
 function checkDatabase(home: string, data: string): void {
   let file: PageFile;
   try {
@@ -171,7 +179,7 @@ function checkDatabase(home: string, data: string): void {
     // LMDB notes the file may end before the last page when the pages past its end are free;
     // only then does the whole tree need reading to tell that from a cut.
     const short = file.size < (newest.lastPage + 1) * pageSize;
-    const walk = walkSnapshot(file, newest, { leaves: short });
+    const walk = walkSnapshot(file, newest, { leaves: short ? 'all' : 'headers', leafBudget: LEAF_BUDGET });
     const expected = { bytes: file.size, needed: (newest.lastPage + 1) * pageSize };
     if (walk.truncated)
       throw dataDirError(

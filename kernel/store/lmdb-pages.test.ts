@@ -2,10 +2,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } fro
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, treeOf } from '../testing/damage.js';
+import { childrenOf, garblePage, treeOf } from '../testing/damage.js';
 import { tempHome } from '../testing/harness.js';
 import { type Meta, PageFile } from './lmdb-pages.js';
-import { walkSnapshot } from './lmdb-tree.js';
+import { walkSnapshot } from './lmdb-snapshot.js';
 
 /** An environment lmdb-js wrote: 'small' (many records, two levels), 'big' (overflow values). */
 async function written(): Promise<{ home: string; path: string }> {
@@ -121,5 +121,28 @@ describe('reading the data file lmdb-js 3.5.6 writes, without LMDB', () => {
     const r = walk(path).databases.find((d) => d.name === 'small')!;
     expect(r.errors[0]).toContain(`the value of node 0 of page ${leaf} runs past its page`);
     expect(r.records).toBe(1999);
+  });
+
+  it('checks leaf headers smallest tree first, up to the budget, and counts the rest', async () => {
+    const { home, path } = await written();
+    const leaf = childrenOf(home, treeOf(home, 'small').root!)[0]!;
+    garblePage(home, leaf);
+    const quick = (leafBudget: number) => {
+      const file = PageFile.open(join(path, 'data.mdb'));
+      try {
+        const { newest } = file.metas();
+        if (typeof newest === 'string') throw new Error(newest);
+        return walkSnapshot(file, newest, { leaves: 'headers', leafBudget });
+      } finally {
+        file.close();
+      }
+    };
+    const all = quick(Number.POSITIVE_INFINITY);
+    expect(all.unchecked).toBe(0);
+    expect(all.databases.find((d) => d.name === 'small')?.errors[0]).toContain(`page ${leaf} is garbled`);
+    // 'big' is one leaf (its values are on overflow pages); 'small' has many.
+    const some = quick(1);
+    expect(some.unchecked).toBeGreaterThan(1);
+    expect(some.errorCount).toBe(0);
   });
 });

@@ -145,6 +145,11 @@ export class PageFile {
     return done === b.length ? b : b.subarray(0, done);
   }
 
+  /** Fills `b` from `offset` (the caller checked that it lies in the file). */
+  readInto(b: Buffer, offset: number): void {
+    readSync(this.fd, b, 0, b.length, offset);
+  }
+
   /**
    * Both meta pages and the newest valid one (what LMDB would use). A meta page that does not
    * parse is a sentence; `newest` is a sentence when neither parses.

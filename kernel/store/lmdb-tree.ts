@@ -2,15 +2,12 @@
  * Walks LMDB's trees page by page (lmdb-pages.ts reads the pages): every page is checked (its
  * number, its type, its bounds, that it is past the end of no file and reached only once) and
  * every node, and whatever is damaged is skipped and described, so a walk never crashes and
- * reads all that can be read. `walkSnapshot` walks the free-page tree, the main tree and every
- * named database of one snapshot (one meta page).
+ * reads all that can be read. lmdb-snapshot.ts walks every tree of one snapshot.
  *
  * @example
  * const file = PageFile.open('.agentos/db/data.mdb');
  * const { newest } = file.metas();
- * if (typeof newest !== 'string') {
- *   const report = walkSnapshot(file, newest, { onRecord: (db, key, value) => copy(db, key, value) });
- * }
+ * if (typeof newest !== 'string') walkTree(file, newest, newest.main, 'the main tree', { onDatabase: (name, db) => {} });
  */
 import {
   type DbRecord,
@@ -19,7 +16,6 @@ import {
   F_DUPDATA,
   F_SUBDATA,
   HEADER,
-  MDB_DUPSORT,
   type Meta,
   P_BRANCH,
   P_LEAF,
@@ -31,7 +27,7 @@ import {
 } from './lmdb-pages.js';
 
 /** What errors a tree walk keeps in full (it counts the rest). */
-const KEEP_ERRORS = 5;
+export const KEEP_ERRORS = 5;
 
 /** What walking one tree found. */
 export interface TreeReport {
@@ -45,6 +41,15 @@ export interface TreeReport {
   truncated: boolean;
   /** The highest page found in use (-1: none). */
   highest: number;
+  /** With `leaves: 'headers'`: the leaf pages whose headers are still to check (checkLeaves). */
+  leaves?: { pgno: number; parent: number }[];
+}
+
+/** Adds an error to a report (keeping the first few in full). */
+function note(r: TreeReport, what: string, sentence: string): undefined {
+  if (r.errors.length < KEEP_ERRORS) r.errors.push(`${what}: ${sentence}`);
+  r.errorCount++;
+  return undefined;
 }
 
 export interface WalkOptions {
@@ -55,10 +60,11 @@ export interface WalkOptions {
   /** Pages reached so far by other trees of the same snapshot. */
   seen?: SeenPages;
   /**
-   * false: read the root and the branch pages only, and of the leaves check just that they lie
-   * in the file (a quick check: most pages are leaves). Records are then not counted.
+   * 'headers': read the root and the branch pages in full but of each leaf only its header (that
+   * it names itself and is a leaf), in page order: a quicker check, since most pages are leaves
+   * and their nodes are not parsed. Records are then not counted. Default 'all'.
    */
-  leaves?: boolean;
+  leaves?: 'all' | 'headers';
 }
 
 /** A page to visit; `parent` is -1 for the root, else the branch page naming it. */
@@ -81,11 +87,7 @@ export function walkTree(
   o: WalkOptions = {},
 ): TreeReport {
   const r: TreeReport = { records: 0, errors: [], errorCount: 0, truncated: false, highest: -1 };
-  const fail = (sentence: string): undefined => {
-    if (r.errors.length < KEEP_ERRORS) r.errors.push(`${what}: ${sentence}`);
-    r.errorCount++;
-    return undefined;
-  };
+  const fail = (sentence: string): undefined => note(r, what, sentence);
   const seen = o.seen ?? new SeenPages(file.pages);
   const ps = file.pageSize;
   /** Whether `count` pages from `pgno` may be in use: in range, in the file, reached once. */
@@ -121,7 +123,9 @@ export function walkTree(
     return b;
   };
   if (db.root === null) return r;
-  const skipLeaves = o.leaves === false;
+  const headersOnly = o.leaves === 'headers';
+  const leafPages: { pgno: number; parent: number }[] = [];
+  if (headersOnly) r.leaves = leafPages;
   const stack: Step[] = [{ pgno: db.root, level: 1, parent: -1 }];
   for (let step = stack.pop(); step; step = stack.pop()) {
     const leaf = step.level === db.depth;
@@ -158,9 +162,10 @@ export function walkTree(
       const key = (): Buffer => Buffer.from(b.subarray(at + 8, data));
       if (!leaf) {
         const child = size + flags * 0x1_0000_0000;
-        // A leaf that is not read needs only its place checked: no page read, no step.
-        if (skipLeaves && step.level + 1 === db.depth) claim(child, 1, step.pgno, i);
-        else children.push({ pgno: child, level: step.level + 1, parent: step.pgno });
+        // A leaf whose header alone is checked waits, to be read in page order.
+        if (headersOnly && step.level + 1 === db.depth) {
+          if (claim(child, 1, step.pgno, i)) leafPages.push({ pgno: child, parent: step.pgno });
+        } else children.push({ pgno: child, level: step.level + 1, parent: step.pgno });
       } else if (flags & F_DUPDATA) {
         fail(`${origin(step.pgno, i)} holds duplicates, which this reader does not read`);
       } else if (flags & F_SUBDATA) {
@@ -196,94 +201,19 @@ export function walkTree(
   return r;
 }
 
-/** One named database, as a walk found it. */
-export interface DatabaseReport extends TreeReport {
-  name: string;
-  /** The entry count its record names (what LMDB believes it holds). */
-  entries: number;
-}
-
-/** One snapshot, walked. */
-export interface SnapshotReport {
-  /** Errors in the free-page and main trees (the named databases' are in theirs). */
-  structure: TreeReport;
-  databases: DatabaseReport[];
-  /** Whether some page in use lies past the end of the file. */
-  truncated: boolean;
-  /** The highest page in use (1, the second meta page, when the trees are empty). */
-  highest: number;
-  /** Errors in all. */
-  errorCount: number;
-}
-
-/** The name under which the records of LMDB's main tree itself are reported (not a named database). */
-export const MAIN_RECORDS = '';
-
-/**
- * Walks the snapshot `meta` names. `onRecord` gets every readable record with its database's name
- * (MAIN_RECORDS for records kept in the main tree itself); without it, values are not read and
- * only the structure is checked. `leaves: false` reads the leaf pages of the main tree only.
- */
-export function walkSnapshot(
-  file: PageFile,
-  meta: Meta,
-  o: {
-    onRecord?: (db: string, key: Buffer, value: Buffer) => void;
-    /** Each named database, before its records. */
-    onDatabase?: (name: string) => void;
-    leaves?: boolean;
-  } = {},
-): SnapshotReport {
-  const leaves = o.leaves ?? true;
-  const counted = (r: TreeReport, db: DbRecord, what: string): TreeReport =>
-    leaves ? count(r, db, what) : r;
-  const seen = new SeenPages(file.pages);
-  const structure: TreeReport = { records: 0, errors: [], errorCount: 0, truncated: false, highest: 1 };
-  const add = (into: TreeReport, r: TreeReport): void => {
-    into.errors.push(...r.errors.slice(0, KEEP_ERRORS - into.errors.length));
-    into.errorCount += r.errorCount;
-    into.truncated ||= r.truncated;
-    into.highest = Math.max(into.highest, r.highest);
-  };
-  const free = walkTree(file, meta, meta.free, 'the free-page tree', { seen, leaves });
-  add(structure, counted(free, meta.free, 'the free-page tree'));
-  const named: { name: string; db: DbRecord }[] = [];
-  const onRecord = o.onRecord;
-  const main = walkTree(file, meta, meta.main, 'the main tree', {
-    seen,
-    onDatabase: (key, db) => {
-      const end = key.length > 0 && key[key.length - 1] === 0 ? key.length - 1 : key.length;
-      named.push({ name: key.subarray(0, end).toString('utf8'), db });
-    },
-    ...(onRecord ? { onRecord: (k: Buffer, v: Buffer) => onRecord(MAIN_RECORDS, k, v) } : {}),
-  });
-  add(structure, count(main, meta.main, 'the main tree'));
-  const databases = named.map(({ name, db }): DatabaseReport => {
-    const what = `database ${JSON.stringify(name)}`;
-    o.onDatabase?.(name);
-    const base = { name, entries: db.entries };
-    if ((db.flags & MDB_DUPSORT) !== 0) {
-      const sentence = `${what}: it keeps duplicates, which this reader does not read`;
-      return { ...base, records: 0, errors: [sentence], errorCount: 1, truncated: false, highest: -1 };
-    }
-    const r = walkTree(file, meta, db, what, {
-      seen,
-      leaves,
-      ...(onRecord ? { onRecord: (k: Buffer, v: Buffer) => onRecord(name, k, v) } : {}),
-    });
-    return { ...base, ...counted(r, db, what) };
-  });
-  const truncated = structure.truncated || databases.some((d) => d.truncated);
-  const highest = databases.reduce((n, d) => Math.max(n, d.highest), structure.highest);
-  const errorCount = structure.errorCount + databases.reduce((n, d) => n + d.errorCount, 0);
-  return { structure, databases, truncated, highest, errorCount };
-}
-
-/** The report, with an error added when an undamaged walk read another count than the record names. */
-function count(r: TreeReport, db: DbRecord, what: string): TreeReport {
-  if (r.errorCount === 0 && r.records !== db.entries) {
-    r.errors.push(`${what}: ${r.records} records read where its record names ${db.entries}`);
-    r.errorCount++;
+/** Checks the headers of the leaves a `leaves: 'headers'` walk left (that each names itself and is a leaf), in page order. */
+export function checkLeaves(file: PageFile, r: TreeReport, what: string): void {
+  const h = Buffer.alloc(HEADER);
+  for (const { pgno, parent } of (r.leaves ?? []).sort((a, b) => a.pgno - b.pgno)) {
+    file.readInto(h, pgno * file.pageSize);
+    const named = u64(h, 0);
+    const type = h.readUInt16LE(18) & P_TYPES;
+    if (named !== pgno)
+      note(r, what, `page ${pgno} is garbled (its header names ${pageName(named)}; from page ${parent})`);
+    else if (type !== P_LEAF)
+      note(r, what, `page ${pgno} should be a leaf page (its type is 0x${type.toString(16)})`);
   }
-  return r;
+  delete r.leaves;
 }
+
+const pageName = (n: number): string => (Number.isNaN(n) ? 'no page' : `page ${n}`);

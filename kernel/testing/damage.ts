@@ -93,6 +93,20 @@ export function garblePage(home: string, page: number, pageSize = 4096): void {
   writeAt(dataFile(home), page * pageSize, junk);
 }
 
+/**
+ * Makes the first record of leaf `page` claim its value lies on an overflow page past the end:
+ * the page header stays intact, so only reading that record finds it (LMDB: MDB_PAGE_NOTFOUND).
+ */
+export function pointAtMissingPage(home: string, page: number, pageSize = 4096): void {
+  const b = readFileSync(dataFile(home)).subarray(page * pageSize, (page + 1) * pageSize);
+  const node = 24 + b.readUInt16LE(24);
+  const data = node + 8 + b.readUInt16LE(node + 6);
+  const patch = Buffer.alloc(8);
+  patch.writeUInt32LE(0x7fff_fff0, 0);
+  writeAt(dataFile(home), page * pageSize + node + 4, Buffer.from([0x01, 0x00])); // F_BIGDATA
+  writeAt(dataFile(home), page * pageSize + data, patch);
+}
+
 /** Zeroes `length` bytes of data.mdb from `offset`. */
 export function zeroBytes(home: string, offset: number, length: number): void {
   writeAt(dataFile(home), offset, Buffer.alloc(length));

@@ -13,7 +13,7 @@
 import { argv, exit, pid, stdin, stdout } from 'node:process';
 import { AgentOSError } from '../errors.js';
 import { PageFile } from '../store/lmdb-pages.js';
-import { walkSnapshot } from '../store/lmdb-tree.js';
+import { walkSnapshot } from '../store/lmdb-snapshot.js';
 import { Store } from '../store/store.js';
 
 const [mode, home = '', at] = argv.slice(2);
@@ -25,7 +25,7 @@ function names(): string[] {
     const { newest } = file.metas();
     const found: string[] = [];
     if (typeof newest !== 'string')
-      walkSnapshot(file, newest, { leaves: false, onDatabase: (n) => found.push(n) });
+      walkSnapshot(file, newest, { leaves: 'headers', onDatabase: (n) => found.push(n) });
     return found;
   } finally {
     file.close();
