@@ -111,8 +111,6 @@ export function writeMarker(home: string): void {
 
 /** What Store.open does after the check. */
 export interface Plan {
-  /** No database yet: LMDB creates it. */
-  create: boolean;
   /** The marker is missing (a new home, or one an older AgentOS made): write it once LMDB is open. */
   writeMarker: boolean;
 }
@@ -147,10 +145,10 @@ export function checkDataDir(home: string): Plan {
         `db/data.mdb ${what}, but components/ holds ${n} file${n === 1 ? '' : 's'}: the agents that ran them would be lost`,
       );
     }
-    return { create: true, writeMarker: true };
+    return { writeMarker: true };
   }
   checkDatabase(home, data);
-  return { create: false, writeMarker: format === null };
+  return { writeMarker: format === null };
 }
 
 /** The meta pages, the length, the branch pages and the leaf headers of db/data.mdb. */

@@ -48,7 +48,7 @@ export class Store {
     try {
       const st = statSync(abs, { throwIfNoEntry: false });
       if (st && !st.isDirectory())
-        throw dataDirError(abs, 'not-a-directory', `${abs} exists but is not a directory`);
+        throw dataDirError(abs, 'not-a-directory', 'it exists but is not a directory');
       mkdirSync(abs, { recursive: true });
     } catch (e) {
       if ((e as AgentOSError).code === 'AOS_E_DATA_DIR') throw e;
