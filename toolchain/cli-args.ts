@@ -40,6 +40,7 @@ export const OPTIONS = {
   priority: { type: 'string' },
   weight: { type: 'string' },
   json: { type: 'boolean' },
+  salvage: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -29,6 +29,7 @@ import {
   wholeFlag,
 } from './cli-args.js';
 import { runDemo } from './demo.js';
+import { doctor } from './doctor.js';
 import { instrumentInThread } from './fuel/thread.js';
 
 const USAGE = `agentos — a microkernel for AI agents as WebAssembly components
@@ -47,6 +48,7 @@ Usage:
   agentos suspend|resume|terminate <agent-id>
   agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
                                               a module it already metered is refused)
+  agentos doctor [--salvage OUT]              (checks the data dir; copies what is readable to OUT)
   agentos demo
 
 Limits JSON: {"fuel":{"invocation":N,"perSecond":N,"lifetime":N},"memoryBytes":N,
@@ -212,6 +214,18 @@ async function main(): Promise<void> {
           print({ id, state: k.inspect(id).state });
         },
         true,
+      );
+    }
+    case 'doctor': {
+      const home = v.home ?? env.AGENTOS_HOME ?? './.agentos';
+      const report = await doctor(home, v.salvage === undefined ? {} : { salvage: v.salvage });
+      print(report);
+      if (report.healthy) return;
+      const saved = report.salvage ? `; what was readable is in ${report.salvage.to}` : '';
+      throw new AgentOSError(
+        'AOS_E_DATA_DIR',
+        `data dir ${report.home} is damaged (${report.problems.length} problems, listed above)${saved}`,
+        { home: report.home, problem: 'damaged' },
       );
     }
     case 'demo':

@@ -2,16 +2,22 @@
  * The data dir and its LMDB environment: one place that opens it, names its databases and
  * closes it. Capabilities get their own named databases through `Store.db(name)`.
  *
+ * Before LMDB maps the environment the dir is locked (lock.ts) and checked (data-dir.ts): a
+ * damaged or mismatched one is refused with AOS_E_DATA_DIR and left as it is. Reads that meet
+ * a damaged page later fail inside LMDB with an `MDB_` error; `guard` turns one into
+ * AOS_E_DATA_DIR naming what was being read.
+ *
  * @example
  * const store = await Store.open('./.agentos');
- * store.db('agents').get('echo-1a2b3c');
+ * const agents = store.guard('the process table', () => [...store.db('agents').getKeys()]);
  * await store.close();
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { kill, pid } from 'node:process';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { AgentOSError } from '../errors.js';
+import type { AgentOSError } from '../errors.js';
+import { checkDataDir, dataDirError, isLmdbError, writeMarker } from './data-dir.js';
+import { HomeLock } from './lock.js';
 import { WriteBatch } from './write-batch.js';
 
 /** How long close() waits after the last commit before closing LMDB (see close). */
@@ -27,55 +33,84 @@ export class Store {
     /** Absolute path of the data dir. */
     readonly home: string,
     private readonly root: RootDatabase,
+    private readonly lock: HomeLock,
   ) {
     this.batch = new WriteBatch(root);
   }
 
-  /** Opens (creating if needed) the data dir at `home`. */
+  /**
+   * Opens the data dir at `home`, creating it (and its database) if it does not exist or is
+   * empty. Refuses with AOS_E_DATA_DIR, changing nothing, a dir another kernel holds, or one
+   * whose database is damaged, missing where one was made, or of another format.
+   */
   static async open(home: string): Promise<Store> {
     const abs = resolve(home);
     try {
       const st = statSync(abs, { throwIfNoEntry: false });
-      if (st && !st.isDirectory()) {
-        throw new AgentOSError('AOS_E_DATA_DIR', `data dir ${abs} exists but is not a directory`, {
-          home: abs,
-        });
-      }
-      mkdirSync(join(abs, 'db'), { recursive: true });
+      if (st && !st.isDirectory())
+        throw dataDirError(abs, 'not-a-directory', 'it exists but is not a directory');
+      mkdirSync(abs, { recursive: true });
     } catch (e) {
-      if (e instanceof AgentOSError) throw e;
-      throw new AgentOSError(
-        'AOS_E_DATA_DIR',
-        `cannot create data dir ${abs}: ${(e as Error).message}`,
-        { home: abs },
-        {
-          cause: e,
-        },
-      );
+      if ((e as AgentOSError).code === 'AOS_E_DATA_DIR') throw e;
+      throw dataDirError(abs, 'cannot-create', `cannot create it: ${(e as Error).message}`, {}, e);
     }
-    lock(abs);
-    let root: RootDatabase;
+    const lock = await HomeLock.acquire(abs);
+    let root: RootDatabase | undefined;
     try {
-      root = open({ path: join(abs, 'db'), maxDbs: 32 });
+      const plan = checkDataDir(abs);
+      try {
+        mkdirSync(join(abs, 'db'), { recursive: true });
+        root = open({ path: join(abs, 'db'), maxDbs: 32 });
+      } catch (e) {
+        throw dataDirError(abs, 'unreadable', `cannot open the database: ${(e as Error).message}`, {}, e);
+      }
+      // After LMDB made the database, so a marker never names a database that is not there.
+      if (plan.writeMarker) writeMarker(abs);
+      return new Store(abs, root, lock);
     } catch (e) {
-      unlock(abs);
-      throw new AgentOSError(
-        'AOS_E_DATA_DIR',
-        `cannot open the database in ${abs}: ${(e as Error).message}`,
-        {
-          home: abs,
-        },
-        { cause: e },
-      );
+      await root?.close();
+      lock.release();
+      if ((e as AgentOSError).code === 'AOS_E_DATA_DIR') throw e;
+      throw dataDirError(abs, 'cannot-create', (e as Error).message, {}, e);
     }
-    return new Store(abs, root);
+  }
+
+  /**
+   * Runs `read` (sync or async) and turns LMDB's report of a damaged page into AOS_E_DATA_DIR
+   * (`details.problem` 'lmdb', `details.reason` LMDB's words) naming `what` was being read.
+   * Other errors pass through as they are.
+   */
+  guard<T>(what: string, read: () => T): T {
+    const damaged = (e: unknown): unknown =>
+      isLmdbError(e)
+        ? dataDirError(
+            this.home,
+            'lmdb',
+            `reading ${what} failed in LMDB: ${e.message}`,
+            { reason: e.message },
+            e,
+          )
+        : e;
+    let value: T;
+    try {
+      value = read();
+    } catch (e) {
+      throw damaged(e);
+    }
+    if (value instanceof Promise)
+      return value.catch((e: unknown) => {
+        throw damaged(e);
+      }) as T;
+    return value;
   }
 
   /** A named database in this environment (opened once). Keys may be arrays ([agent, seq]). */
   db<V = unknown>(name: string, options: { encoding?: 'msgpack' | 'binary' | 'string' } = {}): Database<V> {
     let db = this.dbs.get(name);
     if (!db) {
-      db = this.root.openDB({ name, encoding: options.encoding ?? 'msgpack' });
+      db = this.guard(`database ${name}`, () =>
+        this.root.openDB({ name, encoding: options.encoding ?? 'msgpack' }),
+      );
       this.dbs.set(name, db);
     }
     return db as Database<V>;
@@ -104,53 +139,6 @@ export class Store {
     await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS));
     await this.root.flushed;
     await this.root.close();
-    unlock(this.home);
+    this.lock.release();
   }
-}
-
-/** Whether a process with this pid is running. */
-function alive(other: number): boolean {
-  try {
-    kill(other, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * One kernel per data dir: two would deliver the same messages twice and overwrite each other's
- * process table. The LOCK file holds the owner's pid; a lock left by a dead process is taken over.
- */
-function lock(home: string): void {
-  const path = join(home, 'LOCK');
-  try {
-    writeFileSync(path, String(pid), { flag: 'wx' });
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new AgentOSError('AOS_E_DATA_DIR', `cannot lock ${home}: ${(e as Error).message}`, { home });
-    }
-  }
-  const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
-  if (owner === pid) {
-    throw new AgentOSError(
-      'AOS_E_DATA_DIR',
-      `data dir ${home} is already open in this process; close that kernel first`,
-      {
-        home,
-      },
-    );
-  }
-  if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
-    throw new AgentOSError('AOS_E_DATA_DIR', `data dir ${home} is in use by process ${owner}`, {
-      home,
-      owner,
-    });
-  }
-  writeFileSync(path, String(pid));
-}
-
-function unlock(home: string): void {
-  rmSync(join(home, 'LOCK'), { force: true });
 }
