@@ -175,6 +175,13 @@ export abstract class KernelCore {
     for (const agent of this.agents.values()) this.executor.wake(agent);
   }
 
+  /** A start that failed: whatever it had started (the watchdog, the workers) stops. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    this.watchdog?.stop();
+    await (this.pool as WorkerPool | undefined)?.close();
+  }
+
   protected workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
     this.links.lost(slot);

@@ -40,17 +40,22 @@ export type * from './api.js';
 export class Kernel extends KernelCore {
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
   static async open(options: KernelOptions = {}): Promise<Kernel> {
+    const o = resolveOptions(options);
     const home = options.home ?? env.AGENTOS_HOME ?? './.agentos';
     const logger = options.logger ?? createLogger(options.logLevel ?? 'warn');
     const clock = options.clock ?? systemClock;
-    const o = resolveOptions(options);
     const store = await Store.open(home);
     // The bus and the events join once the kernel exists (they need the live agents).
     const services = { store, clock, logger, timers: timersOf(clock) } as KernelServices;
-    const kernel = new Kernel(services, options, o.limits, o);
+    let kernel: Kernel | undefined;
     try {
-      await kernel.start(o, millis(clock), options.deliver ?? true);
+      // Building the kernel reads its state (process table, mailboxes, subscriptions, events):
+      // a damaged record there is AOS_E_DATA_DIR, and the home is left unlocked.
+      kernel = store.guard('the kernel state', () => new Kernel(services, options, o.limits, o));
+      const started = kernel;
+      await store.guard('the kernel state', () => started.start(o, millis(clock), options.deliver ?? true));
     } catch (e) {
+      await kernel?.abandon();
       await store.close();
       throw e;
     }

@@ -113,6 +113,16 @@ describe('the data dir is checked before LMDB maps it', () => {
     expect(String(r.out?.message)).toContain('reading database mailbox failed in LMDB: MDB_PAGE_NOTFOUND');
   });
 
+  it('refuses a record LMDB meets only in the kernel’s own first reads, and leaves the home unlocked', async () => {
+    const home = copyHome(source);
+    pointAtMissingPage(home, childrenOf(home, treeOf(home, 'mailbox').root!)[0]!);
+    // The second open in the same process meets the same damage, not a lock left behind.
+    const r = await openInChild('kernel-again', home);
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.out, r.stderr).toMatchObject({ ok: false, code: 'AOS_E_DATA_DIR', problem: 'lmdb' });
+    expect(String(r.out?.message)).toContain('reading the kernel state failed in LMDB: MDB_PAGE_NOTFOUND');
+  });
+
   it('refuses a home whose data.mdb was deleted while components/ is there, making no fresh database', async () => {
     const home = copyHome(source);
     rmSync(data(home));

@@ -28,6 +28,19 @@ describe('Mailboxes', () => {
     expect(reopened.append('r', msg('"d"')).id).toBeGreaterThan(c.seq!); // ids never repeat
   });
 
+  it('continues past the largest stored id when the id counter is lost (a salvaged home)', async () => {
+    const home = tempHome();
+    store = await Store.open(home);
+    const box = new Mailboxes(store, () => 1);
+    const queued = [box.append('r', msg('1')), box.append('r', msg('2')), box.append('s', msg('3'))];
+    await store.flushed();
+    await store.db('meta').remove('nextMessageId');
+    await store.close();
+    store = await Store.open(home);
+    const next = new Mailboxes(store, () => 1).append('r', msg('4'));
+    expect(next.id).toBeGreaterThan(Math.max(...queued.map((m) => m.id)));
+  });
+
   it('writes nothing for a message acknowledged before its append was flushed', async () => {
     store = await Store.open(tempHome());
     const box = new Mailboxes(store, () => 1);

@@ -68,8 +68,18 @@ export class Mailboxes {
       [string, number]
     >;
     this.meta = store.db('meta') as unknown as Database<number, string>;
-    this.nextId = this.meta.get('nextMessageId') ?? 1;
+    // Past every id stored too: a home salvaged without its counter must not hand out an id a
+    // queued or dead-lettered message already has.
+    this.nextId = Math.max(this.meta.get('nextMessageId') ?? 1, this.lastStored(store) + 1);
     this.reservedUntil = this.nextId;
+  }
+
+  /** The largest message id or place in a mailbox or the dead-letter queue, or 0. */
+  private lastStored(store: Store): number {
+    let last = 0;
+    for (const db of [this.db, store.db('dead-letters', { encoding: 'binary' })])
+      for (const key of db.getKeys({})) last = Math.max(last, (key as [string, number])[1] ?? 0);
+    return last;
   }
 
   /** Stores a message at the tail of `agent`'s mailbox and returns it with its id. */

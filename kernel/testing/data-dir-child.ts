@@ -5,6 +5,8 @@
  *   store   Store.open, then every record of every named database, read through Store.guard;
  *           prints {"ok":true,"records":{"<db>":n}}
  *   kernel  Kernel.open running nothing; prints {"ok":true,"agents":[{"id","mailbox"}]}
+ *   kernel-again  as kernel, and after a refusal opens once more in the same process, printing
+ *           the second refusal (a refused open must leave the home unlocked)
  *   hold    Store.open (at the time argv[4], ms since the epoch, if given: racing children);
  *           prints {"ok":true,"pid":n} and holds the dir until stdin ends
  * A refusal prints {"ok":false,"code","problem","message"} and exits 2; any other failure exits 1
@@ -54,6 +56,20 @@ async function main(): Promise<unknown> {
       return { ok: true, records };
     } finally {
       await store.close();
+    }
+  }
+  if (mode === 'kernel-again') {
+    const { Kernel } = await import('../kernel.js');
+    const { TEST_CACHE_DIR } = await import('./harness.js');
+    const options = { home, cacheDir: TEST_CACHE_DIR, workers: 1, logLevel: 'silent', deliver: false };
+    for (let i = 0; i < 2; i++) {
+      try {
+        const kernel = await Kernel.open(options);
+        await kernel.close();
+        return { ok: true };
+      } catch (e) {
+        if (i === 1) throw e;
+      }
     }
   }
   if (mode === 'kernel') {
