@@ -9,8 +9,16 @@ import { fixture, PROBE_GRANTS, sample, TEST_CACHE_DIR, tempHome } from '../kern
 import { bareAtomicsRoundTrip } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
+// Scheduling latency, not the disk: the echo is answered when it returns (durability relaxed;
+// bench/durability.ts measures what the wait for the disk adds).
 const open = (options: Parameters<typeof Kernel.open>[0]): Promise<Kernel> =>
-  Kernel.open({ home: tempHome(), cacheDir: TEST_CACHE_DIR, logLevel: 'silent', ...options });
+  Kernel.open({
+    home: tempHome(),
+    cacheDir: TEST_CACHE_DIR,
+    logLevel: 'silent',
+    durability: 'relaxed',
+    ...options,
+  });
 
 /**
  * One kernel, one CPU permit, a slice of one tick (1 M fuel): two equal hogs run one after the

@@ -31,6 +31,8 @@ export interface CommitDeps {
   journal: Journal;
   logger: Logger;
   durability: Durability;
+  /** Runs `f`, which may wake many agents (a call's sends), and dispatches once after it. */
+  coalesce: (f: () => void) => void;
 }
 
 export class Commits {
@@ -68,11 +70,16 @@ export class Commits {
     const fail = (e: unknown): void =>
       this.d.logger.error({ agent: agent.id, err: e }, 'an effect of an invocation could not be applied');
     if (!ok) txn.drop(fail);
-    this.d.batch.atomic(() => {
-      for (const r of txn.records) this.d.journal.append(agent.id, r);
-      if (ok) txn.apply(fail);
-      tail();
-    });
+    const store = (): void =>
+      this.d.batch.atomic(() => {
+        for (const r of txn.records) this.d.journal.append(agent.id, r);
+        if (ok) txn.apply(fail);
+        tail();
+      });
+    // The receivers of the call's sends are dispatched once, after all of them are queued; a
+    // call that staged nothing (most) needs no extra dispatch pass.
+    if (ok && txn.size > 0) this.d.coalesce(store);
+    else store();
   }
 
   /**

@@ -75,6 +75,7 @@ export abstract class KernelCore {
       journal: this.journalStore,
       logger,
       durability: resolved.durability,
+      coalesce: (f) => (this.executor ? this.executor.coalesce(f) : f()),
     });
     this.processes = new ProcessTable(store);
     this.loader = new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress);
