@@ -23,7 +23,7 @@ export interface KernelOptions {
   maxWorkers?: number;
   /**
    * Fuel per meter grant: a running call checks in with its meter this often (its deadline, a
-   * preemption). Larger costs less and reacts later. Default 1,000,000 (~0.2 ms of JS).
+   * preemption). Larger costs less and reacts later. Default 1,000,000 (0.05–0.2 ms of JS).
    */
   tickFuel?: number;
   /**
@@ -32,7 +32,7 @@ export interface KernelOptions {
    * and the agents that were resident there start fresh instances. Default 1000 ms.
    */
   watchdogGraceMs?: number;
-  /** Fuel a call runs before it yields to waiting work of its class. Default 5,000,000 (~1 ms of JS). */
+  /** Fuel a call runs before it yields to waiting work of its class. Default 5,000,000 (0.25–1 ms of JS). */
   sliceFuel?: number;
   /**
    * At-least-once delivery: a message whose handler crashes (trap, throw, limit) is delivered
@@ -94,7 +94,7 @@ export interface KernelOptions {
   limits?: LimitsInput;
   /**
    * Told of slow one-time work as it starts and ends (metering a large component for fuel,
-   * ~4.5 s the first time), so a CLI can show it. It is also logged at `info`.
+   * 5–13 s the first time), so a CLI can show it. It is also logged at `info`.
    */
   onProgress?: (message: string) => void;
 }

@@ -307,7 +307,7 @@ export class Loader {
     const t0 = performance.now();
     if (large) {
       const mb = (bytes.length / (1 << 20)).toFixed(1);
-      const msg = `metering ${what} (${mb} MB) for fuel; once per component, ~4 s`;
+      const msg = `metering ${what} (${mb} MB) for fuel; once per component, several seconds`;
       this.logger?.info({ module: what }, msg);
       this.onProgress?.(msg);
     }

@@ -72,7 +72,7 @@ describe('agentos CLI', () => {
     const first = await run();
     expect(first.code).toBe(0);
     expect(first.stderr).toMatch(
-      /^metering component \w+ component\.core\.wasm \(\d+\.\d MB\) for fuel; once per component, ~4 s\nmetered component \w+ component\.core\.wasm in \d+ ms\n$/,
+      /^metering component \w+ component\.core\.wasm \(\d+\.\d MB\) for fuel; once per component, several seconds\nmetered component \w+ component\.core\.wasm in \d+ ms\n$/,
     );
     expect(await run()).toMatchObject({ code: 0, stderr: '', stdout: '"x"\n' });
     // Metering a 12 MB component the first time takes ~5 s alone, and 25 s or more on a busy machine.
