@@ -31,6 +31,20 @@ const rejection = (p: Promise<unknown>): Promise<AgentOSError> =>
     (e: unknown) => e as AgentOSError,
   );
 
+describe('a module that would wait without using fuel', () => {
+  it('is refused at spawn with AOS_E_FUEL_UNSUPPORTED naming memory.atomic.wait; nothing is stored', async () => {
+    const home = tempHome();
+    const kernel = await openKernel({ ...ONCE, home });
+    const err = await rejection(
+      kernel.spawn(await fixture('atomic-wait')).then((id) => kernel.send(id, 'x')),
+    );
+    expect(err).toMatchObject({ code: 'AOS_E_FUEL_UNSUPPORTED', details: { expression: 'AtomicWait' } });
+    expect(err.message).toContain('memory.atomic.wait blocks without using fuel');
+    expect(storedComponents(home)).toEqual([]);
+    expect(kernel.list()).toEqual([]);
+  }, 30_000);
+});
+
 describe('a module that brings its own fuel counter', () => {
   // Before the fix this spawn succeeded and the message spun forever, unmetered: the bound
   // makes the test fail instead of hanging.

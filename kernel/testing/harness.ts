@@ -43,6 +43,7 @@ export const FIXTURES = {
   'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },
   'bulk-fill': { wat: 'bulk-fill.wat', world: 'agent' },
   'forged-fuel': { wat: 'forged-fuel.wat', world: 'agent', refused: true },
+  'atomic-wait': { wat: 'atomic-wait.wat', world: 'agent', refused: true },
   'unknown-import': {
     wat: 'unknown-import.wat',
     world: 'agent',

@@ -320,4 +320,17 @@ describe('bulk operations are charged by their size, before they run', () => {
       });
     }
   });
+
+  it('refuses memory.atomic.wait: it would block a worker without using fuel', async () => {
+    for (const width of ['32', '64']) {
+      const value = width === '32' ? '(i32.const 0)' : '(i64.const 0)';
+      const bytes = wat(
+        `(module (memory 1 1 shared) (func (export "f") (result i32) (memory.atomic.wait${width} (i32.const 0) ${value} (i64.const -1))))`,
+      );
+      expect(thrown(() => instrumentFuel(bytes, 'waits'))).toMatchObject({
+        code: 'AOS_E_FUEL_UNSUPPORTED',
+        details: { expression: 'AtomicWait' },
+      });
+    }
+  });
 });

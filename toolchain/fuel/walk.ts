@@ -225,6 +225,14 @@ export function walkerFor(m: binaryen.Module, what: string): Walker {
         }
         return { cost, exits: without(exits, B.Try.getName(e)) };
       }
+      case B.AtomicWaitId:
+        // It blocks its thread without using fuel (an infinite timeout: for good), and an agent
+        // has no other thread to wake it: no budget or tick could end it.
+        throw new AgentOSError(
+          'AOS_E_FUEL_UNSUPPORTED',
+          `${what}: memory.atomic.wait blocks without using fuel, and nothing could wake it; it cannot run metered`,
+          { expression: idName(id) },
+        );
       case B.MemoryGrowId: {
         const delta = B.MemoryGrow.getDelta(e);
         const r = walk(delta);
