@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { AgentOSError } from './errors.js';
 
 let root: string | undefined;
 
@@ -18,7 +19,7 @@ export function packageRoot(): string {
       return dir;
     }
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the agentos package root');
+    if (up === dir) throw new AgentOSError('AOS_E_INTERNAL', 'cannot find the agentos package root');
     dir = up;
   }
 }
@@ -37,5 +38,5 @@ export function compiledEntry(sibling: URL, distPath: string): string {
   if (existsSync(fileURLToPath(sibling))) return sibling.href;
   const dist = join(packageRoot(), 'dist', distPath);
   if (existsSync(dist)) return pathToFileURL(dist).href;
-  throw new Error(`no compiled module at ${dist}: run \`npm run build\``);
+  throw new AgentOSError('AOS_E_INTERNAL', `no compiled module at ${dist}: run \`npm run build\``);
 }

@@ -15,6 +15,7 @@ import { type Channel, createChannel } from './bridge/channel.js';
 import { CommandSender, createCommandBuffer } from './bridge/commands.js';
 import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
 import { createPostRing, type PostRing } from './bridge/post-ring.js';
+import { AgentOSError } from './errors.js';
 import { compiledEntry } from './paths.js';
 import type { Killed } from './watchdog.js';
 import {
@@ -200,7 +201,10 @@ export class WorkerPool {
       if (Date.now() > deadline) {
         const started = pool.slots.size;
         await pool.close();
-        throw new Error(`only ${started} of ${size} workers started in 30 s`);
+        throw new AgentOSError('AOS_E_INTERNAL', `only ${started} of ${size} workers started in 30 s`, {
+          started,
+          size,
+        });
       }
       await new Promise((r) => setTimeout(r, 2));
     }

@@ -15,7 +15,8 @@
  *
  * @example
  * const s = new Scheduler(2, wanted);
- * s.order(candidates); s.start(agent, slot); s.park(slot, used); s.resume(entry); s.finish(slot, fuel);
+ * candidates.sort((a, b) => s.before(a, b));
+ * s.start(agent, slot, deadlineMs); s.park(slot, used); s.resume(entry); s.finish(slot, fuel);
  */
 import type { AgentRuntime } from './agent.js';
 import { clearYield, requestYield, resume } from './bridge/park.js';

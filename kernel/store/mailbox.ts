@@ -8,7 +8,7 @@
  * gets its place when the kernel applies it, so the mailbox keeps arrival order.
  *
  * @example
- * const box = new Mailboxes(store);
+ * const box = new Mailboxes(store, Date.now);
  * const m = box.append('echo-1a2b3c', { kind: 'text', sender: null, body: '{}' });
  * box.ack('echo-1a2b3c', m);
  */

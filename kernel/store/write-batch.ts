@@ -15,8 +15,10 @@
  * when flushed, so a withdrawn put costs no encoding either.
  *
  * @example
- * const batch = new WriteBatch();
+ * const batch = new WriteBatch(root);
  * batch.put(db, ['agent', 1], bytes);
+ * batch.atomic(() => { batch.put(db, ['agent', 2], a); batch.remove(db, ['agent', 1]); }); // one unit
+ * batch.afterDurable((failure) => answer(failure)); // once all of it is on disk
  * batch.flush(); // hand everything to LMDB now
  */
 import { clearImmediate, setImmediate } from 'node:timers';
