@@ -86,9 +86,20 @@ describe('kernel events', () => {
     expect(await kernel.send(scoped, { op: 'subscribe', prefixes: ['agent.'] })).toMatchObject({
       err: { tag: 'denied' },
     });
-    const seen = (await kernel.send(scoped, { op: 'recent', after: 0, limit: 100 })) as {
-      ok: { kind: string }[];
-    };
-    expect(seen.ok.every((e) => e.kind.startsWith('quota.'))).toBe(true);
+    // A quota event among the agent events already stored: the scoped reader must get it, and
+    // only it.
+    const full = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, limits: { mailbox: 1 } });
+    kernel.suspend(full);
+    kernel.post(full, { op: 'echo' });
+    await codeOf(() => kernel.post(full, { op: 'echo' }));
+    type Seen = { ok: { kind: string; agent: string | null }[] };
+    const read = async (who: string): Promise<Seen> =>
+      (await kernel.send(who, { op: 'recent', after: 0, limit: 100 })) as Seen;
+    let seen = await read(scoped);
+    for (let i = 0; i < 100 && seen.ok.length === 0; i++) seen = await read(scoped);
+    expect(seen.ok).toMatchObject([{ kind: 'quota.hit', agent: full }]);
+    const everything = (await read(watcher)).ok.map((e) => e.kind);
+    expect(everything).toContain('quota.hit');
+    expect(everything).toContain('agent.suspended');
   });
 });
