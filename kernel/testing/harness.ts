@@ -14,6 +14,7 @@ import pino, { type Logger } from 'pino';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
 import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
+import type { SpawnOptions } from '../api.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { Kernel, type KernelOptions } from '../kernel.js';
 import { Loader, sha256 } from '../loader.js';
@@ -225,4 +226,26 @@ export function captureLog(level: string): { lines: Record<string, unknown>[]; l
     },
   });
   return { lines, logger: pino({ level }, sink) };
+}
+
+/**
+ * Waits until `f` holds: the kernel acts in the background, so a test waits for the event that
+ * shows it. The bound is generous (a loaded machine must not fail it) and only stops a test that
+ * would otherwise hang.
+ */
+export async function until(
+  what: string,
+  f: () => boolean | Promise<boolean>,
+  boundMs = 30_000,
+): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Spawns the messenger fixture (fixtures/messenger.ts) as `name`, granted `ipc` unless told otherwise. */
+export async function messenger(k: Kernel, name: string, options: SpawnOptions = {}): Promise<string> {
+  return k.spawn(await fixture('messenger'), { grants: ['ipc'], name, ...options });
 }
