@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
@@ -19,6 +20,7 @@ import { writeFileAtomic } from '../atomic-write.js';
 import { Kernel, type KernelOptions } from '../kernel.js';
 import { Loader, sha256 } from '../loader.js';
 import { packageRoot, witDir } from '../paths.js';
+import { WorkerPool, type WorkerSlot } from '../pool.js';
 
 const FIXTURES_DIR = join(packageRoot(), 'kernel', 'testing', 'fixtures');
 
@@ -248,4 +250,25 @@ export async function until(
 /** Spawns the messenger fixture (fixtures/messenger.ts) as `name`, granted `ipc` unless told otherwise. */
 export async function messenger(k: Kernel, name: string, options: SpawnOptions = {}): Promise<string> {
   return k.spawn(await fixture('messenger'), { grants: ['ipc'], name, ...options });
+}
+
+/**
+ * Ends the thread of the first worker `which` picks, as a thread that dies by itself would end
+ * (an engine crash, an out-of-memory abort), and returns its slot. No public API does this:
+ * `WorkerPool.kill` is the kernel's own kill (a deadline), which the kernel settles differently.
+ * So this reaches into the pool's piscina pools (and the kernel's pool); it is the one place
+ * tests do.
+ */
+export async function exitWorkerThread(
+  owner: Kernel | WorkerPool,
+  which: (slot: WorkerSlot) => boolean,
+): Promise<WorkerSlot> {
+  const pool = owner instanceof WorkerPool ? owner : (owner as unknown as { pool: WorkerPool }).pool;
+  const slot = [...pool.slots.values()].find(which);
+  if (!slot) throw new Error('no worker fits');
+  const piscinas = (pool as unknown as { pools: { threads: Worker[] }[] }).pools;
+  const thread = piscinas.flatMap((p) => p.threads).find((t) => t.threadId === slot.thread);
+  if (!thread) throw new Error(`no thread ${slot.thread} in the pool`);
+  await thread.terminate();
+  return slot;
 }
