@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { transpile } from '@bytecodealliance/jco';
+import { TRANSPILE_OPTIONS } from '../kernel/loader.js';
 import { tempHome } from '../kernel/testing/harness.js';
 
 type Exports = Record<string, (...args: unknown[]) => unknown>;
@@ -24,12 +25,7 @@ interface Glue {
  */
 export async function plainDir(bytes: Uint8Array): Promise<string> {
   const dir = tempHome('agentos-bench-plain-');
-  const out = await transpile(bytes, {
-    name: 'component',
-    instantiation: 'sync',
-    noTypescript: true,
-    quiet: true,
-  });
+  const out = await transpile(bytes, { ...TRANSPILE_OPTIONS });
   for (const [name, content] of Object.entries(out.files)) {
     if (name === 'component.js') writeFileSync(join(dir, 'component.mjs'), content);
     else if (name.endsWith('.wasm')) writeFileSync(join(dir, name), content);

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { transpile } from '@bytecodealliance/jco';
 import { Kernel } from '../kernel/kernel.js';
-import { Loader } from '../kernel/loader.js';
+import { Loader, TRANSPILE_OPTIONS } from '../kernel/loader.js';
 import { fixture, sample, tempHome } from '../kernel/testing/harness.js';
 import { bareAtomicsRoundTrip, bareInstance, plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
@@ -37,12 +37,7 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
     );
     raw.push(
       await ms(async () => {
-        const out = await transpile(bytes, {
-          name: 'component',
-          instantiation: 'sync',
-          noTypescript: true,
-          quiet: true,
-        });
+        const out = await transpile(bytes, { ...TRANSPILE_OPTIONS });
         for (const [name, b] of Object.entries(out.files))
           if (name.endsWith('.wasm')) await WebAssembly.compile(b);
       }),

@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from './testing/harness.js';
 
 let kernel: Kernel | undefined;
 
@@ -36,20 +37,25 @@ describe('one kernel per data dir', () => {
 
 describe('workers are never held up by another worker', () => {
   it('terminating an idle agent on a busy worker does not delay agents on other workers', async () => {
-    kernel = await openKernel({ workers: 2 });
+    // Worker 1 is held by a call that ends only when the manual clock says so.
+    const clock = new ManualClock(1_000n);
+    kernel = await openKernel({ workers: 2, clock });
     const k = kernel;
     // Placement: a new agent takes the free worker with the fewest residents.
     const busy = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS }); // worker 1
     const other = await k.spawn(await sample('echo'), { grants: ['log'] }); // worker 2
     const idle = await k.spawn(await sample('echo'), { grants: ['log'] }); // worker 1
-    const order: string[] = [];
-    const spin = k.send(busy, { op: 'spin', n: 3_000_000 }).then(() => order.push('spin'));
-    await new Promise((r) => setTimeout(r, 20));
+    const nap = k.send(busy, { op: 'sleep', ms: 1000 });
+    await until('worker 1 is held', () => k.inspect(busy).running?.blocked === true);
     await k.terminate(idle);
-    await k.send(other, 'quick').then(() => order.push('quick'));
-    await spin;
-    expect(order).toEqual(['quick', 'spin']);
-    expect(k.inspect(idle)).toMatchObject({ state: 'terminated', resident: false });
+    expect(await k.send(other, 'quick')).toBe('quick');
+    // Neither waited for worker 1, which is still held.
+    expect(k.inspect(busy).running).toMatchObject({ blocked: true });
+    expect(k.inspect(idle).state).toBe('terminated');
+    clock.advance(1000n);
+    expect(await nap).toEqual({ slept: 1000 });
+    // Its instance goes once worker 1 is free.
+    await until('the idle agent is unloaded', () => !k.inspect(idle).resident);
   });
 });
 
@@ -70,10 +76,7 @@ describe('spawn', () => {
     await cast;
     await Promise.all(naps.map((p) => p.catch(() => null)));
     // Handled without any further message to wake it.
-    for (const end = Date.now() + 5000; kernel.inspect(late).stats.invocations < 1; ) {
-      if (Date.now() > end) throw new Error(`the broadcast waits in ${late}'s mailbox`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await until(`the broadcast is handled in ${late}`, () => kernel!.inspect(late).stats.invocations >= 1);
     const inbox = (await kernel.send(late, { op: 'inbox' })) as { kind: string }[];
     // The broadcast was handled by the one instance spawn started, never on a second one at once.
     expect(inbox.map((m) => m.kind)).toEqual(['hello']);
@@ -89,7 +92,7 @@ describe('close', () => {
     kernel = await openKernel({ home, closeTimeoutMs: 50 });
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     const long = codeOf(kernel.send(id, { op: 'spin', n: 5_000_000 }));
-    await new Promise((r) => setTimeout(r, 20));
+    await until('the call is on its worker', () => kernel!.inspect(id).busy);
     await kernel.close();
     expect(await long).toMatch(/^AOS_E_KERNEL_CLOSED/);
     kernel = await openKernel({ home, deliver: false });
@@ -106,7 +109,19 @@ describe('close', () => {
     await kernel.close();
     kernel = await openKernel({ home, deliver: false });
     kernel.resume(id);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(kernel.inspect(id)).toMatchObject({ state: 'ready', mailbox: 1, stats: { invocations: 0 } });
+    // Delivering, resume hands the message to a free worker before it returns (it pumps the
+    // executor, which dispatches at once): nothing is busy, so nothing was handed out.
+    expect(kernel.inspect(id)).toMatchObject({
+      state: 'ready',
+      busy: false,
+      mailbox: 1,
+      stats: { invocations: 0 },
+    });
+    await kernel.close();
+    // The message was deliverable: once delivering, the kernel runs it without being asked.
+    kernel = await openKernel({ home });
+    const k = kernel;
+    await until('the message is handled', () => k.inspect(id).stats.invocations === 1);
+    expect(k.inspect(id).mailbox).toBe(0);
   });
 });

@@ -67,9 +67,13 @@ describe('a crash discards that instance only', () => {
     kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, restart: 'never' });
     expect(await codeOf(kernel.send(id, { op: 'trap' }))).toMatch(/^AOS_E_AGENT_CRASHED/);
+    const other = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     const later = kernel.send(id, { op: 'state' });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(kernel.inspect(id)).toMatchObject({ state: 'crashed', mailbox: 1 });
+    // A runnable agent's message goes to a free worker before send returns (the executor
+    // dispatches at once); and the kernel runs other work meanwhile, leaving it queued.
+    expect(kernel.inspect(id)).toMatchObject({ state: 'crashed', busy: false, mailbox: 1 });
+    expect(await kernel.send(other, { op: 'state' })).toEqual({ handled: 1 });
+    expect(kernel.inspect(id)).toMatchObject({ state: 'crashed', busy: false, mailbox: 1 });
     kernel.resume(id);
     expect(await later).toEqual({ handled: 1 });
     expect(kernel.inspect(id).state).toBe('ready');

@@ -1,9 +1,16 @@
-import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from './testing/harness.js';
+import {
+  exitWorkerThread,
+  fixture,
+  openKernel,
+  PROBE_GRANTS,
+  sample,
+  tempHome,
+  until,
+} from './testing/harness.js';
 
 let kernel: Kernel;
 
@@ -102,8 +109,7 @@ describe('at-least-once delivery', () => {
     clock.advance(100_000n); // now the first one goes through
     const { messageId } = await kernel.requeue(id, flaky!.message.id);
     expect(messageId).toBeGreaterThan(trap!.message.id);
-    for (let i = 0; i < 200 && (await invokes(kernel, id, messageId)) === 0; i++)
-      await new Promise((r) => setTimeout(r, 5));
+    await until('the requeued message is delivered', async () => (await invokes(kernel, id, messageId)) > 0);
     await kernel.send(id, { op: 'echo' });
     const outcome = (await kernel.journal(id)).find((e) => e.t === 'outcome' && e.messageId === messageId);
     expect(outcome).toMatchObject({ result: 'ok', value: expect.stringMatching(/^\{"at":"\d+"\}$/) });
@@ -120,13 +126,11 @@ describe('at-least-once delivery', () => {
     const first = await openKernel({ home, delivery: { attempts: 2, backoffMs: 60_000 } });
     const id = await probe(first);
     const { messageId } = first.post(id, { op: 'trap' });
-    for (let i = 0; i < 400 && first.inspect(id).stats.crashes === 0; i++)
-      await new Promise((r) => setTimeout(r, 5));
+    await until('the first attempt crashes', () => first.inspect(id).stats.crashes > 0);
     expect(first.inspect(id).mailbox).toBe(1); // backing off: still queued
     await first.close();
     kernel = await openKernel({ home, delivery: { attempts: 2, backoffMs: 1 } });
-    for (let i = 0; i < 400 && (await kernel.deadLetters(id)).length === 0; i++)
-      await new Promise((r) => setTimeout(r, 5));
+    await until('the message is dead-lettered', async () => (await kernel.deadLetters(id)).length > 0);
     expect(await kernel.deadLetters(id)).toMatchObject([{ message: { id: messageId }, attempts: 2 }]);
     await kernel.close();
     kernel = await openKernel({ home });
@@ -192,14 +196,9 @@ describe('at-least-once delivery', () => {
     const first = [1, 2, 3].map(() => kernel.send(id, { op: 'sleep', ms: 200 }));
     kernel.resume(id);
     // The batch's first message sleeps; meanwhile its worker's thread exits.
-    const pool = (kernel as unknown as { pool: { slots: Map<number, { busy: boolean; thread: number }> } })
-      .pool;
-    const piscinas = (kernel as unknown as { pool: { pools: { threads: Worker[] }[] } }).pool.pools;
     // The first message is in its sleep (a blocking hostcall): its call has begun.
-    while (!kernel.inspect(id).running?.blocked) await new Promise((r) => setTimeout(r, 2));
-    const busy = [...pool.slots.values()].find((slot) => slot.busy)!;
-    const thread = piscinas.flatMap((p) => p.threads).find((t) => t.threadId === busy.thread)!;
-    await thread.terminate();
+    await until('the first message sleeps', () => kernel.inspect(id).running?.blocked === true);
+    await exitWorkerThread(kernel, (slot) => slot.busy);
     expect(await Promise.all(first)).toEqual([{ slept: 200 }, { slept: 200 }, { slept: 200 }]);
     kernel.suspend(id);
     const again = [1, 2].map(() => kernel.send(id, { op: 'sleep', ms: 1 }));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KernelEvent } from './events.js';
 import type { Kernel } from './kernel.js';
 import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS } from './testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, until } from './testing/harness.js';
 
 let kernel: Kernel;
 
@@ -16,11 +16,6 @@ function collect(k: Kernel, prefixes?: string[]): { events: KernelEvent[]; done:
   return { events, done };
 }
 
-const until = async (f: () => boolean): Promise<void> => {
-  for (let i = 0; i < 400 && !f(); i++) await new Promise((r) => setTimeout(r, 5));
-  if (!f()) throw new Error('condition never held');
-};
-
 describe('kernel events', () => {
   it('streams lifecycle events to the embedder, and keeps them for recentEvents', async () => {
     kernel = await openKernel({ delivery: { attempts: 1 } });
@@ -31,7 +26,7 @@ describe('kernel events', () => {
     kernel.resume(id);
     await codeOf(kernel.send(id, { op: 'trap' }));
     await kernel.terminate(id);
-    await until(() => agentEvents.events.length >= 5);
+    await until('five agent events', () => agentEvents.events.length >= 5);
     expect(agentEvents.events.map((e) => [e.kind, e.agent])).toEqual([
       ['agent.spawned', id],
       ['agent.suspended', id],
@@ -58,7 +53,7 @@ describe('kernel events', () => {
     kernel.post(id, { op: 'forever' });
     await codeOf(() => kernel.post(id, { op: 'echo' }));
     kernel.resume(id);
-    await until(() => quota.events.length >= 2);
+    await until('two quota events', () => quota.events.length >= 2);
     expect(quota.events).toMatchObject([
       { kind: 'quota.hit', agent: id, detail: { quota: 'mailbox', limit: 1 } },
       { kind: 'quota.hit', agent: id, detail: { code: 'AOS_E_FUEL_EXHAUSTED', budgetKind: 'invocation' } },
@@ -72,10 +67,10 @@ describe('kernel events', () => {
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     await codeOf(kernel.send(id, { op: 'trap' }));
     let inbox: { kind: string; agent: string }[] = [];
-    const poll = async (): Promise<void> => {
+    await until('the watcher gets the crash', async () => {
       inbox = (await kernel.send(watcher, { op: 'inbox' })) as typeof inbox;
-    };
-    for (let i = 0; i < 100 && inbox.length === 0; i++) await poll();
+      return inbox.length > 0;
+    });
     expect(inbox).toMatchObject([{ kind: 'agent.crashed', agent: id }]);
     const recent = (await kernel.send(watcher, { op: 'recent', after: 0, limit: 100 })) as {
       ok: { kind: string }[];
@@ -86,9 +81,23 @@ describe('kernel events', () => {
     expect(await kernel.send(scoped, { op: 'subscribe', prefixes: ['agent.'] })).toMatchObject({
       err: { tag: 'denied' },
     });
-    const seen = (await kernel.send(scoped, { op: 'recent', after: 0, limit: 100 })) as {
-      ok: { kind: string }[];
-    };
-    expect(seen.ok.every((e) => e.kind.startsWith('quota.'))).toBe(true);
+    // A quota event among the agent events already stored: the scoped reader must get it, and
+    // only it.
+    const full = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS, limits: { mailbox: 1 } });
+    kernel.suspend(full);
+    kernel.post(full, { op: 'echo' });
+    await codeOf(() => kernel.post(full, { op: 'echo' }));
+    type Seen = { ok: { kind: string; agent: string | null }[] };
+    const read = async (who: string): Promise<Seen> =>
+      (await kernel.send(who, { op: 'recent', after: 0, limit: 100 })) as Seen;
+    let seen: Seen = { ok: [] };
+    await until('the quota event is stored', async () => {
+      seen = await read(scoped);
+      return seen.ok.length > 0;
+    });
+    expect(seen.ok).toMatchObject([{ kind: 'quota.hit', agent: full }]);
+    const everything = (await read(watcher)).ok.map((e) => e.kind);
+    expect(everything).toContain('quota.hit');
+    expect(everything).toContain('agent.suspended');
   });
 });

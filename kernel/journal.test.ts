@@ -6,6 +6,8 @@ import { captureLog, fixture, openKernel, PROBE_GRANTS } from './testing/harness
 let kernel: Kernel;
 
 type Hostcall = Extract<ReadableEntry, { t: 'hostcall' }>;
+type Invoke = Extract<ReadableEntry, { t: 'invoke' }>;
+type Outcome = Extract<ReadableEntry, { t: 'outcome' }>;
 
 describe('the journal', () => {
   it('holds every hostcall of a run, with the arguments and results the guest saw', async () => {
@@ -16,17 +18,15 @@ describe('the journal', () => {
       bytes: { ok: number[] };
     };
     const clock = (await kernel.send(id, { op: 'clock' })) as { now: string; monotonic: string };
-    const wm = await kernel.send(id, {
-      op: 'wm',
-      calls: [
-        ['set', 'a', '1'],
-        ['get', 'a'],
-        ['get', 'zz'],
-        ['list', '', 0],
-        ['delete', 'a'],
-      ],
-    });
-    await kernel.send(id, { op: 'log', level: 'warn', message: 'hello', fields: '{"x":1}' });
+    const wmCalls = [
+      ['set', 'a', '1'],
+      ['get', 'a'],
+      ['get', 'zz'],
+      ['list', '', 0],
+      ['delete', 'a'],
+    ];
+    const wm = await kernel.send(id, { op: 'wm', calls: wmCalls });
+    const logged = await kernel.send(id, { op: 'log', level: 'warn', message: 'hello', fields: '{"x":1}' });
 
     const journal = await kernel.journal(id);
     expect(journal.map((e) => e.seq)).toEqual(journal.map((_, i) => i));
@@ -62,11 +62,26 @@ describe('the journal', () => {
     expect(calls[11]!.args).toEqual(['warn', 'hello', '{"x":1}']);
     for (const c of calls) expect(c.status).toBe(0);
     // Each invocation: its input, then its hostcalls, then its outcome.
-    const kinds = journal.slice(2).map((e) => e.t);
-    expect(kinds.filter((k) => k === 'invoke')).toHaveLength(4);
-    expect(kinds.filter((k) => k === 'outcome')).toHaveLength(4);
-    expect(kinds[0]).toBe('invoke');
-    expect(kinds.at(-1)).toBe('outcome');
+    const shape = journal
+      .slice(2)
+      .map((e) => ({ invoke: 'I', hostcall: 'h', outcome: 'O' })[e.t as string] ?? e.t)
+      .join('');
+    expect(shape).toBe('IhhhhO' + 'IhhO' + 'IhhhhhO' + 'IhO');
+    const invokes = journal.filter((e): e is Invoke => e.t === 'invoke');
+    expect(invokes.map((e) => [e.message.kind, JSON.parse(e.message.body)])).toEqual([
+      ['text', { op: 'random', n: 3, bytes: 4 }],
+      ['text', { op: 'clock' }],
+      ['text', { op: 'wm', calls: wmCalls }],
+      ['text', { op: 'log', level: 'warn', message: 'hello', fields: '{"x":1}' }],
+    ]);
+    const outcomes = journal.filter((e): e is Outcome => e.t === 'outcome');
+    expect(outcomes.map((e) => [e.messageId, e.result, JSON.parse(e.value)])).toEqual([
+      [invokes[0]!.message.id, 'ok', rnd],
+      [invokes[1]!.message.id, 'ok', clock],
+      [invokes[2]!.message.id, 'ok', wm],
+      [invokes[3]!.message.id, 'ok', logged],
+    ]);
+    for (const o of outcomes) expect(o.fuel).toBeGreaterThan(0);
     const total = Object.values(kernel.inspect(id).stats.hostcalls).reduce((a, b) => a + b, 0);
     expect(total).toBe(calls.length);
   });

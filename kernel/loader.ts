@@ -42,6 +42,18 @@ export type { ComponentWorld } from './world-check.js';
 /** Pinned in package.json; part of the cache key so a different jco never reuses old glue. */
 export const JCO_VERSION = '1.35.0';
 
+/**
+ * The jco options every transpile uses: the loader's, and the benchmarks' bare baselines, so both
+ * measure the same glue. jco writes its defaults into the object it is given, so pass a copy
+ * (`{ ...TRANSPILE_OPTIONS }`); the constant is frozen so that passing it itself fails loudly.
+ */
+export const TRANSPILE_OPTIONS: Readonly<NonNullable<Parameters<typeof transpile>[1]>> = Object.freeze({
+  name: 'component',
+  instantiation: 'sync',
+  noTypescript: true,
+  quiet: true,
+});
+
 /** What `agentos inspect` shows. */
 export interface ComponentInfo {
   digest: string;
@@ -253,12 +265,7 @@ export class Loader {
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;
     try {
-      out = await transpile(bytes, {
-        name: 'component',
-        instantiation: 'sync',
-        noTypescript: true,
-        quiet: true,
-      });
+      out = await transpile(bytes, { ...TRANSPILE_OPTIONS });
     } catch (e) {
       throw malformed(e, `component ${digest} cannot be transpiled`);
     }

@@ -1,6 +1,7 @@
-import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PoolEvents, WorkerPool, type WorkerSlot } from './pool.js';
+import { exitWorkerThread, until } from './testing/harness.js';
+import type { Task } from './worker/protocol.js';
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {
@@ -8,61 +9,79 @@ afterEach(async () => {
   pool = undefined;
 });
 
-const until = async (f: () => boolean, ms = 10_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error('condition never held');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
-
-/** Pool events that only record the workers lost. */
-function recording(): { events: PoolEvents; lost: WorkerSlot[] } {
+/**
+ * Pool events that record the workers lost; while `hold.on`, each new worker holds an instance
+ * from its start, so it cannot retire until the test lets it.
+ */
+function recording(): { events: PoolEvents; lost: WorkerSlot[]; hold: { on: boolean } } {
   const lost: WorkerSlot[] = [];
+  const hold = { on: false };
   const events: PoolEvents = {
-    onWorker: () => {},
+    // Called as the slot is made, before any retire pass can see it idle.
+    onWorker: (slot) => {
+      if (hold.on) slot.residents.add('someone');
+    },
     onReady: () => {},
     onWorkerLost: (slot) => lost.push(slot),
     onCommandEnd: () => {},
   };
-  return { events, lost };
+  return { events, lost, hold };
 }
+
+/** Runs `task` on `slot` as the kernel does: marked busy meanwhile, so it cannot retire under it. */
+async function runOn(p: WorkerPool, slot: WorkerSlot, task: Task): Promise<unknown> {
+  slot.busy = true;
+  try {
+    return await p.run(slot, task);
+  } finally {
+    slot.busy = false;
+  }
+}
+
+const UNLOAD: Task = { op: 'unload', agents: [] };
 
 describe('WorkerPool', () => {
   it('grows one worker at a time up to its maximum, and retires idle extra workers', async () => {
-    const { events, lost } = recording();
-    pool = await WorkerPool.start(1, events, 2, 300);
-    const base = [...pool.slots.keys()];
-    expect(pool.grow()).toBe(true);
-    expect(pool.grow()).toBe(false); // one on its way already
-    await until(() => pool!.slots.size === 2);
-    expect(pool.grow()).toBe(false); // at its maximum
-    const extra = [...pool.slots.values()].find((s) => !base.includes(s.thread))!;
-    // The extra worker serves like any other.
-    expect(await pool.run(extra, { op: 'unload', agents: [] })).toMatchObject({ kind: 'ok' });
-    // Busy, or holding an instance, it stays; idle with nothing resident, it goes.
-    extra.residents.add('someone');
-    await new Promise((r) => setTimeout(r, 500));
-    expect(pool.slots.has(extra.thread)).toBe(true);
-    extra.residents.clear();
-    await until(() => !pool!.slots.has(extra.thread));
-    expect(lost).toEqual([extra]);
-    expect(extra.retired).toBe(true);
-    expect([...pool.slots.keys()]).toEqual(base); // the base worker never retires
-    expect(pool.grow()).toBe(true); // room again
+    const { events, lost, hold } = recording();
+    pool = await WorkerPool.start(1, events, 3, 300);
+    const p = pool;
+    const base = [...p.slots.keys()];
+    const extras = (): WorkerSlot[] => [...p.slots.values()].filter((s) => !base.includes(s.thread));
+    hold.on = true; // the extra workers hold an instance from their start
+    expect(p.grow()).toBe(true);
+    expect(p.grow()).toBe(false); // one on its way already
+    await until('the first extra worker starts', () => p.slots.size === 2);
+    const [held] = extras();
+    expect(p.grow()).toBe(true);
+    await until('the second extra worker starts', () => p.slots.size === 3);
+    expect(p.grow()).toBe(false); // at its maximum
+    const idle = extras().find((s) => s !== held)!;
+    expect([held!.residents.size, idle.residents.size]).toEqual([1, 1]);
+    // An extra worker serves like any other.
+    expect(await runOn(p, idle, UNLOAD)).toMatchObject({ kind: 'ok' });
+    // Idle with nothing resident, it goes; the retire pass that takes it looks at every extra
+    // worker, so the one holding an instance was seen, and stays.
+    idle.residents.clear();
+    await until('the idle extra worker retires', () => !p.slots.has(idle.thread));
+    expect(p.slots.has(held!.thread)).toBe(true);
+    held!.residents.clear();
+    await until('the emptied extra worker retires', () => !p.slots.has(held!.thread));
+    expect(lost).toEqual([idle, held]);
+    expect(lost.every((s) => s.retired)).toBe(true);
+    expect([...p.slots.keys()]).toEqual(base); // the base worker never retires
+    expect(p.grow()).toBe(true); // room again
   });
 
   it('drops a worker whose thread exits, tells the kernel once, and starts a replacement', async () => {
     const { events, lost } = recording();
     pool = await WorkerPool.start(2, events);
-    const [victim] = [...pool.slots.values()];
-    const threads = (pool as unknown as { pools: { threads: Worker[] }[] }).pools[0]!.threads;
-    await threads.find((t) => t.threadId === victim!.thread)!.terminate();
-    await until(() => lost.length === 1 && pool!.slots.size === 2);
+    const p = pool;
+    const [first] = [...p.slots.values()];
+    const victim = await exitWorkerThread(p, (slot) => slot === first);
+    await until('the pool replaces it', () => lost.length === 1 && p.slots.size === 2);
     expect(lost).toEqual([victim]);
-    expect(pool.slots.has(victim!.thread)).toBe(false);
-    await expect(pool.run(victim!, { op: 'unload', agents: [] })).rejects.toThrow(/worker/);
-    for (const slot of pool.slots.values())
-      expect(await pool.run(slot, { op: 'unload', agents: [] })).toMatchObject({ kind: 'ok' });
+    expect(p.slots.has(victim.thread)).toBe(false);
+    await expect(p.run(victim, UNLOAD)).rejects.toThrow(/worker/);
+    for (const slot of p.slots.values()) expect(await runOn(p, slot, UNLOAD)).toMatchObject({ kind: 'ok' });
   });
 });

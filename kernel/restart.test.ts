@@ -76,9 +76,10 @@ describe('state survives a kernel restart', () => {
     await kernel.close();
     rmSync(`${home}/components/${digest}.wasm`);
     kernel = await openKernel({ home });
-    await expect(kernel.send(echo, 'hi')).rejects.toThrow(
-      /crashed: AOS_E_COMPONENT_NOT_FOUND: component [0-9a-f]+ is missing/,
-    );
+    await expect(kernel.send(echo, 'hi')).rejects.toMatchObject({
+      code: 'AOS_E_AGENT_CRASHED',
+      message: expect.stringMatching(/crashed: AOS_E_COMPONENT_NOT_FOUND: component [0-9a-f]+ is missing/),
+    });
     expect(kernel.inspect(echo)).toMatchObject({
       state: 'crashed',
       lastError: { code: 'AOS_E_AGENT_CRASHED' },
@@ -90,7 +91,10 @@ describe('state survives a kernel restart', () => {
     const { writeFileSync } = await import('node:fs');
     const file = `${tempHome()}/not-a-dir`;
     writeFileSync(file, 'keep me');
-    await expect(openKernel({ home: file })).rejects.toThrow(/AOS_E_DATA_DIR|is not a directory/);
+    await expect(openKernel({ home: file })).rejects.toMatchObject({
+      code: 'AOS_E_DATA_DIR',
+      message: expect.stringContaining('is not a directory'),
+    });
     const { readFileSync } = await import('node:fs');
     expect(readFileSync(file, 'utf8')).toBe('keep me');
   });

@@ -3,7 +3,16 @@ import type { KernelOptions } from '../../kernel/api.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import type { ReadableEntry } from '../../kernel/store/journal.js';
 import { codeOf } from '../../kernel/testing/expect-error.js';
-import { captureLog, fixture, openKernel, PROBE_GRANTS, tempHome } from '../../kernel/testing/harness.js';
+import {
+  captureLog,
+  fixture,
+  openKernel,
+  PROBE_GRANTS,
+  messenger as spawnMessenger,
+  tempHome,
+  until,
+} from '../../kernel/testing/harness.js';
+import { FIRST_CREDIT, MAX_CREDIT } from './credits.js';
 
 let kernel: Kernel;
 
@@ -11,19 +20,8 @@ type Hostcall = Extract<ReadableEntry, { t: 'hostcall' }>;
 type Invoke = Extract<ReadableEntry, { t: 'invoke' }>;
 type Inbox = { kind: string; sender: string | null; body: unknown }[];
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `f` until it holds (a bound, not a timing assertion). */
-async function until(what: string, f: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    if (await f()) return;
-    await sleep(5);
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
-const messenger = async (k: Kernel, name: string, limits?: { mailbox: number }): Promise<string> =>
-  k.spawn(await fixture('messenger'), { grants: ['ipc'], name, ...(limits ? { limits } : {}) });
+const messenger = (k: Kernel, name: string, limits?: { mailbox: number }): Promise<string> =>
+  spawnMessenger(k, name, limits ? { limits } : {});
 
 /**
  * A kernel whose batches never give way (sliceFuel), with messengers a, b and c, all suspended:
@@ -98,7 +96,7 @@ describe('ipc send credits', () => {
     }
   });
 
-  it('journals one ipc.send per send, in order, with the id the guest got; credits double to 256', async () => {
+  it('journals one ipc.send per send, in order, with the id the guest got; credits double up to MAX_CREDIT', async () => {
     kernel = await openKernel();
     const b = await kernel.spawn(await fixture('echo-wat'), { name: 'b' });
     const s = await kernel.spawn(await fixture('sender-wat'), { grants: ['ipc'], name: 's' });
@@ -117,10 +115,18 @@ describe('ipc send credits', () => {
     }
     const ids = sends.map((c) => Number(c.result as bigint));
     expect(new Set(ids).size).toBe(n);
-    // Blocking sends (the kernel answered: time spent) at 0, then after each credit of 8, 16, ...
-    // 256, 256 posted sends (the worker answered: no kernel time).
-    const blocking = sends.flatMap((c, i) => (c.us > 0 ? [i] : []));
-    expect(blocking).toEqual([0, 9, 26, 59, 124, 253, 510]);
+    // A blocking send (the kernel served it) grants a credit, and that many posted sends (the
+    // worker answered them) follow; each next credit is twice the last, up to MAX_CREDIT. The
+    // dispatcher journals a posted send with us exactly 0 (no kernel time: it was applied, not
+    // served), a served one with the time it took in the kernel (a round trip: never 0).
+    const expected: number[] = [];
+    for (let at = 0, credit = FIRST_CREDIT; at < n; credit = Math.min(MAX_CREDIT, 2 * credit)) {
+      expected.push(at);
+      at += 1 + credit;
+    }
+    const blocking = sends.flatMap((c, i) => (c.us !== 0 ? [i] : []));
+    expect(blocking).toEqual(expected);
+    expect(expected.at(-1)! - expected.at(-2)!).toBe(MAX_CREDIT + 1); // the flood reaches the largest
     // Under a credit the ids are the reserved ones, one after the other.
     for (let i = 1; i < n; i++) if (!blocking.includes(i)) expect(ids[i], `send ${i}`).toBe(ids[i - 1]! + 1);
     // The receiver got exactly these ids, in this order.

@@ -90,7 +90,10 @@ describe('working-memory', () => {
       kernel.spawn(await fixture('probe'), {
         grants: ['log', 'clock', 'random', 'working-memory:everything'],
       }),
-    ).rejects.toThrow(/AOS_E_BAD_CONFIG|the only scope is "read-only"/);
+    ).rejects.toMatchObject({
+      code: 'AOS_E_BAD_CONFIG',
+      message: expect.stringContaining('the only scope is "read-only"'),
+    });
     expect(kernel.list()).toEqual([]);
   });
 });

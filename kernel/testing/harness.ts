@@ -10,14 +10,17 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { buildComponent } from '../../toolchain/build.js';
 import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
 import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
+import type { SpawnOptions } from '../api.js';
 import { writeFileAtomic } from '../atomic-write.js';
 import { Kernel, type KernelOptions } from '../kernel.js';
 import { Loader, sha256 } from '../loader.js';
 import { packageRoot, witDir } from '../paths.js';
+import { WorkerPool, type WorkerSlot } from '../pool.js';
 
 const FIXTURES_DIR = join(packageRoot(), 'kernel', 'testing', 'fixtures');
 
@@ -226,4 +229,47 @@ export function captureLog(level: string): { lines: Record<string, unknown>[]; l
     },
   });
   return { lines, logger: pino({ level }, sink) };
+}
+
+/**
+ * Waits until `f` holds: the kernel acts in the background, so a test waits for the event that
+ * shows it. The bound is generous (a loaded machine must not fail it) and only stops a test that
+ * would otherwise hang.
+ */
+export async function until(
+  what: string,
+  f: () => boolean | Promise<boolean>,
+  boundMs = 30_000,
+): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Spawns the messenger fixture (fixtures/messenger.ts) as `name`, granted `ipc` unless told otherwise. */
+export async function messenger(k: Kernel, name: string, options: SpawnOptions = {}): Promise<string> {
+  return k.spawn(await fixture('messenger'), { grants: ['ipc'], name, ...options });
+}
+
+/**
+ * Ends the thread of the first worker `which` picks, as a thread that dies by itself would end
+ * (an engine crash, an out-of-memory abort), and returns its slot. No public API does this:
+ * `WorkerPool.kill` is the kernel's own kill (a deadline), which the kernel settles differently.
+ * So this reaches into the pool's piscina pools (and the kernel's pool); it is the one place
+ * tests do.
+ */
+export async function exitWorkerThread(
+  owner: Kernel | WorkerPool,
+  which: (slot: WorkerSlot) => boolean,
+): Promise<WorkerSlot> {
+  const pool = owner instanceof WorkerPool ? owner : (owner as unknown as { pool: WorkerPool }).pool;
+  const slot = [...pool.slots.values()].find(which);
+  if (!slot) throw new Error('no worker fits');
+  const piscinas = (pool as unknown as { pools: { threads: Worker[] }[] }).pools;
+  const thread = piscinas.flatMap((p) => p.threads).find((t) => t.threadId === slot.thread);
+  if (!thread) throw new Error(`no thread ${slot.thread} in the pool`);
+  await thread.terminate();
+  return slot;
 }
