@@ -214,7 +214,7 @@ export class Bus {
    * there and its timeout has not passed (then it got `ipc.timeout` instead).
    */
   reply(from: string, m: StoredMessage, result: { value: unknown } | { error: unknown }): void {
-    if (!m.replyTo || this.d.now() > (m.replyBy ?? 0) || !this.agent(m.replyTo)) return;
+    if (!m.replyTo || this.d.now() >= (m.replyBy ?? 0) || !this.agent(m.replyTo)) return;
     try {
       this.deliver(m.replyTo, from, {
         kind: 'ipc.reply',
