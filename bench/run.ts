@@ -94,7 +94,7 @@ function analysis(figures: Figure[], previous: Map<string, Figure>): string {
   trivial invocation's p50: ${smStrict.value} µs (JS echo) and ${watStrict.value} µs (wasm echo) strict,
   ${smP50.value} and ${watP50.value} µs relaxed (${before('trivial invocation end to end, p50 (JS (SpiderMonkey) echo), durability relaxed', 'trivial invocation end to end, p50 (JS')} for the JS echo).
 - **IPC throughput (goal ≥ 50,000 durable msg/s):** ${Math.round(thr.value)} msg/s durable
-  (median of 3 rounds of 20,000; ${before('durable agent→agent throughput')}), ${Math.round(mem.value)} msg/s with in-memory mailboxes:
+  (median of 7 rounds of 20,000; ${before('durable agent→agent throughput')}), ${Math.round(mem.value)} msg/s with in-memory mailboxes:
   ${thr.value >= 50_000 ? 'met' : 'not met'}. ${speed(thr)} Every send of the sending call is staged
   and delivered when it commits, with its outcome, so the receiver starts once the sender's call
   (all 20,000 sends) is done: the two no longer overlap, which the throughput pays for. The sender's \`ipc.send\`s are answered in its own
@@ -207,7 +207,7 @@ ${table(ipc)}
 How each is measured (2 CPU permits, 4 workers): **throughput**: a wasm agent sends 20,000
 messages with \`ipc.send\` in one call, a wasm echo agent handles each in its own invocation;
 from the first send to the last one handled, every message in the receiver's LMDB mailbox (or in
-memory) and journaled on both sides; two rounds warm the kernel up, the median of the next three
+memory) and journaled on both sides; two rounds warm the kernel up, the median of the next seven
 is reported. **Round trip**: a JS agent makes 3,000 \`ipc.call\`s to the wasm echo, each timed
 inside it with the kernel's monotonic clock (so each includes one clock hostcall), after its
 first 1,000 calls (reported apart, as a fresh caller) and 2 s more of calls. **Fan-out**: 10 agents
