@@ -7,6 +7,7 @@ export default defineConfig({
       'hostcalls/**/*.test.ts',
       'toolchain/**/*.test.ts',
       'conformance/**/*.test.ts',
+      'examples/**/*.test.ts',
     ],
     globalSetup: ['kernel/testing/global-setup.ts'],
     setupFiles: ['kernel/testing/setup.ts'],

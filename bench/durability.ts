@@ -6,7 +6,7 @@
  * - one caller, one message at a time (the latency added to an acknowledgement);
  * - 32 callers at once (group commit: many invocations share one LMDB transaction).
  */
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel } from '../index.js';
 import { fixture, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 

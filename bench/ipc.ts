@@ -10,7 +10,7 @@
  * the round trips of a fresh JS caller are reported too). Throughput is the median of 7 rounds.
  */
 import { Worker } from 'node:worker_threads';
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel } from '../index.js';
 import { fixture, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
 import { type Figure, figure, type Percentiles, percentiles } from './measure.js';
 

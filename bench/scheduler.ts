@@ -4,7 +4,7 @@
  * - an interactive echo agent's latency while 4 CPU hogs run, against the same agent on an idle
  *   kernel.
  */
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel } from '../index.js';
 import { fixture, PROBE_GRANTS, sample, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
 import { bareAtomicsRoundTrip } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';

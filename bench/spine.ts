@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { transpile } from '@bytecodealliance/jco';
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel } from '../index.js';
 import { Loader, TRANSPILE_OPTIONS } from '../kernel/loader.js';
 import { fixture, sample, tempHome } from '../kernel/testing/harness.js';
 import { bareAtomicsRoundTrip, bareInstance, plainDir } from './baselines.js';

@@ -1,10 +1,12 @@
 /**
- * The capabilities this kernel provides: one line each. Adding a capability takes its folder,
- * this line, its WIT file in wit/ and its name in kernel/abi.ts, and for functions the worker
- * answers itself a line in worker-side.ts; a capability that needs more of the kernel than
- * KernelServices offers also widens that (the capability contract is yet to be narrowed).
+ * The capabilities AgentOS ships: pass them to the kernel, with your own beside them.
+ * `Kernel` from the package (`agentos`) uses this list when `capabilities` is not given.
+ *
+ * @example
+ * import { defaultCapabilities, Kernel } from 'agentos';
+ * const kernel = await Kernel.open({ capabilities: [...defaultCapabilities, tally] });
  */
-import type { Capability } from '../kernel/capability.js';
+import type { Capability } from '../kernel/sdk/index.js';
 import { clock } from './clock/index.js';
 import { events } from './events/index.js';
 import { ipc } from './ipc/index.js';
@@ -12,4 +14,4 @@ import { log } from './log/index.js';
 import { random } from './random/index.js';
 import { workingMemory } from './working-memory/index.js';
 
-export const CAPABILITIES: readonly Capability[] = [log, clock, random, workingMemory, ipc, events];
+export const defaultCapabilities: readonly Capability[] = [log, clock, random, workingMemory, ipc, events];

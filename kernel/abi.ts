@@ -23,14 +23,14 @@ export const WIT_INTERFACES = [
 
 export type WitInterface = (typeof WIT_INTERFACES)[number];
 
-/** The full import name, e.g. `agentos:kernel/log@0.1.0`. */
-export function importName(iface: string): string {
-  return `${PACKAGE}/${iface}@${ABI_VERSION}`;
+/** The full import name, e.g. `agentos:kernel/log@0.1.0` (or another package's). */
+export function importName(iface: string, pkg = PACKAGE, version = ABI_VERSION): string {
+  return `${pkg}/${iface}@${version}`;
 }
 
 /** The key jco's glue reads the import object under (it drops the version). */
-export function glueImportKey(iface: string): string {
-  return `${PACKAGE}/${iface}`;
+export function glueImportKey(iface: string, pkg = PACKAGE): string {
+  return `${pkg}/${iface}`;
 }
 
 /** Splits `agentos:kernel/log@0.1.0` into its parts; null if it is not `pkg/iface[@version]`. */

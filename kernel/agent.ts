@@ -3,13 +3,15 @@
  * its import plan, its queue of undelivered messages and who waits on them, and where its
  * resident instance lives.
  */
-import type { CallContext, Grant } from './capability.js';
+
 import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { ImportPlan } from './linker.js';
 import type { LoadedComponent } from './loader.js';
 import { MessageQueue } from './queue.js';
 import type { TokenBucket } from './rate-limit.js';
+import type { CallContext, Grant } from './sdk/capability.js';
+import type { ServiceName } from './sdk/services.js';
 import type { StoredMessage } from './store/journal.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { Txn } from './txn.js';
@@ -33,7 +35,7 @@ export interface Work {
 
 export class AgentRuntime {
   /** Capability name → the context its host functions receive. */
-  readonly contexts = new Map<string, CallContext<unknown>>();
+  readonly contexts = new Map<string, CallContext<unknown, ServiceName>>();
   /** Undelivered messages, oldest first (mirrors the durable mailbox). */
   readonly queue = new MessageQueue<StoredMessage>();
   /** Message id → whoever awaits its outcome. */
@@ -70,6 +72,8 @@ export class AgentRuntime {
     public record: AgentRecord,
     readonly grants: ReadonlyMap<string, Grant>,
     readonly plan: ImportPlan,
+    /** The worker modules of the capabilities in `plan` that answer calls in the worker. */
+    readonly workerModules: Readonly<Record<string, string>> = {},
   ) {}
 
   get id(): string {

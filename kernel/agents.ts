@@ -4,12 +4,13 @@
  * changes at once.
  */
 
+import type { Logger } from 'pino';
 import { AgentRuntime } from './agent.js';
 import type { AgentInfo } from './api.js';
-import type { Capability, KernelServices } from './capability.js';
+import type { CapabilityHost } from './capabilities.js';
 import { AgentOSError } from './errors.js';
 import type { Limits } from './limits.js';
-import { type HostcallTable, link, parseGrants } from './linker.js';
+import { link, parseGrants } from './linker.js';
 import { mailboxSeq, type StoredMessage } from './store/journal.js';
 import { type AgentRecord, emptyStats, type ProcessTable } from './store/process-table.js';
 
@@ -23,23 +24,22 @@ export class Agents {
 
   constructor(
     private readonly processes: ProcessTable,
-    private readonly table: HostcallTable,
-    private readonly services: KernelServices,
-    /** Each capability's kernel-wide state, from its `init`. */
-    private readonly shared: ReadonlyMap<string, unknown>,
+    private readonly capabilities: CapabilityHost,
+    private readonly logger: Logger,
+    private readonly home: string,
     /** The kernel's default limits, for records written before agents had their own. */
     private readonly defaults: Limits,
   ) {}
 
   /** Builds an agent's runtime from its record: grants, links, capability views. */
   create(record: AgentRecord): AgentRuntime {
-    const grants = parseGrants(record.grants, this.table);
-    const plan = link(record.imports, grants, this.table, record.id);
-    const agent = new AgentRuntime(record, grants, plan);
+    const table = this.capabilities.table;
+    const grants = parseGrants(record.grants, table);
+    const plan = link(record.imports, grants, table, record.id);
+    const agent = new AgentRuntime(record, grants, plan, this.capabilities.workerModules(plan));
     for (const [name, grant] of grants) {
-      const cap = this.table.byCapability.get(name) as Capability;
-      const view = cap.configure(record, grant, this.shared.get(name), this.services);
-      const services = this.services;
+      const view = this.capabilities.configure(name, record, grant);
+      const services = this.capabilities.services(name);
       agent.contexts.set(name, {
         agent: record,
         view,
@@ -73,7 +73,7 @@ export class Agents {
         record.state = 'crashed';
         record.lastError = { code: err.code, message: `cannot restore: ${err.message}`, at: now() };
         this.processes.put(record);
-        this.services.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
+        this.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
         continue;
       }
       // Priority first, then arrival (ids increase), as the bus queues them.
@@ -118,13 +118,9 @@ export class Agents {
         },
       );
     }
-    throw new AgentOSError(
-      'AOS_E_AGENT_NOT_FOUND',
-      `no agent ${JSON.stringify(id)} in ${this.services.store.home}`,
-      {
-        agent: id,
-      },
-    );
+    throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)} in ${this.home}`, {
+      agent: id,
+    });
   }
 
   /** A copy of the agent's record for callers, with its live view (queue, residency). */
@@ -151,7 +147,7 @@ export class Agents {
     const rec = agent.record;
     let changed = false;
     for (const [name, ctx] of agent.contexts) {
-      const cap = this.table.byCapability.get(name)!;
+      const cap = this.capabilities.get(name)!;
       if (!cap.persist) continue;
       const value = cap.persist(ctx.view);
       if (value !== rec.capState[name]) {

@@ -2,11 +2,20 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { LimitsInput, Priority } from './limits.js';
+import type { Capability } from './sdk/capability.js';
 import type { AgentRecord, RestartPolicy } from './store/process-table.js';
 
 export interface KernelOptions {
   /** Data dir. Default: `$AGENTOS_HOME`, else `./.agentos`. */
   home?: string;
+  /**
+   * The capabilities agents may be granted, each a WIT interface with its host functions
+   * (docs/capabilities.md). `Kernel` from the package (`agentos`) defaults to
+   * `defaultCapabilities`; add your own beside them: `[...defaultCapabilities, mine]`.
+   */
+  capabilities?: readonly Capability[];
+  /** Options of the capabilities, by capability name: `{ tally: { max: 10 } }`. */
+  config?: Readonly<Record<string, unknown>>;
   /** CPU permits: calls that compute at once. Default: the number of cores. */
   cpus?: number;
   /**

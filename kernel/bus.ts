@@ -15,25 +15,12 @@ import type { Agents } from './agents.js';
 import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { EventHub } from './events.js';
+import type { Addressee, CallTxn, Envelope, Mailer, Urgency } from './sdk/services.js';
 import type { StoredMessage } from './store/journal.js';
 import type { Mailboxes, NewMessage } from './store/mailbox.js';
-import type { Txn } from './txn.js';
 import { MAX_KIND, TOOL_KINDS } from './validate.js';
 
-/** 0 high, 1 normal (default), 2 low. */
-export type Urgency = 0 | 1 | 2;
-
-/** A message as the bus takes it: the body is JSON text. */
-export interface Envelope {
-  kind: string;
-  body: string;
-  priority?: Urgency;
-  /** Milliseconds until the message expires undelivered; 0 or absent: never. */
-  ttlMs?: number;
-  /** A request: the handler's result goes back to this agent as `ipc.reply`, until `replyBy`. */
-  replyTo?: string;
-  replyBy?: number;
-}
+export type { Envelope, Urgency };
 
 export interface BusDeps {
   events: EventHub;
@@ -49,7 +36,7 @@ export interface BusDeps {
   timers: Timers;
 }
 
-export class Bus {
+export class Bus implements Mailer {
   constructor(private readonly d: BusDeps) {}
 
   /**
@@ -83,7 +70,7 @@ export class Bus {
    * message never existed. `then` runs after it is delivered (a request's timeout starts then).
    * @throws AgentOSError as `deliver`
    */
-  stage(txn: Txn, to: string, sender: string, e: Envelope, then?: (m: StoredMessage) => void): number {
+  stage(txn: CallTxn, to: string, sender: string, e: Envelope, then?: (m: StoredMessage) => void): number {
     const agent = this.d.agents.get(to);
     this.live(agent);
     this.check(agent, e);
@@ -231,6 +218,18 @@ export class Bus {
   /** The live agents (not terminated). */
   agents(): AgentRuntime[] {
     return [...this.d.agents.values()].filter((a) => a.record.state !== 'terminated');
+  }
+
+  exists(id: string): boolean {
+    return this.agent(id) !== undefined;
+  }
+
+  queued(to: string, id: number): boolean {
+    return this.agent(to)?.queue.some((m) => m.id === id) ?? false;
+  }
+
+  addressees(): Addressee[] {
+    return this.agents().map((a) => ({ id: a.id, world: a.record.world }));
   }
 
   /** The live agent `id`, or undefined. */

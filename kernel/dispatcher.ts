@@ -22,10 +22,10 @@ import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { type Served, Status } from './bridge/channel.js';
 import { decodeValue } from './bridge/codec.js';
-import { WithAside } from './capability.js';
 import { GuestError } from './errors.js';
 import type { HostcallEntry, HostcallTable } from './linker.js';
 import { TokenBucket } from './rate-limit.js';
+import { WithNote } from './sdk/capability.js';
 import type { Journal, JournalRecord } from './store/journal.js';
 
 interface InFlight {
@@ -166,7 +166,7 @@ export class Dispatcher {
     try {
       const value = (entry.impl as (c: unknown, ...a: unknown[]) => unknown)(ctx, ...args);
       if (value instanceof Promise) return value.then((v) => ({ status: Status.Ok, value: v }), fail);
-      if (value instanceof WithAside) return { status: Status.Ok, value: value.value, aside: value.aside };
+      if (value instanceof WithNote) return { status: Status.Ok, value: value.value, aside: value.note };
       return { status: Status.Ok, value };
     } catch (e) {
       return fail(e);

@@ -21,6 +21,8 @@ import type { WireBudget } from './worker/protocol.js';
 export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
   paused?: boolean;
+  /** A terminated agent's last call ended: the capabilities forget what they kept for it. */
+  forget: (agent: AgentRuntime) => void;
   scheduler: Scheduler;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
@@ -233,6 +235,7 @@ export class Executor {
         if (agent.record.state === 'terminated') {
           this.dropLeftovers(agent);
           this.release(agent);
+          this.d.forget(agent);
         }
       })
       .finally(() => {
@@ -348,7 +351,10 @@ export class Executor {
       this.d.owners.delete(slot.thread);
       // Terminated while it started: its instance goes. Messages that reached it meanwhile
       // (a broadcast) run now: nothing else would wake it.
-      if (agent.record.state === 'terminated') this.release(agent);
+      if (agent.record.state === 'terminated') {
+        this.release(agent);
+        this.d.forget(agent);
+      }
       if (agent.runnable) this.wake(agent);
       else this.pump();
     }

@@ -1,15 +1,13 @@
 /**
- * AgentOS: embed the kernel.
+ * The kernel alone, with no capability of its own: every capability comes in through
+ * `KernelOptions.capabilities`. The package's entry (`agentos`, index.ts at its root) adds the
+ * shipped ones by default.
  *
  * @example
- * import { Kernel } from 'agentos';
- * const kernel = await Kernel.open({ home: './.agentos' });
- * const id = await kernel.spawn('/tmp/echo.wasm', { grants: ['log', 'working-memory'] });
- * console.log(await kernel.send(id, { text: 'hi' }));
- * await kernel.close();
+ * import { Kernel } from './kernel/index.js';
+ * const kernel = await Kernel.open({ home: './.agentos', capabilities: [log] });
  */
 export { ABI_VERSION, PACKAGE, WIT_INTERFACES } from './abi.js';
-export type { Capability, KernelServices } from './capability.js';
 export { type Clock, ManualClock, systemClock } from './clock.js';
 export { AgentOSError, ERROR_CODES, type ErrorCode, GuestError, type GuestErrorTag } from './errors.js';
 export {
@@ -21,5 +19,6 @@ export {
   type ToolDescriptor,
 } from './kernel.js';
 export { type ComponentInfo, inspectComponent } from './loader.js';
+export type { Capability } from './sdk/capability.js';
 export type { JournalRecord, ReadableEntry, StoredMessage } from './store/journal.js';
 export type { AgentRecord, AgentState, AgentStats, RestartPolicy, World } from './store/process-table.js';

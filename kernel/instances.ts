@@ -83,6 +83,7 @@ export class Instances {
       digest: rec.digest,
       glueUrl: c.glueUrl,
       imports: agent.plan,
+      workerModules: agent.workerModules,
       config: rec.config,
       ...(withModules || !slot.digests.has(rec.digest) ? { modules: c.modules } : {}),
     };

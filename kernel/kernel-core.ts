@@ -5,12 +5,11 @@
  */
 
 import { env } from 'node:process';
-import { CAPABILITIES } from '../hostcalls/index.js';
 import type { AgentRuntime } from './agent.js';
 import { Agents } from './agents.js';
 import type { AgentInfo, KernelOptions } from './api.js';
 import { Bus } from './bus.js';
-import type { KernelServices } from './capability.js';
+import type { CapabilityHost, KernelParts } from './capabilities.js';
 import { millis } from './clock.js';
 import { Commits } from './commits.js';
 import { Dispatcher } from './dispatcher.js';
@@ -19,7 +18,7 @@ import { EventHub } from './events.js';
 import { Executor } from './executor.js';
 import { Lifecycle } from './lifecycle.js';
 import type { Limits } from './limits.js';
-import { HostcallTable } from './linker.js';
+import type { HostcallTable } from './linker.js';
 import { Loader } from './loader.js';
 import type { ResolvedOptions } from './options.js';
 import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './pool.js';
@@ -36,7 +35,6 @@ export abstract class KernelCore {
   protected readonly owners = new Map<number, AgentRuntime>();
   protected readonly links: WorkerLinks;
   protected readonly lifecycle: Lifecycle;
-  protected readonly shared = new Map<string, unknown>();
   protected readonly agents: Agents;
   protected readonly bus: Bus;
   protected readonly dlq: DeadLetters;
@@ -57,17 +55,20 @@ export abstract class KernelCore {
   protected readonly closeTimeoutMs: number;
   protected readonly defaults: Limits;
 
+  protected readonly services: KernelParts;
+
   protected constructor(
-    protected readonly services: KernelServices,
+    base: Omit<KernelParts, 'bus' | 'events'>,
+    protected readonly capabilities: CapabilityHost,
     options: KernelOptions,
     limits: Limits,
     resolved: Pick<ResolvedOptions, 'durableMailboxes' | 'durability'>,
   ) {
-    const { store, logger, clock } = services;
+    const { store, logger, clock } = base;
     const now = millis(clock);
     this.store = store;
     store.batch.onError = (e, what) => logger.error({ err: e }, `${what} failed at flush`);
-    this.table = new HostcallTable(CAPABILITIES);
+    this.table = capabilities.table;
     this.journalStore = new Journal(store);
     this.mailboxes = new Mailboxes(store, now, resolved.durableMailboxes);
     this.commits = new Commits({
@@ -82,7 +83,7 @@ export abstract class KernelCore {
     this.maxMessageBytes = options.maxMessageBytes ?? 1 << 20;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.defaults = limits;
-    this.agents = new Agents(this.processes, this.table, services, this.shared, limits);
+    this.agents = new Agents(this.processes, capabilities, logger, store.home, limits);
     this.hub = new EventHub(store, now);
     const bus = new Bus({
       events: this.hub,
@@ -93,11 +94,10 @@ export abstract class KernelCore {
       coalesce: (f) => (this.executor ? this.executor.coalesce(f) : f()),
       maxMessageBytes: this.maxMessageBytes,
       now,
-      timers: services.timers,
+      timers: base.timers,
     });
     this.bus = bus;
-    // Capabilities reach the bus and the events through their services.
-    Object.assign(services, { bus, events: this.hub });
+    this.services = { ...base, bus, events: this.hub };
     this.dlq = new DeadLetters(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
     this.links = new WorkerLinks(dispatcher, this.owners, () => this.executor, this.services.logger);
@@ -125,7 +125,7 @@ export abstract class KernelCore {
     now: () => number,
     deliver: boolean,
   ): Promise<void> {
-    for (const c of CAPABILITIES) this.shared.set(c.name, c.init?.(this.services));
+    this.capabilities.start(this.services);
     this.agents.restore((id) => this.mailboxes.pending(id), now);
     this.pool = await WorkerPool.start(
       workers,
@@ -159,6 +159,7 @@ export abstract class KernelCore {
       now,
       owners: this.owners,
       persist: (a) => this.agents.save(a, true),
+      forget: (a) => this.capabilities.drop(a.id),
       paused: !deliver,
       scheduler,
       slice,

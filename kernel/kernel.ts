@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { env } from 'node:process';
-import { CAPABILITIES } from '../hostcalls/index.js';
 import type { AgentRuntime } from './agent.js';
 import type {
   AgentInfo,
@@ -20,7 +19,7 @@ import type {
   SpawnOptions,
   ToolDescriptor,
 } from './api.js';
-import type { KernelServices } from './capability.js';
+import { CapabilityHost } from './capabilities.js';
 import { millis, systemClock, timersOf } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { KernelEvent } from './events.js';
@@ -41,17 +40,18 @@ export class Kernel extends KernelCore {
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
   static async open(options: KernelOptions = {}): Promise<Kernel> {
     const o = resolveOptions(options);
+    const capabilities = await CapabilityHost.check(options.capabilities ?? [], options.config);
     const home = options.home ?? env.AGENTOS_HOME ?? './.agentos';
     const logger = options.logger ?? createLogger(options.logLevel ?? 'warn');
     const clock = options.clock ?? systemClock;
     const store = await Store.open(home);
     // The bus and the events join once the kernel exists (they need the live agents).
-    const services = { store, clock, logger, timers: timersOf(clock) } as KernelServices;
+    const base = { store, clock, logger, timers: timersOf(clock) };
     let kernel: Kernel | undefined;
     try {
       // Building the kernel reads its state (process table, mailboxes, subscriptions, events):
       // a damaged record there is AOS_E_DATA_DIR, and the home is left unlocked.
-      kernel = store.guard('the kernel state', () => new Kernel(services, options, o.limits, o));
+      kernel = store.guard('the kernel state', () => new this(base, capabilities, options, o.limits, o));
       const started = kernel;
       await store.guard('the kernel state', () => started.start(o, millis(clock), options.deliver ?? true));
     } catch (e) {
@@ -74,7 +74,7 @@ export class Kernel extends KernelCore {
       inspect: (bytes, what) => this.loader.inspect(bytes, what),
       defaults: this.defaults,
       table: this.table,
-      configure: (cap, draft, grant) => cap.configure(draft, grant, this.shared.get(cap.name), this.services),
+      configure: (cap, draft, grant) => this.capabilities.configure(cap.name, draft, grant),
     });
     const loaded = this.loader.load(c.info, c.bytes);
     await loaded;
@@ -241,8 +241,12 @@ export class Kernel extends KernelCore {
     // Messages in flight are settled by the executor; the rest are dropped now.
     this.executor.dropQueued(agent, agent.inFlight);
     this.agents.remove(id);
-    // An invocation in flight releases the instance when it ends.
-    if (!agent.busy) this.executor.release(agent);
+    // An invocation in flight releases the instance when it ends, and then the capabilities
+    // forget the agent (its working memory, its subscriptions): its last call may still write.
+    if (!agent.busy) {
+      this.executor.release(agent);
+      this.capabilities.drop(id);
+    }
   }
 
   /** The agent's journal, hostcall payloads decoded, from sequence `from`. */
@@ -343,7 +347,7 @@ export class Kernel extends KernelCore {
     this.links.stopAll();
     this.hub.close();
     await this.pool.close();
-    for (const c of CAPABILITIES) await c.close?.(this.shared.get(c.name));
+    await this.capabilities.close();
     await this.store.close();
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CAPABILITIES } from '../hostcalls/index.js';
+import { defaultCapabilities as CAPABILITIES } from '../hostcalls/index.js';
 import { AgentOSError } from './errors.js';
 import { checkGrants, HostcallTable, importProblems, link, parseGrants } from './linker.js';
 

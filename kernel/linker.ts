@@ -5,14 +5,15 @@
  * the dispatcher; nothing else is reachable from the guest.
  *
  * @example
- * const table = new HostcallTable(CAPABILITIES);
+ * const table = new HostcallTable(defaultCapabilities);
  * const grants = parseGrants(['log', 'working-memory'], table);
  * const plan = link(info.imports, grants, table, 'echo.wasm');
  * // At spawn, every problem at once: checkGrants(...).problems, importProblems(...)
  */
 import { ABI_VERSION, glueImportKey, jsName, PACKAGE, parseImportName, WIT_INTERFACES } from './abi.js';
-import type { Capability, Grant, HostFunction } from './capability.js';
 import { AgentOSError, refusal } from './errors.js';
+import type { Capability, Grant, HostFunction } from './sdk/capability.js';
+import type { ServiceName } from './sdk/services.js';
 
 export interface HostcallEntry {
   id: number;
@@ -21,7 +22,7 @@ export interface HostcallEntry {
   fn: string;
   /** `<cap>.<fn>`: the span and journal name. */
   span: string;
-  impl: HostFunction<unknown>;
+  impl: HostFunction<unknown, ServiceName>;
 }
 
 /** Numbers every host function of every provided capability. */
@@ -46,6 +47,26 @@ export class HostcallTable {
 
   provides(iface: string): boolean {
     return this.byCapability.has(iface);
+  }
+
+  /** The capability of interface `iface` in package `pkg`, if this kernel was given it. */
+  of(pkg: string, iface: string): Capability | undefined {
+    const c = this.byCapability.get(iface);
+    return c && (c.package ?? PACKAGE) === pkg ? c : undefined;
+  }
+
+  /** The packages of the capabilities given beside the kernel's own, as `pkg@version`. */
+  otherPackages(): string[] {
+    const out = new Set<string>();
+    for (const c of this.byCapability.values())
+      if ((c.package ?? PACKAGE) !== PACKAGE) out.add(`${c.package}@${c.version}`);
+    return [...out];
+  }
+
+  /** Grant names: the kernel's interfaces and those of the capabilities given beside them. */
+  known(): string[] {
+    const own = WIT_INTERFACES.filter((i) => i !== 'types') as string[];
+    return [...own, ...[...this.byCapability.keys()].filter((n) => !own.includes(n))];
   }
 }
 
@@ -80,11 +101,11 @@ export function checkGrants(grants: readonly string[], table: HostcallTable, onc
     const at = raw.indexOf(':');
     const capability = (at === -1 ? raw : raw.slice(0, at)).trim();
     const scope = at === -1 ? '' : raw.slice(at + 1).trim();
-    if (!KNOWN.has(capability) || capability === 'types') {
+    if ((!KNOWN.has(capability) && !table.provides(capability)) || capability === 'types') {
       problems.push(
         new AgentOSError(
           'AOS_E_UNKNOWN_CAPABILITY',
-          `grant "${raw}" names no capability; known: ${WIT_INTERFACES.filter((i) => i !== 'types').join(', ')}`,
+          `grant "${raw}" names no capability; known: ${table.known().join(', ')}`,
           { grant: raw },
         ),
       );
@@ -137,23 +158,27 @@ export function importProblems(
   const problems: AgentOSError[] = [];
   for (const name of imports) {
     const parsed = parseImportName(name);
-    if (!parsed || parsed.pkg !== PACKAGE || !KNOWN.has(parsed.iface)) {
+    const own = parsed?.pkg === PACKAGE;
+    const given = parsed && !own ? table.of(parsed.pkg, parsed.iface) : undefined;
+    const others = table.otherPackages();
+    if (!parsed || (own ? !KNOWN.has(parsed.iface) : !given)) {
       problems.push(
         new AgentOSError(
           'AOS_E_UNKNOWN_IMPORT',
-          `${what} imports ${name}, which is not an interface of ${PACKAGE}@${ABI_VERSION}; a component may import only the kernel's interfaces`,
+          `${what} imports ${name}, which is not an interface of ${PACKAGE}@${ABI_VERSION}${others.length ? ` nor of ${others.join(', ')}` : ''}; a component may import only the kernel's interfaces`,
           { import: name },
         ),
       );
-    } else if (parsed.version !== ABI_VERSION) {
+    } else if (parsed.version !== (own ? ABI_VERSION : given!.version)) {
+      const speaks = own ? `${PACKAGE}@${ABI_VERSION}` : `${parsed.pkg}@${given!.version}`;
       problems.push(
         new AgentOSError(
           'AOS_E_UNKNOWN_IMPORT',
-          `${what} imports ${name}, but this kernel speaks ${PACKAGE}@${ABI_VERSION}; rebuild the component against it`,
+          `${what} imports ${name}, but this kernel speaks ${speaks}; rebuild the component against it`,
           { import: name },
         ),
       );
-    } else if (parsed.iface === 'types') {
+    } else if (own && parsed.iface === 'types') {
       // Types only: nothing to link or grant.
     } else if (!table.provides(parsed.iface)) {
       problems.push(
@@ -191,11 +216,11 @@ export function link(
   if (problems.length > 0) throw refusal(what, problems);
   const plan: ImportPlan = {};
   for (const name of imports) {
-    const iface = parseImportName(name)!.iface;
-    if (iface === 'types') continue;
+    const { pkg, iface } = parseImportName(name)!;
+    if (iface === 'types' && pkg === PACKAGE) continue;
     const fns: Record<string, number> = {};
     for (const e of table.entries) if (e.capability.name === iface) fns[jsName(e.fn)] = e.id;
-    plan[glueImportKey(iface)] = fns;
+    plan[glueImportKey(iface, pkg)] = fns;
   }
   return plan;
 }

@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Kernel } from '../index.js';
 import type { KernelOptions } from './api.js';
-import { Kernel } from './kernel.js';
 import { resolveOptions } from './options.js';
 import { tempHome } from './testing/harness.js';
 

@@ -64,6 +64,8 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'tickFuel',
   'watchdogGraceMs',
   'maxResultBytes',
+  'capabilities',
+  'config',
 ];
 
 /** pino's levels, and `silent`. */

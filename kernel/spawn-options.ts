@@ -12,12 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { SpawnOptions } from './api.js';
-import type { Capability, Grant } from './capability.js';
 import { AgentOSError, refusal } from './errors.js';
 import { jsonText } from './json.js';
 import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './limits.js';
 import { checkGrants, type HostcallTable, importProblems } from './linker.js';
 import { type ComponentInfo, readComponent } from './loader.js';
+import type { Capability, Grant } from './sdk/capability.js';
 import { type AgentRecord, emptyStats, type RestartPolicy } from './store/process-table.js';
 
 export interface CheckedSpawn {

@@ -19,11 +19,13 @@
  * txn.onCommit(() => batch.put(db, [agent.id, 'count'], '2'));
  * txn.onAbort(() => bus.unreserve(to, 1));
  */
+
+import type { CallTxn } from './sdk/services.js';
 import type { JournalRecord } from './store/journal.js';
 
 export type Effect = () => void;
 
-export class Txn {
+export class Txn implements CallTxn {
   state: 'open' | 'committed' | 'aborted' = 'open';
   /** The call's journal records, in order; they get their sequence numbers when stored. */
   readonly records: JournalRecord[] = [];

@@ -11,8 +11,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { argv, env, exit, stderr, stdout } from 'node:process';
+import { Kernel } from '../index.js';
 import { AgentOSError } from '../kernel/errors.js';
-import { Kernel } from '../kernel/kernel.js';
 import { inspectComponent, readComponent } from '../kernel/loader.js';
 import { buildComponent } from './build.js';
 import {

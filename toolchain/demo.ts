@@ -4,8 +4,8 @@
  * Run it twice: the counter continues, because its count lives in working memory.
  */
 import { stderr, stdout } from 'node:process';
+import { Kernel } from '../index.js';
 import type { AgentInfo } from '../kernel/kernel.js';
-import { Kernel } from '../kernel/kernel.js';
 import { samplePath } from './build-samples.js';
 
 const SAMPLES = [

@@ -10,8 +10,7 @@
  * const ms = now(); // bigint
  * sleep(250);         // waits 250 ms of kernel time; other agents get the CPU
  */
-import { type CallContext, defineCapability } from '../../kernel/capability.js';
-import { rejectScope } from '../scope.js';
+import { type CallContext, defineCapability, rejectScope } from '../../kernel/sdk/index.js';
 
 interface ClockView {
   /** Added to the kernel's monotonic reading, so this agent's clock continues where it stopped. */
@@ -19,8 +18,11 @@ interface ClockView {
   last: bigint;
 }
 
-export const clock = defineCapability<ClockView>({
+type Ctx = CallContext<ClockView, 'clock'>;
+
+export const clock = defineCapability<ClockView, undefined, 'clock'>({
   name: 'clock',
+  needs: ['clock'],
   configure: (agent, grant, _shared, services) => {
     rejectScope(grant, agent.id);
     const saved = agent.capState.clock;
@@ -30,13 +32,13 @@ export const clock = defineCapability<ClockView>({
   },
   persist: (view) => view.last.toString(),
   functions: {
-    now: (ctx: CallContext<ClockView>) => ctx.services.clock.now(),
-    monotonic: (ctx: CallContext<ClockView>) => {
+    now: (ctx: Ctx) => ctx.services.clock.now(),
+    monotonic: (ctx: Ctx) => {
       const t = ctx.services.clock.monotonic() + ctx.view.offset;
       if (t > ctx.view.last) ctx.view.last = t;
       return ctx.view.last;
     },
     // Async: the dispatcher releases the caller's CPU permit until it resolves.
-    sleep: (ctx: CallContext<ClockView>, ms: number) => ctx.services.clock.sleep(ms),
+    sleep: (ctx: Ctx, ms: number) => ctx.services.clock.sleep(ms),
   },
 });

@@ -11,10 +11,17 @@
  * subscribe(['agent.crashed', 'message.dead-lettered']);
  */
 import type { Database } from 'lmdb';
-import { type CallContext, defineCapability, type KernelServices } from '../../kernel/capability.js';
-import { GuestError } from '../../kernel/errors.js';
-import { type KernelEvent, matches } from '../../kernel/events.js';
-import { parsePrefixScope } from '../scope.js';
+import {
+  type CallContext,
+  defineCapability,
+  GuestError,
+  type KernelEvent,
+  matches,
+  parsePrefixScope,
+  type Services,
+} from '../../kernel/sdk/index.js';
+
+type Need = 'storage' | 'mailer' | 'events';
 
 /** The name of this capability's overlay on a call's transaction (id → subscription, null: removed). */
 const STAGED = 'events-subscriptions';
@@ -34,8 +41,8 @@ class Subscriptions {
   readonly all = new Map<number, Subscription>();
   private nextId = 1;
 
-  constructor(private readonly services: KernelServices) {
-    this.db = services.store.db('event-subscriptions') as unknown as Database<Subscription, number>;
+  constructor(private readonly services: Pick<Services, Need>) {
+    this.db = services.storage.db('event-subscriptions') as unknown as Database<Subscription, number>;
     for (const { value } of this.db.getRange({})) {
       this.all.set(value.id, value);
       this.nextId = Math.max(this.nextId, value.id + 1);
@@ -50,24 +57,34 @@ class Subscriptions {
 
   add(s: Subscription): void {
     this.all.set(s.id, s);
-    this.services.store.batch.put(this.db, s.id, s);
+    this.services.storage.batch.put(this.db, s.id, s);
   }
 
   remove(id: number): void {
     this.all.delete(id);
-    this.services.store.batch.remove(this.db, id);
+    this.services.storage.batch.remove(this.db, id);
+  }
+
+  /** Every subscription of `agent` goes (it was terminated). */
+  drop(agent: string): void {
+    for (const s of [...this.all.values()]) if (s.agent === agent) this.remove(s.id);
   }
 
   private fanOut(e: KernelEvent): void {
     for (const s of this.all.values()) {
       if (!matches(e.kind, s.prefixes)) continue;
-      if (!this.services.bus.agent(s.agent)) {
+      if (!this.services.mailer.exists(s.agent)) {
         this.remove(s.id); // the subscriber is gone
         continue;
       }
       try {
         // quiet: a full mailbox must not raise another event about itself.
-        this.services.bus.deliver(s.agent, null, { kind: 'event', body: JSON.stringify(e) }, { quiet: true });
+        this.services.mailer.deliver(
+          s.agent,
+          null,
+          { kind: 'event', body: JSON.stringify(e) },
+          { quiet: true },
+        );
       } catch {
         // A subscriber that cannot take it (full mailbox) misses it; `recent` still has it.
       }
@@ -82,14 +99,16 @@ interface EventsView {
   subs: Subscriptions;
 }
 
-type Ctx = CallContext<EventsView>;
+type Ctx = CallContext<EventsView, Need>;
 
 const permitted = (view: EventsView, prefix: string): boolean =>
   view.allowed.length === 0 || view.allowed.some((a) => prefix.startsWith(a));
 
-export const events = defineCapability<EventsView, { subs: Subscriptions | null }>({
+export const events = defineCapability<EventsView, { subs: Subscriptions | null }, Need>({
   name: 'events',
+  needs: ['storage', 'mailer', 'events'],
   init: () => ({ subs: null }),
+  drop: (agent, shared) => shared.subs?.drop(agent),
   configure: (agent, grant, shared, services) => {
     const allowed = parsePrefixScope(grant, agent.id);
     shared.subs ??= new Subscriptions(services);

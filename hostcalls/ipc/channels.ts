@@ -4,8 +4,7 @@
  * `{"kind": ["alert", "notice"], "where": {"region": "eu"}}` (both optional).
  */
 import type { Database } from 'lmdb';
-import type { KernelServices } from '../../kernel/capability.js';
-import { GuestError } from '../../kernel/errors.js';
+import { GuestError, type Storage } from '../../kernel/sdk/index.js';
 import { type Attributes, parseJson } from './envelope.js';
 
 export interface Filter {
@@ -59,8 +58,8 @@ export class Channels {
   /** Publications so far; each publish gets the next number. */
   publications = 0;
 
-  constructor(private readonly services: KernelServices) {
-    this.db = services.store.db('ipc-subscriptions') as unknown as Database<Subscription, number>;
+  constructor(private readonly storage: Storage) {
+    this.db = storage.db('ipc-subscriptions') as unknown as Database<Subscription, number>;
     for (const { value } of this.db.getRange({})) this.index(value);
   }
 
@@ -80,7 +79,7 @@ export class Channels {
   /** Takes a subscription: indexed now, stored with the next write batch. */
   add(s: Subscription): Subscription {
     this.index(s);
-    this.services.store.batch.put(this.db, s.id, s);
+    this.storage.batch.put(this.db, s.id, s);
     return s;
   }
 
@@ -93,7 +92,12 @@ export class Channels {
     if (!s) return;
     this.byId.delete(id);
     this.byChannel.get(s.channel)?.delete(id);
-    this.services.store.batch.remove(this.db, id);
+    this.storage.batch.remove(this.db, id);
+  }
+
+  /** Every subscription of `agent` goes (it was terminated). */
+  drop(agent: string): void {
+    for (const s of [...this.byId.values()]) if (s.agent === agent) this.remove(s.id);
   }
 
   on(channel: string): Subscription[] {

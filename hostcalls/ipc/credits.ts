@@ -17,7 +17,7 @@
  * credits.use('a-1', 'b-2', grant!.first);        // a posted send under it: true
  * credits.release('a-1');                         // a-1's command ended
  */
-import type { Bus } from '../../kernel/bus.js';
+import type { Mailer } from '../../kernel/sdk/index.js';
 
 /** The first credit a sender gets for a receiver, and the most any credit holds. */
 export const FIRST_CREDIT = 8;
@@ -42,7 +42,7 @@ export class Credits {
   /** Sender → receiver → its credit. */
   private readonly held = new Map<string, Map<string, Credit>>();
 
-  constructor(private readonly bus: Bus) {}
+  constructor(private readonly bus: Mailer) {}
 
   /**
    * A blocking send from `sender` to `to` begins: the worker dropped its credit for `to`, so the

@@ -3,8 +3,7 @@
  * attributes (strings and numbers, for subscription filters) and a TTL.
  */
 
-import type { Envelope, Urgency } from '../../kernel/bus.js';
-import { GuestError } from '../../kernel/errors.js';
+import { type Envelope, GuestError, type Urgency } from '../../kernel/sdk/index.js';
 
 /** As jco lifts the WIT record. */
 export interface WitEnvelope {

@@ -24,14 +24,16 @@
  * send('worker-1a2b3c', env);
  * const answer = call('worker-1a2b3c', env, 5000); // JSON text of the worker's result
  */
-import type { AgentRuntime } from '../../kernel/agent.js';
 import {
+  type Addressee,
+  AgentOSError,
   type CallContext,
   defineCapability,
-  type KernelServices,
-  WithAside,
-} from '../../kernel/capability.js';
-import { AgentOSError, GuestError } from '../../kernel/errors.js';
+  GuestError,
+  type Services,
+  WithNote,
+  workerModule,
+} from '../../kernel/sdk/index.js';
 import { Channels, checkChannel, matches, parseFilter, type Subscription } from './channels.js';
 import { Credits } from './credits.js';
 import { checkEnvelope, toEnvelope, type WitEnvelope } from './envelope.js';
@@ -47,7 +49,8 @@ interface IpcView {
   credits: Credits;
 }
 
-type Ctx = CallContext<IpcView>;
+type Need = 'clock' | 'timers' | 'logger' | 'storage' | 'mailer' | 'events';
+type Ctx = CallContext<IpcView, Need>;
 
 /** The kernel's refusals, as the guest sees them. */
 function guestError(e: unknown): GuestError {
@@ -93,12 +96,11 @@ const timeoutOf = (ms: number): number => (ms > 0 ? ms : DEFAULT_REQUEST_MS);
  * Sends `ipc.timeout` to the requester if the request is still waiting when its time is up (on
  * the kernel clock, from when the request was delivered).
  */
-function armTimeout(services: KernelServices, from: string, to: string, id: number, ms: number): void {
+function armTimeout(services: Pick<Services, Need>, from: string, to: string, id: number, ms: number): void {
   services.timers.after(ms, () => {
-    const target = services.bus.agent(to);
-    if (!target?.queue.some((m) => m.id === id) || !services.bus.agent(from)) return;
+    if (!services.mailer.queued(to, id) || !services.mailer.exists(from)) return;
     try {
-      services.bus.deliver(from, to, { kind: 'ipc.timeout', body: JSON.stringify({ request: id }) });
+      services.mailer.deliver(from, to, { kind: 'ipc.timeout', body: JSON.stringify({ request: id }) });
     } catch (e) {
       services.logger.warn(
         { agent: from, request: id, err: (e as Error).message },
@@ -111,12 +113,10 @@ function armTimeout(services: KernelServices, from: string, to: string, id: numb
 /** A subscription staged by the call (or null: removed by it), by id. */
 const SUBSCRIPTIONS = 'ipc-subscriptions';
 
-const reachable = (ctx: Ctx): AgentRuntime[] =>
-  ctx.services.bus
-    .agents()
-    .filter(
-      (a) => a.id !== ctx.view.agent && a.record.world === 'agent' && allows(ctx.view.rights.send, a.id),
-    );
+const reachable = (ctx: Ctx): Addressee[] =>
+  ctx.services.mailer
+    .addressees()
+    .filter((a) => a.id !== ctx.view.agent && a.world === 'agent' && allows(ctx.view.rights.send, a.id));
 
 /** A posted send whose credit the kernel does not know (it would be a worker bug): staged anyway. */
 function sendWithoutCredit(ctx: Ctx, to: string, message: WitEnvelope, id: number): void {
@@ -124,7 +124,7 @@ function sendWithoutCredit(ctx: Ctx, to: string, message: WitEnvelope, id: numbe
   const envelope = toEnvelope(message);
   ctx.txn.onCommit(() => {
     try {
-      ctx.services.bus.deliver(to, ctx.view.agent, envelope);
+      ctx.services.mailer.deliver(to, ctx.view.agent, envelope);
     } catch (e) {
       ctx.services.logger.error(
         { agent: ctx.view.agent, to, err: (e as Error).message },
@@ -134,12 +134,18 @@ function sendWithoutCredit(ctx: Ctx, to: string, message: WitEnvelope, id: numbe
   });
 }
 
-export const ipc = defineCapability<IpcView, { channels: Channels | null; credits: Credits | null }>({
+export const ipc = defineCapability<IpcView, { channels: Channels | null; credits: Credits | null }, Need>({
   name: 'ipc',
+  needs: ['clock', 'timers', 'logger', 'storage', 'mailer', 'events'],
+  worker: workerModule(import.meta.url, './local.js'),
   init: () => ({ channels: null, credits: null }),
+  drop: (agent, shared) => {
+    shared.channels?.drop(agent);
+    shared.credits?.release(agent);
+  },
   configure: (agent, grant, shared, services) => {
-    shared.channels ??= new Channels(services);
-    shared.credits ??= new Credits(services.bus);
+    shared.channels ??= new Channels(services.storage);
+    shared.credits ??= new Credits(services.mailer);
     return {
       agent: agent.id,
       rights: parseRights(grant.scope, agent.id),
@@ -155,14 +161,14 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const { envelope } = checkEnvelope(message);
       let id: bigint;
       try {
-        id = BigInt(ctx.services.bus.stage(ctx.txn, to, ctx.view.agent, envelope));
+        id = BigInt(ctx.services.mailer.stage(ctx.txn, to, ctx.view.agent, envelope));
       } catch (e) {
         throw guestError(e);
       }
       // Under a rate limit every send is counted by the dispatcher: no credit then.
       if (ctx.agent.limits.hostcallsPerSecond.ipc !== undefined) return id;
       const credit = ctx.view.credits.grant(ctx.view.agent, to, ended);
-      return credit ? new WithAside(id, credit) : id;
+      return credit ? new WithNote(id, credit) : id;
     },
     broadcast: (ctx: Ctx, message: WitEnvelope) => {
       if (!ctx.view.rights.broadcast) deny(ctx, 'broadcast');
@@ -170,7 +176,7 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       let n = 0;
       for (const a of reachable(ctx)) {
         try {
-          ctx.services.bus.stage(ctx.txn, a.id, ctx.view.agent, envelope);
+          ctx.services.mailer.stage(ctx.txn, a.id, ctx.view.agent, envelope);
           n++;
         } catch {
           // A full or closing mailbox misses this one; the count says how many got it.
@@ -186,14 +192,14 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const publication = ++channels.publications;
       const body = JSON.parse(envelope.body) as unknown;
       const from = ctx.view.agent;
-      const { bus, logger } = ctx.services;
+      const { mailer: bus, logger } = ctx.services;
       // Delivered to the subscriptions there are when the call commits; each receiver is
       // dispatched once all have their copy.
       ctx.txn.onCommit(() =>
         bus.hold(() => {
           for (const s of channels.on(channel)) {
             if (!matches(s.filter, envelope.kind, attributes)) continue;
-            if (!bus.agent(s.agent)) {
+            if (!bus.exists(s.agent)) {
               channels.remove(s.id); // the subscriber is gone
               continue;
             }
@@ -245,7 +251,7 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       const from = ctx.view.agent;
       try {
         const request = { ...envelope, replyTo: from, replyBy };
-        const id = ctx.services.bus.stage(ctx.txn, to, from, request, (m) =>
+        const id = ctx.services.mailer.stage(ctx.txn, to, from, request, (m) =>
           armTimeout(ctx.services, from, to, m.id, ms),
         );
         return BigInt(id);
@@ -261,11 +267,11 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
       let id: number;
       try {
         // Delivered at once, not at commit: the caller waits for the answer inside its call.
-        id = ctx.services.bus.deliver(to, ctx.view.agent, envelope).id;
+        id = ctx.services.mailer.deliver(to, ctx.view.agent, envelope).id;
       } catch (e) {
         throw guestError(e);
       }
-      return ctx.services.bus.outcome(to, id, timeoutOf(timeoutMs)).then(
+      return ctx.services.mailer.outcome(to, id, timeoutOf(timeoutMs)).then(
         (value) => JSON.stringify(value ?? null),
         (e: unknown) => {
           throw guestError(e);
@@ -276,7 +282,7 @@ export const ipc = defineCapability<IpcView, { channels: Channels | null; credit
   posted: {
     send: (ctx: Ctx, result: unknown, to: string, message: WitEnvelope) => {
       const id = Number(result as bigint);
-      const { bus } = ctx.services;
+      const bus = ctx.services.mailer;
       const from = ctx.view.agent;
       if (!ctx.view.credits.use(from, to, id)) return sendWithoutCredit(ctx, to, message, id);
       // Its place was promised with the credit: delivered when the call commits, given back if

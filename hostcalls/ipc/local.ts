@@ -8,12 +8,11 @@
  *
  * @example
  * const send = localSend();
- * send.told(['b-2', env], { first: 41, count: 8, maxBytes: 1 << 20 });
+ * send.onNote(['b-2', env], { first: 41, count: 8, maxBytes: 1 << 20 });
  * send.answer(['b-2', env]);   // { value: 41n, commit }
  */
 import { Buffer } from 'node:buffer';
-import type { LocalFunction } from '../../kernel/capability.js';
-import { agentKind } from '../../kernel/validate.js';
+import { agentKind, type LocalFunction, type WorkerSide } from '../../kernel/sdk/index.js';
 import type { CreditGrant } from './credits.js';
 import { checkEnvelope, type WitEnvelope } from './envelope.js';
 
@@ -45,15 +44,18 @@ export function localSend(): LocalFunction {
       };
     },
     // A blocking send to `to` ends the credit for `to` on both sides.
-    asking(args) {
+    willAsk(args) {
       credits.delete(args[0] as string);
     },
-    told(args, aside) {
-      const g = aside as CreditGrant;
+    onNote(args, note) {
+      const g = note as CreditGrant;
       credits.set(args[0] as string, { next: g.first, end: g.first + g.count, maxBytes: g.maxBytes });
     },
-    reset() {
+    commandEnded() {
       credits.clear();
     },
   };
 }
+
+/** What the worker answers itself in `ipc` (see Capability.worker). */
+export const local: WorkerSide = { send: localSend };

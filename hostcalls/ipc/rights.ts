@@ -8,7 +8,7 @@
  * - `publish` / `subscribe`: channels;
  * - `broadcast`: may broadcast (to the agents `send` allows).
  */
-import { AgentOSError } from '../../kernel/errors.js';
+import { AgentOSError } from '../../kernel/sdk/index.js';
 
 export interface IpcRights {
   send: RegExp[];

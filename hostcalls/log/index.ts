@@ -7,15 +7,16 @@
  * import { write } from 'agentos:kernel/log@0.1.0';
  * write('info', 'started', '{"items":3}');
  */
-import { type CallContext, defineCapability } from '../../kernel/capability.js';
-import { rejectScope } from '../scope.js';
+import { type CallContext, defineCapability, rejectScope, workerModule } from '../../kernel/sdk/index.js';
 
 /** Longest message kept; the rest is cut (and the cut noted). */
 export const MAX_LOG_MESSAGE = 8192;
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
-function write(ctx: CallContext<null>, level: Level, message: string, fields: string): void {
+type Ctx = CallContext<null, 'logger'>;
+
+function write(ctx: Ctx, level: Level, message: string, fields: string): void {
   const logger = ctx.services.logger;
   if (!logger.isLevelEnabled(level)) return;
   let extra: Record<string, unknown> = {};
@@ -34,17 +35,19 @@ function write(ctx: CallContext<null>, level: Level, message: string, fields: st
   logger[level]({ agent: ctx.agent.id, source: 'guest', ...extra }, text);
 }
 
-export const log = defineCapability<null>({
+export const log = defineCapability<null, undefined, 'logger'>({
   overRate: 'drop',
   name: 'log',
+  needs: ['logger'],
   configure: (agent, grant) => {
     rejectScope(grant, agent.id);
     return null;
   },
   functions: { write },
-  // A log line has no answer: the worker posts it and the guest goes on (hostcalls/worker-side.ts).
+  // A log line has no answer: the worker posts it and the guest goes on (local.ts).
+  worker: workerModule(import.meta.url, './local.js'),
   posted: {
-    write: (ctx: CallContext<null>, _result: unknown, level: Level, message: string, fields: string) =>
+    write: (ctx: Ctx, _result: unknown, level: Level, message: string, fields: string) =>
       write(ctx, level, message, fields),
   },
 });

@@ -8,9 +8,7 @@
  * import { nextU64 } from 'agentos:kernel/random@0.1.0';
  * const r = nextU64(); // bigint
  */
-import { type CallContext, defineCapability } from '../../kernel/capability.js';
-import { GuestError } from '../../kernel/errors.js';
-import { rejectScope } from '../scope.js';
+import { type CallContext, defineCapability, GuestError, rejectScope } from '../../kernel/sdk/index.js';
 
 /** Largest `bytes(len)` request. */
 export const MAX_RANDOM_BYTES = 65536;

@@ -1,6 +1,8 @@
+import { join } from 'node:path';
+import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel, PROBE_GRANTS } from '../../kernel/testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../../kernel/testing/harness.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './index.js';
 
 let kernel: Kernel;
@@ -95,5 +97,21 @@ describe('working-memory', () => {
       message: expect.stringContaining('the only scope is "read-only"'),
     });
     expect(kernel.list()).toEqual([]);
+  });
+
+  it("forgets a terminated agent: its keys go, another agent's stay", async () => {
+    const home = tempHome();
+    kernel = await openKernel({ home });
+    const gone = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    const kept = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    await wm(gone, ['set', 'a', '1'], ['set', 'b', '2']);
+    await wm(kept, ['set', 'a', '3']);
+    await kernel.terminate(gone);
+    await kernel.close();
+    const env = open({ path: join(home, 'db'), readOnly: true, maxDbs: 32 });
+    const db = env.openDB<string, [string, string]>({ name: 'working-memory' });
+    const owners = [...db.getKeys()].map((k) => (k as [string, string])[0]);
+    await env.close();
+    expect(owners).toEqual([kept]);
   });
 });

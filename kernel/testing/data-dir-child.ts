@@ -59,7 +59,7 @@ async function main(): Promise<unknown> {
     }
   }
   if (mode === 'kernel-again') {
-    const { Kernel } = await import('../kernel.js');
+    const { Kernel } = await import('../../index.js');
     const { TEST_CACHE_DIR } = await import('./harness.js');
     const options = { home, cacheDir: TEST_CACHE_DIR, workers: 1, logLevel: 'silent', deliver: false };
     for (let i = 0; i < 2; i++) {
@@ -74,7 +74,7 @@ async function main(): Promise<unknown> {
   }
   if (mode === 'kernel') {
     // Imported here: the other modes start quicker without the kernel and the toolchain.
-    const { Kernel } = await import('../kernel.js');
+    const { Kernel } = await import('../../index.js');
     const { TEST_CACHE_DIR } = await import('./harness.js');
     const kernel = await Kernel.open({
       home,

@@ -2,7 +2,7 @@
  * The worker side: a piscina worker that keeps agents' component instances resident and runs
  * their exports, taking tasks from its command channel. Each import the instance was linked with
  * is a stub that calls the kernel over the worker's hostcall channel; a function the worker may
- * answer itself (hostcalls/worker-side.ts) is answered here when it can be, and posted to the
+ * answer itself (its capability's worker module) is answered here when it can be, and posted to the
  * kernel. A trap, a throw or a malformed return discards that instance only; the worker and its
  * other instances carry on.
  */
@@ -11,7 +11,7 @@ import { HostcallClient } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
 import { Parker } from '../bridge/park.js';
 import { PostWriter } from '../bridge/post-ring.js';
-import type { LocalFunction } from '../capability.js';
+import type { LocalFunction } from '../sdk/capability.js';
 import type { StoredMessage } from '../store/journal.js';
 import {
   type Check,
@@ -23,7 +23,7 @@ import {
   resultBytes,
   valueCrash,
 } from './classify.js';
-import { importObject, lapse } from './imports.js';
+import { endCommand, importObject, workerSides } from './imports.js';
 import { type Budget, Meter } from './meter.js';
 import {
   type BatchResult,
@@ -50,7 +50,7 @@ interface Instance {
   generation: number;
   exports: Record<string, (...args: unknown[]) => unknown>;
   meter: Meter;
-  /** Its functions answered in the worker; what the kernel granted them lapses after each command. */
+  /** Its functions answered in the worker; what the kernel granted them is void after each command. */
   locals: LocalFunction[];
 }
 
@@ -166,14 +166,14 @@ async function load(task: LoadTask): Promise<TaskResult> {
   meter.onTick = onTick;
   let exports: Instance['exports'] = {};
   const link = { client: client!, posts: posts!, current: () => current };
-  const { imports, locals } = importObject(task.imports, link);
+  const { imports, locals } = importObject(task.imports, await workerSides(task.workerModules), link);
   current = 0;
   const started = guard(task.agent, meter, task.budget, t0, 'init', () => {
     exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
     if (task.world === 'agent') exports.init!(task.config);
     return null;
   });
-  lapse(locals);
+  endCommand(locals);
   if (started.kind === 'crash' && !started.code && !exports.handle && !exports.invoke)
     started.message = `instantiation failed: ${started.message}`;
   // An instance whose init failed is never used: the kernel does not track it.
@@ -219,7 +219,7 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
   try {
     return call(task, inst);
   } finally {
-    lapse(inst.locals);
+    endCommand(inst.locals);
   }
 }
 

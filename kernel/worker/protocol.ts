@@ -95,6 +95,8 @@ export interface LoadTask extends Base {
   /** Set by the pool when it moved `modules` to the port. */
   modulesOnPort?: boolean;
   imports: ImportPlan;
+  /** Glue key → the URL of the module answering that interface's posted calls in the worker. */
+  workerModules: Record<string, string>;
   config: string;
   /** Linear memory cap for the instance. */
   memoryBytes: number;

@@ -7,8 +7,9 @@
  * rejectScope({ capability: 'clock', scope: 'fast' }, 'echo.wasm');            // throws
  * parsePrefixScope({ capability: 'events', scope: 'agent.|quota.' }, 'w-1');    // ['agent.', 'quota.']
  */
-import type { Grant } from '../kernel/capability.js';
-import { AgentOSError } from '../kernel/errors.js';
+
+import { AgentOSError } from '../errors.js';
+import type { Grant } from './capability.js';
 
 /** Throws AOS_E_BAD_CONFIG if the grant carries a scope (e.g. `clock:fast`). */
 export function rejectScope(grant: Grant, agent: string): void {

@@ -1,0 +1,117 @@
+import { describe, expect, test } from 'vitest';
+import { defaultCapabilities } from '../hostcalls/index.js';
+import { CapabilityHost } from './capabilities.js';
+import { defineCapability } from './sdk/capability.js';
+import { codeOf } from './testing/expect-error.js';
+
+const plain = (over: Record<string, unknown> = {}) =>
+  defineCapability({
+    name: 'stamp',
+    package: 'acme:stamp',
+    version: '0.1.0',
+    configure: () => ({}),
+    functions: { now: () => 1n },
+    ...over,
+  } as never);
+
+const problems = async (list: unknown, config?: unknown): Promise<string[]> => {
+  try {
+    await CapabilityHost.check(list, config);
+  } catch (e) {
+    return (e as { details: { problems: string[] } }).details.problems;
+  }
+  return [];
+};
+
+describe('the capabilities a kernel is given', () => {
+  test('takes the shipped ones, and one of its own package beside them', async () => {
+    const host = await CapabilityHost.check([...defaultCapabilities, plain()], undefined);
+    expect(host.table.of('acme:stamp', 'stamp')?.name).toBe('stamp');
+    expect(host.table.of('agentos:kernel', 'stamp')).toBeUndefined();
+    expect(host.table.otherPackages()).toEqual(['acme:stamp@0.1.0']);
+  });
+
+  test('refuses every bad declaration at once, naming each', async () => {
+    expect(
+      await problems([
+        plain({ name: 'Bad_Name' }),
+        plain({ package: 'agentos:kernel', name: 'filesystem', version: undefined }),
+        plain({ version: undefined }),
+        plain({ name: 'x', package: 'nocolon' }),
+        plain({ name: 'y', needs: ['network'] }),
+        plain({ name: 'z', posted: { now: () => {} } }),
+        plain({ name: 'w', posted: { later: () => {} }, worker: 'file:///nowhere.js' }),
+        plain({ name: 'v', functions: { Now: () => 1 } }),
+        plain({ name: 'u', configure: undefined }),
+      ]),
+    ).toEqual([
+      'capability "Bad_Name": its name must be a WIT interface name (kebab-case), got "Bad_Name"',
+      'capability "filesystem": agentos:kernel has no interface "filesystem"; a capability of its own names its own package',
+      'capability "stamp": package acme:stamp needs a version (x.y.z), got undefined',
+      'capability "x": package must be a WIT package name (namespace:name), got "nocolon"',
+      'capability "y": needs "network", which is no service (there are clock, timers, logger, storage, mailer, events)',
+      'capability "z": posted functions need a worker module (worker: its URL)',
+      'capability "w": posted.later has no function of that name',
+      'capability "v": function "Now" is not a WIT function name',
+      'capability "u": configure must be a function',
+    ]);
+    expect(await codeOf(CapabilityHost.check('log', undefined))).toBe(
+      'AOS_E_BAD_CONFIG: capabilities must be an array of capabilities, got string',
+    );
+  });
+
+  test('refuses a name given twice, and a worker module that does not answer what is posted', async () => {
+    expect(await problems([...defaultCapabilities, defaultCapabilities[0]])).toEqual([
+      'capability "log" is given twice',
+    ]);
+    const log = defaultCapabilities.find((c) => c.name === 'log')!;
+    const ipc = defaultCapabilities.find((c) => c.name === 'ipc')!;
+    // log's worker module answers `write`; given as ipc's, it does not answer `send`.
+    expect(await problems([{ ...ipc, worker: log.worker }])).toEqual([
+      `capability "ipc": its worker module ${log.worker} answers write but it posts send`,
+    ]);
+    expect(await problems([{ ...log, worker: 'file:///nowhere/local.js' }])).toEqual([
+      expect.stringMatching(
+        /^capability "log": its worker module file:\/\/\/nowhere\/local.js does not load: /,
+      ),
+    ]);
+  });
+
+  test("checks options: each capability's own check, and none for a capability not given", async () => {
+    const sized = plain({
+      config: (raw: unknown) => {
+        if (raw !== undefined && typeof raw !== 'number') throw new Error('size must be a number');
+        return raw ?? 1;
+      },
+    });
+    expect(await problems([sized], { stamp: 'big', other: 1 })).toEqual([
+      'config.other: no capability "other" was given',
+    ]);
+    expect(await problems([sized], { stamp: 'big' })).toEqual(['config.stamp: size must be a number']);
+    expect(await problems([plain()], { stamp: 2 })).toEqual([
+      'config.stamp: capability "stamp" takes no options',
+    ]);
+    expect(await problems([plain()], [1])).toEqual([
+      'config must be an object of options by capability name, got [1]',
+    ]);
+    expect(await problems([sized], { stamp: 3 })).toEqual([]);
+  });
+
+  test('hands a capability only the services it names; another throws when read', async () => {
+    let seen: Record<string, unknown> = {};
+    const needy = plain({
+      needs: ['clock'],
+      init: (services: Record<string, unknown>) => {
+        seen = services;
+        return null;
+      },
+    });
+    const host = await CapabilityHost.check([needy], undefined);
+    const clock = { now: () => 1n };
+    host.start({ clock, timers: {}, logger: {}, store: { batch: {} }, bus: {}, events: {} } as never);
+    expect(seen.clock).toBe(clock);
+    expect(() => seen.mailer).toThrow(
+      'capability "stamp" uses the mailer service but does not name it in needs',
+    );
+  });
+});
