@@ -31,6 +31,7 @@ import {
   readSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +45,9 @@ export interface Owner {
   boot: string | null;
   nonce: string | null;
 }
+
+/** How old a lock file without its last line must be before it is taken for a dead writer's. */
+const HALF_WRITTEN_MS = 10_000;
 
 /** How long to wait for another process that is taking a stale lock over right now. */
 const CLAIM_WAIT_MS = 2_000;
@@ -228,7 +232,11 @@ function sweep(home: string, nonce: string): void {
     const path = join(home, name);
     try {
       const found = read(path);
-      if (found && judge(found.owner) === 'gone') rmSync(path, { force: true });
+      if (!found) continue;
+      // A file being written right now reads empty or cut short (no nonce yet): its writer may be
+      // alive; only once it is old is it a dead writer's.
+      if (found.owner.nonce === null && Date.now() - statSync(path).mtimeMs < HALF_WRITTEN_MS) continue;
+      if (judge(found.owner) === 'gone') rmSync(path, { force: true });
     } catch {
       // Not ours to fix: a leftover that cannot be read stays.
     }
