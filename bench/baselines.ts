@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { transpile } from '@bytecodealliance/jco';
 import { TRANSPILE_OPTIONS } from '../kernel/loader.js';
-import { tempHome } from '../kernel/testing/harness.js';
+import { tempHome } from '../testing/harness.js';
 
 type Exports = Record<string, (...args: unknown[]) => unknown>;
 interface Glue {

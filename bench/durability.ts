@@ -7,7 +7,7 @@
  * - 32 callers at once (group commit: many invocations share one LMDB transaction).
  */
 import { Kernel } from '../index.js';
-import { fixture, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
+import { fixture, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
 type Mode = 'strict' | 'relaxed';

@@ -10,10 +10,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import binaryen from 'binaryen';
+import { instrumentFuel } from '../kernel/fuel/pass.js';
 import { inspectComponent, Loader } from '../kernel/loader.js';
-import { sample, tempHome } from '../kernel/testing/harness.js';
 import { Meter } from '../kernel/worker/meter.js';
-import { instrumentFuel } from '../toolchain/fuel/pass.js';
+import { sample, tempHome } from '../testing/harness.js';
 import { plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 

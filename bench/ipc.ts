@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Kernel } from '../index.js';
-import { fixture, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
+import { fixture, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 import { type Figure, figure, type Percentiles, percentiles } from './measure.js';
 
 const open = (mailboxes: 'durable' | 'memory'): Promise<Kernel> =>

@@ -5,7 +5,7 @@
  *   kernel.
  */
 import { Kernel } from '../index.js';
-import { fixture, PROBE_GRANTS, sample, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
+import { fixture, PROBE_GRANTS, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 import { bareAtomicsRoundTrip } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 

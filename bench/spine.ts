@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { transpile } from '@bytecodealliance/jco';
 import { Kernel } from '../index.js';
 import { Loader, TRANSPILE_OPTIONS } from '../kernel/loader.js';
-import { fixture, sample, tempHome } from '../kernel/testing/harness.js';
+import { fixture, sample, tempHome } from '../testing/harness.js';
 import { bareAtomicsRoundTrip, bareInstance, plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 

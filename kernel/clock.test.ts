@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS } from '../testing/harness.js';
 import { type Clock, ManualClock, systemClock, timersOf } from './clock.js';
 import type { Kernel } from './kernel.js';
-import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS } from './testing/harness.js';
 
 let kernel: Kernel;
 

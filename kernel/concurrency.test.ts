@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from '../testing/harness.js';
 import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
-import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from './testing/harness.js';
 
 let kernel: Kernel | undefined;
 

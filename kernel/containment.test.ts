@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, sample } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
-import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, sample } from './testing/harness.js';
 
 let kernel: Kernel;
 

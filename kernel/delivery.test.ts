@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './clock.js';
-import type { Kernel } from './kernel.js';
-import { codeOf } from './testing/expect-error.js';
+import { codeOf } from '../testing/expect-error.js';
 import {
   exitWorkerThread,
   fixture,
@@ -10,7 +8,9 @@ import {
   sample,
   tempHome,
   until,
-} from './testing/harness.js';
+} from '../testing/harness.js';
+import { ManualClock } from './clock.js';
+import type { Kernel } from './kernel.js';
 
 let kernel: Kernel;
 

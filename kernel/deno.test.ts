@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 import { packageRoot } from './paths.js';
-import { fixture, sample, TEST_CACHE_DIR, tempHome } from './testing/harness.js';
 
 const DENO = join(packageRoot(), 'node_modules', '.bin', 'deno');
 

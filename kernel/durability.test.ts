@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openKernel, tempHome } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
 import { packageRoot } from './paths.js';
-import { openKernel, tempHome } from './testing/harness.js';
 
 let kernel: Kernel;
 
@@ -18,7 +18,7 @@ function floodAndKill(
 ): Promise<{ agent: string; durable: number }> {
   const child = spawn(
     process.execPath,
-    [join(packageRoot(), 'dist', 'kernel', 'testing', 'flood-child.js'), home, String(count)],
+    [join(packageRoot(), 'dist', 'testing', 'flood-child.js'), home, String(count)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -119,11 +119,9 @@ function laneRound(
   agents?: { relay: string; sink: string },
 ): Promise<{ relay: string; sink: string; acked: string[] }> {
   const args = [home, String(round), '4', '100000', ...(agents ? [agents.relay, agents.sink] : [])];
-  const child = spawn(
-    process.execPath,
-    [join(packageRoot(), 'dist', 'kernel', 'testing', 'lanes-child.js'), ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'testing', 'lanes-child.js'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let relay = '';
     let sink = '';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { captureLog, fixture, openKernel, PROBE_GRANTS } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
 import type { ReadableEntry } from './store/journal.js';
-import { captureLog, fixture, openKernel, PROBE_GRANTS } from './testing/harness.js';
 
 let kernel: Kernel;
 

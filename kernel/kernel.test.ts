@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../testing/expect-error.js';
+import { fixture, openKernel, sample } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
-import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel, sample } from './testing/harness.js';
 
 let kernel: Kernel;
 

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../testing/expect-error.js';
+import { fuelSequence } from '../testing/fuel-sequence.js';
+import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from '../testing/harness.js';
 import { DEFAULT_TICK } from './budgets.js';
 import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
 import { packageRoot } from './paths.js';
-import { codeOf } from './testing/expect-error.js';
-import { fuelSequence } from './testing/fuel-sequence.js';
-import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from './testing/harness.js';
 
 let kernel: Kernel;
 
@@ -85,7 +85,7 @@ describe('fuel budgets stop runaway compute', () => {
     expect(a.every((f) => f > 0)).toBe(true);
     expect(a[4]).toBe(a[5]); // the compiled compute, twice on one instance
     expect(await run()).toEqual(a);
-    const child = join(packageRoot(), 'dist', 'kernel', 'testing', 'fuel-sequence-child.js');
+    const child = join(packageRoot(), 'dist', 'testing', 'fuel-sequence-child.js');
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, [child], (err, stdout) => (err ? reject(err) : resolve(stdout))),
     );

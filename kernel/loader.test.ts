@@ -3,9 +3,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
+import { fixture, sample, tempHome } from '../testing/harness.js';
 import { AgentOSError } from './errors.js';
 import { inspectComponent, Loader } from './loader.js';
-import { fixture, sample, tempHome } from './testing/harness.js';
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {

@@ -7,12 +7,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
-import { FUEL } from '../toolchain/fuel/names.js';
-import { instrumentFuel } from '../toolchain/fuel/pass.js';
+import { fixture, openKernel, tempHome } from '../testing/harness.js';
 import type { AgentOSError } from './errors.js';
+import { FUEL } from './fuel/names.js';
+import { instrumentFuel } from './fuel/pass.js';
 import type { Kernel } from './kernel.js';
 import { Loader, sha256 } from './loader.js';
-import { fixture, openKernel, tempHome } from './testing/harness.js';
 import { Meter, NotMetered } from './worker/meter.js';
 
 /** One delivery per message: these tests are about what ends a call, not about retries. */
@@ -34,7 +34,7 @@ const rejection = (p: Promise<unknown>): Promise<AgentOSError> =>
 describe('a module that would wait without using fuel', () => {
   // A shared memory needs a second memory (the component model's own may not be shared), which
   // jco 1.35 refuses to transpile; were it accepted, the fuel pass refuses the wait itself
-  // (toolchain/fuel/pass.test.ts).
+  // (kernel/fuel/pass.test.ts).
   it('is refused at spawn (a second, shared memory); nothing is stored', async () => {
     const home = tempHome();
     const kernel = await openKernel({ ...ONCE, home });

@@ -2,9 +2,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../index.js';
+import { tempHome } from '../testing/harness.js';
 import type { KernelOptions } from './api.js';
 import { resolveOptions } from './options.js';
-import { tempHome } from './testing/harness.js';
 
 describe('kernel options', () => {
   it('refuses each bad option with AOS_E_BAD_CONFIG naming it, and opens nothing', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { openKernel, sample, tempHome } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
-import { openKernel, sample, tempHome } from './testing/harness.js';
 
 let kernel: Kernel | undefined;
 

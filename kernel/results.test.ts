@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../testing/expect-error.js';
+import { fixture, openKernel } from '../testing/harness.js';
 import { AgentRuntime } from './agent.js';
 import { account, checkUsage } from './budgets.js';
 import { AgentOSError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import type { AgentRecord } from './store/process-table.js';
-import { codeOf } from './testing/expect-error.js';
-import { fixture, openKernel } from './testing/harness.js';
 import type { TaskResult } from './worker/protocol.js';
 
 /** One delivery per message: these tests are about what a call returns, not about retries. */

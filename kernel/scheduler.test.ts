@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { fixture, openKernel, PROBE_GRANTS, until } from '../testing/harness.js';
 import { DEFAULT_TICK } from './budgets.js';
 import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
-import { fixture, openKernel, PROBE_GRANTS, until } from './testing/harness.js';
 
 let kernel: Kernel;
 

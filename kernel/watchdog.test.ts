@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { captureLog, fixture, openKernel, PROBE_GRANTS } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
-import { captureLog, fixture, openKernel, PROBE_GRANTS } from './testing/harness.js';
 
 let kernel: Kernel;
 

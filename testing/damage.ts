@@ -12,12 +12,12 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { packageRoot } from '../paths.js';
-import { type DbRecord, PageFile, u64 } from '../store/lmdb-pages.js';
-import { walkTree } from '../store/lmdb-tree.js';
+import { packageRoot } from '../kernel/paths.js';
+import { type DbRecord, PageFile, u64 } from '../kernel/store/lmdb-pages.js';
+import { walkTree } from '../kernel/store/lmdb-tree.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from './harness.js';
 
-const CHILD = join(packageRoot(), 'dist', 'kernel', 'testing', 'data-dir-child.js');
+const CHILD = join(packageRoot(), 'dist', 'testing', 'data-dir-child.js');
 
 /** What a child opening a data dir did: its exit, and what it printed. */
 export interface ChildRun {

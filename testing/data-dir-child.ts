@@ -13,10 +13,10 @@
  * with its stack on stderr.
  */
 import { argv, exit, pid, stdin, stdout } from 'node:process';
-import { AgentOSError } from '../errors.js';
-import { PageFile } from '../store/lmdb-pages.js';
-import { walkSnapshot } from '../store/lmdb-snapshot.js';
-import { Store } from '../store/store.js';
+import { AgentOSError } from '../kernel/errors.js';
+import { PageFile } from '../kernel/store/lmdb-pages.js';
+import { walkSnapshot } from '../kernel/store/lmdb-snapshot.js';
+import { Store } from '../kernel/store/store.js';
 
 const [mode, home = '', at] = argv.slice(2);
 
@@ -59,7 +59,7 @@ async function main(): Promise<unknown> {
     }
   }
   if (mode === 'kernel-again') {
-    const { Kernel } = await import('../../index.js');
+    const { Kernel } = await import('../index.js');
     const { TEST_CACHE_DIR } = await import('./harness.js');
     const options = { home, cacheDir: TEST_CACHE_DIR, workers: 1, logLevel: 'silent', deliver: false };
     for (let i = 0; i < 2; i++) {
@@ -74,7 +74,7 @@ async function main(): Promise<unknown> {
   }
   if (mode === 'kernel') {
     // Imported here: the other modes start quicker without the kernel and the toolchain.
-    const { Kernel } = await import('../../index.js');
+    const { Kernel } = await import('../index.js');
     const { TEST_CACHE_DIR } = await import('./harness.js');
     const kernel = await Kernel.open({
       home,

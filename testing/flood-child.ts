@@ -6,7 +6,7 @@
  * posted, until it is killed.
  */
 import { argv, stdout } from 'node:process';
-import { Kernel } from '../../index.js';
+import { Kernel } from '../index.js';
 import { fixture, PROBE_GRANTS, TEST_CACHE_DIR } from './harness.js';
 
 const [home, countText] = argv.slice(2);

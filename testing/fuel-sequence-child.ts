@@ -1,6 +1,6 @@
 /** Runs fuelSequence in a fresh process on a fresh data dir and prints the fuel as JSON. */
 import { stdout } from 'node:process';
-import { Kernel } from '../../index.js';
+import { Kernel } from '../index.js';
 import { fuelSequence } from './fuel-sequence.js';
 import { TEST_CACHE_DIR, tempHome } from './harness.js';
 

@@ -3,7 +3,7 @@
  * (kernel/limits.test.ts runs it in the test process and, through `fuel-sequence-child.ts`, in
  * a child process).
  */
-import type { Kernel } from '../kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
 import { fixture, PROBE_GRANTS } from './harness.js';
 
 /** The fuel of each call, in order: four probe messages, then the compiled compute twice. */

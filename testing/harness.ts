@@ -12,17 +12,17 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
-import { Kernel, type KernelOptions } from '../../index.js';
-import { buildComponent } from '../../toolchain/build.js';
-import { buildSamples, samplePath } from '../../toolchain/build-samples.js';
-import { buildWatComponent, type WatOptions } from '../../toolchain/wat.js';
-import type { SpawnOptions } from '../api.js';
-import { writeFileAtomic } from '../atomic-write.js';
-import { Loader, sha256 } from '../loader.js';
-import { packageRoot, witDir } from '../paths.js';
-import { WorkerPool, type WorkerSlot } from '../pool.js';
+import { Kernel, type KernelOptions } from '../index.js';
+import type { SpawnOptions } from '../kernel/api.js';
+import { writeFileAtomic } from '../kernel/atomic-write.js';
+import { Loader, sha256 } from '../kernel/loader.js';
+import { packageRoot, witDir } from '../kernel/paths.js';
+import { WorkerPool, type WorkerSlot } from '../kernel/pool.js';
+import { buildComponent } from '../toolchain/build.js';
+import { buildSamples, samplePath } from '../toolchain/build-samples.js';
+import { buildWatComponent, type WatOptions } from '../toolchain/wat.js';
 
-const FIXTURES_DIR = join(packageRoot(), 'kernel', 'testing', 'fixtures');
+const FIXTURES_DIR = join(packageRoot(), 'testing', 'fixtures');
 
 type FixtureSpec = ({ ts: string; world: 'agent' | 'skill' } | ({ wat: string } & WatOptions)) & {
   /** The kernel refuses it at load, so buildAll builds it but does not transpile it. */
@@ -169,7 +169,7 @@ let removeAtExit = false;
 
 /**
  * A fresh, empty temp dir (a data dir, a cache). Removed by `removeTempHomes()` — after each test
- * file (kernel/testing/setup.ts) — or when the process exits, so runs leave nothing behind.
+ * file (testing/setup.ts) — or when the process exits, so runs leave nothing behind.
  */
 export function tempHome(prefix = 'agentos-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -197,7 +197,7 @@ const opened = new Set<Kernel>();
 
 /**
  * A kernel on `home` (default: a fresh temp dir) with 2 workers, a silent log and the shared
- * cache. Every kernel opened here is closed after the test (kernel/testing/setup.ts).
+ * cache. Every kernel opened here is closed after the test (testing/setup.ts).
  */
 export async function openKernel(options: KernelOptions = {}): Promise<Kernel> {
   const kernel = await Kernel.open({

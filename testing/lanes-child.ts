@@ -8,7 +8,7 @@
  * it is killed.
  */
 import { argv, stdout } from 'node:process';
-import { Kernel } from '../../index.js';
+import { Kernel } from '../index.js';
 import { fixture, TEST_CACHE_DIR } from './harness.js';
 
 const [home, round, lanesText, perLaneText, relayId, sinkId] = argv.slice(2);

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentOSError } from '../kernel/errors.js';
 import { inspectComponent } from '../kernel/loader.js';
-import { codeOf } from '../kernel/testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../kernel/testing/harness.js';
+import { codeOf } from '../testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../testing/harness.js';
 import { buildComponent } from './build.js';
 
 function source(code: string): string {

@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../kernel/paths.js';
-import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
+import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 
 const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli.js');
 

@@ -13,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { argv, env, exit, stderr, stdout } from 'node:process';
 import { Kernel } from '../index.js';
 import { AgentOSError } from '../kernel/errors.js';
+import { instrumentInThread } from '../kernel/fuel/thread.js';
 import { inspectComponent, readComponent } from '../kernel/loader.js';
 import { buildComponent } from './build.js';
 import {
@@ -30,7 +31,6 @@ import {
 } from './cli-args.js';
 import { runDemo } from './demo.js';
 import { doctor } from './doctor.js';
-import { instrumentInThread } from './fuel/thread.js';
 
 const USAGE = `agentos — a microkernel for AI agents as WebAssembly components
 

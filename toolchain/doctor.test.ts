@@ -15,8 +15,8 @@ import {
   lastPage,
   treeOf,
   zeroBytes,
-} from '../kernel/testing/damage.js';
-import { openKernel, TEST_CACHE_DIR, tempHome } from '../kernel/testing/harness.js';
+} from '../testing/damage.js';
+import { openKernel, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 import type { DoctorReport } from './doctor.js';
 
 const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli.js');

@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../kernel/paths.js';
-import { tempHome } from '../kernel/testing/harness.js';
+import { tempHome } from '../testing/harness.js';
 
 /** Runs `code` as an ES module in a package that depends on agentos (installed as a link). */
 function inDependent(code: string): Promise<string> {

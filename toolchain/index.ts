@@ -8,11 +8,12 @@
  * const info = await inspectComponent(await readFile(out), out); // world, imports, exports
  * const { bytes, stats } = instrumentFuel(coreModuleBytes);      // the fuel pass on one core module
  */
+
+export type { FuelPhase, FuelResult, FuelStats } from '../kernel/fuel/pass.js';
+export { FUEL, FUEL_PASS_VERSION, instrumentFuel } from '../kernel/fuel/pass.js';
+export { instrumentInThread } from '../kernel/fuel/thread.js';
 export { inspectComponent, readComponent } from '../kernel/loader.js';
 export type { BuildOptions, BuildResult, BuildWorld } from './build.js';
 export { buildComponent } from './build.js';
-export type { FuelPhase, FuelResult, FuelStats } from './fuel/pass.js';
-export { FUEL, FUEL_PASS_VERSION, instrumentFuel } from './fuel/pass.js';
-export { instrumentInThread } from './fuel/thread.js';
 export type { WatOptions } from './wat.js';
 export { buildWatComponent } from './wat.js';

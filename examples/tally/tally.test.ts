@@ -8,16 +8,13 @@ import { open } from 'lmdb';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { defaultCapabilities } from '../../hostcalls/index.js';
 import { Kernel } from '../../index.js';
-import { codeOf } from '../../kernel/testing/expect-error.js';
-import { openKernel, TEST_CACHE_DIR, tempHome } from '../../kernel/testing/harness.js';
+import { codeOf } from '../../testing/expect-error.js';
+import { openKernel, TEST_CACHE_DIR, tempHome } from '../../testing/harness.js';
 import { buildWatComponent } from '../../toolchain/wat.js';
 import { tally } from './index.js';
 
 const here = (f: string): string => join(import.meta.dirname, f);
-const common = readFileSync(
-  join(import.meta.dirname, '../../kernel/testing/fixtures/common.wat.inc'),
-  'utf8',
-);
+const common = readFileSync(join(import.meta.dirname, '../../testing/fixtures/common.wat.inc'), 'utf8');
 
 let agentWasm: Uint8Array;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel, PROBE_GRANTS, until } from '../../kernel/testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, until } from '../../testing/harness.js';
 
 let kernel: Kernel;
 
@@ -62,7 +62,7 @@ describe('clock', () => {
 
 describe('clock across restarts', () => {
   it('keeps an agent’s monotonic clock from going back when the kernel restarts', async () => {
-    const { tempHome } = await import('../../kernel/testing/harness.js');
+    const { tempHome } = await import('../../testing/harness.js');
     const home = tempHome();
     const first = new ManualClock(1_000n);
     first.advance(5_000n);

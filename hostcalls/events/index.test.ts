@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { codeOf } from '../../kernel/testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, until } from '../../kernel/testing/harness.js';
+import { codeOf } from '../../testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, until } from '../../testing/harness.js';
 
 let kernel: Kernel;
 

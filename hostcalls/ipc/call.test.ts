@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
 import type { Kernel } from '../../kernel/kernel.js';
-import { messenger, openKernel, until } from '../../kernel/testing/harness.js';
+import { messenger, openKernel, until } from '../../testing/harness.js';
 
 let kernel: Kernel;
 

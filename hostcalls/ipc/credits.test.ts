@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KernelOptions } from '../../kernel/api.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import type { ReadableEntry } from '../../kernel/store/journal.js';
-import { codeOf } from '../../kernel/testing/expect-error.js';
+import { codeOf } from '../../testing/expect-error.js';
 import {
   captureLog,
   fixture,
@@ -11,7 +11,7 @@ import {
   messenger as spawnMessenger,
   tempHome,
   until,
-} from '../../kernel/testing/harness.js';
+} from '../../testing/harness.js';
 import { FIRST_CREDIT, MAX_CREDIT } from './credits.js';
 
 let kernel: Kernel;

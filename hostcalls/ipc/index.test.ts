@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
 import type { Kernel, KernelOptions } from '../../kernel/kernel.js';
-import { codeOf } from '../../kernel/testing/expect-error.js';
-import { fixture, messenger, openKernel, sample, tempHome, until } from '../../kernel/testing/harness.js';
+import { codeOf } from '../../testing/expect-error.js';
+import { fixture, messenger, openKernel, sample, tempHome, until } from '../../testing/harness.js';
 
 let kernel: Kernel;
 

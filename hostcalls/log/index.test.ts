@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { captureLog, fixture, openKernel, PROBE_GRANTS } from '../../kernel/testing/harness.js';
+import { captureLog, fixture, openKernel, PROBE_GRANTS } from '../../testing/harness.js';
 import { MAX_LOG_MESSAGE } from './index.js';
 
 let kernel: Kernel;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel, tempHome } from '../../kernel/testing/harness.js';
+import { fixture, openKernel, tempHome } from '../../testing/harness.js';
 import { mix64 } from './index.js';
 
 const GRANTS = ['random'];

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import type { Kernel } from '../../kernel/kernel.js';
-import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../../kernel/testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../../testing/harness.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './index.js';
 
 let kernel: Kernel;

@@ -2,8 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { parse } from '@bytecodealliance/jco';
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
-import type { AgentOSError } from '../../kernel/errors.js';
-import { codeOf } from '../../kernel/testing/expect-error.js';
+import { codeOf } from '../../testing/expect-error.js';
+import type { AgentOSError } from '../errors.js';
 import { FUEL, instrumentFuel } from './pass.js';
 import { instrumentInThread } from './thread.js';
 

@@ -7,8 +7,8 @@
  * const { bytes } = await instrumentInThread(core, 'component.core.wasm', (p) => console.log(p));
  */
 import { Worker } from 'node:worker_threads';
-import { AgentOSError, type ErrorCode } from '../../kernel/errors.js';
-import { compiledEntry } from '../../kernel/paths.js';
+import { AgentOSError, type ErrorCode } from '../errors.js';
+import { compiledEntry } from '../paths.js';
 import type { FuelPhase, FuelResult } from './pass.js';
 
 /** What the thread posts back. */
@@ -24,7 +24,7 @@ export function instrumentInThread(
 ): Promise<FuelResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(
-      new URL(compiledEntry(new URL('./thread-main.js', import.meta.url), 'toolchain/fuel/thread-main.js')),
+      new URL(compiledEntry(new URL('./thread-main.js', import.meta.url), 'kernel/fuel/thread-main.js')),
       { workerData: { bytes, what }, resourceLimits: { stackSizeMb: 64 } },
     );
     let settled = false;

@@ -14,8 +14,8 @@ import {
   pointAtMissingPage,
   treeOf,
   zeroBytes,
-} from '../testing/damage.js';
-import { tempHome } from '../testing/harness.js';
+} from '../../testing/damage.js';
+import { tempHome } from '../../testing/harness.js';
 import { FORMAT, MARKER } from './data-dir.js';
 import { PageFile } from './lmdb-pages.js';
 import { walkSnapshot } from './lmdb-snapshot.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempHome } from '../testing/harness.js';
+import { tempHome } from '../../testing/harness.js';
 import { GROUP_BYTES, Journal, type JournalRecord } from './journal.js';
 import { Store } from './store.js';
 

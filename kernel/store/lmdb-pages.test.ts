@@ -2,8 +2,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } fro
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, garblePage, treeOf } from '../testing/damage.js';
-import { tempHome } from '../testing/harness.js';
+import { childrenOf, garblePage, treeOf } from '../../testing/damage.js';
+import { tempHome } from '../../testing/harness.js';
 import { type Meta, PageFile } from './lmdb-pages.js';
 import { walkSnapshot } from './lmdb-snapshot.js';
 

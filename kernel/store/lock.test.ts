@@ -3,13 +3,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pid } from 'node:process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tempHome } from '../../testing/harness.js';
 import { AgentOSError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import { tempHome } from '../testing/harness.js';
 import { bootId, HomeLock, lockText, parseOwner, startTime } from './lock.js';
 import { Store } from './store.js';
 
-const CHILD = join(packageRoot(), 'dist', 'kernel', 'testing', 'data-dir-child.js');
+const CHILD = join(packageRoot(), 'dist', 'testing', 'data-dir-child.js');
 const children: ChildProcess[] = [];
 
 afterEach(() => {

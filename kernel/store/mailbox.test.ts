@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempHome } from '../testing/harness.js';
+import { tempHome } from '../../testing/harness.js';
 import { Mailboxes } from './mailbox.js';
 import { Store } from './store.js';
 

@@ -1,6 +1,6 @@
 import type { Database } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempHome } from '../testing/harness.js';
+import { tempHome } from '../../testing/harness.js';
 import { Store } from './store.js';
 import { FLUSH_MS } from './write-batch.js';
 

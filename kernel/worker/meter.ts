@@ -17,7 +17,7 @@
  * meter.begin({ fuel: 1e9, tick: 1e6, deadline: null });
  * try { exports.handle(msg); } finally { const used = meter.end(); }
  */
-import { FUEL, missingMeter } from '../../toolchain/fuel/names.js';
+import { FUEL, missingMeter } from '../fuel/names.js';
 
 export type BudgetKind = 'invocation' | 'window' | 'lifetime';
 
