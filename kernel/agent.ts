@@ -39,7 +39,7 @@ export class AgentRuntime {
   /** Undelivered messages, oldest first (mirrors the durable mailbox). */
   readonly queue = new MessageQueue<StoredMessage>();
   /** Message id → whoever awaits its outcome. */
-  readonly waiters = new Map<number, Waiter>();
+  private readonly waiters = new Map<number, Waiter>();
   /** The loaded component (transpiled and compiled), once needed. */
   component: Promise<LoadedComponent> | undefined;
   /** Thread id of the worker holding the live instance, or null when there is none. */
@@ -80,6 +80,18 @@ export class AgentRuntime {
     return this.record.id;
   }
 
+  /** Whoever waits for message `id`, no longer waiting here: the one way a waiter leaves. */
+  takeWaiter(id: number): Waiter | undefined {
+    const w = this.waiters.get(id);
+    this.waiters.delete(id);
+    return w;
+  }
+
+  /** Fails everyone waiting on this agent with `error` (the kernel closes). */
+  failWaiters(error: Error): void {
+    for (const id of [...this.waiters.keys()]) this.takeWaiter(id)!.reject(error);
+  }
+
   /**
    * Resolves with the outcome of message `id`; after `timeoutMs` of the kernel clock (`timers`),
    * rejects with AOS_E_TIMED_OUT. `external`: the caller is outside the kernel (see Waiter).
@@ -92,7 +104,7 @@ export class AgentRuntime {
         return;
       }
       const cancel = timers.after(timeoutMs, () => {
-        this.waiters.delete(id);
+        this.takeWaiter(id);
         const why = `no outcome from ${this.id} within ${timeoutMs} ms; message ${id} stays in its mailbox`;
         reject(new AgentOSError('AOS_E_TIMED_OUT', why, { agent: this.id, messageId: id }));
       });

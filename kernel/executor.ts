@@ -36,6 +36,8 @@ export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
+  /** Spawns waiting for a free worker, in arrival order (handSlots gives them one). */
+  private readonly spawns: ((slot: WorkerSlot | null) => void)[] = [];
   private pumping = false;
   private again = false;
   private readonly outcomes: Outcomes;
@@ -100,10 +102,9 @@ export class Executor {
     const left = agent.queue.cut(from);
     this.d.mailboxes.drop(agent.id, left);
     for (const m of left) {
-      agent.waiters
-        .get(m.id)
+      agent
+        .takeWaiter(m.id)
         ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${agent.id} was terminated`));
-      agent.waiters.delete(m.id);
     }
   }
 
@@ -127,7 +128,28 @@ export class Executor {
    * Hands out free permits: parked calls and runnable agents, by priority class then virtual
    * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
    */
+  /**
+   * Hands free workers to spawns waiting for one, first come first served, before any message
+   * is dispatched; with none free, the pool grows if blocked calls hold them all.
+   */
+  private handSlots(): void {
+    while (this.spawns.length > 0) {
+      if (this.stopped) {
+        for (const r of this.spawns.splice(0)) r(null);
+        return;
+      }
+      const slot = this.d.pool.freeSlot();
+      if (!slot) {
+        if (this.d.scheduler.anyBlocked()) this.d.pool.grow();
+        return;
+      }
+      slot.busy = true;
+      this.spawns.shift()!(slot);
+    }
+  }
+
   pump(): void {
+    this.handSlots();
     if (this.stopped || this.d.paused) return;
     // A dispatch can wake agents (a reply, an event to a subscriber) and so call pump again;
     // the nested call only asks this one to go round once more.
@@ -292,6 +314,7 @@ export class Executor {
    */
   async drain(ms: number): Promise<boolean> {
     this.stopped = true;
+    this.handSlots(); // spawns waiting for a worker are told the kernel closed
     // Parked calls go on, so they can finish within the close timeout; nothing waits any more.
     this.d.scheduler.waiting(0, undefined);
     this.d.scheduler.releaseAll();
@@ -316,18 +339,15 @@ export class Executor {
     // Busy from the start: a message that arrives while it waits for a worker (a broadcast)
     // must not be dispatched on another worker meanwhile.
     agent.busy = true;
-    let slot = this.d.pool.freeSlot();
-    while (!slot || this.stopped) {
-      if (this.stopped) {
-        agent.busy = false;
-        return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
-      }
-      // Blocked calls holding every worker would keep a spawn waiting: the pool grows for it too.
-      if (this.d.scheduler.anyBlocked()) this.d.pool.grow();
-      await new Promise((r) => setTimeout(r, 1));
-      slot = this.d.pool.freeSlot();
+    // A free worker now, or the next one that frees (handSlots, at each pump).
+    const slot = await new Promise<WorkerSlot | null>((r) => {
+      this.spawns.push(r);
+      this.handSlots();
+    });
+    if (!slot) {
+      agent.busy = false;
+      return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
     }
-    slot.busy = true;
     // A new agent has spent nothing, so no budget blocks its first start.
     const budget = budgetFor(agent, this.d.now(), this.d.tick, this.d.slice) as WireBudget;
     // init computes too: it holds a permit (even past the count: spawn does not queue) and can

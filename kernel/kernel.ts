@@ -332,15 +332,12 @@ export class Kernel extends KernelCore {
       this.services.logger.warn('close: invocations still running were stopped; their messages stay queued');
     }
     for (const agent of this.agents.values()) {
-      for (const w of agent.waiters.values()) {
-        w.reject(
-          new AgentOSError(
-            'AOS_E_KERNEL_CLOSED',
-            `the kernel closed; the message stays in ${agent.id}'s mailbox`,
-          ),
-        );
-      }
-      agent.waiters.clear();
+      agent.failWaiters(
+        new AgentOSError(
+          'AOS_E_KERNEL_CLOSED',
+          `the kernel closed; the message stays in ${agent.id}'s mailbox`,
+        ),
+      );
       this.agents.save(agent);
     }
     this.agents.saveDirty();

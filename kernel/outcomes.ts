@@ -275,10 +275,7 @@ export class Outcomes {
 
   /** Answers whoever waits for `message` (an outside caller once its unit is on disk). */
   private tell(agent: AgentRuntime, message: StoredMessage, how: (w: Waiter) => void): void {
-    const w = agent.waiters.get(message.id);
-    if (!w) return;
-    agent.waiters.delete(message.id);
-    this.d.commits.answered(w, how);
+    this.d.commits.answered(agent.takeWaiter(message.id), how);
   }
 
   /** Acks the message and saves the record. */

@@ -88,6 +88,8 @@ export class WorkerPool {
   /** Extra workers asked for and not started yet. */
   private growing = 0;
   private readonly retireTimer: ReturnType<typeof setInterval>;
+  /** While the pool starts: called as each worker is created. */
+  private created: (() => void) | undefined;
   /** Extra pools being destroyed (close waits for them). */
   private readonly retiring = new Set<Promise<void>>();
   private closing = false;
@@ -163,6 +165,7 @@ export class WorkerPool {
         (e: unknown) => this.lose(slot, new Error(`the worker died: ${(e as Error)?.message ?? e}`)),
       );
       this.events.onReady(slot);
+      this.created?.();
     });
     piscina.on('workerDestroy', (w: { id: number }) => {
       const slot = this.slots.get(w.id);
@@ -196,17 +199,24 @@ export class WorkerPool {
     maxResultBytes = DEFAULT_MAX_RESULT_BYTES,
   ): Promise<WorkerPool> {
     const pool = new WorkerPool(size, Math.max(size, max), events, retireMs, maxResultBytes);
-    const deadline = Date.now() + 30_000;
-    while (pool.slots.size < size) {
-      if (Date.now() > deadline) {
-        const started = pool.slots.size;
-        await pool.close();
-        throw new AgentOSError('AOS_E_INTERNAL', `only ${started} of ${size} workers started in 30 s`, {
-          started,
-          size,
-        });
-      }
-      await new Promise((r) => setTimeout(r, 2));
+    // Each worker piscina creates says so (workerCreate); 30 s without all of them is a failure.
+    const all = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 30_000);
+      pool.created = () => {
+        if (pool.slots.size < size) return;
+        clearTimeout(timer);
+        resolve(true);
+      };
+      pool.created();
+    });
+    pool.created = undefined;
+    if (!all) {
+      const started = pool.slots.size;
+      await pool.close();
+      throw new AgentOSError('AOS_E_INTERNAL', `only ${started} of ${size} workers started in 30 s`, {
+        started,
+        size,
+      });
     }
     return pool;
   }
