@@ -1,0 +1,74 @@
+/** The commands that run agents: `run`, `spawn`, `configure`, `send`, and suspend, resume, terminate. */
+import { grantFlags, jsonFlag, print, seedFlag, settingsFlags, usage, wholeFlag } from '../cli-args.js';
+import { type Command, need, withKernel } from './kernel.js';
+
+/** Spawns, sends one message (or lists or calls a skill's tools), terminates. */
+export const run: Command = async (v, p) => {
+  const path = need(p, 1, 'the component file');
+  // Every flag is read and checked before the kernel opens.
+  const options = {
+    grants: grantFlags(v),
+    config: (await jsonFlag(v.config, '--config')) ?? {},
+    name: v.name,
+    ...(await settingsFlags(v)),
+  };
+  const message = (await jsonFlag(v.message, '--message')) ?? {};
+  const args = (await jsonFlag(v.args, '--args')) ?? {};
+  return withKernel(v, async (k) => {
+    const id = await k.spawn(path, options);
+    try {
+      const world = k.inspect(id).world;
+      if (world === 'skill') {
+        if (v.tool === undefined) return print(await k.describe(id));
+        return print(await k.invoke(id, v.tool, args));
+      }
+      return print(await k.send(id, message, { kind: v.kind ?? 'text' }));
+    } finally {
+      await k.terminate(id);
+    }
+  });
+};
+
+export const spawn: Command = async (v, p) => {
+  const path = need(p, 1, 'the component file');
+  const options = {
+    grants: grantFlags(v),
+    config: (await jsonFlag(v.config, '--config')) ?? {},
+    name: v.name,
+    seed: seedFlag(v.seed),
+    ...(await settingsFlags(v)),
+  };
+  return withKernel(v, async (k) => print({ id: await k.spawn(path, options) }));
+};
+
+export const configure: Command = async (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  const settings = await settingsFlags(v);
+  return withKernel(v, async (k) => {
+    const info = k.configure(id, settings);
+    print({ id, limits: info.limits, priority: info.priority, weight: info.weight });
+  });
+};
+
+export const send: Command = async (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  if (v.message === undefined) throw usage('send needs --message JSON');
+  const message = await jsonFlag(v.message, '--message');
+  const timeoutMs = wholeFlag(v.timeout, '--timeout', 1);
+  return withKernel(v, async (k) => print(await k.send(id, message, { kind: v.kind ?? 'text', timeoutMs })));
+};
+
+/** `suspend`, `resume` and `terminate`: the command's name says which. */
+export const lifecycle: Command = async (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  return withKernel(
+    v,
+    async (k) => {
+      if (p[0] === 'suspend') k.suspend(id);
+      else if (p[0] === 'resume') k.resume(id);
+      else await k.terminate(id);
+      print({ id, state: k.inspect(id).state });
+    },
+    true,
+  );
+};

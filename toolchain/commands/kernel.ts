@@ -1,0 +1,61 @@
+/**
+ * What the commands share: the usage text, a positional argument that must be there, and the
+ * kernel opened for one command.
+ */
+import { env, stderr } from 'node:process';
+import { Kernel } from '../../index.js';
+import { logLevelFlag, usage, type Values } from '../cli-args.js';
+
+export const USAGE = `agentos — a microkernel for AI agents as WebAssembly components
+
+Usage:
+  agentos build <source.ts|js> --world agent|skill -o <out.wasm>
+  agentos inspect <component.wasm> [--json]
+  agentos run <component.wasm> [--grant a,b] [--config JSON] [--message JSON] [--kind K]
+                                [--tool NAME --args JSON]      (skills: without --tool, lists tools)
+  agentos spawn <component.wasm> [--grant a,b] [--config JSON] [--name N] [--seed N]
+                                [--limits JSON] [--priority P] [--weight W]   (also on run)
+  agentos configure <agent-id> [--limits JSON] [--priority P] [--weight W]
+  agentos send <agent-id> --message JSON [--kind K] [--timeout MS]
+  agentos ps [<agent-id>] [--json]
+  agentos journal <agent-id> [--from N] [--limit N]
+  agentos suspend|resume|terminate <agent-id>
+  agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
+                                              a module it already metered is refused)
+  agentos doctor [--salvage OUT]              (checks the data dir; copies what is readable to OUT)
+  agentos demo
+
+Limits JSON: {"fuel":{"invocation":N,"perSecond":N,"lifetime":N},"memoryBytes":N,
+  "deadlineMs":N,"mailbox":N,"hostcallsPerSecond":{"log":N}}; priority: interactive, normal,
+  batch or idle. A JSON flag (--message, --config, --args, --limits) also takes @FILE, or -
+  for stdin. Each flag but --grant is given at most once.
+
+Every command takes --home DIR (default $AGENTOS_HOME, else ./.agentos) and --log-level LEVEL.`;
+
+/** A command: the flags and the positionals (the command's name first). */
+export type Command = (v: Values, p: string[]) => Promise<void>;
+
+/** The data dir a command works on. */
+export const homeOf = (v: Values): string => v.home ?? env.AGENTOS_HOME ?? './.agentos';
+
+/** Positional `i`, or a usage error naming `what`. */
+export function need(positionals: string[], i: number, what: string): string {
+  const p = positionals[i];
+  if (p === undefined) throw usage(`missing ${what}\n\n${USAGE}`);
+  return p;
+}
+
+/** Opens the kernel for one command. `look`: to read only, running no agent. */
+export async function withKernel<T>(v: Values, f: (k: Kernel) => Promise<T>, look = false): Promise<T> {
+  const kernel = await Kernel.open({
+    home: homeOf(v),
+    logLevel: logLevelFlag(v),
+    deliver: !look,
+    onProgress: (m) => stderr.write(`${m}\n`),
+  });
+  try {
+    return await f(kernel);
+  } finally {
+    await kernel.close();
+  }
+}
