@@ -12,7 +12,7 @@ import type { AgentRuntime } from './agent.js';
 import { budgetFor } from './budgets.js';
 import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
-import type { StoredMessage } from './store/journal.js';
+import type { StoredMessage } from './store/message.js';
 import type { WireBudget } from './worker/protocol.js';
 
 export interface AdmissionDeps {
@@ -32,7 +32,7 @@ export interface AdmissionDeps {
 export class Admission {
   private readonly timers = new Set<() => void>();
 
-  constructor(private readonly d: AdmissionDeps) {}
+  constructor(private readonly deps: AdmissionDeps) {}
 
   /**
    * The budget of the agent's next call, or null when it may not run now: it is backing off or
@@ -40,12 +40,12 @@ export class Admission {
    * suspended).
    */
   admit(agent: AgentRuntime): WireBudget | null {
-    const now = this.d.now();
+    const now = this.deps.now();
     if (agent.retryAt > now) {
       this.later(agent, agent.retryAt - now);
       return null;
     }
-    const b = budgetFor(agent, now, this.d.tick, this.d.slice);
+    const b = budgetFor(agent, now, this.deps.tick, this.deps.slice);
     if ('fuel' in b) return b;
     if (b.blocked === 'window') {
       this.later(agent, b.until - now);
@@ -57,7 +57,7 @@ export class Admission {
       { used: b.used, budget: b.budget, budgetKind: 'lifetime' },
     );
     // Only agents with queued work are admitted.
-    this.d.lifetimeSpent(agent, agent.queue.head!, err);
+    this.deps.lifetimeSpent(agent, agent.queue.head!, err);
     return null;
   }
 
@@ -69,9 +69,9 @@ export class Admission {
 
   /** Wakes the agent after `ms` of the kernel clock. */
   private later(agent: AgentRuntime, ms: number): void {
-    const cancel = this.d.timers.after(Math.max(1, ms), () => {
+    const cancel = this.deps.timers.after(Math.max(1, ms), () => {
       this.timers.delete(cancel);
-      this.d.wake(agent);
+      this.deps.wake(agent);
     });
     this.timers.add(cancel);
   }

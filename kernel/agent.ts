@@ -12,7 +12,7 @@ import { MessageQueue } from './queue.js';
 import type { TokenBucket } from './rate-limit.js';
 import type { CallContext, Grant } from './sdk/capability.js';
 import type { ServiceName } from './sdk/services.js';
-import type { StoredMessage } from './store/journal.js';
+import type { StoredMessage } from './store/message.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { Txn } from './txn.js';
 
@@ -51,10 +51,11 @@ export class AgentRuntime {
   /** Mailbox places promised to senders holding credits (see Bus.reserve). */
   reserved = 0;
   /**
-   * How many messages still go one at a time: a batch that lost its worker sets it to its size,
-   * and each settled message counts it down, so the message that killed the worker is met alone.
+   * How many messages still go one at a time, not batched: a batch that lost its worker sets it
+   * to its size, and each settled message counts it down, so the message that killed the worker
+   * is met alone.
    */
-  alone = 0;
+  unbatched = 0;
   /** Fuel used in the current one-second window (see budgets.ts). */
   readonly window = { start: 0, used: 0 };
   /** Message id → times it was put back because the window budget ran out mid-call. */

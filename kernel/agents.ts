@@ -11,7 +11,7 @@ import type { CapabilityHost } from './capabilities.js';
 import { AgentOSError } from './errors.js';
 import type { Limits } from './limits.js';
 import { link, parseGrants } from './linker.js';
-import { mailboxSeq, type StoredMessage } from './store/journal.js';
+import { mailboxSeq, type StoredMessage } from './store/message.js';
 import { type AgentRecord, emptyStats, type ProcessTable } from './store/process-table.js';
 
 /** How long accounting may wait before it is written (one write covers many invocations). */

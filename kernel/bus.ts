@@ -16,8 +16,8 @@ import type { Timers } from './clock.js';
 import { AgentOSError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { Addressee, CallTxn, Envelope, Mailer, Urgency } from './sdk/services.js';
-import type { StoredMessage } from './store/journal.js';
 import type { Mailboxes, NewMessage } from './store/mailbox.js';
+import type { StoredMessage } from './store/message.js';
 import { MAX_KIND, TOOL_KINDS } from './validate.js';
 
 export type { Envelope, Urgency };
@@ -37,7 +37,7 @@ export interface BusDeps {
 }
 
 export class Bus implements Mailer {
-  constructor(private readonly d: BusDeps) {}
+  constructor(private readonly deps: BusDeps) {}
 
   /**
    * Stores and queues a message for `to`. `sender` is an agent id, or null for the embedder.
@@ -45,11 +45,11 @@ export class Bus implements Mailer {
    *   AOS_E_BAD_MESSAGE, AOS_E_MESSAGE_TOO_LARGE, AOS_E_QUOTA_EXCEEDED
    */
   deliver(to: string, sender: string | null, e: Envelope, options: { quiet?: boolean } = {}): StoredMessage {
-    const agent = this.d.agents.get(to);
+    const agent = this.deps.agents.get(to);
     this.live(agent);
     this.check(agent, e);
     this.room(agent, sender, options.quiet === true);
-    return this.enqueue(agent, this.d.mailboxes.append(to, this.fields(sender, e)));
+    return this.enqueue(agent, this.deps.mailboxes.append(to, this.fields(sender, e)));
   }
 
   /** Refuses a message for a full mailbox (queued messages and places promised count). */
@@ -59,7 +59,7 @@ export class Bus implements Mailer {
     const to = agent.id;
     const promised = agent.reserved > 0 ? ` and ${agent.reserved} places promised to senders` : '';
     const why = `${to}'s mailbox is full (${agent.queue.length} messages${promised}, its limit is ${cap}); retry later`;
-    if (!quiet) this.d.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
+    if (!quiet) this.deps.events.emit('quota.hit', to, { quota: 'mailbox', limit: cap, sender });
     throw new AgentOSError('AOS_E_QUOTA_EXCEEDED', why, { agent: to, quota: 'mailbox', limit: cap });
   }
 
@@ -71,12 +71,12 @@ export class Bus implements Mailer {
    * @throws AgentOSError as `deliver`
    */
   stage(txn: CallTxn, to: string, sender: string, e: Envelope, then?: (m: StoredMessage) => void): number {
-    const agent = this.d.agents.get(to);
+    const agent = this.deps.agents.get(to);
     this.live(agent);
     this.check(agent, e);
     this.room(agent, sender, false);
     agent.reserved++;
-    const id = this.d.mailboxes.reserve(1);
+    const id = this.deps.mailboxes.reserve(1);
     txn.onCommit(() => {
       const m = this.deliverStaged(to, sender, e, id);
       if (m) then?.(m);
@@ -96,9 +96,9 @@ export class Bus implements Mailer {
       const code = (err as AgentOSError).code;
       const fields = { agent: sender, to, id, err: (err as Error).message };
       if (code === 'AOS_E_AGENT_TERMINATED' || code === 'AOS_E_AGENT_NOT_FOUND')
-        this.d.logger.info(fields, 'a send was dropped: its receiver is gone');
+        this.deps.logger.info(fields, 'a send was dropped: its receiver is gone');
       // Checked when it was sent: a refusal now is a kernel bug, never silent.
-      else this.d.logger.error(fields, 'a staged send was refused');
+      else this.deps.logger.error(fields, 'a staged send was refused');
       return null;
     }
   }
@@ -116,12 +116,12 @@ export class Bus implements Mailer {
     const count = Math.min(n, Math.floor(free / 2));
     if (count < 1) return null;
     agent.reserved += count;
-    return { count, first: this.d.mailboxes.reserve(count) };
+    return { count, first: this.deps.mailboxes.reserve(count) };
   }
 
   /** Gives back `count` places `reserve` promised to a sender that did not use them. */
   unreserve(to: string, count: number): void {
-    const agent = this.d.agents.peek(to);
+    const agent = this.deps.agents.peek(to);
     if (agent) agent.reserved = Math.max(0, agent.reserved - count);
   }
 
@@ -131,11 +131,11 @@ export class Bus implements Mailer {
    * @throws AgentOSError as `deliver`, but never AOS_E_QUOTA_EXCEEDED
    */
   deliverReserved(to: string, sender: string, e: Envelope, id: number): StoredMessage {
-    const agent = this.d.agents.get(to);
+    const agent = this.deps.agents.get(to);
     agent.reserved = Math.max(0, agent.reserved - 1);
     this.live(agent);
     this.check(agent, e);
-    return this.enqueue(agent, this.d.mailboxes.appendAs(to, id, this.fields(sender, e)));
+    return this.enqueue(agent, this.deps.mailboxes.appendAs(to, id, this.fields(sender, e)));
   }
 
   private live(agent: AgentRuntime): void {
@@ -152,9 +152,9 @@ export class Bus implements Mailer {
         `message kind must be a string of 1..${MAX_KIND} characters`,
       );
     const size = Buffer.byteLength(e.body, 'utf8');
-    if (size > this.d.maxMessageBytes) {
-      const why = `message body is ${size} bytes of JSON; the limit is ${this.d.maxMessageBytes}`;
-      throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', why, { size, limit: this.d.maxMessageBytes });
+    if (size > this.deps.maxMessageBytes) {
+      const why = `message body is ${size} bytes of JSON; the limit is ${this.deps.maxMessageBytes}`;
+      throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', why, { size, limit: this.deps.maxMessageBytes });
     }
     if ((agent.record.world === 'skill') !== TOOL_KINDS.has(e.kind)) {
       throw new AgentOSError(
@@ -169,7 +169,7 @@ export class Bus implements Mailer {
   private fields(sender: string | null, e: Envelope): NewMessage {
     const m: NewMessage = { kind: e.kind, sender, body: e.body };
     if (e.priority !== undefined && e.priority !== 1) m.priority = e.priority;
-    if (e.ttlMs) m.expiresAt = this.d.now() + e.ttlMs;
+    if (e.ttlMs) m.expiresAt = this.deps.now() + e.ttlMs;
     if (e.replyTo) {
       m.replyTo = e.replyTo;
       m.replyBy = e.replyBy ?? Number.MAX_SAFE_INTEGER;
@@ -179,7 +179,7 @@ export class Bus implements Mailer {
 
   private enqueue(agent: AgentRuntime, message: StoredMessage): StoredMessage {
     queueByPriority(agent, message);
-    this.d.wake(agent);
+    this.deps.wake(agent);
     return message;
   }
 
@@ -188,12 +188,12 @@ export class Bus implements Mailer {
    * dispatched once, after it, instead of after each message.
    */
   hold(f: () => void): void {
-    this.d.coalesce(f);
+    this.deps.coalesce(f);
   }
 
   /** The largest message body the bus takes, in bytes. */
   get maxMessageBytes(): number {
-    return this.d.maxMessageBytes;
+    return this.deps.maxMessageBytes;
   }
 
   /**
@@ -201,14 +201,14 @@ export class Bus implements Mailer {
    * there and its timeout has not passed (then it got `ipc.timeout` instead).
    */
   reply(from: string, m: StoredMessage, result: { value: unknown } | { error: unknown }): void {
-    if (!m.replyTo || this.d.now() >= (m.replyBy ?? 0) || !this.agent(m.replyTo)) return;
+    if (!m.replyTo || this.deps.now() >= (m.replyBy ?? 0) || !this.agent(m.replyTo)) return;
     try {
       this.deliver(m.replyTo, from, {
         kind: 'ipc.reply',
         body: JSON.stringify({ request: m.id, ...result }),
       });
     } catch (e) {
-      this.d.logger.warn(
+      this.deps.logger.warn(
         { agent: m.replyTo, request: m.id, err: (e as Error).message },
         'ipc.reply not delivered',
       );
@@ -217,7 +217,7 @@ export class Bus implements Mailer {
 
   /** The live agents (not terminated). */
   agents(): AgentRuntime[] {
-    return [...this.d.agents.values()].filter((a) => a.record.state !== 'terminated');
+    return [...this.deps.agents.values()].filter((a) => a.record.state !== 'terminated');
   }
 
   exists(id: string): boolean {
@@ -234,7 +234,7 @@ export class Bus implements Mailer {
 
   /** The live agent `id`, or undefined. */
   agent(id: string): AgentRuntime | undefined {
-    const a = this.d.agents.peek(id);
+    const a = this.deps.agents.peek(id);
     return a && a.record.state !== 'terminated' ? a : undefined;
   }
 
@@ -244,7 +244,7 @@ export class Bus implements Mailer {
    * kernel clock.
    */
   outcome(to: string, id: number, timeoutMs: number): Promise<unknown> {
-    return this.d.agents.get(to).outcome(id, { timeoutMs, timers: this.d.timers, external: false });
+    return this.deps.agents.get(to).outcome(id, { timeoutMs, timers: this.deps.timers, external: false });
   }
 }
 

@@ -36,7 +36,7 @@ export interface CommitDeps {
 }
 
 export class Commits {
-  constructor(private readonly d: CommitDeps) {}
+  constructor(private readonly deps: CommitDeps) {}
 
   /**
    * Opens the transaction of a call into `agent` (its first record, e.g. the `invoke`); hostcalls
@@ -62,23 +62,23 @@ export class Commits {
 
   /** Stores what `f` queues as one unit (an outcome outside any call: an expiry, a failed start). */
   unit(f: () => void): void {
-    this.d.batch.atomic(f);
+    this.deps.batch.atomic(f);
   }
 
   private end(agent: AgentRuntime, txn: Txn, ok: boolean, tail: () => void): void {
     if (agent.txn === txn) agent.txn = null;
     const fail = (e: unknown): void =>
-      this.d.logger.error({ agent: agent.id, err: e }, 'an effect of an invocation could not be applied');
+      this.deps.logger.error({ agent: agent.id, err: e }, 'an effect of an invocation could not be applied');
     if (!ok) txn.drop(fail);
     const store = (): void =>
-      this.d.batch.atomic(() => {
-        for (const r of txn.records) this.d.journal.append(agent.id, r);
+      this.deps.batch.atomic(() => {
+        for (const r of txn.records) this.deps.journal.append(agent.id, r);
         if (ok) txn.apply(fail);
         tail();
       });
     // The receivers of the call's sends are dispatched once, after all of them are queued; a
     // call that staged nothing (most) needs no extra dispatch pass.
-    if (ok && txn.size > 0) this.d.coalesce(store);
+    if (ok && txn.size > 0) this.deps.coalesce(store);
     else store();
   }
 
@@ -90,11 +90,11 @@ export class Commits {
   answered(waiter: Waiter | undefined, tell: (w: Waiter) => void): void {
     if (!waiter) return;
     waiter.answered?.();
-    if (!waiter.external || this.d.durability === 'relaxed') {
+    if (!waiter.external || this.deps.durability === 'relaxed') {
       tell(waiter);
       return;
     }
-    this.d.batch.afterDurable((failure) => {
+    this.deps.batch.afterDurable((failure) => {
       if (!failure) tell(waiter);
       else
         waiter.reject(

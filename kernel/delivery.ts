@@ -20,7 +20,8 @@ import { AgentOSError } from './errors.js';
 import type { Instances } from './instances.js';
 import type { Outcomes } from './outcomes.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
-import type { Journal, StoredMessage } from './store/journal.js';
+import type { Journal } from './store/journal.js';
+import type { StoredMessage } from './store/message.js';
 import type { Txn } from './txn.js';
 import type { BatchResult, TaskResult, WireBudget } from './worker/protocol.js';
 
@@ -59,7 +60,7 @@ export class Delivery {
   private readonly inFlight = new Map<number, InFlight>();
 
   constructor(
-    private readonly d: DeliveryDeps,
+    private readonly deps: DeliveryDeps,
     private readonly instances: Instances,
     private readonly outcomes: Outcomes,
   ) {}
@@ -74,7 +75,7 @@ export class Delivery {
     let budget = admitted;
     const message = agent.queue.head!;
     const rec = agent.record;
-    if (message.expiresAt !== undefined && this.d.now() > message.expiresAt) {
+    if (message.expiresAt !== undefined && this.deps.now() > message.expiresAt) {
       this.outcomes.expire(agent, message);
       return;
     }
@@ -87,10 +88,10 @@ export class Delivery {
         if (rec.state === 'crashed') rec.state = 'ready';
         // init used fuel of its own; the call gets what is left (if a budget blocks now, the
         // call keeps the budget it was admitted with: the overshoot is one init at most).
-        const left = budgetFor(agent, this.d.now(), this.d.tick, this.d.slice);
+        const left = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice);
         if ('fuel' in left) budget = left;
       }
-      this.d.owners.set(slot.thread, agent);
+      this.deps.owners.set(slot.thread, agent);
       const batch = this.batchable(agent);
       if (batch) {
         await this.deliverBatch(agent, slot, batch, budget, used);
@@ -107,19 +108,19 @@ export class Delivery {
                 op: 'invoke' as const,
                 ...(JSON.parse(message.body) as { tool: string; args: string }),
               };
-      let txn = this.d.commits.begin(agent, { t: 'invoke', at: this.d.now(), message });
-      let result = this.sound(agent, await this.d.pool.run(slot, task), budget);
+      let txn = this.deps.commits.begin(agent, { t: 'invoke', at: this.deps.now(), message });
+      let result = this.sound(agent, await this.deps.pool.run(slot, task), budget);
       if (result.kind === 'missing') {
         // The worker lost the instance (it was replaced): nothing ran; start a new one and try
         // once more (the start is a call of its own, with its own transaction).
-        this.d.commits.abort(agent, txn, () => {});
+        this.deps.commits.abort(agent, txn, () => {});
         agent.worker = null;
         slot.residents.delete(rec.id);
         const started = await this.instances.start(agent, slot, 'instance lost', budget);
         if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
-        txn = this.d.commits.begin(agent, { t: 'invoke', at: this.d.now(), message });
-        result = this.sound(agent, await this.d.pool.run(slot, task), budget);
+        txn = this.deps.commits.begin(agent, { t: 'invoke', at: this.deps.now(), message });
+        result = this.sound(agent, await this.deps.pool.run(slot, task), budget);
       }
       if (result.kind !== 'missing') used.fuel += result.fuel;
       this.outcomes.settle(agent, slot, message, result, txn);
@@ -127,7 +128,7 @@ export class Delivery {
       // The component could not be loaded (a coded error), or the worker thread itself died.
       agent.worker = null;
       slot.residents.delete(rec.id);
-      const txn = agent.txn ?? this.d.commits.begin(agent, null);
+      const txn = agent.txn ?? this.deps.commits.begin(agent, null);
       this.outcomes.settle(agent, slot, message, lostResult(agent, slot, e, budget), txn);
     }
   }
@@ -138,7 +139,7 @@ export class Delivery {
   private sound<R extends TaskResult | BatchResult>(agent: AgentRuntime, r: R, budget: WireBudget): R {
     const problems = checkUsage(r, budget.fuel);
     if (problems.length > 0)
-      this.d.logger.error({ agent: agent.id, problems }, 'a worker reported unsound usage figures');
+      this.deps.logger.error({ agent: agent.id, problems }, 'a worker reported unsound usage figures');
     return r;
   }
 
@@ -149,13 +150,14 @@ export class Delivery {
    */
   private batchable(agent: AgentRuntime): StoredMessage[] | null {
     const rec = agent.record;
-    if (this.d.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2 || agent.alone > 0) return null;
+    if (this.deps.batch < 2 || rec.world !== 'agent' || agent.queue.length < 2 || agent.unbatched > 0)
+      return null;
     if (rec.limits.fuel.perSecond !== null || rec.limits.fuel.lifetime !== null) return null;
-    const now = this.d.now();
+    const now = this.deps.now();
     const out: StoredMessage[] = [];
     let chars = 0;
     for (const m of agent.queue) {
-      if (out.length >= this.d.batch || (m.expiresAt !== undefined && now > m.expiresAt)) break;
+      if (out.length >= this.deps.batch || (m.expiresAt !== undefined && now > m.expiresAt)) break;
       chars += m.body.length;
       if (chars > BATCH_CHARS) break;
       out.push(m);
@@ -188,9 +190,9 @@ export class Delivery {
         budget,
         messages,
       };
-      let r: Awaited<ReturnType<typeof this.d.pool.runBatch>>;
+      let r: Awaited<ReturnType<typeof this.deps.pool.runBatch>>;
       try {
-        r = this.sound(agent, await this.d.pool.runBatch(slot, task), budget);
+        r = this.sound(agent, await this.deps.pool.runBatch(slot, task), budget);
       } catch (e) {
         // The worker died: which message it was on is unknown to its outcome, so none is
         // blamed now; all that did not settle are delivered again on a new instance, one at a
@@ -208,9 +210,9 @@ export class Delivery {
           this.outcomes.settle(agent, slot, culprit, lostResult(agent, slot, e, budget), txn);
           return;
         }
-        this.d.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
+        this.deps.logger.warn({ agent: rec.id, err: (e as Error)?.message }, 'worker lost during a batch');
         this.dropStarted(ctx, `worker lost during a batch: ${(e as Error)?.message ?? e}`);
-        agent.alone = Math.max(agent.alone, messages.length);
+        agent.unbatched = Math.max(agent.unbatched, messages.length);
         return;
       }
       if (r.kind === 'missing') {
@@ -226,7 +228,7 @@ export class Delivery {
         try {
           this.outcomes.settle(agent, slot, messages[i]!, result, txn);
         } catch (e) {
-          this.d.logger.error(
+          this.deps.logger.error(
             { agent: rec.id, messageId: messages[i]!.id, err: e },
             'settling a batch result failed',
           );
@@ -248,7 +250,7 @@ export class Delivery {
     while (ctx.txns.length <= last) {
       const message = ctx.messages[ctx.txns.length]!;
       const prior = ctx.txns.at(-1) ?? null;
-      ctx.txns.push(this.d.commits.begin(ctx.agent, { t: 'invoke', at: this.d.now(), message }, prior));
+      ctx.txns.push(this.deps.commits.begin(ctx.agent, { t: 'invoke', at: this.deps.now(), message }, prior));
     }
     const txn = ctx.txns[last]!;
     ctx.agent.txn = txn;
@@ -263,10 +265,10 @@ export class Delivery {
     for (const [i, txn] of ctx.txns.entries()) {
       if (txn.state !== 'open' || txn === except) continue;
       const messageId = ctx.messages[i]!.id;
-      this.d.commits.abort(ctx.agent, txn, () =>
-        this.d.journal.append(ctx.agent.id, {
+      this.deps.commits.abort(ctx.agent, txn, () =>
+        this.deps.journal.append(ctx.agent.id, {
           t: 'outcome',
-          at: this.d.now(),
+          at: this.deps.now(),
           messageId,
           result: 'crash',
           value: `${why}; the message is delivered again`,

@@ -45,15 +45,15 @@ export class Executor {
   private readonly delivery: Delivery;
   private readonly admission: Admission;
 
-  constructor(private readonly d: ExecutorDeps) {
-    this.outcomes = new Outcomes(d);
-    this.instances = new Instances(d);
-    this.delivery = new Delivery(d, this.instances, this.outcomes);
+  constructor(private readonly deps: ExecutorDeps) {
+    this.outcomes = new Outcomes(deps);
+    this.instances = new Instances(deps);
+    this.delivery = new Delivery(deps, this.instances, this.outcomes);
     this.admission = new Admission({
-      now: d.now,
-      timers: d.timers,
-      tick: d.tick,
-      slice: d.slice,
+      now: deps.now,
+      timers: deps.timers,
+      tick: deps.tick,
+      slice: deps.slice,
       wake: (agent) => this.wake(agent),
       lifetimeSpent: (agent, message, err) => this.outcomes.lifetimeSpent(agent, message, err),
     });
@@ -67,7 +67,7 @@ export class Executor {
   /** Notes that `agent` may have work; dispatches whatever can run now. */
   wake(agent: AgentRuntime): void {
     if (agent.runnable && !this.runQueue.has(agent)) {
-      this.d.scheduler.wake(agent);
+      this.deps.scheduler.wake(agent);
       this.runQueue.add(agent);
     }
     this.pump();
@@ -75,13 +75,13 @@ export class Executor {
 
   /** The call on `slot` blocked in a hostcall: its permit goes to others. */
   blocked(slot: WorkerSlot): void {
-    this.d.scheduler.block(slot);
+    this.deps.scheduler.block(slot);
     this.pump();
   }
 
   /** The blocking hostcall on `slot` is done; `wake` answers it once the call has a permit. */
   unblocked(slot: WorkerSlot, wake: () => void): void {
-    if (this.stopped || !this.d.scheduler.unblock(slot, wake)) {
+    if (this.stopped || !this.deps.scheduler.unblock(slot, wake)) {
       wake();
       return;
     }
@@ -100,7 +100,7 @@ export class Executor {
   /** Drops the terminated agent's queued messages from position `from` on; their senders are told. */
   dropQueued(agent: AgentRuntime, from: number): void {
     const left = agent.queue.cut(from);
-    this.d.mailboxes.drop(agent.id, left);
+    this.deps.mailboxes.drop(agent.id, left);
     for (const m of left) {
       agent
         .takeWaiter(m.id)
@@ -110,17 +110,17 @@ export class Executor {
 
   /** The agent's call in flight: fuel as of its last park, and whether it is parked. */
   running(id: string): { fuel: number; parked: boolean; blocked: boolean } | null {
-    for (const r of this.d.scheduler.running.values())
+    for (const r of this.deps.scheduler.running.values())
       if (r.agent.id === id) return { fuel: r.charged, parked: r.parked, blocked: r.blocked };
     return null;
   }
 
   /** The call on `slot` parked (preempted) after using `used` fuel: its permit goes on. */
   parked(slot: WorkerSlot, used: number): void {
-    const r = this.d.scheduler.park(slot, used);
+    const r = this.deps.scheduler.park(slot, used);
     if (!r) return;
     // Closing: nothing is scheduled any more, so a call that parks goes on at once.
-    if (this.stopped) this.d.scheduler.resume(r);
+    if (this.stopped) this.deps.scheduler.resume(r);
     else this.pump();
   }
 
@@ -138,9 +138,9 @@ export class Executor {
         for (const r of this.spawns.splice(0)) r(null);
         return;
       }
-      const slot = this.d.pool.freeSlot();
+      const slot = this.deps.pool.freeSlot();
       if (!slot) {
-        if (this.d.scheduler.anyBlocked()) this.d.pool.grow();
+        if (this.deps.scheduler.anyBlocked()) this.deps.pool.grow();
         return;
       }
       slot.busy = true;
@@ -150,7 +150,7 @@ export class Executor {
 
   pump(): void {
     this.handSlots();
-    if (this.stopped || this.d.paused) return;
+    if (this.stopped || this.deps.paused) return;
     // A dispatch can wake agents (a reply, an event to a subscriber) and so call pump again;
     // the nested call only asks this one to go round once more.
     if (this.pumping) {
@@ -184,9 +184,9 @@ export class Executor {
   }
 
   private pumpOnce(): void {
-    for (const slot of this.d.pool.slots.values())
+    for (const slot of this.deps.pool.slots.values())
       if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
-    const s = this.d.scheduler;
+    const s = this.deps.scheduler;
     const candidates: { agent: AgentRuntime; parked?: Running; budget?: WireBudget }[] = [];
     for (const agent of this.runQueue) {
       if (!agent.runnable) {
@@ -220,7 +220,7 @@ export class Executor {
     s.waiting(waiting, best);
     // Work waits for a worker while permits are free: blocked calls hold the workers (an
     // ipc.call chain). One more worker lets the chain go on (the pool grows up to maxWorkers).
-    if (unplaced && s.free > 0 && !this.d.pool.freeSlot() && s.anyBlocked()) this.d.pool.grow();
+    if (unplaced && s.free > 0 && !this.deps.pool.freeSlot() && s.anyBlocked()) this.deps.pool.grow();
   }
 
   /**
@@ -229,17 +229,17 @@ export class Executor {
    * fresh instance there rather than wait behind it). Undefined: it must wait.
    */
   private place(agent: AgentRuntime): WorkerSlot | undefined {
-    const own = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
+    const own = agent.worker === null ? undefined : this.deps.pool.slots.get(agent.worker);
     if (agent.worker !== null && !own) agent.worker = null; // its worker died
     if (own && !own.busy) return own;
-    return this.movable(agent) ? this.d.pool.freeSlot() : undefined;
+    return this.movable(agent) ? this.deps.pool.freeSlot() : undefined;
   }
 
   /** Whether the agent may start on any free worker: it has none, or its worker is held. */
   private movable(agent: AgentRuntime): boolean {
-    const slot = agent.worker === null ? undefined : this.d.pool.slots.get(agent.worker);
+    const slot = agent.worker === null ? undefined : this.deps.pool.slots.get(agent.worker);
     if (!slot?.busy) return true;
-    const held = this.d.scheduler.running.get(slot.thread);
+    const held = this.deps.scheduler.running.get(slot.thread);
     return held?.parked === true || held?.blocked === true;
   }
 
@@ -249,7 +249,7 @@ export class Executor {
     agent.busy = true;
     agent.inFlight = 1;
     slot.busy = true;
-    this.d.scheduler.start(agent, slot, budget.deadlineMs);
+    this.deps.scheduler.start(agent, slot, budget.deadlineMs);
     const used = { fuel: 0 };
     const p = this.delivery
       .deliver(agent, slot, budget, used)
@@ -257,16 +257,16 @@ export class Executor {
         if (agent.record.state === 'terminated') {
           this.dropLeftovers(agent);
           this.release(agent);
-          this.d.forget(agent);
+          this.deps.forget(agent);
         }
       })
       .finally(() => {
         this.inflight.delete(p);
-        this.d.scheduler.finish(slot, used.fuel);
+        this.deps.scheduler.finish(slot, used.fuel);
         agent.busy = false;
         agent.inFlight = 0;
         slot.busy = false;
-        this.d.owners.delete(slot.thread);
+        this.deps.owners.delete(slot.thread);
         if (agent.runnable) this.wake(agent);
         else this.pump();
       });
@@ -287,7 +287,7 @@ export class Executor {
     const thread = agent.worker;
     if (thread === null) return false;
     agent.worker = null;
-    const slot = this.d.pool.slots.get(thread);
+    const slot = this.deps.pool.slots.get(thread);
     if (!slot) return false;
     slot.residents.delete(agent.id);
     slot.unloads.push(agent.id);
@@ -297,7 +297,7 @@ export class Executor {
   private unload(slot: WorkerSlot): void {
     const agents = slot.unloads.splice(0);
     slot.busy = true;
-    const p = this.d.pool
+    const p = this.deps.pool
       .run(slot, { op: 'unload', agents })
       .catch(() => {})
       .finally(() => {
@@ -316,8 +316,8 @@ export class Executor {
     this.stopped = true;
     this.handSlots(); // spawns waiting for a worker are told the kernel closed
     // Parked calls go on, so they can finish within the close timeout; nothing waits any more.
-    this.d.scheduler.waiting(0, undefined);
-    this.d.scheduler.releaseAll();
+    this.deps.scheduler.waiting(0, undefined);
+    this.deps.scheduler.releaseAll();
     this.admission.clear();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const done = await Promise.race([
@@ -349,10 +349,10 @@ export class Executor {
       return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
     }
     // A new agent has spent nothing, so no budget blocks its first start.
-    const budget = budgetFor(agent, this.d.now(), this.d.tick, this.d.slice) as WireBudget;
+    const budget = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice) as WireBudget;
     // init computes too: it holds a permit (even past the count: spawn does not queue) and can
     // be preempted like any call.
-    this.d.scheduler.start(agent, slot, budget.deadlineMs);
+    this.deps.scheduler.start(agent, slot, budget.deadlineMs);
     let fuel = 0;
     const started = this.instances.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);
@@ -365,15 +365,15 @@ export class Executor {
       return startError(agent.id, lostResult(agent, slot, e, budget));
     } finally {
       this.inflight.delete(started);
-      this.d.scheduler.finish(slot, fuel);
+      this.deps.scheduler.finish(slot, fuel);
       agent.busy = false;
       slot.busy = false;
-      this.d.owners.delete(slot.thread);
+      this.deps.owners.delete(slot.thread);
       // Terminated while it started: its instance goes. Messages that reached it meanwhile
       // (a broadcast) run now: nothing else would wake it.
       if (agent.record.state === 'terminated') {
         this.release(agent);
-        this.d.forget(agent);
+        this.deps.forget(agent);
       }
       if (agent.runnable) this.wake(agent);
       else this.pump();

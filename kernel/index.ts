@@ -20,5 +20,6 @@ export {
 } from './kernel.js';
 export { type ComponentInfo, inspectComponent } from './loader.js';
 export type { Capability } from './sdk/capability.js';
-export type { JournalRecord, ReadableEntry, StoredMessage } from './store/journal.js';
+export type { JournalRecord, ReadableEntry } from './store/journal.js';
+export type { StoredMessage } from './store/message.js';
 export type { AgentRecord, AgentState, AgentStats, RestartPolicy, World } from './store/process-table.js';

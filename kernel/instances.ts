@@ -28,7 +28,7 @@ export interface InstanceDeps {
 }
 
 export class Instances {
-  constructor(private readonly d: InstanceDeps) {}
+  constructor(private readonly deps: InstanceDeps) {}
 
   /** Starts an instance of `agent` on `slot` (runs init). Returns the task result. */
   async start(
@@ -41,27 +41,27 @@ export class Instances {
     const rec = agent.record;
     rec.generation += 1;
     // init is a call of its own: what it does lands when the instance is up, or not at all.
-    const record = { t: 'instance' as const, at: this.d.now(), generation: rec.generation, reason };
-    const txn = this.d.commits.begin(agent, record);
-    this.d.owners.set(slot.thread, agent);
+    const record = { t: 'instance' as const, at: this.deps.now(), generation: rec.generation, reason };
+    const txn = this.deps.commits.begin(agent, record);
+    this.deps.owners.set(slot.thread, agent);
     let r: TaskResult;
     try {
-      r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
+      r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
       if (r.kind === 'missing' && r.needModules)
-        r = await this.d.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
+        r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
     } catch (e) {
-      this.d.commits.abort(agent, txn, () => {});
+      this.deps.commits.abort(agent, txn, () => {});
       throw e;
     }
     slot.digests.add(rec.digest);
-    const bad = account(agent, r, this.d.now());
+    const bad = account(agent, r, this.deps.now());
     if (bad.length > 0)
-      this.d.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
+      this.deps.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
     if (r.kind === 'ok') {
       agent.worker = slot.thread;
       slot.residents.add(rec.id);
-      this.d.commits.commit(agent, txn, () => {});
-    } else this.d.commits.abort(agent, txn, () => {});
+      this.deps.commits.commit(agent, txn, () => {});
+    } else this.deps.commits.abort(agent, txn, () => {});
     return r;
   }
 
@@ -91,10 +91,10 @@ export class Instances {
 
   component(agent: AgentRuntime): Promise<LoadedComponent> {
     if (!agent.component) {
-      const bytes = this.d.loader.stored(agent.record.digest);
-      agent.component = this.d.loader
+      const bytes = this.deps.loader.stored(agent.record.digest);
+      agent.component = this.deps.loader
         .inspect(bytes, `component ${agent.record.digest}`)
-        .then((info) => this.d.loader.load(info, bytes));
+        .then((info) => this.deps.loader.load(info, bytes));
       agent.component.catch(() => {
         agent.component = undefined;
       });

@@ -37,8 +37,8 @@ export abstract class KernelCore {
   protected readonly lifecycle: Lifecycle;
   protected readonly agents: Agents;
   protected readonly bus: Bus;
-  protected readonly dlq: DeadLetters;
-  protected readonly hub: EventHub;
+  protected readonly deadLetterQueue: DeadLetters;
+  protected readonly eventLog: EventHub;
   protected closed = false;
   protected pool!: WorkerPool;
   protected executor!: Executor;
@@ -84,9 +84,9 @@ export abstract class KernelCore {
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.defaults = limits;
     this.agents = new Agents(this.processes, capabilities, logger, store.home, limits);
-    this.hub = new EventHub(store, now);
+    this.eventLog = new EventHub(store, now);
     const bus = new Bus({
-      events: this.hub,
+      events: this.eventLog,
       logger,
       agents: this.agents,
       mailboxes: this.mailboxes,
@@ -97,14 +97,14 @@ export abstract class KernelCore {
       timers: base.timers,
     });
     this.bus = bus;
-    this.services = { ...base, bus, events: this.hub };
-    this.dlq = new DeadLetters(store);
+    this.services = { ...base, bus, events: this.eventLog };
+    this.deadLetterQueue = new DeadLetters(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
     this.links = new WorkerLinks(dispatcher, this.owners, () => this.executor, this.services.logger);
     this.lifecycle = new Lifecycle({
       agents: this.agents,
       journal: this.journalStore,
-      events: this.hub,
+      events: this.eventLog,
       now,
     });
   }
@@ -164,8 +164,8 @@ export abstract class KernelCore {
       scheduler,
       slice,
       batch,
-      deadLetters: this.dlq,
-      events: this.hub,
+      deadLetters: this.deadLetterQueue,
+      events: this.eventLog,
       attempts,
       backoffMs,
       reply: (from, m, result) => this.bus.reply(from, m, result),

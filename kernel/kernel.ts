@@ -29,7 +29,8 @@ import { createLogger } from './logger.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';
-import type { ReadableEntry, StoredMessage } from './store/journal.js';
+import type { ReadableEntry } from './store/journal.js';
+import type { StoredMessage } from './store/message.js';
 import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
 import { checkAgentId, checkWhole, validateMessage } from './validate.js';
@@ -99,7 +100,7 @@ export class Kernel extends KernelCore {
       seed: record.seed,
     });
     await this.startNow(agent);
-    this.hub.emit('agent.spawned', record.id, {
+    this.eventLog.emit('agent.spawned', record.id, {
       digest: record.digest,
       world: record.world,
       grants: record.grants,
@@ -267,7 +268,7 @@ export class Kernel extends KernelCore {
   async deadLetters(id?: string): Promise<DeadLetter[]> {
     this.check();
     await this.store.flushed();
-    return this.dlq.list(id);
+    return this.deadLetterQueue.list(id);
   }
 
   /**
@@ -279,7 +280,7 @@ export class Kernel extends KernelCore {
     checkWhole(messageId, 'messageId');
     this.check();
     await this.store.flushed();
-    return { messageId: this.dlq.requeue(id, messageId, this.bus).id };
+    return { messageId: this.deadLetterQueue.requeue(id, messageId, this.bus).id };
   }
 
   /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
@@ -292,7 +293,7 @@ export class Kernel extends KernelCore {
     }
     this.check();
     await this.store.flushed();
-    const n = this.dlq.purge(id, messageIds);
+    const n = this.deadLetterQueue.purge(id, messageIds);
     await this.store.flushed();
     return n;
   }
@@ -304,14 +305,14 @@ export class Kernel extends KernelCore {
    */
   events(options: { prefixes?: string[] } = {}): AsyncIterableIterator<KernelEvent> {
     this.check();
-    return this.hub.iterate(options.prefixes ?? []);
+    return this.eventLog.iterate(options.prefixes ?? []);
   }
 
   /** Stored events after sequence `after` (the last 10,000 are kept), oldest first. */
   async recentEvents(after = 0, limit = 1000): Promise<KernelEvent[]> {
     this.check();
     await this.store.flushed();
-    return this.hub.recent(after, limit);
+    return this.eventLog.recent(after, limit);
   }
 
   /** Resolves when everything written so far is on disk. */
@@ -342,7 +343,7 @@ export class Kernel extends KernelCore {
     }
     this.agents.saveDirty();
     this.links.stopAll();
-    this.hub.close();
+    this.eventLog.close();
     await this.pool.close();
     await this.capabilities.close();
     await this.store.close();

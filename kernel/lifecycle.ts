@@ -23,7 +23,7 @@ export interface LifecycleDeps {
 }
 
 export class Lifecycle {
-  constructor(private readonly d: LifecycleDeps) {}
+  constructor(private readonly deps: LifecycleDeps) {}
 
   /** Moves the agent from one of `from` to `to`. @throws AgentOSError AOS_E_BAD_STATE */
   transition(agent: AgentRuntime, from: AgentState[], to: AgentState, op: string): void {
@@ -41,13 +41,13 @@ export class Lifecycle {
   setState(agent: AgentRuntime, to: AgentState, op: string, why?: AgentOSError): void {
     const rec = agent.record;
     rec.state = to;
-    rec.updatedAt = this.d.now();
+    rec.updatedAt = this.deps.now();
     if (why) rec.lastError = { code: why.code, message: why.message, at: rec.updatedAt };
     const detail = why ? { detail: why.message } : {};
-    this.d.journal.append(rec.id, { t: 'lifecycle', at: rec.updatedAt, op, ...detail });
-    this.d.agents.save(agent);
+    this.deps.journal.append(rec.id, { t: 'lifecycle', at: rec.updatedAt, op, ...detail });
+    this.deps.agents.save(agent);
     const event = op === 'resume' ? 'agent.resumed' : `agent.${to}`;
-    this.d.events.emit(event, rec.id, why ? { code: why.code, reason: why.message } : {});
+    this.deps.events.emit(event, rec.id, why ? { code: why.code, reason: why.message } : {});
   }
 
   /** Applies new limits, priority or weight; nothing changes unless every value is valid. */
@@ -56,7 +56,7 @@ export class Lifecycle {
     const limits = resolveLimits(rec.limits, settings.limits);
     const priority = settings.priority === undefined ? rec.priority : checkPriority(settings.priority);
     const weight = settings.weight === undefined ? rec.weight : checkWeight(settings.weight);
-    Object.assign(rec, { limits, priority, weight, updatedAt: this.d.now() });
-    this.d.agents.save(agent);
+    Object.assign(rec, { limits, priority, weight, updatedAt: this.deps.now() });
+    this.deps.agents.save(agent);
   }
 }

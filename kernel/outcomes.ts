@@ -21,8 +21,9 @@ import type { EventHub } from './events.js';
 import { deterministic } from './failures.js';
 import type { WorkerSlot } from './pool.js';
 import type { DeadLetters } from './store/dead-letters.js';
-import type { Journal, StoredMessage } from './store/journal.js';
+import type { Journal } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
+import type { StoredMessage } from './store/message.js';
 import type { Txn } from './txn.js';
 import type { TaskResult } from './worker/protocol.js';
 
@@ -61,7 +62,7 @@ export class Outcomes {
    */
   abandoned = false;
 
-  constructor(private readonly d: OutcomeDeps) {}
+  constructor(private readonly deps: OutcomeDeps) {}
 
   /** An instance did not start for this message: the message fails with why. */
   startFailed(agent: AgentRuntime, message: StoredMessage, r: TaskResult): void {
@@ -69,7 +70,7 @@ export class Outcomes {
     agent.worker = null;
     const err = startError(agent.id, r);
     const usage = r.kind === 'missing' ? undefined : r;
-    this.d.commits.unit(() => this.fail(agent, message, err, 'crash', err.message, usage));
+    this.deps.commits.unit(() => this.fail(agent, message, err, 'crash', err.message, usage));
   }
 
   /**
@@ -77,17 +78,17 @@ export class Outcomes {
    * stays queued, and whoever waits for it is told.
    */
   lifetimeSpent(agent: AgentRuntime, message: StoredMessage, err: AgentOSError): void {
-    this.d.suspend(agent, err);
+    this.deps.suspend(agent, err);
     this.tell(agent, message, (w) => w.reject(err));
   }
 
   /** The message's TTL passed before it was delivered: it is dropped, and its sender told. */
   expire(agent: AgentRuntime, message: StoredMessage): void {
     if (this.abandoned) return;
-    const at = this.d.now();
+    const at = this.deps.now();
     const value = `expired undelivered at ${at} (its TTL ended at ${message.expiresAt})`;
-    this.d.commits.unit(() => {
-      this.d.journal.append(agent.id, {
+    this.deps.commits.unit(() => {
+      this.deps.journal.append(agent.id, {
         t: 'outcome',
         at,
         messageId: message.id,
@@ -97,7 +98,7 @@ export class Outcomes {
         fuel: 0,
       });
       this.finish(agent, message);
-      this.d.reply(agent.id, message, { error: { tag: 'timed-out', val: value } });
+      this.deps.reply(agent.id, message, { error: { tag: 'timed-out', val: value } });
     });
     const err = new AgentOSError('AOS_E_EXPIRED', `message ${message.id} to ${agent.id} ${value}`, {
       agent: agent.id,
@@ -111,20 +112,20 @@ export class Outcomes {
     if (this.abandoned) return;
     const rec = agent.record;
     rec.stats.invocations += 1;
-    const bad = account(agent, r, this.d.now());
+    const bad = account(agent, r, this.deps.now());
     if (bad.length > 0)
-      this.d.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
+      this.deps.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
     if (r.kind !== 'missing') rec.stats.busyUs += r.us;
     // One message fewer to deliver alone after a lost batch.
-    if (agent.alone > 0) agent.alone--;
+    if (agent.unbatched > 0) agent.unbatched--;
     if (r.kind === 'ok') {
       const value = r.value;
       const text = typeof value === 'string' ? value : JSON.stringify(value);
       const result: unknown = typeof value === 'string' ? JSON.parse(value) : value;
-      this.d.commits.commit(agent, txn, () => {
-        this.d.journal.append(rec.id, {
+      this.deps.commits.commit(agent, txn, () => {
+        this.deps.journal.append(rec.id, {
           t: 'outcome',
-          at: this.d.now(),
+          at: this.deps.now(),
           messageId: message.id,
           result: 'ok',
           value: text,
@@ -132,7 +133,7 @@ export class Outcomes {
           fuel: r.fuel,
         });
         this.finish(agent, message);
-        this.d.reply(agent.id, message, { value: result });
+        this.deps.reply(agent.id, message, { value: result });
       });
       this.tell(agent, message, (w) => w.resolve(result));
       return;
@@ -144,7 +145,7 @@ export class Outcomes {
         reason: r.error.val,
       });
       // A guest error is an answer: the call's effects stand.
-      this.d.commits.commit(agent, txn, () =>
+      this.deps.commits.commit(agent, txn, () =>
         this.fail(agent, message, err, 'error', JSON.stringify(r.error), r),
       );
       return;
@@ -160,7 +161,7 @@ export class Outcomes {
     const code = r.kind === 'crash' && r.code ? r.code : 'AOS_E_AGENT_CRASHED';
     const err = new AgentOSError(code, `${rec.id} crashed: ${reason}`, details);
     const usage = r.kind === 'crash' ? r : undefined;
-    this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', reason, usage));
+    this.deps.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', reason, usage));
   }
 
   /**
@@ -172,20 +173,20 @@ export class Outcomes {
   private settleLimit(agent: AgentRuntime, message: StoredMessage, r: Crash, txn: Txn): void {
     const rec = agent.record;
     const err = new AgentOSError(r.code as ErrorCode, `${rec.id}: ${r.message}`, r.details ?? {});
-    this.d.events.emit('quota.hit', rec.id, { code: r.code, ...(r.details ?? {}) });
+    this.deps.events.emit('quota.hit', rec.id, { code: r.code, ...(r.details ?? {}) });
     const kind = r.details?.budgetKind;
-    const at = this.d.now();
+    const at = this.deps.now();
     if (r.code === 'AOS_E_FUEL_EXHAUSTED' && (kind === 'window' || kind === 'lifetime')) {
       const tries = (agent.requeues.get(message.id) ?? 0) + 1;
       if (kind === 'window' && tries > MAX_REQUEUES) {
         agent.requeues.delete(message.id);
-        this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', r.message, r));
+        this.deps.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', r.message, r));
         return;
       }
       agent.requeues.set(message.id, tries);
       const value = `${r.message}; the message stays queued`;
-      this.d.commits.abort(agent, txn, () => {
-        this.d.journal.append(rec.id, {
+      this.deps.commits.abort(agent, txn, () => {
+        this.deps.journal.append(rec.id, {
           t: 'outcome',
           at,
           messageId: message.id,
@@ -195,13 +196,13 @@ export class Outcomes {
           fuel: r.fuel,
         });
         rec.lastError = { code: err.code, message: err.message, at };
-        this.d.persist(agent);
+        this.deps.persist(agent);
       });
       if (kind === 'lifetime' && rec.state !== 'terminated') this.lifetimeSpent(agent, message, err);
       return;
     }
     agent.requeues.delete(message.id);
-    this.d.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', r.message, r));
+    this.deps.commits.abort(agent, txn, () => this.fail(agent, message, err, 'crash', r.message, r));
   }
 
   /**
@@ -219,39 +220,39 @@ export class Outcomes {
   ): void {
     let err = error;
     const rec = agent.record;
-    const at = this.d.now();
+    const at = this.deps.now();
     const { us, fuel } = usage;
-    this.d.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us, fuel });
+    this.deps.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us, fuel });
     if (result === 'crash') {
       rec.stats.crashes += 1;
       rec.state = rec.state === 'terminated' || rec.state === 'suspended' ? rec.state : 'crashed';
       rec.lastError = { code: err.code, message: err.message, at };
-      this.d.journal.append(rec.id, { t: 'lifecycle', at, op: 'crash', detail: err.message });
-      this.d.logger.warn({ agent: rec.id, code: err.code }, err.message);
-      this.d.events.emit('agent.crashed', rec.id, {
+      this.deps.journal.append(rec.id, { t: 'lifecycle', at, op: 'crash', detail: err.message });
+      this.deps.logger.warn({ agent: rec.id, code: err.code }, err.message);
+      this.deps.events.emit('agent.crashed', rec.id, {
         code: err.code,
         reason: err.message,
         messageId: message.id,
       });
       const attempts = (message.attempts ?? 0) + 1;
       const final = deterministic(err);
-      if (!final && attempts < this.d.attempts && rec.state !== 'terminated') {
+      if (!final && attempts < this.deps.attempts && rec.state !== 'terminated') {
         // At least once: the message stays at the head of the mailbox and is delivered again.
         message.attempts = attempts;
-        this.d.mailboxes.update(agent.id, message);
-        agent.retryAt = at + this.d.backoffMs * 2 ** (attempts - 1);
-        this.d.persist(agent);
+        this.deps.mailboxes.update(agent.id, message);
+        agent.retryAt = at + this.deps.backoffMs * 2 ** (attempts - 1);
+        this.deps.persist(agent);
         return;
       }
       const why = final ? `${final}; not retried` : err.message;
-      this.d.deadLetters.add(agent.id, message, { code: err.code, reason: why, attempts, at });
-      this.d.journal.append(rec.id, {
+      this.deps.deadLetters.add(agent.id, message, { code: err.code, reason: why, attempts, at });
+      this.deps.journal.append(rec.id, {
         t: 'lifecycle',
         at,
         op: 'dead-letter',
         detail: `message ${message.id}`,
       });
-      this.d.events.emit('message.dead-lettered', rec.id, {
+      this.deps.events.emit('message.dead-lettered', rec.id, {
         messageId: message.id,
         code: err.code,
         attempts,
@@ -268,14 +269,14 @@ export class Outcomes {
     this.finish(agent, message);
     const tag = result === 'error' ? String(err.details.tag) : 'unavailable';
     const val = result === 'error' ? String(err.details.reason) : err.message;
-    this.d.reply(agent.id, message, { error: { tag, val } });
+    this.deps.reply(agent.id, message, { error: { tag, val } });
     const failure = err;
     this.tell(agent, message, (w) => w.reject(failure));
   }
 
   /** Answers whoever waits for `message` (an outside caller once its unit is on disk). */
   private tell(agent: AgentRuntime, message: StoredMessage, how: (w: Waiter) => void): void {
-    this.d.commits.answered(agent.takeWaiter(message.id), how);
+    this.deps.commits.answered(agent.takeWaiter(message.id), how);
   }
 
   /** Acks the message and saves the record. */
@@ -283,9 +284,9 @@ export class Outcomes {
     // The head, except for a batch message blamed for its worker's end while those before it
     // go again.
     if (agent.queue.remove(message) && agent.inFlight > 0) agent.inFlight--;
-    this.d.mailboxes.ack(agent.id, message);
-    agent.record.updatedAt = this.d.now();
-    this.d.persist(agent);
+    this.deps.mailboxes.ack(agent.id, message);
+    agent.record.updatedAt = this.deps.now();
+    this.deps.persist(agent);
   }
 }
 

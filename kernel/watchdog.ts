@@ -49,11 +49,11 @@ export class Watchdog {
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly seen = new Map<number, Seen>();
 
-  constructor(private readonly d: WatchdogDeps) {}
+  constructor(private readonly deps: WatchdogDeps) {}
 
   /** Checks a few times per grace period. */
   start(): void {
-    const every = Math.max(5, Math.min(100, Math.floor(this.d.graceMs / 4)));
+    const every = Math.max(5, Math.min(100, Math.floor(this.deps.graceMs / 4)));
     this.timer = setInterval(() => this.check(performance.now()), every);
     this.timer.unref();
   }
@@ -65,7 +65,7 @@ export class Watchdog {
 
   /** One pass over the running calls (public for tests with their own clock). */
   check(now: number): void {
-    const running = this.d.scheduler.running;
+    const running = this.deps.scheduler.running;
     for (const thread of this.seen.keys())
       if (running.get(thread) !== this.seen.get(thread)!.running) this.seen.delete(thread);
     for (const [thread, r] of running) {
@@ -80,9 +80,9 @@ export class Watchdog {
       }
       if (r.parked || r.blocked) continue; // not computing now: the meter gets its chance first
       const ms = now - seen.since - (r.parkedMs - seen.parkedBefore);
-      if (ms <= r.deadlineMs + this.d.graceMs) continue;
+      if (ms <= r.deadlineMs + this.deps.graceMs) continue;
       this.seen.delete(thread);
-      this.d.kill(r.slot, { agent: r.agent.id, index, ms: Math.round(ms), deadlineMs: r.deadlineMs });
+      this.deps.kill(r.slot, { agent: r.agent.id, index, ms: Math.round(ms), deadlineMs: r.deadlineMs });
     }
   }
 }

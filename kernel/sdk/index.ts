@@ -22,7 +22,7 @@
 export { ABI_VERSION, PACKAGE } from '../abi.js';
 export { AgentOSError, type ErrorCode, GuestError, type GuestErrorTag } from '../errors.js';
 export { type KernelEvent, matches } from '../events.js';
-export type { StoredMessage } from '../store/journal.js';
+export type { StoredMessage } from '../store/message.js';
 export { agentKind, MAX_KIND } from '../validate.js';
 export { AgentStore, compareUtf8 } from './agent-store.js';
 export {

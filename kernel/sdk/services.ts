@@ -15,7 +15,7 @@ import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
 import type { Clock, Timers } from '../clock.js';
 import type { KernelEvent } from '../events.js';
-import type { StoredMessage } from '../store/journal.js';
+import type { StoredMessage } from '../store/message.js';
 import type { WriteBatch } from '../store/write-batch.js';
 
 /**

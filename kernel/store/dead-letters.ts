@@ -3,15 +3,15 @@
  * under `[agent, messageId]` with why they failed, until the embedder requeues or purges them.
  *
  * @example
- * const dlq = new DeadLetters(store);
- * dlq.add('echo-1a2b3c', message, { code: 'AOS_E_AGENT_CRASHED', reason: 'trap', attempts: 3, at: now });
- * dlq.list('echo-1a2b3c');
+ * const deadLetters = new DeadLetters(store);
+ * deadLetters.add('echo-1a2b3c', message, { code: 'AOS_E_AGENT_CRASHED', reason: 'trap', attempts: 3, at: now });
+ * deadLetters.list('echo-1a2b3c');
  */
 import type { Database } from 'lmdb';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { Bus } from '../bus.js';
 import { AgentOSError } from '../errors.js';
-import type { StoredMessage } from './journal.js';
+import type { StoredMessage } from './message.js';
 import type { Store } from './store.js';
 
 export interface DeadLetter {

@@ -14,7 +14,7 @@
  */
 import type { Database } from 'lmdb';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
-import { mailboxSeq, type StoredMessage } from './journal.js';
+import { mailboxSeq, type StoredMessage } from './message.js';
 import type { Store } from './store.js';
 import type { PendingPut } from './write-batch.js';
 

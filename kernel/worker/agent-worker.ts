@@ -12,7 +12,7 @@ import { serveCommands } from '../bridge/commands.js';
 import { Parker } from '../bridge/park.js';
 import { PostWriter } from '../bridge/post-ring.js';
 import type { LocalFunction } from '../sdk/capability.js';
-import type { StoredMessage } from '../store/journal.js';
+import type { StoredMessage } from '../store/message.js';
 import {
   type Check,
   type Crash,

@@ -4,7 +4,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ImportPlan } from '../linker.js';
-import type { StoredMessage } from '../store/journal.js';
+import type { StoredMessage } from '../store/message.js';
 
 /** What one call into the instance may use (see worker/meter.ts). */
 export interface WireBudget {
