@@ -33,6 +33,10 @@ export interface Work {
   message: StoredMessage;
 }
 
+/** The error for a message or call to terminated agent `id`. */
+export const terminated = (id: string): AgentOSError =>
+  new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
+
 export class AgentRuntime {
   /** Capability name → the context its host functions receive. */
   readonly contexts = new Map<string, CallContext<unknown, ServiceName>>();
@@ -79,6 +83,11 @@ export class AgentRuntime {
 
   get id(): string {
     return this.record.id;
+  }
+
+  /** Throws AOS_E_AGENT_TERMINATED once the agent is terminated (its last call may still run). */
+  assertLive(): void {
+    if (this.record.state === 'terminated') throw terminated(this.id);
   }
 
   /** Whoever waits for message `id`, no longer waiting here: the one way a waiter leaves. */

@@ -5,7 +5,7 @@
  */
 
 import type { Logger } from 'pino';
-import { AgentRuntime } from './agent.js';
+import { AgentRuntime, terminated } from './agent.js';
 import type { AgentInfo } from './api.js';
 import type { CapabilityHost } from './capabilities.js';
 import { AgentOSError } from './errors.js';
@@ -106,9 +106,7 @@ export class Agents {
     const agent = this.live.get(id);
     if (agent) return agent;
     const rec = typeof id === 'string' ? this.processes.get(id) : undefined;
-    if (rec?.state === 'terminated') {
-      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
-    }
+    if (rec?.state === 'terminated') throw terminated(id);
     if (rec) {
       throw new AgentOSError(
         'AOS_E_BAD_STATE',

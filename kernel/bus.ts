@@ -46,7 +46,7 @@ export class Bus implements Mailer {
    */
   deliver(to: string, sender: string | null, e: Envelope, options: { quiet?: boolean } = {}): StoredMessage {
     const agent = this.deps.agents.get(to);
-    this.live(agent);
+    agent.assertLive();
     this.check(agent, e);
     this.room(agent, sender, options.quiet === true);
     return this.enqueue(agent, this.deps.mailboxes.append(to, this.fields(sender, e)));
@@ -72,7 +72,7 @@ export class Bus implements Mailer {
    */
   stage(txn: CallTxn, to: string, sender: string, e: Envelope, then?: (m: StoredMessage) => void): number {
     const agent = this.deps.agents.get(to);
-    this.live(agent);
+    agent.assertLive();
     this.check(agent, e);
     this.room(agent, sender, false);
     agent.reserved++;
@@ -133,16 +133,9 @@ export class Bus implements Mailer {
   deliverReserved(to: string, sender: string, e: Envelope, id: number): StoredMessage {
     const agent = this.deps.agents.get(to);
     agent.reserved = Math.max(0, agent.reserved - 1);
-    this.live(agent);
+    agent.assertLive();
     this.check(agent, e);
     return this.enqueue(agent, this.deps.mailboxes.appendAs(to, id, this.fields(sender, e)));
-  }
-
-  private live(agent: AgentRuntime): void {
-    if (agent.record.state === 'terminated')
-      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${agent.id} is terminated`, {
-        agent: agent.id,
-      });
   }
 
   private check(agent: AgentRuntime, e: Envelope): void {

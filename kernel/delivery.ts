@@ -10,8 +10,9 @@
  *
  * @example
  * const used = { fuel: 0 };
- * await delivery.deliver(agent, slot, budget, used);
- */ import type { Logger } from 'pino';
+ * await delivery.handOver(agent, slot, budget, used);
+ */
+import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
 import { currentIndex } from './bridge/park.js';
 import { budgetFor, checkUsage } from './budgets.js';
@@ -65,8 +66,8 @@ export class Delivery {
     private readonly outcomes: Outcomes,
   ) {}
 
-  /** Delivers the agent's oldest message; adds the fuel its calls used to `used`. */
-  async deliver(
+  /** Hands the agent's oldest message (or a batch) to its worker; adds the fuel its calls used to `used`. */
+  async handOver(
     agent: AgentRuntime,
     slot: WorkerSlot,
     admitted: WireBudget,
@@ -94,7 +95,7 @@ export class Delivery {
       this.deps.owners.set(slot.thread, agent);
       const batch = this.batchable(agent);
       if (batch) {
-        await this.deliverBatch(agent, slot, batch, budget, used);
+        await this.handOverBatch(agent, slot, batch, budget, used);
         return;
       }
       const base = { agent: rec.id, generation: rec.generation, budget };
@@ -171,7 +172,7 @@ export class Delivery {
    * its first hostcall (see beforeHostcall), or when settled, so every hostcall record follows
    * the `invoke` of its message and lands with its outcome.
    */
-  private async deliverBatch(
+  private async handOverBatch(
     agent: AgentRuntime,
     slot: WorkerSlot,
     messages: StoredMessage[],

@@ -252,7 +252,7 @@ export class Executor {
     this.deps.scheduler.start(agent, slot, budget.deadlineMs);
     const used = { fuel: 0 };
     const p = this.delivery
-      .deliver(agent, slot, budget, used)
+      .handOver(agent, slot, budget, used)
       .then(() => {
         if (agent.record.state === 'terminated') {
           this.dropLeftovers(agent);

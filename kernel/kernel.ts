@@ -177,9 +177,7 @@ export class Kernel extends KernelCore {
   private enqueue(id: string, body: unknown, kind: string): StoredMessage {
     this.check();
     const agent = this.agents.get(id);
-    if (agent.record.state === 'terminated') {
-      throw new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
-    }
+    agent.assertLive();
     const text = validateMessage(kind, body, this.maxMessageBytes);
     return this.bus.deliver(agent.id, null, { kind, body: text });
   }
