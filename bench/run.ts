@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stderr } from 'node:process';
-import { packageRoot } from '../kernel/paths.js';
+import { packageRoot } from '../kernel/base/paths.js';
 import { durabilityFigures } from './durability.js';
 import { fuelFigures } from './fuel.js';
 import { ipcFigures } from './ipc.js';

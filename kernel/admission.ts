@@ -9,9 +9,9 @@
  * admission.clear();                       // closing: no more wake-ups
  */
 import type { AgentRuntime } from './agent.js';
+import type { Timers } from './base/clock.js';
+import { AgentOSError } from './base/errors.js';
 import { budgetFor } from './budgets.js';
-import type { Timers } from './clock.js';
-import { AgentOSError } from './errors.js';
 import type { StoredMessage } from './store/message.js';
 import type { WireBudget } from './worker/protocol.js';
 

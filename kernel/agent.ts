@@ -4,8 +4,8 @@
  * resident instance lives.
  */
 
-import type { Timers } from './clock.js';
-import { AgentOSError } from './errors.js';
+import type { Timers } from './base/clock.js';
+import { AgentOSError } from './base/errors.js';
 import type { ImportPlan } from './linker.js';
 import type { LoadedComponent } from './loader.js';
 import { MessageQueue } from './queue.js';

@@ -7,9 +7,9 @@
 import type { Logger } from 'pino';
 import { AgentRuntime, terminated } from './agent.js';
 import type { AgentInfo } from './api.js';
+import { AgentOSError } from './base/errors.js';
+import type { Limits } from './base/limits.js';
 import type { CapabilityHost } from './capabilities.js';
-import { AgentOSError } from './errors.js';
-import type { Limits } from './limits.js';
 import { link, parseGrants } from './linker.js';
 import { mailboxSeq, type StoredMessage } from './store/message.js';
 import { type AgentRecord, emptyStats, type ProcessTable } from './store/process-table.js';

@@ -1,7 +1,7 @@
 /** The option and result types of the embedding API. */
 import type { Logger } from 'pino';
-import type { Clock } from './clock.js';
-import type { LimitsInput, Priority } from './limits.js';
+import type { Clock } from './base/clock.js';
+import type { LimitsInput, Priority } from './base/limits.js';
 import type { Capability } from './sdk/capability.js';
 import type { AgentRecord, RestartPolicy } from './store/process-table.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS } from '../testing/harness.js';
-import { type Clock, ManualClock, systemClock, timersOf } from './clock.js';
+import { type Clock, ManualClock, systemClock, timersOf } from './base/clock.js';
 import type { Kernel } from './kernel.js';
 
 let kernel: Kernel;

@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime, Waiter } from './agent.js';
-import { AgentOSError } from './errors.js';
+import { AgentOSError } from './base/errors.js';
 import type { Journal, JournalRecord } from './store/journal.js';
 import type { WriteBatch } from './store/write-batch.js';
 import { Txn } from './txn.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from '../testing/harness.js';
-import { ManualClock } from './clock.js';
+import { ManualClock } from './base/clock.js';
 import type { Kernel } from './kernel.js';
 
 let kernel: Kernel | undefined;

@@ -9,7 +9,7 @@ import {
   tempHome,
   until,
 } from '../testing/harness.js';
-import { ManualClock } from './clock.js';
+import { ManualClock } from './base/clock.js';
 import type { Kernel } from './kernel.js';
 
 let kernel: Kernel;

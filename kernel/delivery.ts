@@ -14,10 +14,10 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
+import { AgentOSError } from './base/errors.js';
 import { currentIndex } from './bridge/park.js';
 import { budgetFor, checkUsage } from './budgets.js';
 import type { Commits } from './commits.js';
-import { AgentOSError } from './errors.js';
 import type { Instances } from './instances.js';
 import type { Outcomes } from './outcomes.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';

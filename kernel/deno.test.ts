@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from './base/paths.js';
 
 const DENO = join(packageRoot(), 'node_modules', '.bin', 'deno');
 

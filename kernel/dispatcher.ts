@@ -20,9 +20,9 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent.js';
+import { GuestError } from './base/errors.js';
 import { type Served, Status } from './bridge/channel.js';
 import { decodeValue } from './bridge/codec.js';
-import { GuestError } from './errors.js';
 import type { HostcallEntry, HostcallTable } from './linker.js';
 import { TokenBucket } from './rate-limit.js';
 import { WithNote } from './sdk/capability.js';

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openKernel, tempHome } from '../testing/harness.js';
+import { packageRoot } from './base/paths.js';
 import type { Kernel } from './kernel.js';
-import { packageRoot } from './paths.js';
 
 let kernel: Kernel;
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, until } from '../testing/harness.js';
-import type { KernelEvent } from './events.js';
 import type { Kernel } from './kernel.js';
+import type { KernelEvent } from './store/events.js';
 
 let kernel: Kernel;
 

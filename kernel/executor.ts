@@ -8,10 +8,10 @@
  */
 import { Admission } from './admission.js';
 import type { AgentRuntime } from './agent.js';
+import type { Timers } from './base/clock.js';
+import { AgentOSError } from './base/errors.js';
 import { budgetFor } from './budgets.js';
-import type { Timers } from './clock.js';
 import { Delivery, type DeliveryDeps, lostResult } from './delivery.js';
-import { AgentOSError } from './errors.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
 import type { WorkerSlot } from './pool.js';

@@ -7,9 +7,9 @@
  * import { Kernel } from './kernel/index.js';
  * const kernel = await Kernel.open({ home: './.agentos', capabilities: [log] });
  */
-export { ABI_VERSION, PACKAGE, WIT_INTERFACES } from './abi.js';
-export { type Clock, ManualClock, systemClock } from './clock.js';
-export { AgentOSError, ERROR_CODES, type ErrorCode, GuestError, type GuestErrorTag } from './errors.js';
+export { ABI_VERSION, PACKAGE, WIT_INTERFACES } from './base/abi.js';
+export { type Clock, ManualClock, systemClock } from './base/clock.js';
+export { AgentOSError, ERROR_CODES, type ErrorCode, GuestError, type GuestErrorTag } from './base/errors.js';
 export {
   type AgentInfo,
   Kernel,

@@ -19,21 +19,21 @@ import type {
   SpawnOptions,
   ToolDescriptor,
 } from './api.js';
+import { millis, systemClock, timersOf } from './base/clock.js';
+import { AgentOSError } from './base/errors.js';
+import { jsonText } from './base/json.js';
+import { createLogger } from './base/logger.js';
+import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
 import { CapabilityHost } from './capabilities.js';
-import { millis, systemClock, timersOf } from './clock.js';
-import { AgentOSError } from './errors.js';
-import type { KernelEvent } from './events.js';
-import { jsonText } from './json.js';
 import { KernelCore } from './kernel-core.js';
-import { createLogger } from './logger.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';
+import type { KernelEvent } from './store/events.js';
 import type { ReadableEntry } from './store/journal.js';
 import type { StoredMessage } from './store/message.js';
 import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
-import { checkAgentId, checkWhole, validateMessage } from './validate.js';
 
 export type * from './api.js';
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { packageRoot } from './paths.js';
+import { packageRoot } from './base/paths.js';
 
 const root = packageRoot();
 
@@ -65,6 +65,31 @@ describe('layering', () => {
         return (t.startsWith('hostcalls/') || t.startsWith('examples/')) && folder(t) !== folder(f);
       }),
     ).toEqual([]);
+  });
+
+  test('no folder imports, through others, a folder that imports it', () => {
+    const edges = new Map<string, Set<string>>();
+    for (const f of files)
+      for (const t of imports(f)) {
+        const [a, b] = [dirname(f), dirname(t)];
+        if (a === b) continue;
+        if (!edges.has(a)) edges.set(a, new Set());
+        edges.get(a)!.add(b);
+      }
+    /** The folders `from` reaches, following imports. */
+    const reach = (from: string): Set<string> => {
+      const seen = new Set<string>();
+      const todo = [from];
+      for (let d = todo.pop(); d !== undefined; d = todo.pop())
+        for (const n of edges.get(d) ?? []) {
+          if (seen.has(n)) continue;
+          seen.add(n);
+          todo.push(n);
+        }
+      return seen;
+    };
+    const cycles = [...edges.keys()].filter((d) => reach(d).has(d)).sort();
+    expect(cycles).toEqual([]);
   });
 
   test('the SDK leans on no part of the kernel that runs it', () => {

@@ -9,9 +9,9 @@
 import type { AgentRuntime } from './agent.js';
 import type { Agents } from './agents.js';
 import type { AgentSettings } from './api.js';
-import { AgentOSError } from './errors.js';
-import type { EventHub } from './events.js';
-import { checkPriority, checkWeight, resolveLimits } from './limits.js';
+import { AgentOSError } from './base/errors.js';
+import { checkPriority, checkWeight, resolveLimits } from './base/limits.js';
+import type { EventHub } from './store/events.js';
 import type { Journal } from './store/journal.js';
 import type { AgentState } from './store/process-table.js';
 

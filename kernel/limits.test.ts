@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fuelSequence } from '../testing/fuel-sequence.js';
 import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from '../testing/harness.js';
+import { ManualClock } from './base/clock.js';
+import { packageRoot } from './base/paths.js';
 import { DEFAULT_TICK } from './budgets.js';
-import { ManualClock } from './clock.js';
 import type { Kernel } from './kernel.js';
-import { packageRoot } from './paths.js';
 
 let kernel: Kernel;
 

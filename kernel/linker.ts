@@ -10,10 +10,11 @@
  * const plan = link(info.imports, grants, table, 'echo.wasm');
  * // At spawn, every problem at once: checkGrants(...).problems, importProblems(...)
  */
-import { ABI_VERSION, glueImportKey, jsName, PACKAGE, parseImportName, WIT_INTERFACES } from './abi.js';
-import { AgentOSError, refusal } from './errors.js';
+import { ABI_VERSION, glueImportKey, jsName, PACKAGE, parseImportName, WIT_INTERFACES } from './base/abi.js';
+import { AgentOSError, refusal } from './base/errors.js';
 import type { Capability, Grant, HostFunction } from './sdk/capability.js';
 import type { ServiceName } from './sdk/services.js';
+import type { ImportPlan } from './worker/protocol.js';
 
 export interface HostcallEntry {
   id: number;
@@ -70,8 +71,7 @@ export class HostcallTable {
   }
 }
 
-/** What a worker needs to build the import object: glue key → JS function name → hostcall id. */
-export type ImportPlan = Record<string, Record<string, number>>;
+export type { ImportPlan };
 
 const KNOWN = new Set<string>(WIT_INTERFACES);
 

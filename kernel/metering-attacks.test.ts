@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
 import { fixture, openKernel, tempHome } from '../testing/harness.js';
-import type { AgentOSError } from './errors.js';
+import type { AgentOSError } from './base/errors.js';
 import { FUEL } from './fuel/names.js';
 import { instrumentFuel } from './fuel/pass.js';
 import type { Kernel } from './kernel.js';

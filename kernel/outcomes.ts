@@ -14,13 +14,13 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime, Waiter } from './agent.js';
+import { AgentOSError, type ErrorCode } from './base/errors.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
-import { AgentOSError, type ErrorCode } from './errors.js';
-import type { EventHub } from './events.js';
 import { deterministic } from './failures.js';
 import type { WorkerSlot } from './pool.js';
 import type { DeadLetters } from './store/dead-letters.js';
+import type { EventHub } from './store/events.js';
 import type { Journal } from './store/journal.js';
 import type { Mailboxes } from './store/mailbox.js';
 import type { StoredMessage } from './store/message.js';

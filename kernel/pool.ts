@@ -11,12 +11,12 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { AgentOSError } from './base/errors.js';
+import { compiledEntry } from './base/paths.js';
 import { type Channel, createChannel } from './bridge/channel.js';
 import { CommandSender, createCommandBuffer } from './bridge/commands.js';
 import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
 import { createPostRing, type PostRing } from './bridge/post-ring.js';
-import { AgentOSError } from './errors.js';
-import { compiledEntry } from './paths.js';
 import type { Killed } from './watchdog.js';
 import {
   type BatchResult,

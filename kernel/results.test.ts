@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel } from '../testing/harness.js';
 import { AgentRuntime } from './agent.js';
+import { AgentOSError } from './base/errors.js';
+import { DEFAULT_LIMITS } from './base/limits.js';
 import { account, checkUsage } from './budgets.js';
-import { AgentOSError } from './errors.js';
-import { DEFAULT_LIMITS } from './limits.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { TaskResult } from './worker/protocol.js';
 

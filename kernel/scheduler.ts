@@ -19,8 +19,8 @@
  * s.start(agent, slot, deadlineMs); s.park(slot, used); s.resume(entry); s.finish(slot, fuel);
  */
 import type { AgentRuntime } from './agent.js';
+import { PRIORITIES } from './base/limits.js';
 import { clearYield, requestYield, resume } from './bridge/park.js';
-import { PRIORITIES } from './limits.js';
 import type { WorkerSlot } from './pool.js';
 
 /**

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../testing/harness.js';
-import { AgentOSError, type Problem } from './errors.js';
+import { AgentOSError, type Problem } from './base/errors.js';
 import type { Kernel, SpawnOptions } from './kernel.js';
 
 /** The error a spawn is refused with (it must be refused). */

@@ -2,7 +2,7 @@
  * Everything `spawn` checks before it stores anything: the component bytes and their world, its
  * imports against the grants, each grant and its scope (each granted capability's own `configure`
  * runs on a draft record), and each option. Every problem found is reported at once, in one
- * AgentOSError (kernel/errors.ts `refusal`), most important first: imports, exports, grants,
+ * AgentOSError (kernel/base/errors.ts `refusal`), most important first: imports, exports, grants,
  * grant scopes, options. Only when all pass does spawn transpile, keep the bytes and record the agent.
  *
  * @example
@@ -12,9 +12,9 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { SpawnOptions } from './api.js';
-import { AgentOSError, refusal } from './errors.js';
-import { jsonText } from './json.js';
-import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './limits.js';
+import { AgentOSError, refusal } from './base/errors.js';
+import { jsonText } from './base/json.js';
+import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './base/limits.js';
 import { checkGrants, type HostcallTable, importProblems } from './linker.js';
 import { type ComponentInfo, readComponent } from './loader.js';
 import type { Capability, Grant } from './sdk/capability.js';

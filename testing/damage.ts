@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { packageRoot } from '../kernel/paths.js';
+import { packageRoot } from '../kernel/base/paths.js';
 import { type DbRecord, PageFile, u64 } from '../kernel/store/lmdb-pages.js';
 import { walkTree } from '../kernel/store/lmdb-tree.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from './harness.js';

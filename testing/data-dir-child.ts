@@ -13,7 +13,7 @@
  * with its stack on stderr.
  */
 import { argv, exit, pid, stdin, stdout } from 'node:process';
-import { AgentOSError } from '../kernel/errors.js';
+import { AgentOSError } from '../kernel/base/errors.js';
 import { PageFile } from '../kernel/store/lmdb-pages.js';
 import { walkSnapshot } from '../kernel/store/lmdb-snapshot.js';
 import { Store } from '../kernel/store/store.js';

@@ -1,5 +1,5 @@
 /** Test helper: awaits a rejection (or a throw) and returns `CODE: message`. */
-import { AgentOSError } from '../kernel/errors.js';
+import { AgentOSError } from '../kernel/base/errors.js';
 
 export async function codeOf(f: Promise<unknown> | (() => unknown)): Promise<string> {
   try {

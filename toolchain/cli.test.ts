@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../kernel/paths.js';
+import { packageRoot } from '../kernel/base/paths.js';
 import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 
-const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli.js');
+const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli', 'main.js');
 
 interface Run {
   code: number;

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../kernel/paths.js';
+import { packageRoot } from '../kernel/base/paths.js';
 import { PageFile } from '../kernel/store/lmdb-pages.js';
 import { walkSnapshot } from '../kernel/store/lmdb-snapshot.js';
 import {
@@ -19,7 +19,7 @@ import {
 import { openKernel, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
 import type { DoctorReport } from './doctor.js';
 
-const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli.js');
+const CLI = join(packageRoot(), 'dist', 'toolchain', 'cli', 'main.js');
 
 interface Run {
   code: number | null;

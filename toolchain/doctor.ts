@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
-import { AgentOSError } from '../kernel/errors.js';
+import { AgentOSError } from '../kernel/base/errors.js';
 import { FORMAT, MARKER, readMarker } from '../kernel/store/data-dir.js';
 import { type Meta, PageFile } from '../kernel/store/lmdb-pages.js';
 import { walkSnapshot } from '../kernel/store/lmdb-snapshot.js';

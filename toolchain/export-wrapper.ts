@@ -16,7 +16,7 @@
  * const code = await wrapExports(bundledSource, ['init', 'handle']);
  */
 import { build, type Plugin } from 'esbuild';
-import { GUEST_ERROR_TAGS } from '../kernel/errors.js';
+import { GUEST_ERROR_TAGS } from '../kernel/base/errors.js';
 import { CRASH_MARKER } from '../kernel/worker/protocol.js';
 
 /** How each export reports a crash: describe returns a list, the others a result. */

@@ -7,8 +7,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { argv } from 'node:process';
 import { types } from '@bytecodealliance/jco';
-import { importName, PACKAGE, WIT_INTERFACES } from '../kernel/abi.js';
-import { packageRoot } from '../kernel/paths.js';
+import { importName, PACKAGE, WIT_INTERFACES } from '../kernel/base/abi.js';
+import { packageRoot } from '../kernel/base/paths.js';
 import { withWitWorkspace } from './wit-workspace.js';
 
 export async function writeGuestTypes(outDir = join(packageRoot(), 'components', 'types')): Promise<void> {

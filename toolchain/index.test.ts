@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../kernel/paths.js';
+import { packageRoot } from '../kernel/base/paths.js';
 import { tempHome } from '../testing/harness.js';
 
 /** Runs `code` as an ES module in a package that depends on agentos (installed as a link). */

@@ -14,7 +14,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'lmdb';
-import { AgentOSError } from '../kernel/errors.js';
+import { AgentOSError } from '../kernel/base/errors.js';
 import { MAIN_RECORDS } from '../kernel/store/lmdb-snapshot.js';
 import { Store } from '../kernel/store/store.js';
 

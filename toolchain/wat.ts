@@ -11,8 +11,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
-import { ABI_VERSION, importName, PACKAGE } from '../kernel/abi.js';
-import { AgentOSError } from '../kernel/errors.js';
+import { ABI_VERSION, importName, PACKAGE } from '../kernel/base/abi.js';
+import { AgentOSError } from '../kernel/base/errors.js';
 import { withWitWorkspace } from './wit-workspace.js';
 
 export interface WatOptions {

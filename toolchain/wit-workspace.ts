@@ -9,7 +9,7 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { witDir } from '../kernel/paths.js';
+import { witDir } from '../kernel/base/paths.js';
 
 export interface WitWorld {
   /** The root package, e.g. `agentos:build`. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../kernel/clock.js';
+import { ManualClock } from '../../kernel/base/clock.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import { fixture, openKernel, PROBE_GRANTS, until } from '../../testing/harness.js';
 

@@ -4,7 +4,7 @@
  * the pool grows (up to `maxWorkers`) when blocked calls hold every worker.
  */
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../kernel/clock.js';
+import { ManualClock } from '../../kernel/base/clock.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import { messenger, openKernel, until } from '../../testing/harness.js';
 

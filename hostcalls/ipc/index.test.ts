@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../kernel/clock.js';
+import { ManualClock } from '../../kernel/base/clock.js';
 import type { Kernel, KernelOptions } from '../../kernel/kernel.js';
 import { codeOf } from '../../testing/expect-error.js';
 import { fixture, messenger, openKernel, sample, tempHome, until } from '../../testing/harness.js';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../base/paths.js';
 import { createChannel, Status, serveChannel } from './channel.js';
 
 // The worker side runs the compiled client (a worker cannot load TypeScript).

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../base/paths.js';
 import { encodeToBytes } from './codec.js';
 import { CommandSender, createCommandBuffer } from './commands.js';
 

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { packageRoot } from '../paths.js';
+import { packageRoot } from '../base/paths.js';
 import { decodeValue } from './codec.js';
 import {
   createPostRing,

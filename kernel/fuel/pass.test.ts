@@ -3,7 +3,7 @@ import { parse } from '@bytecodealliance/jco';
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
-import type { AgentOSError } from '../errors.js';
+import type { AgentOSError } from '../base/errors.js';
 import { FUEL, instrumentFuel } from './pass.js';
 import { instrumentInThread } from './thread.js';
 

@@ -26,7 +26,7 @@
  * const { bytes, stats } = instrumentFuel(readFileSync('core.wasm'));
  */
 import binaryen from 'binaryen';
-import { AgentOSError } from '../errors.js';
+import { AgentOSError } from '../base/errors.js';
 import { FUEL } from './names.js';
 import { refuseReserved, reservedInterface, reservedInternal } from './reserved.js';
 import { type Walker, walkerFor } from './walk.js';

@@ -15,7 +15,7 @@
  * refuseReserved(compiled, binaryenModule, 'component.core.wasm'); // throws AOS_E_RESERVED_NAME
  */
 import binaryen from 'binaryen';
-import { AgentOSError } from '../errors.js';
+import { AgentOSError } from '../base/errors.js';
 import { FUEL } from './names.js';
 
 /** Where a reserved name was found. */

@@ -14,7 +14,7 @@ console.error = quiet;
 const { bytes, what } = workerData as { bytes: Uint8Array; what: string };
 const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(m, transfer);
 const { instrumentFuel } = await import('./pass.js');
-const { AgentOSError } = await import('../errors.js');
+const { AgentOSError } = await import('../base/errors.js');
 try {
   const result = instrumentFuel(bytes, what, (phase) => post({ phase }));
   post({ result }, [result.bytes.buffer as ArrayBuffer]);

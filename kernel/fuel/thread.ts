@@ -7,8 +7,8 @@
  * const { bytes } = await instrumentInThread(core, 'component.core.wasm', (p) => console.log(p));
  */
 import { Worker } from 'node:worker_threads';
-import { AgentOSError, type ErrorCode } from '../errors.js';
-import { compiledEntry } from '../paths.js';
+import { AgentOSError, type ErrorCode } from '../base/errors.js';
+import { compiledEntry } from '../base/paths.js';
 import type { FuelPhase, FuelResult } from './pass.js';
 
 /** What the thread posts back. */

@@ -25,7 +25,7 @@
  * does. Each op also costs V8 ~10-25 ns of call overhead, which is not charged.
  */
 import binaryen from 'binaryen';
-import { AgentOSError } from '../errors.js';
+import { AgentOSError } from '../base/errors.js';
 import { B, childGetters, type Expr, idName, LEAVES, sizeOperands } from './expressions.js';
 
 /** Branch targets a subtree may leave to; RETURN stands for leaving the function. */

@@ -19,11 +19,11 @@
  *   },
  * });
  */
-export { ABI_VERSION, PACKAGE } from '../abi.js';
-export { AgentOSError, type ErrorCode, GuestError, type GuestErrorTag } from '../errors.js';
-export { type KernelEvent, matches } from '../events.js';
+export { ABI_VERSION, PACKAGE } from '../base/abi.js';
+export { AgentOSError, type ErrorCode, GuestError, type GuestErrorTag } from '../base/errors.js';
+export { agentKind, MAX_KIND } from '../base/validate.js';
+export { type KernelEvent, matches } from '../store/events.js';
 export type { StoredMessage } from '../store/message.js';
-export { agentKind, MAX_KIND } from '../validate.js';
 export { AgentStore, compareUtf8 } from './agent-store.js';
 export {
   type AgentView,

@@ -8,7 +8,7 @@
  * parsePrefixScope({ capability: 'events', scope: 'agent.|quota.' }, 'w-1');    // ['agent.', 'quota.']
  */
 
-import { AgentOSError } from '../errors.js';
+import { AgentOSError } from '../base/errors.js';
 import type { Grant } from './capability.js';
 
 /** Throws AOS_E_BAD_CONFIG if the grant carries a scope (e.g. `clock:fast`). */

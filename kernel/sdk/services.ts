@@ -13,8 +13,8 @@
  */
 import type { Database } from 'lmdb';
 import type { Logger } from 'pino';
-import type { Clock, Timers } from '../clock.js';
-import type { KernelEvent } from '../events.js';
+import type { Clock, Timers } from '../base/clock.js';
+import type { KernelEvent } from '../store/events.js';
 import type { StoredMessage } from '../store/message.js';
 import type { WriteBatch } from '../store/write-batch.js';
 

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compiledEntry, packageRoot } from '../paths.js';
+import { compiledEntry, packageRoot } from '../base/paths.js';
 
 export function workerModule(base: string, path: string): string {
   const sibling = new URL(path, base);

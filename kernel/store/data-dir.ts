@@ -18,8 +18,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
-import { AgentOSError } from '../errors.js';
+import { writeFileAtomic } from '../base/atomic-write.js';
+import { AgentOSError } from '../base/errors.js';
 import { PageFile } from './lmdb-pages.js';
 import { walkSnapshot } from './lmdb-snapshot.js';
 

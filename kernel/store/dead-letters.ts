@@ -8,9 +8,8 @@
  * deadLetters.list('echo-1a2b3c');
  */
 import type { Database } from 'lmdb';
+import { AgentOSError } from '../base/errors.js';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
-import type { Bus } from '../bus.js';
-import { AgentOSError } from '../errors.js';
 import type { StoredMessage } from './message.js';
 import type { Store } from './store.js';
 
@@ -23,6 +22,15 @@ export interface DeadLetter {
   attempts: number;
   /** Kernel-clock ms when it was dead-lettered. */
   at: number;
+}
+
+/** Where a requeued message goes (the kernel's bus). */
+export interface Redelivery {
+  deliver(
+    to: string,
+    sender: string | null,
+    e: { kind: string; body: string; priority?: 0 | 1 | 2 },
+  ): StoredMessage;
 }
 
 export class DeadLetters {
@@ -62,7 +70,7 @@ export class DeadLetters {
    * Delivers dead letter `id` of `agent` again through `bus`, as a new message, and drops it
    * from here. @throws AgentOSError AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals
    */
-  requeue(agent: string, id: number, bus: Bus): StoredMessage {
+  requeue(agent: string, id: number, bus: Redelivery): StoredMessage {
     const letter = this.get(agent, id);
     if (!letter) {
       throw new AgentOSError('AOS_E_DEAD_LETTER_NOT_FOUND', `no dead letter ${id} of ${agent}`, {

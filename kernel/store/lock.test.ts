@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pid } from 'node:process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempHome } from '../../testing/harness.js';
-import { AgentOSError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { AgentOSError } from '../base/errors.js';
+import { packageRoot } from '../base/paths.js';
 import { bootId, HomeLock, lockText, parseOwner, startTime } from './lock.js';
 import { Store } from './store.js';
 

@@ -36,7 +36,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { kill, pid } from 'node:process';
-import { AgentOSError } from '../errors.js';
+import { AgentOSError } from '../base/errors.js';
 
 /** Who holds a lock (or a claim). `start`, `boot`, `nonce`: null where unknown. */
 export interface Owner {

@@ -8,7 +8,7 @@
  * table.get('echo-1a2b3c')?.state; // 'ready'
  */
 import type { Database } from 'lmdb';
-import type { Limits, Priority } from '../limits.js';
+import type { Limits, Priority } from '../base/limits.js';
 import type { Store } from './store.js';
 
 /**

@@ -15,7 +15,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import type { AgentOSError } from '../errors.js';
+import type { AgentOSError } from '../base/errors.js';
 import { checkDataDir, dataDirError, isLmdbError, writeMarker } from './data-dir.js';
 import { HomeLock } from './lock.js';
 import { WriteBatch } from './write-batch.js';

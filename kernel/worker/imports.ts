@@ -9,7 +9,7 @@
  * const { imports, locals } = importObject(task.imports, sides, { client, posts, current: () => 0 });
  * glue.instantiate(getCoreModule, imports, meter.instantiateCore);
  */
-import { ABI_VERSION, jsName, PACKAGE } from '../abi.js';
+import { ABI_VERSION, jsName, PACKAGE } from '../base/abi.js';
 import { type HostcallClient, Status } from '../bridge/channel.js';
 import type { PostWriter } from '../bridge/post-ring.js';
 import type { LocalFunction, WorkerSide } from '../sdk/capability.js';

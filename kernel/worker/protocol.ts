@@ -3,7 +3,6 @@
  * Plain structured-cloneable values only.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { ImportPlan } from '../linker.js';
 import type { StoredMessage } from '../store/message.js';
 
 /** What one call into the instance may use (see worker/meter.ts). */
@@ -84,6 +83,9 @@ export interface ModulesMessage {
   digest: string;
   modules: Record<string, WebAssembly.Module>;
 }
+
+/** What a worker needs to build the import object: glue key → JS function name → hostcall id. */
+export type ImportPlan = Record<string, Record<string, number>>;
 
 export interface LoadTask extends Base {
   op: 'load';

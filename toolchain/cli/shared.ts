@@ -4,7 +4,7 @@
  */
 import { env, stderr } from 'node:process';
 import { Kernel } from '../../index.js';
-import { logLevelFlag, usage, type Values } from '../cli-args.js';
+import { logLevelFlag, usage, type Values } from './args.js';
 
 export const USAGE = `agentos — a microkernel for AI agents as WebAssembly components
 

@@ -13,12 +13,12 @@
 import { readFile } from 'node:fs/promises';
 import { stdin, stdout } from 'node:process';
 import { parseArgs } from 'node:util';
-import type { SpawnOptions } from '../kernel/api.js';
-import { AgentOSError } from '../kernel/errors.js';
-import { toJson } from '../kernel/json.js';
-import { checkPriority, checkWeight, DEFAULT_LIMITS, resolveLimits } from '../kernel/limits.js';
-import { LOG_LEVELS } from '../kernel/options.js';
-import { parseSeed } from '../kernel/spawn-options.js';
+import type { SpawnOptions } from '../../kernel/api.js';
+import { AgentOSError } from '../../kernel/base/errors.js';
+import { toJson } from '../../kernel/base/json.js';
+import { checkPriority, checkWeight, DEFAULT_LIMITS, resolveLimits } from '../../kernel/base/limits.js';
+import { LOG_LEVELS } from '../../kernel/options.js';
+import { parseSeed } from '../../kernel/spawn-options.js';
 
 export const OPTIONS = {
   home: { type: 'string' },

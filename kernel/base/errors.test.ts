@@ -18,6 +18,8 @@ function textFiles(): string[] {
   for (const dir of [
     'kernel',
     'hostcalls',
+    'testing',
+    'examples',
     'toolchain',
     'bench',
     'conformance',

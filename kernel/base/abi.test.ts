@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultCapabilities as CAPABILITIES } from '../hostcalls/index.js';
+import { defaultCapabilities as CAPABILITIES } from '../../hostcalls/index.js';
 import { ABI_VERSION, jsName, parseImportName, WIT_INTERFACES } from './abi.js';
 import { GUEST_ERROR_TAGS } from './errors.js';
 import { witDir } from './paths.js';

@@ -1,6 +1,6 @@
 /** The commands that run agents: `run`, `spawn`, `configure`, `send`, and suspend, resume, terminate. */
-import { grantFlags, jsonFlag, print, seedFlag, settingsFlags, usage, wholeFlag } from '../cli-args.js';
-import { type Command, need, withKernel } from './kernel.js';
+import { grantFlags, jsonFlag, print, seedFlag, settingsFlags, usage, wholeFlag } from './args.js';
+import { type Command, need, withKernel } from './shared.js';
 
 /** Spawns, sends one message (or lists or calls a skill's tools), terminates. */
 export const run: Command = async (v, p) => {

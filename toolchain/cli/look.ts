@@ -1,10 +1,10 @@
 /** The commands that look without running anything: `ps`, `journal`, `doctor`, and the demo. */
 import { stdout } from 'node:process';
-import { AgentOSError } from '../../kernel/errors.js';
-import { jsonOut, logLevelFlag, print, wholeFlag } from '../cli-args.js';
+import { AgentOSError } from '../../kernel/base/errors.js';
 import { runDemo } from '../demo.js';
 import { doctor as check } from '../doctor.js';
-import { type Command, homeOf, need, withKernel } from './kernel.js';
+import { jsonOut, logLevelFlag, print, wholeFlag } from './args.js';
+import { type Command, homeOf, need, withKernel } from './shared.js';
 
 export const ps: Command = (v, p) =>
   withKernel(

@@ -8,7 +8,7 @@
  * for await (const e of kernel.events({ prefixes: ['agent.'] })) console.log(e.seq, e.kind, e.agent);
  */
 import type { Database } from 'lmdb';
-import type { Store } from './store/store.js';
+import type { Store } from './store.js';
 
 export interface KernelEvent {
   seq: number;

@@ -4,8 +4,8 @@ import { stderr } from 'node:process';
 import { instrumentInThread } from '../../kernel/fuel/thread.js';
 import { inspectComponent, readComponent } from '../../kernel/loader.js';
 import { buildComponent } from '../build.js';
-import { print, usage } from '../cli-args.js';
-import { type Command, need } from './kernel.js';
+import { print, usage } from './args.js';
+import { type Command, need } from './shared.js';
 
 export const build: Command = async (v, p) => {
   const world = v.world ?? 'agent';

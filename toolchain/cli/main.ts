@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `agentos` command line: parses the flags (cli-args.ts) and runs the command, one file per
- * group in commands/. Results go to stdout (JSON where a program may read them); errors go to
+ * The `agentos` command line: parses the flags (args.ts) and runs the command, one file per
+ * group beside it. Results go to stdout (JSON where a program may read them); errors go to
  * stderr as `AOS_E_...: sentence`, with a non-zero exit code (1 for a kernel error, 2 for bad
  * usage: AOS_E_BAD_ARGUMENT).
  *
@@ -11,12 +11,12 @@
  *   agentos send echo-1a2b3c --message @body.json      (or --message - to read stdin)
  */
 import { argv, exit, stderr, stdout } from 'node:process';
-import { AgentOSError } from '../kernel/errors.js';
-import { parseFlags, usage } from './cli-args.js';
-import { configure, lifecycle, run, send, spawn } from './commands/agents.js';
-import { build, inspect, meter } from './commands/components.js';
-import { type Command, USAGE } from './commands/kernel.js';
-import { demo, doctor, journal, ps } from './commands/look.js';
+import { AgentOSError } from '../../kernel/base/errors.js';
+import { configure, lifecycle, run, send, spawn } from './agents.js';
+import { parseFlags, usage } from './args.js';
+import { build, inspect, meter } from './components.js';
+import { demo, doctor, journal, ps } from './look.js';
+import { type Command, USAGE } from './shared.js';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   build,
