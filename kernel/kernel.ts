@@ -19,13 +19,13 @@ import type {
   SpawnOptions,
   ToolDescriptor,
 } from './api.js';
+import { KernelAssembly } from './assembly.js';
 import { millis, systemClock, timersOf } from './base/clock.js';
 import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
 import { CapabilityHost } from './capabilities.js';
-import { KernelCore } from './kernel-core.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';
@@ -37,7 +37,9 @@ import { Store } from './store/store.js';
 
 export type * from './api.js';
 
-export class Kernel extends KernelCore {
+export class Kernel {
+  protected constructor(private readonly core: KernelAssembly) {}
+
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
   static async open(options: KernelOptions = {}): Promise<Kernel> {
     const o = resolveOptions(options);
@@ -48,19 +50,22 @@ export class Kernel extends KernelCore {
     const store = await Store.open(home);
     // The bus and the events join once the kernel exists (they need the live agents).
     const base = { store, clock, logger, timers: timersOf(clock) };
-    let kernel: Kernel | undefined;
+    let core: KernelAssembly | undefined;
     try {
       // Building the kernel reads its state (process table, mailboxes, subscriptions, events):
       // a damaged record there is AOS_E_DATA_DIR, and the home is left unlocked.
-      kernel = store.guard('the kernel state', () => new this(base, capabilities, options, o.limits, o));
-      const started = kernel;
+      core = store.guard(
+        'the kernel state',
+        () => new KernelAssembly(base, capabilities, options, o.limits, o),
+      );
+      const started = core;
       await store.guard('the kernel state', () => started.start(o, millis(clock), options.deliver ?? true));
     } catch (e) {
-      await kernel?.abandon();
+      await core?.abandon();
       await store.close();
       throw e;
     }
-    return kernel;
+    return new this(core);
   }
 
   /**
@@ -70,27 +75,27 @@ export class Kernel extends KernelCore {
    * Nothing is stored unless every check passes. Returns the agent id.
    */
   async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
-    this.check();
+    this.core.check();
     const c = await checkSpawn(component, options, {
-      inspect: (bytes, what) => this.loader.inspect(bytes, what),
-      defaults: this.defaults,
-      table: this.table,
-      configure: (cap, draft, grant) => this.capabilities.configure(cap.name, draft, grant),
+      inspect: (bytes, what) => this.core.loader.inspect(bytes, what),
+      defaults: this.core.defaults,
+      table: this.core.table,
+      configure: (cap, draft, grant) => this.core.capabilities.configure(cap.name, draft, grant),
     });
-    const loaded = this.loader.load(c.info, c.bytes);
+    const loaded = this.core.loader.load(c.info, c.bytes);
     await loaded;
-    this.check();
-    this.loader.keep(c.bytes, c.info.digest);
-    const at = Number(this.services.clock.now());
+    this.core.check();
+    this.core.loader.keep(c.bytes, c.info.digest);
+    const at = Number(this.core.services.clock.now());
     let id: string;
     do id = `${c.name}-${randomBytes(3).toString('hex')}`;
-    while (this.processes.get(id));
+    while (this.core.processes.get(id));
     const record = newRecord(c, id, at);
-    const agent = this.agents.create(record);
+    const agent = this.core.agents.create(record);
     agent.component = loaded;
-    this.agents.add(agent);
-    this.processes.put(record);
-    this.journalStore.append(record.id, {
+    this.core.agents.add(agent);
+    this.core.processes.put(record);
+    this.core.journalStore.append(record.id, {
       t: 'spawn',
       at,
       digest: record.digest,
@@ -100,7 +105,7 @@ export class Kernel extends KernelCore {
       seed: record.seed,
     });
     await this.startNow(agent);
-    this.eventLog.emit('agent.spawned', record.id, {
+    this.core.eventLog.emit('agent.spawned', record.id, {
       digest: record.digest,
       world: record.world,
       grants: record.grants,
@@ -110,19 +115,19 @@ export class Kernel extends KernelCore {
 
   /** Starts the first instance at spawn so init errors surface there. */
   private async startNow(agent: AgentRuntime): Promise<void> {
-    const err = await this.executor.startFirst(agent);
+    const err = await this.core.executor.startFirst(agent);
     if (!err) return;
     const rec = agent.record;
     rec.state = 'terminated';
-    rec.lastError = { code: err.code, message: err.message, at: Number(this.services.clock.now()) };
-    this.journalStore.append(rec.id, {
+    rec.lastError = { code: err.code, message: err.message, at: Number(this.core.services.clock.now()) };
+    this.core.journalStore.append(rec.id, {
       t: 'lifecycle',
       at: rec.lastError.at,
       op: 'terminate',
       detail: err.message,
     });
-    this.agents.remove(rec.id);
-    this.agents.save(agent);
+    this.core.agents.remove(rec.id);
+    this.core.agents.save(agent);
     throw err;
   }
 
@@ -175,11 +180,11 @@ export class Kernel extends KernelCore {
   }
 
   private enqueue(id: string, body: unknown, kind: string): StoredMessage {
-    this.check();
-    const agent = this.agents.get(id);
+    this.core.check();
+    const agent = this.core.agents.get(id);
     agent.assertLive();
-    const text = validateMessage(kind, body, this.maxMessageBytes);
-    return this.bus.deliver(agent.id, null, { kind, body: text });
+    const text = validateMessage(kind, body, this.core.maxMessageBytes);
+    return this.core.bus.deliver(agent.id, null, { kind, body: text });
   }
 
   /**
@@ -187,28 +192,28 @@ export class Kernel extends KernelCore {
    * kernel clock, AOS_E_TIMED_OUT (the message stays queued).
    */
   private await(id: string, message: StoredMessage, timeoutMs?: number): Promise<unknown> {
-    const timers = this.services.timers;
-    return this.agents.get(id).outcome(message.id, { timeoutMs, timers, external: true });
+    const timers = this.core.services.timers;
+    return this.core.agents.get(id).outcome(message.id, { timeoutMs, timers, external: true });
   }
 
   /** Every agent in the process table, terminated ones included. */
   list(filter: { state?: AgentState } = {}): AgentInfo[] {
-    return this.processes
+    return this.core.processes
       .all()
       .filter((r) => !filter.state || r.state === filter.state)
-      .map((r) => this.info(this.agents.peek(r.id)?.record ?? r));
+      .map((r) => this.core.info(this.core.agents.peek(r.id)?.record ?? r));
   }
 
   inspect(id: string): AgentInfo {
-    const rec = this.agents.peek(id)?.record ?? this.processes.get(id);
+    const rec = this.core.agents.peek(id)?.record ?? this.core.processes.get(id);
     if (!rec)
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    return this.info(rec);
+    return this.core.info(rec);
   }
 
   /** Pending messages of an agent, oldest first. */
   mailbox(id: string): StoredMessage[] {
-    return this.agents.get(id).queue.slice();
+    return this.core.agents.get(id).queue.slice();
   }
 
   /**
@@ -216,35 +221,35 @@ export class Kernel extends KernelCore {
    * given are merged over its current ones. Nothing changes unless every value is valid.
    */
   configure(id: string, settings: AgentSettings): AgentInfo {
-    this.check();
-    const agent = this.agents.get(id);
-    this.lifecycle.configure(agent, settings);
-    this.executor.wake(agent);
-    return this.info(agent.record);
+    this.core.check();
+    const agent = this.core.agents.get(id);
+    this.core.lifecycle.configure(agent, settings);
+    this.core.executor.wake(agent);
+    return this.core.info(agent.record);
   }
 
   /** Stops delivering messages to the agent; they queue until `resume`. */
   suspend(id: string): void {
-    this.transition(id, ['ready', 'crashed'], 'suspended', 'suspend');
+    this.core.transition(id, ['ready', 'crashed'], 'suspended', 'suspend');
   }
 
   /** Delivers again (a crashed agent gets a fresh instance on its next message). */
   resume(id: string): void {
-    const agent = this.transition(id, ['suspended', 'crashed'], 'ready', 'resume');
-    this.executor.wake(agent);
+    const agent = this.core.transition(id, ['suspended', 'crashed'], 'ready', 'resume');
+    this.core.executor.wake(agent);
   }
 
   /** Ends the agent for good: pending messages are dropped and their senders told. */
   async terminate(id: string): Promise<void> {
-    const agent = this.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'terminate');
+    const agent = this.core.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'terminate');
     // Messages in flight are settled by the executor; the rest are dropped now.
-    this.executor.dropQueued(agent, agent.inFlight);
-    this.agents.remove(id);
+    this.core.executor.dropQueued(agent, agent.inFlight);
+    this.core.agents.remove(id);
     // An invocation in flight releases the instance when it ends, and then the capabilities
     // forget the agent (its working memory, its subscriptions): its last call may still write.
     if (!agent.busy) {
-      this.executor.release(agent);
-      this.capabilities.drop(id);
+      this.core.executor.release(agent);
+      this.core.capabilities.drop(id);
     }
   }
 
@@ -255,18 +260,18 @@ export class Kernel extends KernelCore {
       throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'journal options must be an object');
     if (options.from !== undefined) checkWhole(options.from, 'from');
     if (options.limit !== undefined) checkWhole(options.limit, 'limit');
-    if (!this.processes.get(id)) {
+    if (!this.core.processes.get(id)) {
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     }
-    await this.store.flushed();
-    return [...this.journalStore.read(id, options.from ?? 0, options.limit)];
+    await this.core.store.flushed();
+    return [...this.core.journalStore.read(id, options.from ?? 0, options.limit)];
   }
 
   /** Dead-lettered messages (of agent `id`, if given): each with why and how often it failed. */
   async deadLetters(id?: string): Promise<DeadLetter[]> {
-    this.check();
-    await this.store.flushed();
-    return this.deadLetterQueue.list(id);
+    this.core.check();
+    await this.core.store.flushed();
+    return this.core.deadLetterQueue.list(id);
   }
 
   /**
@@ -276,9 +281,9 @@ export class Kernel extends KernelCore {
   async requeue(id: string, messageId: number): Promise<{ messageId: number }> {
     checkAgentId(id);
     checkWhole(messageId, 'messageId');
-    this.check();
-    await this.store.flushed();
-    return { messageId: this.deadLetterQueue.requeue(id, messageId, this.bus).id };
+    this.core.check();
+    await this.core.store.flushed();
+    return { messageId: this.core.deadLetterQueue.requeue(id, messageId, this.core.bus).id };
   }
 
   /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
@@ -289,10 +294,10 @@ export class Kernel extends KernelCore {
         throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'messageIds must be an array of whole numbers');
       for (const [i, m] of messageIds.entries()) checkWhole(m, `messageIds[${i}]`);
     }
-    this.check();
-    await this.store.flushed();
-    const n = this.deadLetterQueue.purge(id, messageIds);
-    await this.store.flushed();
+    this.core.check();
+    await this.core.store.flushed();
+    const n = this.core.deadLetterQueue.purge(id, messageIds);
+    await this.core.store.flushed();
     return n;
   }
 
@@ -302,20 +307,20 @@ export class Kernel extends KernelCore {
    * iterator; `prefixes` selects by kind. It ends when the kernel closes.
    */
   events(options: { prefixes?: string[] } = {}): AsyncIterableIterator<KernelEvent> {
-    this.check();
-    return this.eventLog.iterate(options.prefixes ?? []);
+    this.core.check();
+    return this.core.eventLog.iterate(options.prefixes ?? []);
   }
 
   /** Stored events after sequence `after` (the last 10,000 are kept), oldest first. */
   async recentEvents(after = 0, limit = 1000): Promise<KernelEvent[]> {
-    this.check();
-    await this.store.flushed();
-    return this.eventLog.recent(after, limit);
+    this.core.check();
+    await this.core.store.flushed();
+    return this.core.eventLog.recent(after, limit);
   }
 
   /** Resolves when everything written so far is on disk. */
   flushed(): Promise<void> {
-    return this.store.flushed();
+    return this.core.store.flushed();
   }
 
   /**
@@ -323,27 +328,29 @@ export class Kernel extends KernelCore {
    * queued for the next open), stops the workers and closes the data dir.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const finished = await this.executor.drain(this.closeTimeoutMs);
-    this.watchdog?.stop();
+    if (this.core.closed) return;
+    this.core.closed = true;
+    const finished = await this.core.executor.drain(this.core.closeTimeoutMs);
+    this.core.watchdog?.stop();
     if (!finished) {
-      this.services.logger.warn('close: invocations still running were stopped; their messages stay queued');
+      this.core.services.logger.warn(
+        'close: invocations still running were stopped; their messages stay queued',
+      );
     }
-    for (const agent of this.agents.values()) {
+    for (const agent of this.core.agents.values()) {
       agent.failWaiters(
         new AgentOSError(
           'AOS_E_KERNEL_CLOSED',
           `the kernel closed; the message stays in ${agent.id}'s mailbox`,
         ),
       );
-      this.agents.save(agent);
+      this.core.agents.save(agent);
     }
-    this.agents.saveDirty();
-    this.links.stopAll();
-    this.eventLog.close();
-    await this.pool.close();
-    await this.capabilities.close();
-    await this.store.close();
+    this.core.agents.saveDirty();
+    this.core.links.stopAll();
+    this.core.eventLog.close();
+    await this.core.pool.close();
+    await this.core.capabilities.close();
+    await this.core.store.close();
   }
 }

@@ -257,14 +257,15 @@ export async function messenger(k: Kernel, name: string, options: SpawnOptions =
  * Ends the thread of the first worker `which` picks, as a thread that dies by itself would end
  * (an engine crash, an out-of-memory abort), and returns its slot. No public API does this:
  * `WorkerPool.kill` is the kernel's own kill (a deadline), which the kernel settles differently.
- * So this reaches into the pool's piscina pools (and the kernel's pool); it is the one place
+ * So this reaches into the pool's piscina pools (and the kernel assembly's pool); it is the one place
  * tests do.
  */
 export async function exitWorkerThread(
   owner: Kernel | WorkerPool,
   which: (slot: WorkerSlot) => boolean,
 ): Promise<WorkerSlot> {
-  const pool = owner instanceof WorkerPool ? owner : (owner as unknown as { pool: WorkerPool }).pool;
+  const pool =
+    owner instanceof WorkerPool ? owner : (owner as unknown as { core: { pool: WorkerPool } }).core.pool;
   const slot = [...pool.slots.values()].find(which);
   if (!slot) throw new Error('no worker fits');
   const piscinas = (pool as unknown as { pools: { threads: Worker[] }[] }).pools;

@@ -1,7 +1,11 @@
 /**
- * The kernel's assembly and lifetime, under the embedding API (kernel.ts): its parts, built
- * once; starting the capabilities, the workers and the executor; a lost worker; the checks the
- * API's methods share.
+ * The kernel's assembly and lifetime, under the embedding API (kernel.ts, which holds one): its
+ * parts, built once; starting the capabilities, the workers and the executor; a lost worker;
+ * the checks the API's methods share.
+ *
+ * @example
+ * const core = new KernelAssembly(base, capabilities, options, limits, resolved);
+ * await core.start(resolved, now, true);
  */
 
 import { env } from 'node:process';
@@ -31,35 +35,35 @@ import type { Store } from './store/store.js';
 import { Watchdog } from './watchdog.js';
 import { WorkerLinks } from './worker-links.js';
 
-export abstract class KernelCore {
-  protected readonly owners = new Map<number, AgentRuntime>();
-  protected readonly links: WorkerLinks;
-  protected readonly lifecycle: Lifecycle;
-  protected readonly agents: Agents;
-  protected readonly bus: Bus;
-  protected readonly deadLetterQueue: DeadLetters;
-  protected readonly eventLog: EventHub;
-  protected closed = false;
-  protected pool!: WorkerPool;
-  protected executor!: Executor;
-  protected watchdog: Watchdog | undefined;
+export class KernelAssembly {
+  readonly owners = new Map<number, AgentRuntime>();
+  readonly links: WorkerLinks;
+  readonly lifecycle: Lifecycle;
+  readonly agents: Agents;
+  readonly bus: Bus;
+  readonly deadLetterQueue: DeadLetters;
+  readonly eventLog: EventHub;
+  closed = false;
+  pool!: WorkerPool;
+  executor!: Executor;
+  watchdog: Watchdog | undefined;
 
-  protected readonly store: Store;
-  protected readonly table: HostcallTable;
-  protected readonly journalStore: Journal;
-  protected readonly mailboxes: Mailboxes;
-  protected readonly processes: ProcessTable;
-  protected readonly loader: Loader;
-  protected readonly maxMessageBytes: number;
-  protected readonly commits: Commits;
-  protected readonly closeTimeoutMs: number;
-  protected readonly defaults: Limits;
+  readonly store: Store;
+  readonly table: HostcallTable;
+  readonly journalStore: Journal;
+  readonly mailboxes: Mailboxes;
+  readonly processes: ProcessTable;
+  readonly loader: Loader;
+  readonly maxMessageBytes: number;
+  readonly commits: Commits;
+  readonly closeTimeoutMs: number;
+  readonly defaults: Limits;
 
-  protected readonly services: KernelParts;
+  readonly services: KernelParts;
 
-  protected constructor(
+  constructor(
     base: Omit<KernelParts, 'bus' | 'events'>,
-    protected readonly capabilities: CapabilityHost,
+    readonly capabilities: CapabilityHost,
     options: KernelOptions,
     limits: Limits,
     resolved: Pick<ResolvedOptions, 'durableMailboxes' | 'durability'>,
@@ -109,7 +113,7 @@ export abstract class KernelCore {
     });
   }
 
-  protected async start(
+  async start(
     {
       workers,
       maxWorkers,
@@ -184,7 +188,7 @@ export abstract class KernelCore {
     await (this.pool as WorkerPool | undefined)?.close();
   }
 
-  protected workerLost(slot: WorkerSlot): void {
+  workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
     this.links.lost(slot);
     for (const id of slot.residents) {
@@ -200,14 +204,14 @@ export abstract class KernelCore {
     else this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
   }
 
-  protected check(): void {
+  check(): void {
     if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
   }
 
-  protected info(rec: AgentRecord): AgentInfo {
+  info(rec: AgentRecord): AgentInfo {
     return { ...this.agents.info(rec), running: this.executor?.running(rec.id) ?? null };
   }
-  protected transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
+  transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
     this.check();
     const agent = this.agents.get(id);
     this.lifecycle.transition(agent, from, to, op);
