@@ -33,6 +33,12 @@ export interface Work {
   message: StoredMessage;
 }
 
+/** What an agent knows of the worker its instance lives on. */
+export interface Residence {
+  readonly thread: number;
+  readonly residents: Set<string>;
+}
+
 /** The error for a message or call to terminated agent `id`. */
 export const terminated = (id: string): AgentOSError =>
   new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
@@ -46,8 +52,7 @@ export class AgentRuntime {
   private readonly waiters = new Map<number, Waiter>();
   /** The loaded component (transpiled and compiled), once needed. */
   component: Promise<LoadedComponent> | undefined;
-  /** Thread id of the worker holding the live instance, or null when there is none. */
-  worker: number | null = null;
+  private resident: number | null = null;
   /** An invocation (or instance start) is in flight. */
   busy = false;
   /** How many messages at the head of the queue are in flight (a batch: more than 1). */
@@ -83,6 +88,26 @@ export class AgentRuntime {
 
   get id(): string {
     return this.record.id;
+  }
+
+  /** Thread id of the worker holding the live instance, or null when there is none. */
+  get worker(): number | null {
+    return this.resident;
+  }
+
+  /** Its instance started on `slot`: it lives there now. */
+  residentOn(slot: Residence): void {
+    this.resident = slot.thread;
+    slot.residents.add(this.id);
+  }
+
+  /**
+   * Its instance is gone (it crashed, its worker was lost, or it was dropped): the next call
+   * starts a new one. `slot`: the worker it was on, which no longer counts it.
+   */
+  instanceGone(slot?: Residence): void {
+    this.resident = null;
+    slot?.residents.delete(this.id);
   }
 
   /** Throws AOS_E_AGENT_TERMINATED once the agent is terminated (its last call may still run). */

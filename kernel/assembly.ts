@@ -193,7 +193,7 @@ export class KernelAssembly {
     this.links.lost(slot);
     for (const id of slot.residents) {
       const agent = this.agents.peek(id);
-      if (agent && agent.worker === slot.thread) agent.worker = null;
+      if (agent && agent.worker === slot.thread) agent.instanceGone(slot);
     }
     if (slot.retired) this.services.logger.debug({ thread: slot.thread }, 'idle extra worker retired');
     else if (slot.killed)

@@ -115,8 +115,7 @@ export class Delivery {
         // The worker lost the instance (it was replaced): nothing ran; start a new one and try
         // once more (the start is a call of its own, with its own transaction).
         this.deps.commits.abort(agent, txn, () => {});
-        agent.worker = null;
-        slot.residents.delete(rec.id);
+        agent.instanceGone(slot);
         const started = await this.instances.start(agent, slot, 'instance lost', budget);
         if (started.kind !== 'missing') used.fuel += started.fuel;
         if (started.kind !== 'ok') return this.outcomes.startFailed(agent, message, started);
@@ -127,8 +126,7 @@ export class Delivery {
       this.outcomes.settle(agent, slot, message, result, txn);
     } catch (e) {
       // The component could not be loaded (a coded error), or the worker thread itself died.
-      agent.worker = null;
-      slot.residents.delete(rec.id);
+      agent.instanceGone(slot);
       const txn = agent.txn ?? this.deps.commits.begin(agent, null);
       this.outcomes.settle(agent, slot, message, lostResult(agent, slot, e, budget), txn);
     }
@@ -199,8 +197,7 @@ export class Delivery {
         // blamed now; all that did not settle are delivered again on a new instance, one at a
         // time, so a message that kills its worker is blamed on its own (its attempts counted,
         // then dead-lettered) instead of taking its batch down forever.
-        agent.worker = null;
-        slot.residents.delete(rec.id);
+        agent.instanceGone(slot);
         const killed = slot.killed?.agent === rec.id ? slot.killed : undefined;
         if (killed) {
           // The watchdog ended the message that ran past its deadline: it alone is blamed; those
@@ -219,8 +216,7 @@ export class Delivery {
       if (r.kind === 'missing') {
         // The worker lost the instance: nothing ran; the next delivery starts a new one.
         this.dropStarted(ctx, 'instance missing');
-        agent.worker = null;
-        slot.residents.delete(rec.id);
+        agent.instanceGone(slot);
         return;
       }
       for (const [i, result] of r.results.entries()) {

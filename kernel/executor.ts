@@ -230,7 +230,7 @@ export class Executor {
    */
   private place(agent: AgentRuntime): WorkerSlot | undefined {
     const own = agent.worker === null ? undefined : this.deps.pool.slots.get(agent.worker);
-    if (agent.worker !== null && !own) agent.worker = null; // its worker died
+    if (agent.worker !== null && !own) agent.instanceGone(); // its worker died
     if (own && !own.busy) return own;
     return this.movable(agent) ? this.deps.pool.freeSlot() : undefined;
   }
@@ -286,10 +286,9 @@ export class Executor {
   private detach(agent: AgentRuntime): boolean {
     const thread = agent.worker;
     if (thread === null) return false;
-    agent.worker = null;
     const slot = this.deps.pool.slots.get(thread);
+    agent.instanceGone(slot);
     if (!slot) return false;
-    slot.residents.delete(agent.id);
     slot.unloads.push(agent.id);
     return true;
   }
@@ -361,7 +360,7 @@ export class Executor {
       if (r.kind !== 'missing') fuel = r.fuel;
       return r.kind === 'ok' ? null : startError(agent.id, r);
     } catch (e) {
-      agent.worker = null;
+      agent.instanceGone(slot);
       return startError(agent.id, lostResult(agent, slot, e, budget));
     } finally {
       this.inflight.delete(started);

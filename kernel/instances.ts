@@ -58,8 +58,7 @@ export class Instances {
     if (bad.length > 0)
       this.deps.logger.error({ agent: rec.id, problems: bad }, 'a worker reported unsound usage figures');
     if (r.kind === 'ok') {
-      agent.worker = slot.thread;
-      slot.residents.add(rec.id);
+      agent.residentOn(slot);
       this.deps.commits.commit(agent, txn, () => {});
     } else this.deps.commits.abort(agent, txn, () => {});
     return r;

@@ -67,7 +67,7 @@ export class Outcomes {
   /** An instance did not start for this message: the message fails with why. */
   startFailed(agent: AgentRuntime, message: StoredMessage, r: TaskResult): void {
     if (this.abandoned) return;
-    agent.worker = null;
+    agent.instanceGone();
     const err = startError(agent.id, r);
     const usage = r.kind === 'missing' ? undefined : r;
     this.deps.commits.unit(() => this.fail(agent, message, err, 'crash', err.message, usage));
@@ -150,8 +150,7 @@ export class Outcomes {
       );
       return;
     }
-    slot.residents.delete(rec.id);
-    agent.worker = null;
+    agent.instanceGone(slot);
     if (r.kind === 'crash' && r.code && r.code !== 'AOS_E_BAD_RESULT') {
       this.settleLimit(agent, message, r, txn);
       return;
