@@ -32,8 +32,6 @@ export interface DeliveryDeps {
   commits: Commits;
   logger: Logger;
   now: () => number;
-  /** The agent whose invocation currently owns each worker's hostcall channel. */
-  owners: Map<number, AgentRuntime>;
   /** Fuel a call runs before it yields to waiting work of its class. */
   slice: number;
   /** Most messages handed to a worker in one command (1: one at a time). */
@@ -92,7 +90,6 @@ export class Delivery {
         const left = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice);
         if ('fuel' in left) budget = left;
       }
-      this.deps.owners.set(slot.thread, agent);
       const batch = this.batchable(agent);
       if (batch) {
         await this.handOverBatch(agent, slot, batch, budget, used);

@@ -21,6 +21,11 @@ import type { WireBudget } from './worker/protocol.js';
 export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
   paused?: boolean;
+  /**
+   * The agent whose call owns each worker's hostcall channel: written here alone, as a call
+   * starts on a worker and when it ends.
+   */
+  owners: Map<number, AgentRuntime>;
   /** A terminated agent's last call ended: the capabilities forget what they kept for it. */
   forget: (agent: AgentRuntime) => void;
   scheduler: Scheduler;
@@ -250,6 +255,8 @@ export class Executor {
     agent.inFlight = 1;
     slot.busy = true;
     this.deps.scheduler.start(agent, slot, budget.deadlineMs);
+    // The worker's hostcalls are this agent's until the call ends (worker-links.ts reads it).
+    this.deps.owners.set(slot.thread, agent);
     const used = { fuel: 0 };
     const p = this.delivery
       .handOver(agent, slot, budget, used)
@@ -352,6 +359,7 @@ export class Executor {
     // init computes too: it holds a permit (even past the count: spawn does not queue) and can
     // be preempted like any call.
     this.deps.scheduler.start(agent, slot, budget.deadlineMs);
+    this.deps.owners.set(slot.thread, agent);
     let fuel = 0;
     const started = this.instances.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);

@@ -23,8 +23,6 @@ export interface InstanceDeps {
   journal: Journal;
   commits: Commits;
   now: () => number;
-  /** The agent whose invocation currently owns each worker's hostcall channel. */
-  owners: Map<number, AgentRuntime>;
 }
 
 export class Instances {
@@ -43,7 +41,6 @@ export class Instances {
     // init is a call of its own: what it does lands when the instance is up, or not at all.
     const record = { t: 'instance' as const, at: this.deps.now(), generation: rec.generation, reason };
     const txn = this.deps.commits.begin(agent, record);
-    this.deps.owners.set(slot.thread, agent);
     let r: TaskResult;
     try {
       r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
