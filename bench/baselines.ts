@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { transpile } from '@bytecodealliance/jco';
-import { TRANSPILE_OPTIONS } from '../kernel/loader.js';
+import { TRANSPILE_OPTIONS } from '../kernel/loader/loader.js';
 import { tempHome } from '../testing/harness.js';
 
 type Exports = Record<string, (...args: unknown[]) => unknown>;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import binaryen from 'binaryen';
 import { instrumentFuel } from '../kernel/fuel/pass.js';
-import { inspectComponent, Loader } from '../kernel/loader.js';
+import { inspectComponent, Loader } from '../kernel/loader/loader.js';
 import { Meter } from '../kernel/worker/meter.js';
 import { sample, tempHome } from '../testing/harness.js';
 import { plainDir } from './baselines.js';

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { transpile } from '@bytecodealliance/jco';
 import { Kernel } from '../index.js';
-import { Loader, TRANSPILE_OPTIONS } from '../kernel/loader.js';
+import { Loader, TRANSPILE_OPTIONS } from '../kernel/loader/loader.js';
 import { fixture, sample, tempHome } from '../testing/harness.js';
 import { bareAtomicsRoundTrip, bareInstance, plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';

@@ -1,9 +1,10 @@
 /** The option and result types of the embedding API. */
 import type { Logger } from 'pino';
+import type { AgentInfo, AgentSettings } from './agents/info.js';
 import type { Clock } from './base/clock.js';
 import type { LimitsInput, Priority } from './base/limits.js';
 import type { Capability } from './sdk/capability.js';
-import type { AgentRecord, RestartPolicy } from './store/process-table.js';
+import type { RestartPolicy } from './store/process-table.js';
 
 export interface KernelOptions {
   /** Data dir. Default: `$AGENTOS_HOME`, else `./.agentos`. */
@@ -127,13 +128,6 @@ export interface SpawnOptions {
   weight?: number;
 }
 
-/** What `configure` may change on a live agent. */
-export interface AgentSettings {
-  limits?: LimitsInput;
-  priority?: Priority;
-  weight?: number;
-}
-
 export interface SendOptions {
   /** Message type. Default `text`. */
   kind?: string;
@@ -144,25 +138,11 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
-export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
-  config: unknown;
-  /** Messages waiting in the mailbox (including one in flight). */
-  mailbox: number;
-  /** An instance is live in a worker. */
-  resident: boolean;
-  busy: boolean;
-  /**
-   * The call in flight, if any: the fuel it has used as of its last preemption (0 before the
-   * first), whether it is parked (waiting for a CPU permit) or blocked in a hostcall.
-   */
-  running: { fuel: number; parked: boolean; blocked: boolean } | null;
-  /** Fuel used in the current one-second window (kernel clock ms), for `limits.fuel.perSecond`. */
-  fuelWindow: { start: number; fuel: number };
-}
-
 export interface ToolDescriptor {
   name: string;
   description: string;
   inputSchema: unknown;
   outputSchema?: unknown;
 }
+
+export type { AgentInfo, AgentSettings };

@@ -9,31 +9,31 @@
  */
 
 import { env } from 'node:process';
-import type { AgentRuntime } from './agent.js';
-import { Agents } from './agents.js';
+import type { AgentRuntime } from './agents/agent.js';
+import { Agents } from './agents/agents.js';
+import { Lifecycle } from './agents/lifecycle.js';
 import type { AgentInfo, KernelOptions } from './api.js';
 import { millis } from './base/clock.js';
 import { AgentOSError } from './base/errors.js';
 import type { Limits } from './base/limits.js';
-import { Bus } from './bus.js';
-import type { CapabilityHost, KernelParts } from './capabilities.js';
-import { Commits } from './commits.js';
-import { Dispatcher } from './dispatcher.js';
-import { Executor } from './executor.js';
-import { Lifecycle } from './lifecycle.js';
-import type { HostcallTable } from './linker.js';
-import { Loader } from './loader.js';
+import { Bus } from './exec/bus.js';
+import { Commits } from './exec/commits.js';
+import { Dispatcher } from './exec/dispatcher.js';
+import { Executor } from './exec/executor.js';
+import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './exec/pool.js';
+import { Scheduler } from './exec/scheduler.js';
+import { Watchdog } from './exec/watchdog.js';
+import { WorkerLinks } from './exec/worker-links.js';
+import type { CapabilityHost, KernelParts } from './hostcall/capabilities.js';
+import type { HostcallTable } from './hostcall/linker.js';
+import { Loader } from './loader/loader.js';
 import type { ResolvedOptions } from './options.js';
-import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './pool.js';
-import { Scheduler } from './scheduler.js';
 import { DeadLetters } from './store/dead-letters.js';
 import { EventHub } from './store/events.js';
 import { Journal } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
 import { type AgentRecord, type AgentState, ProcessTable } from './store/process-table.js';
 import type { Store } from './store/store.js';
-import { Watchdog } from './watchdog.js';
-import { WorkerLinks } from './worker-links.js';
 
 export class KernelAssembly {
   readonly owners = new Map<number, AgentRuntime>();

@@ -18,7 +18,7 @@ export {
   type SpawnOptions,
   type ToolDescriptor,
 } from './kernel.js';
-export { type ComponentInfo, inspectComponent } from './loader.js';
+export { type ComponentInfo, inspectComponent } from './loader/loader.js';
 export type { Capability } from './sdk/capability.js';
 export type { JournalRecord, ReadableEntry } from './store/journal.js';
 export type { StoredMessage } from './store/message.js';

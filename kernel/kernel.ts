@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { env } from 'node:process';
-import type { AgentRuntime } from './agent.js';
+import type { AgentRuntime } from './agents/agent.js';
 import type {
   AgentInfo,
   AgentSettings,
@@ -25,7 +25,7 @@ import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
-import { CapabilityHost } from './capabilities.js';
+import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';

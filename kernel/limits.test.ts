@@ -6,7 +6,7 @@ import { fuelSequence } from '../testing/fuel-sequence.js';
 import { fixture, openKernel, PROBE_GRANTS, sample, tempHome, until } from '../testing/harness.js';
 import { ManualClock } from './base/clock.js';
 import { packageRoot } from './base/paths.js';
-import { DEFAULT_TICK } from './budgets.js';
+import { DEFAULT_TICK } from './exec/budgets.js';
 import type { Kernel } from './kernel.js';
 
 let kernel: Kernel;

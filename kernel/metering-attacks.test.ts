@@ -12,7 +12,7 @@ import type { AgentOSError } from './base/errors.js';
 import { FUEL } from './fuel/names.js';
 import { instrumentFuel } from './fuel/pass.js';
 import type { Kernel } from './kernel.js';
-import { Loader, sha256 } from './loader.js';
+import { Loader, sha256 } from './loader/loader.js';
 import { Meter, NotMetered } from './worker/meter.js';
 
 /** One delivery per message: these tests are about what ends a call, not about retries. */

@@ -13,8 +13,8 @@ import type { KernelOptions } from './api.js';
 import { AgentOSError } from './base/errors.js';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from './base/limits.js';
 import { shown } from './base/validate.js';
-import { DEFAULT_TICK } from './budgets.js';
-import type { Durability } from './commits.js';
+import { DEFAULT_TICK } from './exec/budgets.js';
+import type { Durability } from './exec/commits.js';
 import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES } from './worker/protocol.js';
 
 export interface ResolvedOptions {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel } from '../testing/harness.js';
-import { AgentRuntime } from './agent.js';
+import { AgentRuntime } from './agents/agent.js';
 import { AgentOSError } from './base/errors.js';
 import { DEFAULT_LIMITS } from './base/limits.js';
-import { account, checkUsage } from './budgets.js';
+import { account, checkUsage } from './exec/budgets.js';
 import type { AgentRecord } from './store/process-table.js';
 import type { TaskResult } from './worker/protocol.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixture, openKernel, PROBE_GRANTS, until } from '../testing/harness.js';
 import { ManualClock } from './base/clock.js';
-import { DEFAULT_TICK } from './budgets.js';
+import { DEFAULT_TICK } from './exec/budgets.js';
 import type { Kernel } from './kernel.js';
 
 let kernel: Kernel;

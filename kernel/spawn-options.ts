@@ -15,8 +15,8 @@ import type { SpawnOptions } from './api.js';
 import { AgentOSError, refusal } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './base/limits.js';
-import { checkGrants, type HostcallTable, importProblems } from './linker.js';
-import { type ComponentInfo, readComponent } from './loader.js';
+import { checkGrants, type HostcallTable, importProblems } from './hostcall/linker.js';
+import { type ComponentInfo, readComponent } from './loader/loader.js';
 import type { Capability, Grant } from './sdk/capability.js';
 import { type AgentRecord, emptyStats, type RestartPolicy } from './store/process-table.js';
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { argv } from 'node:process';
 import { packageRoot } from '../kernel/base/paths.js';
-import { sha256 } from '../kernel/loader.js';
+import { sha256 } from '../kernel/loader/loader.js';
 import { type BuildWorld, buildComponent } from './build.js';
 
 export const SAMPLES: { name: string; world: BuildWorld }[] = [

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentOSError } from '../kernel/base/errors.js';
-import { inspectComponent } from '../kernel/loader.js';
+import { inspectComponent } from '../kernel/loader/loader.js';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../testing/harness.js';
 import { buildComponent } from './build.js';

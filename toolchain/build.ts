@@ -19,7 +19,7 @@ import { componentize } from '@bytecodealliance/componentize-js';
 import { build, type Message, type Plugin } from 'esbuild';
 import { ABI_VERSION, importName, PACKAGE, WIT_INTERFACES } from '../kernel/base/abi.js';
 import { AgentOSError } from '../kernel/base/errors.js';
-import { sha256 } from '../kernel/loader.js';
+import { sha256 } from '../kernel/loader/loader.js';
 import { wrapExports } from './export-wrapper.js';
 import { withWitWorkspace } from './wit-workspace.js';
 

@@ -12,7 +12,7 @@
 export type { FuelPhase, FuelResult, FuelStats } from '../kernel/fuel/pass.js';
 export { FUEL, FUEL_PASS_VERSION, instrumentFuel } from '../kernel/fuel/pass.js';
 export { instrumentInThread } from '../kernel/fuel/thread.js';
-export { inspectComponent, readComponent } from '../kernel/loader.js';
+export { inspectComponent, readComponent } from '../kernel/loader/loader.js';
 export type { BuildOptions, BuildResult, BuildWorld } from './build.js';
 export { buildComponent } from './build.js';
 export type { WatOptions } from './wat.js';

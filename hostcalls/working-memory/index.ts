@@ -3,7 +3,7 @@
  * (LMDB keys `[agent, key]`), so no agent can name another's keys. Grant `working-memory` for
  * read-write, `working-memory:read-only` for reads.
  *
- * A write is staged on the call's transaction (kernel/txn.ts): the agent reads it at once, and it
+ * A write is staged on the call's transaction (kernel/sdk CallTxn): the agent reads it at once, and it
  * is stored with the call's outcome, or dropped if the call crashes. Once stored it sits in an
  * overlay until its batch commits, so an agent always reads its own writes.
  *

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { workingMemory } from '../../hostcalls/working-memory/index.js';
 import { tempHome } from '../../testing/harness.js';
+import { Txn } from '../hostcall/txn.js';
 import { Store } from '../store/store.js';
-import { Txn } from '../txn.js';
 import { AgentStore } from './agent-store.js';
 import type { Capability } from './capability.js';
 

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { stderr } from 'node:process';
 import { instrumentInThread } from '../../kernel/fuel/thread.js';
-import { inspectComponent, readComponent } from '../../kernel/loader.js';
+import { inspectComponent, readComponent } from '../../kernel/loader/loader.js';
 import { buildComponent } from '../build.js';
 import { print, usage } from './args.js';
 import { type Command, need } from './shared.js';

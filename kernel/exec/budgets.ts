@@ -6,8 +6,8 @@
  * const b = budgetFor(agent, now, tick, slice);
  * if ('fuel' in b) run(task with b) else wait(b);
  */
-import type { AgentRuntime } from './agent.js';
-import type { BatchResult, TaskResult, WireBudget } from './worker/protocol.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import type { BatchResult, TaskResult, WireBudget } from '../worker/protocol.js';
 
 /** Fuel per grant: how often a running call checks in with its meter (deadline, preemption). */
 export const DEFAULT_TICK = 1_000_000;

@@ -17,8 +17,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ABI_VERSION, PACKAGE } from './base/abi.js';
-import { witDir } from './base/paths.js';
+import { ABI_VERSION, PACKAGE } from '../base/abi.js';
+import { witDir } from '../base/paths.js';
 import { readU32 } from './wasm-header.js';
 import {
   readWit,

@@ -3,7 +3,7 @@
  *
  * 1. verify: wasm at all, a component (not a core module), not truncated, parses;
  * 2. inspect: imports, exports, and the world (agent or skill) whose signatures the exports
- *    match (kernel/world-check.ts); cached by digest;
+ *    match (kernel/loader/world-check.ts); cached by digest;
  * 3. transpile with jco and meter every core module with the fuel pass (toolchain/fuel), once
  *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
  *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME), and a failed
@@ -29,10 +29,10 @@ import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { componentWit, transpile } from '@bytecodealliance/jco';
 import type { Logger } from 'pino';
-import { writeFileAtomic } from './base/atomic-write.js';
-import { AgentOSError } from './base/errors.js';
-import { FUEL_PASS_VERSION, missingMeter } from './fuel/names.js';
-import { instrumentInThread } from './fuel/thread.js';
+import { writeFileAtomic } from '../base/atomic-write.js';
+import { AgentOSError } from '../base/errors.js';
+import { FUEL_PASS_VERSION, missingMeter } from '../fuel/names.js';
+import { instrumentInThread } from '../fuel/thread.js';
 import { GLUE_PATCH_VERSION, patchGlue } from './glue-patch.js';
 import { readWasmHeader } from './wasm-header.js';
 import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';

@@ -19,14 +19,14 @@
  * d.result(responseBytes, status);          // completes the journal record
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime } from './agent.js';
-import { GuestError } from './base/errors.js';
-import { type Served, Status } from './bridge/channel.js';
-import { decodeValue } from './bridge/codec.js';
-import type { HostcallEntry, HostcallTable } from './linker.js';
-import { TokenBucket } from './rate-limit.js';
-import { WithNote } from './sdk/capability.js';
-import type { Journal, JournalRecord } from './store/journal.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import { TokenBucket } from '../agents/rate-limit.js';
+import { GuestError } from '../base/errors.js';
+import { type Served, Status } from '../bridge/channel.js';
+import { decodeValue } from '../bridge/codec.js';
+import type { HostcallEntry, HostcallTable } from '../hostcall/linker.js';
+import { WithNote } from '../sdk/capability.js';
+import type { Journal, JournalRecord } from '../store/journal.js';
 
 interface InFlight {
   agent: AgentRuntime;

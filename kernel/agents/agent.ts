@@ -4,17 +4,17 @@
  * resident instance lives.
  */
 
-import type { Timers } from './base/clock.js';
-import { AgentOSError } from './base/errors.js';
-import type { ImportPlan } from './linker.js';
-import type { LoadedComponent } from './loader.js';
+import type { Timers } from '../base/clock.js';
+import { AgentOSError } from '../base/errors.js';
+import type { ImportPlan } from '../hostcall/linker.js';
+import type { Txn } from '../hostcall/txn.js';
+import type { LoadedComponent } from '../loader/loader.js';
+import type { CallContext, Grant } from '../sdk/capability.js';
+import type { ServiceName } from '../sdk/services.js';
+import type { StoredMessage } from '../store/message.js';
+import type { AgentRecord } from '../store/process-table.js';
 import { MessageQueue } from './queue.js';
 import type { TokenBucket } from './rate-limit.js';
-import type { CallContext, Grant } from './sdk/capability.js';
-import type { ServiceName } from './sdk/services.js';
-import type { StoredMessage } from './store/message.js';
-import type { AgentRecord } from './store/process-table.js';
-import type { Txn } from './txn.js';
 
 export interface Waiter {
   resolve(value: unknown): void;

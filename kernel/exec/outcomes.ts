@@ -13,19 +13,19 @@
  * outcomes.settle(agent, slot, message, taskResult, txn);
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime, Waiter } from './agent.js';
-import { AgentOSError, type ErrorCode } from './base/errors.js';
+import type { AgentRuntime, Waiter } from '../agents/agent.js';
+import { AgentOSError, type ErrorCode } from '../base/errors.js';
+import type { Txn } from '../hostcall/txn.js';
+import type { DeadLetters } from '../store/dead-letters.js';
+import type { EventHub } from '../store/events.js';
+import type { Journal } from '../store/journal.js';
+import type { Mailboxes } from '../store/mailbox.js';
+import type { StoredMessage } from '../store/message.js';
+import type { TaskResult } from '../worker/protocol.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
 import { deterministic } from './failures.js';
 import type { WorkerSlot } from './pool.js';
-import type { DeadLetters } from './store/dead-letters.js';
-import type { EventHub } from './store/events.js';
-import type { Journal } from './store/journal.js';
-import type { Mailboxes } from './store/mailbox.js';
-import type { StoredMessage } from './store/message.js';
-import type { Txn } from './txn.js';
-import type { TaskResult } from './worker/protocol.js';
 
 /** How often a message is put back after its agent's window budget ran out mid-call. */
 const MAX_REQUEUES = 3;

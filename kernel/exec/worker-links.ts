@@ -13,10 +13,10 @@
  * links.detach(slot);   // when it is lost
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime } from './agent.js';
-import { type Served, serveChannel } from './bridge/channel.js';
-import { watchParks } from './bridge/park.js';
-import { drainPosts, hasPosts, watchPosts } from './bridge/post-ring.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import { type Served, serveChannel } from '../bridge/channel.js';
+import { watchParks } from '../bridge/park.js';
+import { drainPosts, hasPosts, watchPosts } from '../bridge/post-ring.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Executor } from './executor.js';
 import type { WorkerSlot } from './pool.js';

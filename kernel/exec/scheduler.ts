@@ -18,9 +18,9 @@
  * candidates.sort((a, b) => s.before(a, b));
  * s.start(agent, slot, deadlineMs); s.park(slot, used); s.resume(entry); s.finish(slot, fuel);
  */
-import type { AgentRuntime } from './agent.js';
-import { PRIORITIES } from './base/limits.js';
-import { clearYield, requestYield, resume } from './bridge/park.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import { PRIORITIES } from '../base/limits.js';
+import { clearYield, requestYield, resume } from '../bridge/park.js';
 import type { WorkerSlot } from './pool.js';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * An invocation's transaction. Everything one call into an agent does — its journal records, its
  * writes, the messages it sends, the subscriptions it takes — is held here while the call runs,
- * and applied in one piece when the call ends (kernel/commits.ts):
+ * and applied in one piece when the call ends (kernel/exec/commits.ts):
  *
  * - it returned (a value or a guest error): its effects are applied, in the order they were
  *   made, and committed with its journal records, its outcome and its ack in one LMDB
@@ -20,8 +20,8 @@
  * txn.onAbort(() => bus.unreserve(to, 1));
  */
 
-import type { CallTxn } from './sdk/services.js';
-import type { JournalRecord } from './store/journal.js';
+import type { CallTxn } from '../sdk/services.js';
+import type { JournalRecord } from '../store/journal.js';
 
 export type Effect = () => void;
 

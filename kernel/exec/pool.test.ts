@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { exitWorkerThread, until } from '../testing/harness.js';
+import { exitWorkerThread, until } from '../../testing/harness.js';
+import type { Task } from '../worker/protocol.js';
 import { type PoolEvents, WorkerPool, type WorkerSlot } from './pool.js';
-import type { Task } from './worker/protocol.js';
 
 let pool: WorkerPool | undefined;
 afterEach(async () => {

@@ -16,7 +16,7 @@
  * watchdog.start(); // ... watchdog.stop();
  */
 import { setInterval } from 'node:timers';
-import { currentIndex } from './bridge/park.js';
+import { currentIndex } from '../bridge/park.js';
 import type { WorkerSlot } from './pool.js';
 import type { Running, Scheduler } from './scheduler.js';
 

@@ -11,7 +11,7 @@
  * @example
  * deterministic(err); // 'fuel exhausted with the same budget', or null: deliver again
  */
-import type { AgentOSError } from './base/errors.js';
+import type { AgentOSError } from '../base/errors.js';
 
 /** Why retrying `err` is pointless, or null when another attempt may pass. */
 export function deterministic(err: AgentOSError): string | null {

@@ -3,8 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
-import { fixture, sample, tempHome } from '../testing/harness.js';
-import { AgentOSError } from './base/errors.js';
+import { fixture, sample, tempHome } from '../../testing/harness.js';
+import { AgentOSError } from '../base/errors.js';
 import { inspectComponent, Loader } from './loader.js';
 
 async function code(p: Promise<unknown>): Promise<string> {

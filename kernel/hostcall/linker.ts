@@ -10,11 +10,11 @@
  * const plan = link(info.imports, grants, table, 'echo.wasm');
  * // At spawn, every problem at once: checkGrants(...).problems, importProblems(...)
  */
-import { ABI_VERSION, glueImportKey, jsName, PACKAGE, parseImportName, WIT_INTERFACES } from './base/abi.js';
-import { AgentOSError, refusal } from './base/errors.js';
-import type { Capability, Grant, HostFunction } from './sdk/capability.js';
-import type { ServiceName } from './sdk/services.js';
-import type { ImportPlan } from './worker/protocol.js';
+import { ABI_VERSION, glueImportKey, jsName, PACKAGE, parseImportName, WIT_INTERFACES } from '../base/abi.js';
+import { AgentOSError, refusal } from '../base/errors.js';
+import type { Capability, Grant, HostFunction } from '../sdk/capability.js';
+import type { ServiceName } from '../sdk/services.js';
+import type { ImportPlan } from '../worker/protocol.js';
 
 export interface HostcallEntry {
   id: number;

@@ -5,14 +5,14 @@
  */
 
 import type { Logger } from 'pino';
+import { AgentOSError } from '../base/errors.js';
+import type { Limits } from '../base/limits.js';
+import type { CapabilityHost } from '../hostcall/capabilities.js';
+import { link, parseGrants } from '../hostcall/linker.js';
+import { mailboxSeq, type StoredMessage } from '../store/message.js';
+import { type AgentRecord, emptyStats, type ProcessTable } from '../store/process-table.js';
 import { AgentRuntime, terminated } from './agent.js';
-import type { AgentInfo } from './api.js';
-import { AgentOSError } from './base/errors.js';
-import type { Limits } from './base/limits.js';
-import type { CapabilityHost } from './capabilities.js';
-import { link, parseGrants } from './linker.js';
-import { mailboxSeq, type StoredMessage } from './store/message.js';
-import { type AgentRecord, emptyStats, type ProcessTable } from './store/process-table.js';
+import type { AgentInfo } from './info.js';
 
 /** How long accounting may wait before it is written (one write covers many invocations). */
 const SAVE_DELAY_MS = 20;

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { defaultCapabilities } from '../hostcalls/index.js';
-import { codeOf } from '../testing/expect-error.js';
+import { defaultCapabilities } from '../../hostcalls/index.js';
+import { codeOf } from '../../testing/expect-error.js';
+import { defineCapability } from '../sdk/capability.js';
 import { CapabilityHost } from './capabilities.js';
-import { defineCapability } from './sdk/capability.js';
 
 const plain = (over: Record<string, unknown> = {}) =>
   defineCapability({

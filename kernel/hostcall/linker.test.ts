@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultCapabilities as CAPABILITIES } from '../hostcalls/index.js';
-import { AgentOSError } from './base/errors.js';
+import { defaultCapabilities as CAPABILITIES } from '../../hostcalls/index.js';
+import { AgentOSError } from '../base/errors.js';
 import { checkGrants, HostcallTable, importProblems, link, parseGrants } from './linker.js';
 
 const table = new HostcallTable(CAPABILITIES);

@@ -6,17 +6,18 @@
  * (scheduler.ts: CPU permits, priority classes, virtual time, preemption by parking). An agent's
  * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
+
+import type { AgentRuntime } from '../agents/agent.js';
+import type { Timers } from '../base/clock.js';
+import { AgentOSError } from '../base/errors.js';
+import type { WireBudget } from '../worker/protocol.js';
 import { Admission } from './admission.js';
-import type { AgentRuntime } from './agent.js';
-import type { Timers } from './base/clock.js';
-import { AgentOSError } from './base/errors.js';
 import { budgetFor } from './budgets.js';
 import { Delivery, type DeliveryDeps, lostResult } from './delivery.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
 import type { WorkerSlot } from './pool.js';
 import type { Running, Scheduler } from './scheduler.js';
-import type { WireBudget } from './worker/protocol.js';
 
 export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { componentWit } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
-import { fixture } from '../testing/harness.js';
+import { fixture } from '../../testing/harness.js';
 import { readWit } from './wit-text.js';
 import { checkExports, REVEALED_TYPES, revealKernelTypes } from './world-check.js';
 

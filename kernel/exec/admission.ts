@@ -8,12 +8,12 @@
  * const budget = admission.admit(agent);   // null: not now
  * admission.clear();                       // closing: no more wake-ups
  */
-import type { AgentRuntime } from './agent.js';
-import type { Timers } from './base/clock.js';
-import { AgentOSError } from './base/errors.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import type { Timers } from '../base/clock.js';
+import { AgentOSError } from '../base/errors.js';
+import type { StoredMessage } from '../store/message.js';
+import type { WireBudget } from '../worker/protocol.js';
 import { budgetFor } from './budgets.js';
-import type { StoredMessage } from './store/message.js';
-import type { WireBudget } from './worker/protocol.js';
 
 export interface AdmissionDeps {
   now: () => number;

@@ -11,13 +11,12 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AgentOSError } from './base/errors.js';
-import { compiledEntry } from './base/paths.js';
-import { type Channel, createChannel } from './bridge/channel.js';
-import { CommandSender, createCommandBuffer } from './bridge/commands.js';
-import { createParkChannel, createWanted, type ParkChannel } from './bridge/park.js';
-import { createPostRing, type PostRing } from './bridge/post-ring.js';
-import type { Killed } from './watchdog.js';
+import { AgentOSError } from '../base/errors.js';
+import { compiledEntry } from '../base/paths.js';
+import { type Channel, createChannel } from '../bridge/channel.js';
+import { CommandSender, createCommandBuffer } from '../bridge/commands.js';
+import { createParkChannel, createWanted, type ParkChannel } from '../bridge/park.js';
+import { createPostRing, type PostRing } from '../bridge/post-ring.js';
 import {
   type BatchResult,
   commandResultBytes,
@@ -26,11 +25,12 @@ import {
   type ServeTask,
   type Task,
   type TaskResult,
-} from './worker/protocol.js';
+} from '../worker/protocol.js';
+import type { Killed } from './watchdog.js';
 
 /** The worker entry as compiled JS (a CommonJS file that imports the worker: worker/entry.cts). */
 export function workerEntry(): string {
-  return compiledEntry(new URL('./worker/entry.cjs', import.meta.url), 'kernel/worker/entry.cjs');
+  return compiledEntry(new URL('../worker/entry.cjs', import.meta.url), 'kernel/worker/entry.cjs');
 }
 
 export interface WorkerSlot {

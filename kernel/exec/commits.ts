@@ -13,11 +13,11 @@
  * commits.answered(waiter, () => waiter.resolve(value));
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime, Waiter } from './agent.js';
-import { AgentOSError } from './base/errors.js';
-import type { Journal, JournalRecord } from './store/journal.js';
-import type { WriteBatch } from './store/write-batch.js';
-import { Txn } from './txn.js';
+import type { AgentRuntime, Waiter } from '../agents/agent.js';
+import { AgentOSError } from '../base/errors.js';
+import { Txn } from '../hostcall/txn.js';
+import type { Journal, JournalRecord } from '../store/journal.js';
+import type { WriteBatch } from '../store/write-batch.js';
 
 /**
  * `strict`: an outside caller (`kernel.send`, `invoke`) is answered once the invocation's unit is

@@ -8,13 +8,13 @@
  * const r = await instances.start(agent, slot, 'first message', budget);
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime } from './agent.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import type { LoadedComponent, Loader } from '../loader/loader.js';
+import type { Journal } from '../store/journal.js';
+import type { TaskResult, WireBudget } from '../worker/protocol.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
-import type { LoadedComponent, Loader } from './loader.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
-import type { Journal } from './store/journal.js';
-import type { TaskResult, WireBudget } from './worker/protocol.js';
 
 export interface InstanceDeps {
   pool: WorkerPool;

@@ -10,15 +10,15 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
-import type { AgentRuntime } from './agent.js';
-import type { Agents } from './agents.js';
-import type { Timers } from './base/clock.js';
-import { AgentOSError } from './base/errors.js';
-import { MAX_KIND, TOOL_KINDS } from './base/validate.js';
-import type { Addressee, CallTxn, Envelope, Mailer, Urgency } from './sdk/services.js';
-import type { EventHub } from './store/events.js';
-import type { Mailboxes, NewMessage } from './store/mailbox.js';
-import type { StoredMessage } from './store/message.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import type { Agents } from '../agents/agents.js';
+import type { Timers } from '../base/clock.js';
+import { AgentOSError } from '../base/errors.js';
+import { MAX_KIND, TOOL_KINDS } from '../base/validate.js';
+import type { Addressee, CallTxn, Envelope, Mailer, Urgency } from '../sdk/services.js';
+import type { EventHub } from '../store/events.js';
+import type { Mailboxes, NewMessage } from '../store/mailbox.js';
+import type { StoredMessage } from '../store/message.js';
 
 export type { Envelope, Urgency };
 

@@ -6,14 +6,15 @@
  * @example
  * lifecycle.transition(agent, ['ready', 'crashed'], 'suspended', 'suspend');
  */
+
+import { AgentOSError } from '../base/errors.js';
+import { checkPriority, checkWeight, resolveLimits } from '../base/limits.js';
+import type { EventHub } from '../store/events.js';
+import type { Journal } from '../store/journal.js';
+import type { AgentState } from '../store/process-table.js';
 import type { AgentRuntime } from './agent.js';
 import type { Agents } from './agents.js';
-import type { AgentSettings } from './api.js';
-import { AgentOSError } from './base/errors.js';
-import { checkPriority, checkWeight, resolveLimits } from './base/limits.js';
-import type { EventHub } from './store/events.js';
-import type { Journal } from './store/journal.js';
-import type { AgentState } from './store/process-table.js';
+import type { AgentSettings } from './info.js';
 
 export interface LifecycleDeps {
   agents: Agents;

@@ -13,18 +13,18 @@
  * await delivery.handOver(agent, slot, budget, used);
  */
 import type { Logger } from 'pino';
-import type { AgentRuntime } from './agent.js';
-import { AgentOSError } from './base/errors.js';
-import { currentIndex } from './bridge/park.js';
+import type { AgentRuntime } from '../agents/agent.js';
+import { AgentOSError } from '../base/errors.js';
+import { currentIndex } from '../bridge/park.js';
+import type { Txn } from '../hostcall/txn.js';
+import type { Journal } from '../store/journal.js';
+import type { StoredMessage } from '../store/message.js';
+import type { BatchResult, TaskResult, WireBudget } from '../worker/protocol.js';
 import { budgetFor, checkUsage } from './budgets.js';
 import type { Commits } from './commits.js';
 import type { Instances } from './instances.js';
 import type { Outcomes } from './outcomes.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
-import type { Journal } from './store/journal.js';
-import type { StoredMessage } from './store/message.js';
-import type { Txn } from './txn.js';
-import type { BatchResult, TaskResult, WireBudget } from './worker/protocol.js';
 
 export interface DeliveryDeps {
   pool: WorkerPool;

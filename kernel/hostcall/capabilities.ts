@@ -10,16 +10,15 @@
  * host.configure('tally', record, grant);   // the agent's view
  */
 import type { Logger } from 'pino';
-import { ABI_VERSION, glueImportKey, PACKAGE, WIT_INTERFACES } from './base/abi.js';
-import type { Clock, Timers } from './base/clock.js';
-import { AgentOSError } from './base/errors.js';
-import type { Bus } from './bus.js';
+import { ABI_VERSION, glueImportKey, PACKAGE, WIT_INTERFACES } from '../base/abi.js';
+import type { Clock, Timers } from '../base/clock.js';
+import { AgentOSError } from '../base/errors.js';
+import type { Capability, Grant, WorkerSide } from '../sdk/capability.js';
+import { type Mailer, SERVICE_NAMES, type ServiceName, type Services } from '../sdk/services.js';
+import type { EventHub } from '../store/events.js';
+import type { AgentRecord } from '../store/process-table.js';
+import type { Store } from '../store/store.js';
 import { HostcallTable, type ImportPlan } from './linker.js';
-import type { Capability, Grant, WorkerSide } from './sdk/capability.js';
-import { SERVICE_NAMES, type ServiceName, type Services } from './sdk/services.js';
-import type { EventHub } from './store/events.js';
-import type { AgentRecord } from './store/process-table.js';
-import type { Store } from './store/store.js';
 
 /** The kernel's parts the services are views of. */
 export interface KernelParts {
@@ -27,7 +26,7 @@ export interface KernelParts {
   readonly clock: Clock;
   readonly timers: Timers;
   readonly logger: Logger;
-  readonly bus: Bus;
+  readonly bus: Mailer;
   readonly events: EventHub;
 }
 
