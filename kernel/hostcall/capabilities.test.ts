@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { defaultCapabilities } from '../../hostcalls/index.js';
+import { Kernel } from '../../index.js';
 import { codeOf } from '../../testing/expect-error.js';
+import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../../testing/harness.js';
 import { defineCapability } from '../sdk/capability.js';
 import { CapabilityHost } from './capabilities.js';
 
@@ -113,5 +115,28 @@ describe('the capabilities a kernel is given', () => {
     expect(() => seen.mailer).toThrow(
       'capability "stamp" uses the mailer service but does not name it in needs',
     );
+  });
+
+  test("a capability's own bug in init or configure is a coded error naming it, and the home is left usable", async () => {
+    const home = tempHome();
+    const broken = plain({
+      init: () => {
+        throw new TypeError('boom in init');
+      },
+    });
+    expect(await codeOf(Kernel.open({ home, capabilities: [broken], logLevel: 'silent' }))).toBe(
+      'AOS_E_INTERNAL: capability "stamp" failed to start (init): boom in init',
+    );
+    const picky = plain({
+      configure: () => {
+        throw new TypeError('boom in configure');
+      },
+    });
+    const kernel = await openKernel({ home, capabilities: [...defaultCapabilities, picky] });
+    const refused = await codeOf(
+      kernel.spawn(await fixture('probe'), { grants: [...PROBE_GRANTS, 'stamp'] }),
+    );
+    expect(refused).toMatch(/AOS_E_INTERNAL: .*capability "stamp" failed to configure .*: boom in configure/);
+    expect(kernel.list()).toEqual([]);
   });
 });

@@ -98,6 +98,24 @@ async function workerProblems(c: Capability): Promise<string[]> {
   ];
 }
 
+/**
+ * Runs a capability's hook; what it throws that is not coded (a bug in the capability) becomes
+ * AOS_E_INTERNAL naming the capability and the hook, with the original as its cause.
+ */
+function blame<T>(name: string, what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AgentOSError) throw e;
+    throw new AgentOSError(
+      'AOS_E_INTERNAL',
+      `capability "${name}" failed to ${what}: ${(e as Error)?.message ?? e}`,
+      { capability: name },
+      { cause: e },
+    );
+  }
+}
+
 export class CapabilityHost {
   readonly table: HostcallTable;
   private readonly byName = new Map<string, Capability>();
@@ -181,7 +199,10 @@ export class CapabilityHost {
           });
       }
       this.views.set(c.name, Object.freeze(view));
-      this.shared.set(c.name, c.init?.(view as Services, this.configs.get(c.name)));
+      this.shared.set(
+        c.name,
+        blame(c.name, 'start (init)', () => c.init?.(view as Services, this.configs.get(c.name))),
+      );
     }
   }
 
@@ -196,7 +217,10 @@ export class CapabilityHost {
 
   /** The agent's view in capability `name`, from its grant (the scope is parsed here). */
   configure(name: string, record: Readonly<AgentRecord>, grant: Grant): unknown {
-    return this.byName.get(name)!.configure(record, grant, this.shared.get(name), this.services(name));
+    const c = this.byName.get(name)!;
+    return blame(name, `configure ${record.id}`, () =>
+      c.configure(record, grant, this.shared.get(name), this.services(name)),
+    );
   }
 
   /** The worker modules an import plan needs: glue key → module URL. */
