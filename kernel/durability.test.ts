@@ -9,7 +9,7 @@ let kernel: Kernel;
 
 /**
  * Runs flood-child.js on `home` and kills it with SIGKILL once `killAfter` messages are on disk
- * and the agent has handled some of them but not all. Returns the agent id and how many messages were reported durable.
+ * and the outcomes of some of them, but not all, are on disk too. Returns the agent id and how many messages were reported durable.
  */
 function floodAndKill(
   home: string,
