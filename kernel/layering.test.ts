@@ -79,12 +79,12 @@ describe('layering', () => {
     /** The folders `from` reaches, following imports. */
     const reach = (from: string): Set<string> => {
       const seen = new Set<string>();
-      const todo = [from];
-      for (let d = todo.pop(); d !== undefined; d = todo.pop())
+      const frontier = [from];
+      for (let d = frontier.pop(); d !== undefined; d = frontier.pop())
         for (const n of edges.get(d) ?? []) {
           if (seen.has(n)) continue;
           seen.add(n);
-          todo.push(n);
+          frontier.push(n);
         }
       return seen;
     };

@@ -156,11 +156,11 @@ export function importProblems(
   what: string,
 ): AgentOSError[] {
   const problems: AgentOSError[] = [];
+  const others = table.otherPackages();
   for (const name of imports) {
     const parsed = parseImportName(name);
     const own = parsed?.pkg === PACKAGE;
     const given = parsed && !own ? table.of(parsed.pkg, parsed.iface) : undefined;
-    const others = table.otherPackages();
     if (!parsed || (own ? !KNOWN.has(parsed.iface) : !given)) {
       problems.push(
         new AgentOSError(

@@ -1,17 +1,31 @@
 /** The commands that run agents: `run`, `spawn`, `configure`, `send`, and suspend, resume, terminate. */
-import { grantFlags, jsonFlag, print, seedFlag, settingsFlags, usage, wholeFlag } from './args.js';
+import {
+  grantFlags,
+  jsonFlag,
+  print,
+  seedFlag,
+  settingsFlags,
+  usage,
+  type Values,
+  wholeFlag,
+} from './args.js';
 import { type Command, need, withKernel } from './shared.js';
 
-/** Spawns, sends one message (or lists or calls a skill's tools), terminates. */
-export const run: Command = async (v, p) => {
-  const path = need(p, 1, 'the component file');
-  // Every flag is read and checked before the kernel opens.
-  const options = {
+/** The spawn options `run` and `spawn` share, read and checked before the kernel opens. */
+async function spawnFlags(v: Values) {
+  return {
     grants: grantFlags(v),
     config: (await jsonFlag(v.config, '--config')) ?? {},
     name: v.name,
     ...(await settingsFlags(v)),
   };
+}
+
+/** Spawns, sends one message (or lists or calls a skill's tools), terminates. */
+export const run: Command = async (v, p) => {
+  const path = need(p, 1, 'the component file');
+  // Every flag is read and checked before the kernel opens.
+  const options = await spawnFlags(v);
   const message = (await jsonFlag(v.message, '--message')) ?? {};
   const args = (await jsonFlag(v.args, '--args')) ?? {};
   return withKernel(v, async (k) => {
@@ -31,13 +45,7 @@ export const run: Command = async (v, p) => {
 
 export const spawn: Command = async (v, p) => {
   const path = need(p, 1, 'the component file');
-  const options = {
-    grants: grantFlags(v),
-    config: (await jsonFlag(v.config, '--config')) ?? {},
-    name: v.name,
-    seed: seedFlag(v.seed),
-    ...(await settingsFlags(v)),
-  };
+  const options = { ...(await spawnFlags(v)), seed: seedFlag(v.seed) };
   return withKernel(v, async (k) => print({ id: await k.spawn(path, options) }));
 };
 
