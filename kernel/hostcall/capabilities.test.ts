@@ -5,6 +5,7 @@ import { codeOf } from '../../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../../testing/harness.js';
 import { defineCapability } from '../sdk/capability.js';
 import { CapabilityHost } from './capabilities.js';
+import { importProblems, link, parseGrants } from './linker.js';
 
 const plain = (over: Record<string, unknown> = {}) =>
   defineCapability({
@@ -138,5 +139,24 @@ describe('the capabilities a kernel is given', () => {
     );
     expect(refused).toMatch(/AOS_E_INTERNAL: .*capability "stamp" failed to configure .*: boom in configure/);
     expect(kernel.list()).toEqual([]);
+  });
+
+  test('refuses an import of a given package at another version, or of an interface the package lacks', async () => {
+    const host = await CapabilityHost.check([...defaultCapabilities, plain()], undefined);
+    const grants = parseGrants(['stamp'], host.table);
+    expect(
+      importProblems(
+        ['acme:stamp/stamp@0.2.0', 'acme:stamp/other@0.1.0', 'acme:stamp/stamp@0.1.0'],
+        grants,
+        host.table,
+        'x.wasm',
+      ).map((e) => `${e.code}: ${e.message}`),
+    ).toEqual([
+      'AOS_E_UNKNOWN_IMPORT: x.wasm imports acme:stamp/stamp@0.2.0, but this kernel speaks acme:stamp@0.1.0; rebuild the component against it',
+      "AOS_E_UNKNOWN_IMPORT: x.wasm imports acme:stamp/other@0.1.0, which is not an interface of agentos:kernel@0.1.0 nor of acme:stamp@0.1.0; a component may import only the kernel's interfaces",
+    ]);
+    expect(link(['acme:stamp/stamp@0.1.0'], grants, host.table, 'x.wasm')).toEqual({
+      'acme:stamp/stamp': { now: host.table.entries.find((e) => e.span === 'stamp.now')!.id },
+    });
   });
 });
