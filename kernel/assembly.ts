@@ -36,7 +36,6 @@ import { type AgentRecord, type AgentState, ProcessTable } from './store/process
 import type { Store } from './store/store.js';
 
 export class KernelAssembly {
-  readonly owners = new Map<number, AgentRuntime>();
   readonly links: WorkerLinks;
   readonly lifecycle: Lifecycle;
   readonly agents: Agents;
@@ -104,7 +103,7 @@ export class KernelAssembly {
     this.services = { ...base, bus, events: this.eventLog };
     this.deadLetterQueue = new DeadLetters(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
-    this.links = new WorkerLinks(dispatcher, this.owners, () => this.executor, this.services.logger);
+    this.links = new WorkerLinks(dispatcher, (t) => this.executor?.ownerOf(t), () => this.executor, this.services.logger);
     this.lifecycle = new Lifecycle({
       agents: this.agents,
       journal: this.journalStore,
@@ -161,7 +160,6 @@ export class KernelAssembly {
       loader: this.loader,
       logger: this.services.logger,
       now,
-      owners: this.owners,
       persist: (a) => this.agents.save(a, true),
       forget: (a) => this.capabilities.drop(a.id),
       paused: !deliver,

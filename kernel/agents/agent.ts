@@ -2,6 +2,16 @@
  * An agent's in-memory runtime beside its persisted record: its configured capability views,
  * its import plan, its queue of undelivered messages and who waits on them, and where its
  * resident instance lives.
+ *
+ * Its run state, and the one way each part changes:
+ * - where its instance lives (`worker`): `residentOn` and `instanceGone`, nothing else;
+ * - a call holding a worker (`busy`, the worker's `busy`, the scheduler's `Running` entry for
+ *   that worker, which also says whose hostcalls the worker's channels carry): begun by
+ *   `Executor.occupy`, ended by `Executor.vacate`;
+ * - who waits on a message: added by `outcome`, leaving only through `takeWaiter`;
+ * - its lifecycle state (`record.state`): asked for through agents/lifecycle.ts (suspend, resume,
+ *   terminate); a call's outcome sets crashed and ready (exec/outcomes.ts, exec/delivery.ts), a
+ *   failed first start terminated (kernel.ts), and recovery at open crashed (agents.ts).
  */
 
 import type { Timers } from '../base/clock.js';

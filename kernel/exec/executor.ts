@@ -22,11 +22,6 @@ import type { Running, Scheduler } from './scheduler.js';
 export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
   paused?: boolean;
-  /**
-   * The agent whose call owns each worker's hostcall channel: written here alone, as a call
-   * starts on a worker and when it ends.
-   */
-  owners: Map<number, AgentRuntime>;
   /** A terminated agent's last call ended: the capabilities forget what they kept for it. */
   forget: (agent: AgentRuntime) => void;
   scheduler: Scheduler;
@@ -121,6 +116,32 @@ export class Executor {
     return null;
   }
 
+  /**
+   * The agent whose call holds the worker `thread` (parked and blocked calls included), whose
+   * hostcalls and posted calls that worker's channels carry; undefined between calls.
+   */
+  ownerOf(thread: number): AgentRuntime | undefined {
+    return this.deps.scheduler.running.get(thread)?.agent;
+  }
+
+  /**
+   * A call of `agent` takes `slot` (and a CPU permit) until `vacate`: the one place a call's
+   * hold on a worker begins. `deadlineMs`: its wall-clock limit.
+   */
+  private occupy(agent: AgentRuntime, slot: WorkerSlot, deadlineMs: number | null): void {
+    agent.busy = true;
+    slot.busy = true;
+    this.deps.scheduler.start(agent, slot, deadlineMs);
+  }
+
+  /** The call on `slot` ended having used `fuel`: the agent and the worker are free again. */
+  private vacate(agent: AgentRuntime, slot: WorkerSlot, fuel: number): void {
+    this.deps.scheduler.finish(slot, fuel);
+    agent.busy = false;
+    agent.inFlight = 0;
+    slot.busy = false;
+  }
+
   /** The call on `slot` parked (preempted) after using `used` fuel: its permit goes on. */
   parked(slot: WorkerSlot, used: number): void {
     const r = this.deps.scheduler.park(slot, used);
@@ -130,10 +151,6 @@ export class Executor {
     else this.pump();
   }
 
-  /**
-   * Hands out free permits: parked calls and runnable agents, by priority class then virtual
-   * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
-   */
   /**
    * Hands free workers to spawns waiting for one, first come first served, before any message
    * is dispatched; with none free, the pool grows if blocked calls hold them all.
@@ -189,6 +206,10 @@ export class Executor {
     }
   }
 
+  /**
+   * Hands out free permits: parked calls and runnable agents, by priority class then virtual
+   * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
+   */
   private pumpOnce(): void {
     for (const slot of this.deps.pool.slots.values())
       if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
@@ -252,12 +273,8 @@ export class Executor {
   private dispatch(agent: AgentRuntime, slot: WorkerSlot, budget: WireBudget): void {
     if (agent.worker !== null && agent.worker !== slot.thread) this.detach(agent);
     this.runQueue.delete(agent);
-    agent.busy = true;
+    this.occupy(agent, slot, budget.deadlineMs);
     agent.inFlight = 1;
-    slot.busy = true;
-    this.deps.scheduler.start(agent, slot, budget.deadlineMs);
-    // The worker's hostcalls are this agent's until the call ends (worker-links.ts reads it).
-    this.deps.owners.set(slot.thread, agent);
     const used = { fuel: 0 };
     const p = this.delivery
       .handOver(agent, slot, budget, used)
@@ -270,11 +287,7 @@ export class Executor {
       })
       .finally(() => {
         this.inflight.delete(p);
-        this.deps.scheduler.finish(slot, used.fuel);
-        agent.busy = false;
-        agent.inFlight = 0;
-        slot.busy = false;
-        this.deps.owners.delete(slot.thread);
+        this.vacate(agent, slot, used.fuel);
         if (agent.runnable) this.wake(agent);
         else this.pump();
       });
@@ -359,8 +372,7 @@ export class Executor {
     const budget = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice) as WireBudget;
     // init computes too: it holds a permit (even past the count: spawn does not queue) and can
     // be preempted like any call.
-    this.deps.scheduler.start(agent, slot, budget.deadlineMs);
-    this.deps.owners.set(slot.thread, agent);
+    this.occupy(agent, slot, budget.deadlineMs);
     let fuel = 0;
     const started = this.instances.start(agent, slot, 'spawn', budget);
     this.inflight.add(started);
@@ -373,10 +385,7 @@ export class Executor {
       return startError(agent.id, lostResult(agent, slot, e, budget));
     } finally {
       this.inflight.delete(started);
-      this.deps.scheduler.finish(slot, fuel);
-      agent.busy = false;
-      slot.busy = false;
-      this.deps.owners.delete(slot.thread);
+      this.vacate(agent, slot, fuel);
       // Terminated while it started: its instance goes. Messages that reached it meanwhile
       // (a broadcast) run now: nothing else would wake it.
       if (agent.record.state === 'terminated') {

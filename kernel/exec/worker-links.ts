@@ -8,7 +8,7 @@
  * returns, when it is lost, and otherwise as soon as the kernel's event loop gets to it.
  *
  * @example
- * const links = new WorkerLinks(dispatcher, owners, () => executor, logger);
+ * const links = new WorkerLinks(dispatcher, (t) => executor.ownerOf(t), () => executor, logger);
  * links.attach(slot);   // when a worker starts
  * links.detach(slot);   // when it is lost
  */
@@ -25,12 +25,12 @@ export class WorkerLinks {
   private readonly stops = new Map<number, (() => void)[]>();
 
   /**
-   * @param owners the agent whose call owns each worker's hostcall channel
+   * @param ownerOf the agent whose call holds worker `thread`, whose hostcalls its channels carry
    * @param executor the executor (it exists once the workers have started)
    */
   constructor(
     private readonly dispatcher: Dispatcher,
-    private readonly owners: ReadonlyMap<number, AgentRuntime>,
+    private readonly ownerOf: (thread: number) => AgentRuntime | undefined,
     private readonly executor: () => Executor | undefined,
     private readonly logger: Logger,
   ) {}
@@ -43,7 +43,7 @@ export class WorkerLinks {
         this.drain(slot);
         const executor = this.executor()!;
         executor.beforeHostcall(slot);
-        const served = dispatch.call(this.owners.get(slot.thread) ?? null, fn, args, request);
+        const served = dispatch.call(this.ownerOf(slot.thread) ?? null, fn, args, request);
         if (!(served instanceof Promise)) return served;
         // A blocking call: its CPU permit goes to others meanwhile, and its answer waits for one.
         executor.blocked(slot);
@@ -68,7 +68,7 @@ export class WorkerLinks {
       drainPosts(
         slot.posts,
         (fn, index, args, result) => {
-          const agent = this.owners.get(slot.thread);
+          const agent = this.ownerOf(slot.thread);
           if (!agent) throw new Error('a call was posted outside any command');
           executor?.beforeHostcall(slot, index);
           this.dispatcher.posted(agent, fn, args, result);
@@ -84,13 +84,13 @@ export class WorkerLinks {
   /** A command for `agent` returned: its posted calls are applied, and what it was granted goes back. */
   commandEnded(slot: WorkerSlot, agent: string): void {
     this.drain(slot);
-    const owner = this.owners.get(slot.thread);
+    const owner = this.ownerOf(slot.thread);
     if (owner?.id === agent) this.dispatcher.commandEnded(owner);
   }
 
   /** The worker is gone: what it posted before it died still counts; its command ended. */
   lost(slot: WorkerSlot): void {
-    const owner = this.owners.get(slot.thread);
+    const owner = this.ownerOf(slot.thread);
     if (owner) this.commandEnded(slot, owner.id);
     this.detach(slot);
   }
