@@ -4,6 +4,7 @@ import type { AgentInfo, AgentSettings } from './agents/info.js';
 import type { Clock } from './base/clock.js';
 import type { LimitsInput, Priority } from './base/limits.js';
 import type { Capability } from './sdk/capability.js';
+import type { PolicyOptions } from './signing/policy.js';
 import type { RestartPolicy } from './store/process-table.js';
 
 export interface KernelOptions {
@@ -85,6 +86,12 @@ export interface KernelOptions {
   cacheDir?: string;
   /** Largest message body accepted, in bytes of JSON. Default 1 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Which components may load (kernel/signing/policy.ts): signed by a key of the data dir's
+   * trust store (`trust.json`, `agentos trust`) or of `trust`, for the publisher their manifest
+   * names. `allowUnsigned` admits unsigned components too, logging a warning on each load.
+   */
+  policy?: PolicyOptions;
   /**
    * Largest value one call may return, in bytes (UTF-8 of the JSON text a handler or tool
    * returns, of a skill's descriptor list as JSON, or of an `err` reason). A value larger than

@@ -28,6 +28,8 @@ import type { CapabilityHost, KernelParts } from './hostcall/capabilities.js';
 import type { HostcallTable } from './hostcall/linker.js';
 import { Loader } from './loader/loader.js';
 import type { ResolvedOptions } from './options.js';
+import { SigningPolicy } from './signing/policy.js';
+import { TrustStore } from './signing/trust.js';
 import { DeadLetters } from './store/dead-letters.js';
 import { EventHub } from './store/events.js';
 import { Journal } from './store/journal.js';
@@ -53,6 +55,7 @@ export class KernelAssembly {
   readonly mailboxes: Mailboxes;
   readonly processes: ProcessTable;
   readonly loader: Loader;
+  readonly policy: SigningPolicy;
   readonly maxMessageBytes: number;
   readonly commits: Commits;
   readonly closeTimeoutMs: number;
@@ -83,6 +86,14 @@ export class KernelAssembly {
     });
     this.processes = new ProcessTable(store);
     this.loader = new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress);
+    // Unsigned components load unless the embedder asks for signatures: the samples and the
+    // toolchain's builds are not signed yet.
+    this.policy = new SigningPolicy(
+      TrustStore.at(store.home),
+      { allowUnsigned: true, ...options.policy },
+      logger,
+      now,
+    );
     this.maxMessageBytes = options.maxMessageBytes ?? 1 << 20;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.defaults = limits;
@@ -103,7 +114,12 @@ export class KernelAssembly {
     this.services = { ...base, bus, events: this.eventLog };
     this.deadLetterQueue = new DeadLetters(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
-    this.links = new WorkerLinks(dispatcher, (t) => this.executor?.ownerOf(t), () => this.executor, this.services.logger);
+    this.links = new WorkerLinks(
+      dispatcher,
+      (t) => this.executor?.ownerOf(t),
+      () => this.executor,
+      this.services.logger,
+    );
     this.lifecycle = new Lifecycle({
       agents: this.agents,
       journal: this.journalStore,

@@ -78,6 +78,7 @@ export class Kernel {
     this.core.check();
     const c = await checkSpawn(component, options, {
       inspect: (bytes, what) => this.core.loader.inspect(bytes, what),
+      admit: (bytes, info, what) => this.core.policy.admit(bytes, info.digest, info.manifest, what),
       defaults: this.core.defaults,
       table: this.core.table,
       configure: (cap, draft, grant) => this.core.capabilities.configure(cap.name, draft, grant),

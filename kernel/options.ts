@@ -1,8 +1,8 @@
 /**
  * The kernel's options with their defaults applied and each checked, before anything is opened:
  * every option of KernelOptions (kernel/api.ts) is checked here, an unknown one is refused, and a
- * bad one is an AOS_E_BAD_CONFIG naming it, with nothing touched. (Kernel.open should call this
- * before it builds its logger from `logLevel`: today it does not, and a bad level fails in pino.)
+ * bad one is an AOS_E_BAD_CONFIG naming it, with nothing touched (Kernel.open calls this before
+ * it builds its logger from `logLevel`).
  *
  * @example
  * const o = resolveOptions({ cpus: 2 });   // { cpus: 2, workers: 4, slice: 5_000_000, ... }
@@ -66,6 +66,7 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'maxResultBytes',
   'capabilities',
   'config',
+  'policy',
 ];
 
 /** pino's levels, and `silent`. */
@@ -100,6 +101,21 @@ function checkOthers(options: KernelOptions): void {
   const close = options.closeTimeoutMs;
   if (close !== undefined && !(typeof close === 'number' && Number.isFinite(close) && close >= 0))
     throw bad(`closeTimeoutMs must be 0 or more milliseconds, got ${shown(close)}`);
+  const p = options.policy;
+  if (p !== undefined) {
+    if (typeof p !== 'object' || p === null || Array.isArray(p))
+      throw bad(`policy must be an object, got ${shown(p)}`);
+    for (const k of Object.keys(p))
+      if (k !== 'allowUnsigned' && k !== 'trust')
+        throw bad(`policy has no option ${JSON.stringify(k)} (known: allowUnsigned, trust)`);
+    if (p.allowUnsigned !== undefined && typeof p.allowUnsigned !== 'boolean')
+      throw bad(`policy.allowUnsigned must be true or false, got ${shown(p.allowUnsigned)}`);
+    if (p.trust !== undefined && !Array.isArray(p.trust))
+      throw bad(`policy.trust must be an array, got ${shown(p.trust)}`);
+    for (const [i, a] of (p.trust ?? []).entries())
+      if (typeof a !== 'object' || a === null || typeof a.publisher !== 'string')
+        throw bad(`policy.trust[${i}] must be { publisher, key }, got ${shown(a)}`);
+  }
   const d = options.delivery;
   if (d !== undefined) {
     if (typeof d !== 'object' || d === null || Array.isArray(d))

@@ -18,7 +18,14 @@ import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits }
 import { checkGrants, type HostcallTable, importProblems } from './hostcall/linker.js';
 import { type ComponentInfo, readComponent } from './loader/loader.js';
 import type { Capability, Grant } from './sdk/capability.js';
-import { type AgentRecord, emptyStats, type RestartPolicy } from './store/process-table.js';
+import { effectiveGrants, importsNotRequested } from './signing/grants.js';
+import type { Provenance } from './signing/policy.js';
+import {
+  type AgentProvenance,
+  type AgentRecord,
+  emptyStats,
+  type RestartPolicy,
+} from './store/process-table.js';
 
 export interface CheckedSpawn {
   bytes: Uint8Array;
@@ -33,11 +40,15 @@ export interface CheckedSpawn {
   limits: Limits;
   priority: Priority;
   weight: number;
+  /** Who vouches for it, what its manifest requested and what the embedder granted. */
+  provenance: AgentProvenance;
 }
 
 /** What the checks need from the kernel. */
 export interface SpawnChecks {
   inspect(bytes: Uint8Array, what: string): Promise<ComponentInfo>;
+  /** The signing policy's verdict: who vouches for the component, or why it may not load. */
+  admit(bytes: Uint8Array, info: ComponentInfo, what: string): Provenance;
   defaults: Limits;
   table: HostcallTable;
   /** Builds the capability's view of `draft` for `grant`; throws AOS_E_BAD_CONFIG for a bad scope. */
@@ -68,8 +79,10 @@ export async function checkSpawn(
   if (typeof component === 'string') bytes = await readComponent(component);
   else if (component instanceof Uint8Array) bytes = component;
   else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
-  // Bytes that are no component at all leave nothing else to check.
+  // Bytes that are no component at all, or that the signing policy refuses, leave nothing else
+  // to check.
   const info = await checks.inspect(bytes, what);
+  const vouched = checks.admit(bytes, info, what);
 
   const optionProblems: AgentOSError[] = [];
   const attempt = <T>(f: () => T, fallback: T): T => {
@@ -89,9 +102,13 @@ export async function checkSpawn(
           `spawn has no option ${JSON.stringify(key)} (known: ${OPTIONS.join(', ')})`,
         ),
       );
-  const grantList = options.grants ?? [];
-  const grantsOk = Array.isArray(grantList);
-  const { grants, problems: grantProblems } = checkGrants(grantsOk ? grantList : [], checks.table);
+  const granted = options.grants ?? [];
+  const grantsOk = Array.isArray(granted);
+  // What the embedder grants ∩ what the manifest requests ∩ what the publisher is trusted with.
+  const effective = effectiveGrants(grantsOk ? granted : [], info.manifest, vouched.allowed);
+  const grantList = effective.grants;
+  const { grants, problems: grantProblems } = checkGrants(grantList, checks.table);
+  grantProblems.push(...effective.problems);
   if (!grantsOk)
     grantProblems.unshift(new AgentOSError('AOS_E_BAD_ARGUMENT', 'grants must be an array of strings'));
   const restart = options.restart ?? 'on-message';
@@ -115,9 +132,11 @@ export async function checkSpawn(
     limits: attempt(() => resolveLimits(checks.defaults, options.limits), checks.defaults),
     priority: attempt(() => checkPriority(options.priority), 'normal'),
     weight: attempt(() => checkWeight(options.weight), 1),
+    provenance: provenanceOf(vouched, info, grantsOk ? granted : []),
   };
 
-  const problems = importProblems(info.imports, grants, checks.table, what);
+  const problems = info.manifest ? importsNotRequested(info.imports, info.manifest, what) : [];
+  problems.push(...importProblems(info.imports, grants, checks.table, what));
   problems.push(...info.exportProblems.map((p) => new AgentOSError('AOS_E_BAD_EXPORTS', `${what} ${p}`)));
   if (info.world === 'unknown' && info.exportProblems.length === 0)
     problems.push(
@@ -185,5 +204,17 @@ export function newRecord(c: CheckedSpawn, id: string, at: number): AgentRecord 
     limits: c.limits,
     priority: c.priority,
     weight: c.weight,
+    provenance: c.provenance,
+  };
+}
+
+/** The record of who vouches for a component and what it asked for. */
+function provenanceOf(p: Provenance, info: ComponentInfo, granted: readonly string[]): AgentProvenance {
+  const m = info.manifest;
+  return {
+    signed: p.signed,
+    ...(p.publisher ? { publisher: p.publisher, keyId: p.keyId } : {}),
+    ...(m ? { name: m.name, version: m.version, requested: [...m.capabilities] } : {}),
+    granted: granted.filter((g) => typeof g === 'string'),
   };
 }

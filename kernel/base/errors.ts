@@ -74,15 +74,18 @@ export const ERROR_CODES = {
     'A signature names a trusted key but does not verify with it: it was forged or damaged. Do not run this component.',
   AOS_E_UNTRUSTED_KEY:
     "No key in the trust store made any of the component's signatures. Trust the publisher's key (`agentos trust add`) if you mean to.",
-  AOS_E_KEY_REVOKED: 'The component is signed only by keys the trust store revoked. Get a build signed with a current key.',
-  AOS_E_KEY_EXPIRED: 'The component is signed only by trusted keys that have expired. Get a build signed with a current key, or renew the key in the trust store.',
+  AOS_E_KEY_REVOKED:
+    'The component is signed only by keys the trust store revoked. Get a build signed with a current key.',
+  AOS_E_KEY_EXPIRED:
+    'The component is signed only by trusted keys that have expired. Get a build signed with a current key, or renew the key in the trust store.',
   AOS_E_UNTRUSTED_PUBLISHER:
     "The signing key is trusted for another publisher than the one the component's manifest names.",
   AOS_E_BAD_MANIFEST:
     'The component manifest is missing, not valid JSON, or misses or mistypes a field; the message lists each problem. Fix agentos.json and rebuild.',
   AOS_E_IMPORT_NOT_REQUESTED:
     "The component imports a capability its manifest does not request. Add it to the manifest's capabilities and rebuild, or remove the import.",
-  AOS_E_BAD_KEY: 'A key file or key text is not an Ed25519 key in the expected form, or a key file is readable by others.',
+  AOS_E_BAD_KEY:
+    'A key file or key text is not an Ed25519 key in the expected form, or a key file is readable by others.',
   AOS_E_INTERNAL: 'An unexpected failure inside AgentOS. Report it with the stack trace printed beside it.',
 } as const;
 

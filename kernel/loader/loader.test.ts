@@ -132,7 +132,7 @@ describe('Loader', () => {
     const loader = new Loader(home);
     const bytes = readFileSync(await sample('echo'));
     const first = await loader.inspect(bytes, 'echo');
-    expect(readdirSync(join(home, 'cache', 'inspect'))).toEqual([`${first.digest}-v2.json`]);
+    expect(readdirSync(join(home, 'cache', 'inspect'))).toEqual([`${first.digest}-v3.json`]);
     expect(await new Loader(home).inspect(bytes, 'echo')).toEqual(first);
     await expect(loader.inspect(bytes.subarray(0, 100), 'cut')).rejects.toMatchObject({
       code: 'AOS_E_TRUNCATED',

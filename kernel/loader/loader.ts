@@ -4,7 +4,7 @@
  * 1. verify: wasm at all, a component (not a core module), not truncated, parses;
  * 2. inspect: imports, exports, and the world (agent or skill) whose signatures the exports
  *    match (kernel/loader/world-check.ts); cached by digest;
- * 3. transpile with jco and meter every core module with the fuel pass (toolchain/fuel), once
+ * 3. transpile with jco and meter every core module with the fuel pass (kernel/fuel), once
  *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
  *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME), and a failed
  *    metering leaves no half-written cache entry;
@@ -31,10 +31,11 @@ import { componentWit, transpile } from '@bytecodealliance/jco';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../base/atomic-write.js';
 import { AgentOSError } from '../base/errors.js';
+import { readWasmHeader } from '../base/wasm-header.js';
 import { FUEL_PASS_VERSION, missingMeter } from '../fuel/names.js';
 import { instrumentInThread } from '../fuel/thread.js';
+import { type Manifest, readManifest } from '../signing/manifest.js';
 import { GLUE_PATCH_VERSION, patchGlue } from './glue-patch.js';
-import { readWasmHeader } from './wasm-header.js';
 import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';
 
 export type { ComponentWorld } from './world-check.js';
@@ -67,6 +68,8 @@ export interface ComponentInfo {
   exportProblems: string[];
   /** The component's world in WIT, as wasm-tools prints it. */
   wit: string;
+  /** Its embedded manifest (kernel/signing/manifest.ts), or null when it has none. */
+  manifest: Manifest | null;
 }
 
 export interface LoadedComponent {
@@ -129,7 +132,8 @@ export async function readComponent(path: string): Promise<Uint8Array> {
 
 /**
  * Verifies and inspects component bytes without transpiling them.
- * @throws AgentOSError AOS_E_NOT_WASM, AOS_E_TRUNCATED, AOS_E_NOT_COMPONENT, AOS_E_MALFORMED_COMPONENT
+ * @throws AgentOSError AOS_E_NOT_WASM, AOS_E_TRUNCATED, AOS_E_NOT_COMPONENT, AOS_E_MALFORMED_COMPONENT,
+ *   AOS_E_BAD_MANIFEST
  */
 export async function inspectComponent(
   bytes: Uint8Array,
@@ -150,6 +154,7 @@ export async function inspectComponent(
   }
   const { imports, exports } = parseWorld(wit);
   const { world, problems } = checkExports(revealed);
+  const manifest = readManifest(bytes, what);
   return {
     digest: digest ?? sha256(bytes),
     size: bytes.length,
@@ -158,11 +163,12 @@ export async function inspectComponent(
     exports,
     exportProblems: problems,
     wit,
+    manifest,
   };
 }
 
 /** Bump when what inspectComponent reads changes, so cached inspections are redone. */
-const INSPECT_VERSION = 2;
+const INSPECT_VERSION = 3;
 
 /** Transpiles and compiles components, caching both. */
 export class Loader {

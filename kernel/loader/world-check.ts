@@ -18,8 +18,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ABI_VERSION, PACKAGE } from '../base/abi.js';
+import { AgentOSError } from '../base/errors.js';
 import { witDir } from '../base/paths.js';
-import { readU32 } from './wasm-header.js';
+import { readU32 } from '../base/wasm-header.js';
 import {
   readWit,
   showFunc,
@@ -131,8 +132,11 @@ function kernelWorlds(): WitDoc {
   if (!kernelDoc) {
     const text = ['types.wit', 'worlds.wit'].map((f) => readFileSync(join(witDir(), f), 'utf8')).join('\n');
     const doc = readWit(text);
+    // The package's own WIT is damaged or missing: no component's fault, so an internal error.
     if (!doc?.worlds.has('agent') || !doc.worlds.has('skill'))
-      throw new Error(`cannot read the agent and skill worlds from ${witDir()}`);
+      throw new AgentOSError('AOS_E_INTERNAL', `cannot read the agent and skill worlds from ${witDir()}`, {
+        dir: witDir(),
+      });
     kernelDoc = doc;
   }
   return kernelDoc;

@@ -11,7 +11,7 @@
  * "wasmsig" ‖ 0x01 ‖ 0x01 ‖ 0x01 ‖ h1 ‖ … ‖ hn (signedMessage).
  */
 import { AgentOSError } from '../base/errors.js';
-import { readU32 } from '../loader/wasm-header.js';
+import { readU32 } from '../base/wasm-header.js';
 import { encodeU32 } from './sections.js';
 
 export const SPEC_VERSION = 0x01;

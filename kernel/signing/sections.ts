@@ -9,7 +9,7 @@
  * const out = Buffer.concat([preamble, customSection('note', Buffer.from('hi')), ...rest]);
  */
 import { AgentOSError } from '../base/errors.js';
-import { readU32, readWasmHeader } from '../loader/wasm-header.js';
+import { readU32, readWasmHeader } from '../base/wasm-header.js';
 
 /** A top-level section: `bytes.subarray(start, end)` is the whole section, header included. */
 export interface Section {

@@ -44,6 +44,20 @@ export interface AgentStats {
   blockedUs: number;
 }
 
+/** Who vouches for an agent's component, what it requested and what its spawner granted. */
+export interface AgentProvenance {
+  signed: boolean;
+  /** The publisher whose trusted key signed it, and that key's id. */
+  publisher?: string;
+  keyId?: string;
+  /** From its manifest: its name, version and requested capabilities. */
+  name?: string;
+  version?: string;
+  requested?: string[];
+  /** The grants the spawner gave; `grants` holds what the agent runs with (the intersection). */
+  granted: string[];
+}
+
 export interface AgentRecord {
   id: string;
   name: string;
@@ -67,6 +81,8 @@ export interface AgentRecord {
   stats: AgentStats;
   /** Per-capability persisted state (e.g. the random generator's position). */
   capState: Record<string, unknown>;
+  /** Absent on agents spawned before components were checked for signatures. */
+  provenance?: AgentProvenance;
   limits: Limits;
   priority: Priority;
   /** Share of CPU against agents of the same priority (fuel is charged divided by it). */

@@ -3,7 +3,7 @@
  * and does every top-level section fit in the file. This gives clear errors for the commonest bad
  * inputs (random bytes, a truncated download, a core module) before the full parser runs.
  */
-import { AgentOSError } from '../base/errors.js';
+import { AgentOSError } from './errors.js';
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 

@@ -1,0 +1,209 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../testing/expect-error.js';
+import { captureLog, fixture, openKernel, tempHome } from '../../testing/harness.js';
+import { ManualClock } from '../base/clock.js';
+import { generateKeyPair, publicKeyText } from './keys.js';
+import { MANIFEST_SECTION, type Manifest, withManifest } from './manifest.js';
+import { customSection, sectionsOf } from './sections.js';
+import { signComponent } from './signature.js';
+import { TrustStore } from './trust.js';
+
+const acme = generateKeyPair();
+const stranger = generateKeyPair();
+
+const manifest = (over: Partial<Manifest> = {}): Manifest => ({
+  name: 'sender',
+  version: '1.0.0',
+  publisher: 'acme',
+  description: 'sends one message',
+  world: 'agent',
+  capabilities: ['ipc:send=sink-*'],
+  ...over,
+});
+
+/** The sender fixture (it imports ipc) with `m` embedded, signed by `key`. */
+async function build(m: Manifest | null, key = acme): Promise<Buffer> {
+  const bytes = readFileSync(await fixture('sender-wat'));
+  const withM = m ? withManifest(bytes, m, 'sender') : bytes;
+  return key ? signComponent(withM, key, 'sender') : withM;
+}
+
+const strict = (home = tempHome(), clock?: ManualClock) =>
+  openKernel({
+    home,
+    ...(clock ? { clock } : {}),
+    policy: { allowUnsigned: false, trust: [{ publisher: 'acme', key: publicKeyText(acme.publicKey) }] },
+  });
+
+/** Each problem of a refusal, as `CODE: message`. */
+async function problems(p: Promise<unknown>): Promise<string[]> {
+  try {
+    await p;
+  } catch (e) {
+    const list = (e as { details?: { problems?: { code: string; message: string }[] } }).details?.problems;
+    return (list ?? []).map((x) => `${x.code}: ${x.message}`);
+  }
+  throw new Error('expected a refusal');
+}
+
+/** The coded part of a refusal. */
+const code = async (p: Promise<unknown>): Promise<string> => (await codeOf(p)).split(':')[0]!;
+
+/** A refused spawn stored nothing: no agent, no component bytes. */
+async function nothingStored(home: string, k: Awaited<ReturnType<typeof openKernel>>): Promise<void> {
+  expect(k.list()).toEqual([]);
+  const dir = join(home, 'components');
+  expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+}
+
+describe('the signing policy at spawn', () => {
+  it('admits a component signed by a trusted key, and records who vouches for it', async () => {
+    const k = await strict();
+    const id = await k.spawn(await build(manifest()), { grants: ['ipc'] });
+    const info = k.inspect(id);
+    expect(info.provenance).toEqual({
+      signed: true,
+      publisher: 'acme',
+      keyId: acme.publicKey.id,
+      name: 'sender',
+      version: '1.0.0',
+      requested: ['ipc:send=sink-*'],
+      granted: ['ipc'],
+    });
+    // The embedder's bare grant is narrowed to what the manifest requested.
+    expect(info.grants).toEqual(['ipc:send=sink-*']);
+  });
+
+  it('refuses each kind of bad signature with its own code, storing nothing', async () => {
+    const home = tempHome();
+    const k = await strict(home);
+    const signed = await build(manifest());
+    const cases: [string, Buffer | Promise<Buffer>][] = [
+      ['AOS_E_UNSIGNED', build(manifest(), null as never)],
+      ['AOS_E_UNTRUSTED_KEY', build(manifest(), stranger)],
+      ['AOS_E_UNTRUSTED_PUBLISHER', build(manifest({ publisher: 'other' }))],
+      ['AOS_E_BAD_MANIFEST', build(null)],
+    ];
+    // The requested capabilities edited after signing: the manifest section rewritten in place.
+    const s = sectionsOf(signed, 'sender');
+    const m = s.sections.find((x) => x.name === MANIFEST_SECTION)!;
+    const widened = JSON.stringify(manifest({ capabilities: ['ipc'] }));
+    const edited = Buffer.concat([
+      signed.subarray(0, m.start),
+      customSection(MANIFEST_SECTION, Buffer.from(widened)),
+      signed.subarray(m.end),
+    ]);
+    cases.push(['AOS_E_SIGNATURE_MISMATCH', edited]);
+    // The signature's last byte flipped: it names acme's key but does not verify.
+    const sig = s.sections[0]!;
+    const forged = Buffer.from(signed);
+    forged[sig.end - 1] = forged[sig.end - 1]! ^ 1;
+    cases.push(['AOS_E_SIGNATURE_FORGED', forged]);
+    // The signature section cut short.
+    const cut = Buffer.concat([
+      signed.subarray(0, 8),
+      customSection('signature', sig.content!.subarray(0, 20)),
+      signed.subarray(sig.end),
+    ]);
+    cases.push(['AOS_E_SIGNATURE_CORRUPT', cut]);
+    for (const [expected, bytes] of cases) {
+      expect([expected, await code(k.spawn(await bytes, { grants: ['ipc'] }))]).toEqual([expected, expected]);
+    }
+    await nothingStored(home, k);
+  });
+
+  it('refuses an import the manifest does not request, and a manifest that is not JSON', async () => {
+    const home = tempHome();
+    const k = await strict(home);
+    const noIpc = await build(manifest({ capabilities: ['log'] }));
+    // Not requested, so not granted either: both are said, the manifest's first.
+    const [first, second] = await problems(k.spawn(noIpc, { grants: ['ipc'] }));
+    expect(first).toMatch(
+      /^AOS_E_IMPORT_NOT_REQUESTED: .*imports agentos:kernel\/ipc@0\.1\.0, but its manifest does not request ipc/,
+    );
+    expect(second).toMatch(/^AOS_E_IMPORT_NOT_GRANTED/);
+    const raw = readFileSync(await fixture('sender-wat'));
+    const notJson = signComponent(
+      Buffer.concat([raw, customSection(MANIFEST_SECTION, Buffer.from('{"name": '))]),
+      acme,
+      'sender',
+    );
+    expect(await codeOf(k.spawn(notJson, { grants: ['ipc'] }))).toMatch(
+      /^AOS_E_BAD_MANIFEST: .*not valid JSON/,
+    );
+    const missing = signComponent(
+      Buffer.concat([raw, customSection(MANIFEST_SECTION, Buffer.from('{"name":"x"}'))]),
+      acme,
+      'sender',
+    );
+    expect(await codeOf(k.spawn(missing, { grants: ['ipc'] }))).toMatch(
+      /^AOS_E_BAD_MANIFEST: .*must have required property 'version'/,
+    );
+    await nothingStored(home, k);
+  });
+
+  it('a grant whose scope differs from the request is refused; a scoped grant equal to it stands', async () => {
+    const k = await strict();
+    const bytes = await build(manifest());
+    const refused = await problems(k.spawn(bytes, { grants: ['ipc:send=other-*'] }));
+    expect(refused).toContainEqual(
+      expect.stringMatching(
+        /^AOS_E_BAD_CONFIG: grant "ipc:send=other-\*" and the manifest's request "ipc:send=sink-\*" differ/,
+      ),
+    );
+    const id = await k.spawn(bytes, { grants: ['ipc:send=sink-*'] });
+    expect(k.inspect(id).grants).toEqual(['ipc:send=sink-*']);
+  });
+
+  it('follows the trust store: revoked and expired keys refuse, a renewed key admits again', async () => {
+    const home = tempHome();
+    const clock = new ManualClock(1_000_000n);
+    const trust = TrustStore.at(home);
+    const bytes = await build(manifest({ publisher: 'beta' }));
+    trust.add('beta', acme.publicKey, { now: 1_000_000, expiresAt: 2_000_000 });
+    const k = await openKernel({ home, clock, policy: { allowUnsigned: false } });
+    await k.spawn(bytes, { grants: ['ipc'] });
+    clock.advance(1_500_000n);
+    expect(await code(k.spawn(bytes, { grants: ['ipc'] }))).toBe('AOS_E_KEY_EXPIRED');
+    trust.add('beta', acme.publicKey, { now: Number(clock.now()) });
+    await k.spawn(bytes, { grants: ['ipc'] });
+    trust.revoke('beta', acme.publicKey.id, Number(clock.now()));
+    expect(await code(k.spawn(bytes, { grants: ['ipc'] }))).toBe('AOS_E_KEY_REVOKED');
+    expect(trust.list()[0]!.keys[0]!.revokedAt).toBe(Number(clock.now()));
+  });
+
+  it('a publisher limited to some capabilities gets no others', async () => {
+    const home = tempHome();
+    TrustStore.at(home).add('acme', acme.publicKey, { now: 0, capabilities: ['log'] });
+    const k = await openKernel({ home, policy: { allowUnsigned: false } });
+    expect(await codeOf(k.spawn(await build(manifest()), { grants: ['ipc'] }))).toMatch(
+      /^AOS_E_IMPORT_NOT_GRANTED/,
+    );
+  });
+
+  it('a damaged trust store is AOS_E_DATA_DIR naming it, and nothing loads', async () => {
+    const home = tempHome();
+    writeFileSync(
+      join(home, 'trust.json'),
+      '{"version": 1, "publishers": [{"publisher": "x", "keys": [{"key": "ed25519:AAAA"}]}]}',
+    );
+    const k = await openKernel({ home, policy: { allowUnsigned: false } });
+    const e = await codeOf(k.spawn(await build(manifest()), { grants: ['ipc'] }));
+    expect(e).toMatch(/^AOS_E_DATA_DIR: the trust store .*trust\.json is damaged/);
+    await nothingStored(home, k);
+  });
+
+  it('allowUnsigned admits an unsigned component with a warning on every load, never a tampered one', async () => {
+    const { lines, logger } = captureLog('warn');
+    const k = await openKernel({ logger, policy: { allowUnsigned: true } });
+    const unsigned = await build(manifest(), null as never);
+    await k.spawn(unsigned, { grants: ['ipc'] });
+    await k.spawn(unsigned, { grants: ['ipc'] });
+    expect(lines.filter((l) => String(l.msg).includes('unsigned'))).toHaveLength(2);
+    const signed = await build(manifest());
+    const tampered = Buffer.concat([signed, customSection('extra', Buffer.from('x'))]);
+    expect(await code(k.spawn(tampered, { grants: ['ipc'] }))).toBe('AOS_E_SIGNATURE_MISMATCH');
+  });
+});
