@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS } from '../testing/harness.js';
+import { fixture, openKernel, PROBE_GRANTS, until } from '../testing/harness.js';
 import { type Clock, ManualClock, systemClock, timersOf } from './base/clock.js';
 import type { Kernel } from './kernel.js';
 
@@ -68,24 +68,25 @@ describe('one clock', () => {
     const b = await spawn('b');
     kernel.suspend(b);
     await kernel.send(a, { op: 'request', to: b, kind: 'task', body: 1, timeoutMs: 50 });
-    // More than the timeout passes on the wall clock, none on the kernel clock: no timeout.
+    // More than the timeout passes on the wall clock, none on the kernel clock: no timeout. This
+    // wall-clock sleep is the point of the check (a timer on the wall clock would fire in it),
+    // so it stays a real one.
     await new Promise((r) => setTimeout(r, 200));
     kernel.resume(b);
     await kernel.send(b, { op: 'inbox' }); // b has answered the request by now
     let got: Inbox = [];
-    for (let i = 0; i < 400 && got.length === 0; i++) {
+    const inboxOfA = (n: number) => async (): Promise<boolean> => {
       got = (await kernel.send(a, { op: 'inbox' })) as Inbox;
-      if (got.length === 0) await new Promise((r) => setTimeout(r, 5));
-    }
+      return got.length >= n;
+    };
+    await until('a has the reply', inboxOfA(1));
     expect(got.map((m) => m.kind)).toEqual(['ipc.reply']);
     // Then a request whose time does run out on the kernel clock: only ipc.timeout.
     kernel.suspend(b);
     await kernel.send(a, { op: 'request', to: b, kind: 'task', body: 2, timeoutMs: 50 });
     clock.advance(51n);
-    for (let i = 0; i < 400 && got.length < 2; i++) {
-      got = (await kernel.send(a, { op: 'inbox' })) as Inbox;
-      if (got.length < 2) await new Promise((r) => setTimeout(r, 5));
-    }
+    await until('a has the timeout', inboxOfA(2));
+    expect(got.map((m) => m.kind)).toEqual(['ipc.reply', 'ipc.timeout']);
     kernel.resume(b);
     await kernel.send(b, { op: 'inbox' });
     await kernel.send(b, { op: 'inbox' });

@@ -190,27 +190,47 @@ describe('at-least-once delivery', () => {
   });
 
   it('after a batch loses its worker, hands its messages over one at a time, then batches again', async () => {
-    kernel = await openKernel({ delivery: { backoffMs: 0 } });
-    const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    // On a manual clock each sleep ends only when the test moves the clock on: the thread exits
+    // while the batch's first message is surely in its sleep, and the journal's times say which
+    // outcomes were settled together (a batch's, when its command returns).
+    const clock = new ManualClock(0n);
+    kernel = await openKernel({ clock, delivery: { backoffMs: 0 } });
+    const id = await probe(kernel);
+    /** Waits until `n` sleeps wait on the clock, then moves it on by `ms`. */
+    const wake = async (n: number, ms: bigint): Promise<void> => {
+      await until(`${n} sleeps wait`, () => clock.pending === n);
+      clock.advance(ms);
+    };
     kernel.suspend(id);
     const first = [1, 2, 3].map(() => kernel.send(id, { op: 'sleep', ms: 200 }));
     kernel.resume(id);
-    // The batch's first message sleeps; meanwhile its worker's thread exits.
-    // The first message is in its sleep (a blocking hostcall): its call has begun.
+    // The batch's first message is in its sleep (a blocking hostcall): its call has begun.
     await until('the first message sleeps', () => kernel.inspect(id).running?.blocked === true);
     await exitWorkerThread(kernel, (slot) => slot.busy);
+    // Then each message alone: the first waits beside the lost call's sleep, which stays on the
+    // clock (the kernel was serving it when the worker went).
+    await wake(2, 200n);
+    await wake(1, 200n);
+    await wake(1, 200n);
     expect(await Promise.all(first)).toEqual([{ slept: 200 }, { slept: 200 }, { slept: 200 }]);
     kernel.suspend(id);
     const again = [1, 2].map(() => kernel.send(id, { op: 'sleep', ms: 1 }));
     kernel.resume(id);
-    await Promise.all(again);
-    const shape = (await kernel.journal(id))
+    await wake(1, 1n);
+    await wake(1, 1n);
+    expect(await Promise.all(again)).toEqual([{ slept: 1 }, { slept: 1 }]);
+    const records = (await kernel.journal(id))
       .filter((e) => ['instance', 'invoke', 'outcome'].includes(e.t))
-      .map((e) => ({ instance: 'N', invoke: 'I', outcome: 'O' })[e.t as 'invoke'])
-      .join('');
-    // The lost batch (its first message started: I, and its call was dropped: O), then each
-    // message alone on a new instance, then the next two.
-    expect(shape).toBe('NIONIOIOIOIOIO');
+      .map((e) => `${{ instance: 'N', invoke: 'I', outcome: 'O' }[e.t as 'invoke']}${e.at}`);
+    expect(records).toEqual([
+      // The first instance; the lost batch (its first message started: I, its call was dropped: O).
+      ...['N0', 'I0', 'O0'],
+      // A new instance, and each message alone: its outcome comes before the next one starts.
+      ...['N0', 'I0', 'O200', 'I200', 'O400', 'I400', 'O600'],
+      // A batch again: the first outcome was settled with the second, once the command returned
+      // (at 602), after the second message had started (at 601).
+      ...['I600', 'O602', 'I601', 'O602'],
+    ]);
   });
 
   it('with batch 1, hands over one message at a time', async () => {

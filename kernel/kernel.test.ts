@@ -253,7 +253,7 @@ describe('lifecycle', () => {
     kernel.suspend(id);
     const dropped = codeOf(kernel.send(id, { by: 100 }));
     await kernel.terminate(id);
-    expect(await dropped).toMatch(/^AOS_E_AGENT_TERMINATED: agent counter-\w+ was terminated/);
+    expect(await dropped).toMatch(/^AOS_E_AGENT_TERMINATED: agent counter-\w+ is terminated/);
     expect(kernel.inspect(id)).toMatchObject({ state: 'terminated', mailbox: 0 });
     expect(await codeOf(kernel.send(id, {}))).toMatch(/^AOS_E_AGENT_TERMINATED/);
     expect(await codeOf(() => kernel.resume(id))).toMatch(/^AOS_E_AGENT_TERMINATED/);

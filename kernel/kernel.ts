@@ -25,6 +25,7 @@ import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
+import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
 import { checkSpawn, newRecord } from './spawn-options.js';
@@ -37,8 +38,22 @@ import { Store } from './store/store.js';
 
 export type * from './api.js';
 
+/** Each kernel's assembly, for `workerPoolOf` (the class keeps it private). */
+const assemblies = new WeakMap<Kernel, KernelAssembly>();
+
+/**
+ * The worker pool behind `kernel`, for tests that inject faults into it (testing/harness.ts,
+ * `exitWorkerThread`). No part of the embedding API: kernel/index.ts does not export it.
+ */
+export function workerPoolOf(kernel: Kernel): WorkerPool {
+  // Every kernel comes from the constructor, which records its assembly.
+  return assemblies.get(kernel)!.pool;
+}
+
 export class Kernel {
-  protected constructor(private readonly core: KernelAssembly) {}
+  protected constructor(private readonly core: KernelAssembly) {
+    assemblies.set(this, core);
+  }
 
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
   static async open(options: KernelOptions = {}): Promise<Kernel> {

@@ -10,13 +10,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { Worker } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { Kernel, type KernelOptions } from '../index.js';
 import type { SpawnOptions } from '../kernel/api.js';
 import { writeFileAtomic } from '../kernel/base/atomic-write.js';
 import { packageRoot, witDir } from '../kernel/base/paths.js';
 import { WorkerPool, type WorkerSlot } from '../kernel/exec/pool.js';
+import { workerPoolOf } from '../kernel/kernel.js';
 import { Loader, sha256 } from '../kernel/loader/loader.js';
 import { buildComponent } from '../toolchain/build.js';
 import { buildSamples, samplePath } from '../toolchain/build-samples.js';
@@ -255,22 +255,16 @@ export async function messenger(k: Kernel, name: string, options: SpawnOptions =
 
 /**
  * Ends the thread of the first worker `which` picks, as a thread that dies by itself would end
- * (an engine crash, an out-of-memory abort), and returns its slot. No public API does this:
- * `WorkerPool.kill` is the kernel's own kill (a deadline), which the kernel settles differently.
- * So this reaches into the pool's piscina pools (and the kernel assembly's pool); it is the one place
- * tests do.
+ * (an engine crash, an out-of-memory abort), and returns its slot: `WorkerPool.exitThread`, on
+ * the pool given or the kernel's (`workerPoolOf`).
  */
 export async function exitWorkerThread(
   owner: Kernel | WorkerPool,
   which: (slot: WorkerSlot) => boolean,
 ): Promise<WorkerSlot> {
-  const pool =
-    owner instanceof WorkerPool ? owner : (owner as unknown as { core: { pool: WorkerPool } }).core.pool;
+  const pool = owner instanceof WorkerPool ? owner : workerPoolOf(owner);
   const slot = [...pool.slots.values()].find(which);
   if (!slot) throw new Error('no worker fits');
-  const piscinas = (pool as unknown as { pools: { threads: Worker[] }[] }).pools;
-  const thread = piscinas.flatMap((p) => p.threads).find((t) => t.threadId === slot.thread);
-  if (!thread) throw new Error(`no thread ${slot.thread} in the pool`);
-  await thread.terminate();
+  await pool.exitThread(slot);
   return slot;
 }

@@ -1,6 +1,6 @@
 /**
- * `agentos:kernel/clock`: time from the kernel's clock (system or manual). Reads are journaled,
- * so a replay returns the recorded times. The monotonic clock never goes back for an agent, even
+ * `agentos:kernel/clock`: time from the kernel's clock (system or manual). Reads are journaled
+ * so that a replay (to come) can answer with the recorded times. The monotonic clock never goes back for an agent, even
  * across kernel restarts: the last value read is saved with the agent, and a restarted kernel
  * continues from it (its own monotonic origin is new).
  *

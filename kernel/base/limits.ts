@@ -38,10 +38,12 @@ export const PRIORITIES = ['interactive', 'normal', 'batch', 'idle'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 export const DEFAULT_LIMITS: Limits = {
-  // A few seconds of CPU, and how many depends on the code: measured (2 cores, 2026-12-01) a JS
-  // guest ran ~5e9 fuel/s on its first call and ~2e10/s once V8 had tiered its code up, so this
-  // is ~10 s cold, ~2.5 s warm. A JS echo costs ~5e5, a JS instance start ~1.7e6. Agents that
-  // should be stopped sooner say so in their limits (and a deadline bounds wall time).
+  // Seconds of CPU, and how many depends on the code. On the bench machine (bench/RESULTS.md)
+  // warm JS ran ~3.9e10 fuel/s and compiled code 5e9–1.7e10/s, so this is ~1.3 s of warm JS and
+  // 3–10 s of compiled code; a JS guest's first call, before V8 has tiered its code up, runs
+  // over ten times slower (~3e9/s), so up to ~15 s. A JS echo costs ~5e5, a JS instance start
+  // ~1.5e6. Agents that should be stopped sooner say so in their limits (and a deadline bounds
+  // wall time).
   fuel: { invocation: 50_000_000_000, perSecond: null, lifetime: null },
   memoryBytes: 256 << 20,
   deadlineMs: null,

@@ -17,9 +17,37 @@ export const MAX_KIND = 128;
 /** The kinds only a skill takes (its tool calls); an agent takes every other kind. */
 export const TOOL_KINDS: ReadonlySet<string> = new Set(['tool.invoke', 'tool.describe']);
 
+/** Whether `kind` is a message kind at all: a string of 1..MAX_KIND characters. */
+export const isKind = (kind: unknown): kind is string =>
+  typeof kind === 'string' && kind !== '' && kind.length <= MAX_KIND;
+
 /** Whether an agent's mailbox takes a message of this kind (the bus checks the same). */
-export const agentKind = (kind: string): boolean =>
-  kind !== '' && kind.length <= MAX_KIND && !TOOL_KINDS.has(kind);
+export const agentKind = (kind: string): boolean => isKind(kind) && !TOOL_KINDS.has(kind);
+
+/**
+ * Throws unless `kind` is a message kind. The embedder's messages and the guests' sends (the
+ * bus) are held to this one rule.
+ * @throws AgentOSError AOS_E_BAD_MESSAGE
+ */
+export function checkKind(kind: unknown): asserts kind is string {
+  if (!isKind(kind))
+    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message kind must be a string of 1..${MAX_KIND} characters`);
+}
+
+/**
+ * Throws when a message body (its JSON text) is over `maxBytes` in UTF-8: the embedder's
+ * messages and the guests' sends have the same limit.
+ * @throws AgentOSError AOS_E_MESSAGE_TOO_LARGE
+ */
+export function checkBodySize(text: string, maxBytes: number): void {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > maxBytes)
+    throw new AgentOSError(
+      'AOS_E_MESSAGE_TOO_LARGE',
+      `message body is ${size} bytes of JSON; the limit is ${maxBytes}`,
+      { size, limit: maxBytes },
+    );
+}
 
 /**
  * Validates a message and returns its body as JSON text. A body that JSON would change (NaN,
@@ -27,21 +55,9 @@ export const agentKind = (kind: string): boolean =>
  * @throws AgentOSError AOS_E_BAD_MESSAGE or AOS_E_MESSAGE_TOO_LARGE
  */
 export function validateMessage(kind: unknown, body: unknown, maxBytes: number): string {
-  if (typeof kind !== 'string' || kind === '' || kind.length > MAX_KIND) {
-    throw new AgentOSError('AOS_E_BAD_MESSAGE', `message kind must be a string of 1..${MAX_KIND} characters`);
-  }
+  checkKind(kind);
   const text = jsonText(body, 'message body', 'AOS_E_BAD_MESSAGE');
-  const size = Buffer.byteLength(text, 'utf8');
-  if (size > maxBytes) {
-    throw new AgentOSError(
-      'AOS_E_MESSAGE_TOO_LARGE',
-      `message body is ${size} bytes of JSON; the limit is ${maxBytes}`,
-      {
-        size,
-        limit: maxBytes,
-      },
-    );
-  }
+  checkBodySize(text, maxBytes);
   return text;
 }
 

@@ -2,7 +2,8 @@
  * The value codec for hostcall arguments and results. It carries exactly the JS values jco's
  * glue lifts from WIT — strings, numbers, bigints (u64/s64), booleans, `undefined` (option none),
  * `Uint8Array` (list<u8>), `Float32Array` (list<f32>), arrays, records and variants — and
- * decodes them back to the same types, so a journaled result replays byte for byte.
+ * decodes them back to the same types, so a journaled result is recorded byte for byte, for a
+ * replay (to come) to answer with.
  *
  * It writes straight into the hostcall channel's shared buffer (no intermediate copy).
  *

@@ -8,13 +8,12 @@
  * const m = bus.deliver('echo-1a2b3c', 'planner-9f8e7d', { kind: 'task', body: '{"n":1}' });
  * const value = await bus.outcome('echo-1a2b3c', m.id, 5000); // the handler's result
  */
-import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from '../agents/agent.js';
 import type { Agents } from '../agents/agents.js';
 import type { Timers } from '../base/clock.js';
 import { AgentOSError } from '../base/errors.js';
-import { MAX_KIND, TOOL_KINDS } from '../base/validate.js';
+import { checkBodySize, checkKind, TOOL_KINDS } from '../base/validate.js';
 import type { Addressee, CallTxn, Envelope, Mailer, Urgency } from '../sdk/services.js';
 import type { EventHub } from '../store/events.js';
 import type { Mailboxes, NewMessage } from '../store/mailbox.js';
@@ -139,16 +138,8 @@ export class Bus implements Mailer {
   }
 
   private check(agent: AgentRuntime, e: Envelope): void {
-    if (typeof e.kind !== 'string' || e.kind === '' || e.kind.length > MAX_KIND)
-      throw new AgentOSError(
-        'AOS_E_BAD_MESSAGE',
-        `message kind must be a string of 1..${MAX_KIND} characters`,
-      );
-    const size = Buffer.byteLength(e.body, 'utf8');
-    if (size > this.deps.maxMessageBytes) {
-      const why = `message body is ${size} bytes of JSON; the limit is ${this.deps.maxMessageBytes}`;
-      throw new AgentOSError('AOS_E_MESSAGE_TOO_LARGE', why, { size, limit: this.deps.maxMessageBytes });
-    }
+    checkKind(e.kind);
+    checkBodySize(e.body, this.deps.maxMessageBytes);
     if ((agent.record.world === 'skill') !== TOOL_KINDS.has(e.kind)) {
       throw new AgentOSError(
         'AOS_E_WRONG_WORLD',

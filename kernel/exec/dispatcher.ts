@@ -11,7 +11,7 @@
  * permit until it settles.
  *
  * A call the worker answered itself (a posted call, see capability.ts) arrives afterwards with
- * its answer: `posted` journals and counts it the same way and applies it.
+ * its answer: `posted` journals it the same way (marked `posted`), counts it and applies it.
  *
  * @example
  * const d = dispatcher.forChannel();        // one per worker channel
@@ -116,6 +116,7 @@ export class Dispatcher {
       result,
       status: Status.Ok,
       us: 0,
+      posted: true,
     });
     this.count(agent, entry, 0);
     const cap = entry.capability.name;

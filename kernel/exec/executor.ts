@@ -7,7 +7,7 @@
  * instance is pinned to its worker; an agent without one takes the least-loaded free worker.
  */
 
-import type { AgentRuntime } from '../agents/agent.js';
+import { type AgentRuntime, terminated } from '../agents/agent.js';
 import type { Timers } from '../base/clock.js';
 import { AgentOSError } from '../base/errors.js';
 import type { WireBudget } from '../worker/protocol.js';
@@ -103,9 +103,7 @@ export class Executor {
     const left = agent.queue.cut(from);
     this.deps.mailboxes.drop(agent.id, left);
     for (const m of left) {
-      agent
-        .takeWaiter(m.id)
-        ?.reject(new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${agent.id} was terminated`));
+      agent.takeWaiter(m.id)?.reject(terminated(agent.id));
     }
   }
 

@@ -233,6 +233,18 @@ export class WorkerPool {
   }
 
   /**
+   * For fault-injection tests: ends the thread behind `slot` as a thread that dies by itself
+   * would end (an engine crash, an out-of-memory abort). Unlike `kill` it leaves no `killed` on
+   * the slot, so the kernel settles the loss as a lost worker, not as a deadline; piscina starts
+   * a replacement. Resolves once the thread has exited.
+   */
+  async exitThread(slot: WorkerSlot): Promise<void> {
+    const thread = this.pools.flatMap((p) => p.threads).find((t) => t.threadId === slot.thread);
+    if (!thread) throw new Error(`no thread ${slot.thread} in the pool`);
+    await thread.terminate();
+  }
+
+  /**
    * Adds one worker, unless one is already on its way or the pool is at its maximum. Returns
    * whether it asked for one (it serves once started: onReady).
    */

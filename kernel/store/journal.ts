@@ -1,7 +1,8 @@
 /**
- * The per-agent journal: append-only, sequence-numbered, in LMDB. It holds everything a replay
- * needs: the spawn (component digest, grants, config, random seed), each instance start, each
- * invocation's input and outcome, and each hostcall's name, encoded arguments and encoded result.
+ * The per-agent journal: append-only, sequence-numbered, in LMDB. It is recorded so that a
+ * replay (to come) can answer from it: the spawn (component digest, grants, config, random
+ * seed), each instance start, each invocation's input and outcome, and each hostcall's name,
+ * encoded arguments and encoded result.
  *
  * @example
  * const j = new Journal(store);
@@ -36,7 +37,13 @@ export type JournalRecord =
       result: Uint8Array;
       /** 0 ok, 1 guest error, 2 kernel fault. */
       status: number;
+      /** Time the kernel spent serving it, in µs (0 for a posted call: the kernel only applied it). */
       us: number;
+      /**
+       * Set when the worker answered the call itself and the kernel applied it afterwards (a
+       * posted call); absent when the kernel served it. Records stored before it existed lack it.
+       */
+      posted?: true;
     }
   | {
       t: 'outcome';
@@ -46,7 +53,7 @@ export type JournalRecord =
       /** The outcome JSON (ok), the error variant (error) or the crash message. */
       value: string;
       us: number;
-      /** Fuel the call used: the same inputs use the same fuel, so replay can check it. */
+      /** Fuel the call used: the same inputs use the same fuel, so a replay (to come) can check it. */
       fuel: number;
     }
   | { t: 'lifecycle'; at: number; op: string; detail?: string };

@@ -14,7 +14,7 @@
  * @example
  * const meter = new Meter(256 << 20); // linear memory cap, in bytes
  * const exports = glue.instantiate(getCoreModule, imports, meter.instantiateCore);
- * meter.begin({ fuel: 1e9, tick: 1e6, deadline: null });
+ * meter.begin({ fuel: 1e9, kind: 'invocation', tick: 1e6, deadline: null });
  * try { exports.handle(msg); } finally { const used = meter.end(); }
  */
 import { FUEL, missingMeter } from '../fuel/names.js';
