@@ -8,6 +8,7 @@
  */
 import { Kernel } from '../index.js';
 import { fixture, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
+import { devTrust } from '../toolchain/dev-key.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
 type Mode = 'strict' | 'relaxed';
@@ -17,6 +18,7 @@ async function kernelWithEcho(durability: Mode): Promise<{ kernel: Kernel; echo:
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
     logLevel: 'silent',
+    policy: { trust: devTrust() },
     durability,
   });
   const echo = await kernel.spawn(await fixture('echo-wat'), { limits: { mailbox: 100_000 } });

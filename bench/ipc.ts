@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { Kernel } from '../index.js';
 import { fixture, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
+import { devTrust } from '../toolchain/dev-key.js';
 import { type Figure, figure, type Percentiles, percentiles } from './measure.js';
 
 const open = (mailboxes: 'durable' | 'memory'): Promise<Kernel> =>
@@ -19,6 +20,7 @@ const open = (mailboxes: 'durable' | 'memory'): Promise<Kernel> =>
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
     logLevel: 'silent',
+    policy: { trust: devTrust() },
     cpus: 2,
     workers: 4,
     mailboxes,

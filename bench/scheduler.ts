@@ -6,6 +6,7 @@
  */
 import { Kernel } from '../index.js';
 import { fixture, PROBE_GRANTS, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
+import { devTrust } from '../toolchain/dev-key.js';
 import { bareAtomicsRoundTrip } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
@@ -16,6 +17,7 @@ const open = (options: Parameters<typeof Kernel.open>[0]): Promise<Kernel> =>
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
     logLevel: 'silent',
+    policy: { trust: devTrust() },
     durability: 'relaxed',
     ...options,
   });

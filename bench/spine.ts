@@ -8,6 +8,7 @@ import { transpile } from '@bytecodealliance/jco';
 import { Kernel } from '../index.js';
 import { Loader, TRANSPILE_OPTIONS } from '../kernel/loader/loader.js';
 import { fixture, sample, tempHome } from '../testing/harness.js';
+import { devTrust } from '../toolchain/dev-key.js';
 import { bareAtomicsRoundTrip, bareInstance, plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
@@ -79,7 +80,12 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
 
 export async function kernelFigures(log: (s: string) => void): Promise<Figure[]> {
   const cacheDir = tempHome('agentos-bench-cache-');
-  const kernel = await Kernel.open({ home: tempHome(), cacheDir, logLevel: 'silent' });
+  const kernel = await Kernel.open({
+    home: tempHome(),
+    cacheDir,
+    logLevel: 'silent',
+    policy: { trust: devTrust() },
+  });
   const figures: Figure[] = [];
   try {
     const echoPath = await sample('echo');
@@ -110,6 +116,7 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
       home: tempHome(),
       cacheDir,
       logLevel: 'silent',
+      policy: { trust: devTrust() },
       durability: 'relaxed',
     });
     try {

@@ -86,14 +86,7 @@ export class KernelAssembly {
     });
     this.processes = new ProcessTable(store);
     this.loader = new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress);
-    // Unsigned components load unless the embedder asks for signatures: the samples and the
-    // toolchain's builds are not signed yet.
-    this.policy = new SigningPolicy(
-      TrustStore.at(store.home),
-      { allowUnsigned: true, ...options.policy },
-      logger,
-      now,
-    );
+    this.policy = new SigningPolicy(TrustStore.at(store.home), options.policy ?? {}, logger, now);
     this.maxMessageBytes = options.maxMessageBytes ?? 1 << 20;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.defaults = limits;

@@ -3,7 +3,9 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
+import { DEV_PUBLISHER, devKey } from '../toolchain/dev-key.js';
 import { packageRoot } from './base/paths.js';
+import { TrustStore } from './signing/trust.js';
 
 const DENO = join(packageRoot(), 'node_modules', '.bin', 'deno');
 
@@ -16,6 +18,8 @@ describe('embedding under Deno', () => {
       join(dir, 'package.json'),
       JSON.stringify({ type: 'module', dependencies: { agentos: '*' } }),
     );
+    // The data dir trusts the key that signed the samples (`agentos trust add` does the same).
+    TrustStore.at(join(dir, '.agentos')).add(DEV_PUBLISHER, devKey().publicKey, { now: Date.now() });
     const echo = await sample('echo');
     const [echoWat, sender] = [await fixture('echo-wat'), await fixture('sender-wat')];
     // Also a flood of sends answered in the sender's worker (credits, the post ring).

@@ -104,11 +104,16 @@ export async function checkSpawn(
       );
   const granted = options.grants ?? [];
   const grantsOk = Array.isArray(granted);
-  // What the embedder grants ∩ what the manifest requests ∩ what the publisher is trusted with.
-  const effective = effectiveGrants(grantsOk ? granted : [], info.manifest, vouched.allowed);
+  // The grants as given are checked (unknown, unavailable, repeated); the agent runs with what
+  // the embedder grants ∩ what the manifest requests ∩ what the publisher is trusted with.
+  const given = checkGrants(grantsOk ? granted : [], checks.table);
+  const valid = (grantsOk ? granted : []).filter(
+    (g) => typeof g === 'string' && given.grants.has(g.split(':')[0]!.trim()),
+  );
+  const effective = effectiveGrants(valid, info.manifest, vouched.allowed);
   const grantList = effective.grants;
-  const { grants, problems: grantProblems } = checkGrants(grantList, checks.table);
-  grantProblems.push(...effective.problems);
+  const { grants } = checkGrants(grantList, checks.table, false);
+  const grantProblems = [...given.problems, ...effective.problems];
   if (!grantsOk)
     grantProblems.unshift(new AgentOSError('AOS_E_BAD_ARGUMENT', 'grants must be an array of strings'));
   const restart = options.restart ?? 'on-message';

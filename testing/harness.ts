@@ -13,18 +13,22 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { Kernel, type KernelOptions } from '../index.js';
 import type { SpawnOptions } from '../kernel/api.js';
+import { WIT_INTERFACES } from '../kernel/base/abi.js';
 import { writeFileAtomic } from '../kernel/base/atomic-write.js';
 import { packageRoot, witDir } from '../kernel/base/paths.js';
 import { WorkerPool, type WorkerSlot } from '../kernel/exec/pool.js';
 import { workerPoolOf } from '../kernel/kernel.js';
 import { Loader, sha256 } from '../kernel/loader/loader.js';
+import { type Manifest, withManifest } from '../kernel/signing/manifest.js';
+import { signComponent } from '../kernel/signing/signature.js';
 import { buildComponent } from '../toolchain/build.js';
 import { buildSamples, samplePath } from '../toolchain/build-samples.js';
+import { DEV_PUBLISHER, devKey, devTrust } from '../toolchain/dev-key.js';
 import { buildWatComponent, type WatOptions } from '../toolchain/wat.js';
 
 const FIXTURES_DIR = join(packageRoot(), 'testing', 'fixtures');
 
-type FixtureSpec = ({ ts: string; world: 'agent' | 'skill' } | ({ wat: string } & WatOptions)) & {
+export type FixtureSpec = ({ ts: string; world: 'agent' | 'skill' } | ({ wat: string } & WatOptions)) & {
   /** The kernel refuses it at load, so buildAll builds it but does not transpile it. */
   refused?: true;
 };
@@ -114,24 +118,58 @@ function buildDigest(): string {
   return sha256(Buffer.concat(files));
 }
 
-/** Path of the built fixture, building it if its sources or the build changed. */
+/**
+ * A fixture's manifest: it requests every kernel interface (and any other package's interface
+ * its world imports), so what it is granted is what the test grants.
+ */
+export function fixtureManifest(name: string, spec: FixtureSpec): Manifest {
+  const others = ('wat' in spec ? (spec.extraWorldLines ?? []) : []).flatMap((l) => {
+    const m = /^import [a-z][a-z0-9-]*:[a-z][a-z0-9-]*\/([a-z][a-z0-9-]*)@/.exec(l);
+    return m ? [m[1]!] : [];
+  });
+  return {
+    name,
+    version: '1.0.0',
+    publisher: DEV_PUBLISHER,
+    description: `test fixture ${name}`,
+    world: spec.world,
+    capabilities: [...WIT_INTERFACES.filter((i) => i !== 'types'), ...others],
+  };
+}
+
+/**
+ * Component bytes made in a test, with `manifest` embedded and signed by the dev key, as
+ * `agentos build` and `agentos sign` would leave them: the kernels `openKernel` opens load them.
+ */
+export function signedForTests(bytes: Uint8Array, manifest: Manifest): Buffer {
+  return signComponent(withManifest(bytes, manifest, manifest.name), devKey(), manifest.name);
+}
+
+/** Path of the built fixture (with its manifest, signed by the dev key), built if its sources or the build changed. */
 export async function fixture(name: FixtureName): Promise<string> {
   const spec: FixtureSpec = FIXTURES[name];
   const file = 'ts' in spec ? spec.ts : spec.wat;
   let source = readFileSync(join(FIXTURES_DIR, file), 'utf8');
   if (!('ts' in spec))
     source = source.replace(';;COMMON', readFileSync(join(FIXTURES_DIR, 'common.wat.inc'), 'utf8'));
+  const manifest = fixtureManifest(name, spec);
+  const signer = devKey();
   const key = sha256(
-    Buffer.from(`${source}\0${JSON.stringify(spec)}\0${witDigest()}\0${'ts' in spec ? buildDigest() : ''}`),
+    Buffer.from(
+      `${source}\0${JSON.stringify(spec)}\0${witDigest()}\0${'ts' in spec ? buildDigest() : ''}\0${JSON.stringify(manifest)}\0${signer.publicKey.id}`,
+    ),
   ).slice(0, 16);
   const out = join(cacheDir(), `${name}-${key}.wasm`);
   if (existsSync(out)) return out;
   mkdirSync(cacheDir(), { recursive: true });
+  const built = `${out}.${process.pid}.unsigned`;
   if ('ts' in spec) {
-    await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out });
+    await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out: built, manifest });
   } else {
-    writeFileAtomic(out, await buildWatComponent(source, spec));
+    writeFileAtomic(built, await buildWatComponent(source, { ...spec, manifest }));
   }
+  writeFileAtomic(out, signComponent(readFileSync(built), signer, name));
+  rmSync(built, { force: true });
   return out;
 }
 
@@ -205,6 +243,7 @@ export async function openKernel(options: KernelOptions = {}): Promise<Kernel> {
     logLevel: 'silent',
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
+    policy: { trust: devTrust() },
     ...options,
   });
   opened.add(kernel);

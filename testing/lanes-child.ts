@@ -9,10 +9,17 @@
  */
 import { argv, stdout } from 'node:process';
 import { Kernel } from '../index.js';
+import { devTrust } from '../toolchain/dev-key.js';
 import { fixture, TEST_CACHE_DIR } from './harness.js';
 
 const [home, round, lanesText, perLaneText, relayId, sinkId] = argv.slice(2);
-const kernel = await Kernel.open({ home, cacheDir: TEST_CACHE_DIR, workers: 2, logLevel: 'silent' });
+const kernel = await Kernel.open({
+  home,
+  cacheDir: TEST_CACHE_DIR,
+  workers: 2,
+  logLevel: 'silent',
+  policy: { trust: devTrust() },
+});
 let relay = relayId;
 let sink = sinkId;
 if (!relay || !sink) {

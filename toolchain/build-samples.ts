@@ -1,6 +1,8 @@
 /**
  * Builds the first-party components in components/ to components/dist/<name>.wasm (run by the
- * install). A component whose source is unchanged since its last build is not rebuilt.
+ * install), each with its manifest (components/<name>/agentos.json) and signed with the
+ * development key (toolchain/dev-key.ts). A component whose source, manifest and key are
+ * unchanged since its last build is not rebuilt.
  */
 
 import { Buffer } from 'node:buffer';
@@ -9,7 +11,9 @@ import { join } from 'node:path';
 import { argv } from 'node:process';
 import { packageRoot } from '../kernel/base/paths.js';
 import { sha256 } from '../kernel/loader/loader.js';
+import { signComponent } from '../kernel/signing/signature.js';
 import { type BuildWorld, buildComponent } from './build.js';
+import { devKey } from './dev-key.js';
 
 export const SAMPLES: { name: string; world: BuildWorld }[] = [
   { name: 'echo', world: 'agent' },
@@ -27,11 +31,21 @@ export async function buildSamples(log: (line: string) => void = () => {}): Prom
   const witHash = readFileSync(join(root, 'wit', 'worlds.wit'));
   for (const { name, world } of SAMPLES) {
     const src = join(root, 'components', name, 'index.ts');
+    const manifest = join(root, 'components', name, 'agentos.json');
     const out = samplePath(name);
     const stamp = `${out}.src-sha256`;
-    const hash = sha256(Buffer.concat([readFileSync(src), witHash, Buffer.from(world)]));
+    const key = devKey();
+    const hash = sha256(
+      Buffer.concat([
+        readFileSync(src),
+        readFileSync(manifest),
+        witHash,
+        Buffer.from(`${world}\0${key.publicKey.id}`),
+      ]),
+    );
     if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) continue;
     const r = await buildComponent(src, { world, out });
+    writeFileSync(out, signComponent(readFileSync(out), key, out));
     writeFileSync(stamp, hash);
     log(`built components/dist/${name}.wasm (${(r.size / 1048576).toFixed(1)} MB, ${r.ms} ms)`);
   }

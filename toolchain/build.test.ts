@@ -3,29 +3,55 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentOSError } from '../kernel/base/errors.js';
 import { inspectComponent } from '../kernel/loader/loader.js';
+import { type Manifest, readManifest } from '../kernel/signing/manifest.js';
+import { signComponent } from '../kernel/signing/signature.js';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../testing/harness.js';
 import { buildComponent } from './build.js';
+import { devKey } from './dev-key.js';
 
-function source(code: string): string {
-  const file = join(tempHome('agentos-src-'), 'index.ts');
+/** A manifest that requests every kernel interface, for sources whose imports are not the point. */
+const manifestFor = (world: 'agent' | 'skill', over: Partial<Manifest> = {}): Manifest => ({
+  name: 'built',
+  version: '0.1.0',
+  publisher: 'agentos-dev',
+  description: 'built by a test',
+  world,
+  capabilities: ['log', 'clock', 'random', 'working-memory', 'ipc', 'events'],
+  ...over,
+});
+
+/** A source file in a fresh dir, with `manifest` as agentos.json beside it (null: none). */
+function source(code: string, manifest: Manifest | null = manifestFor('agent')): string {
+  const dir = tempHome('agentos-src-');
+  const file = join(dir, 'index.ts');
   writeFileSync(file, code);
+  if (manifest) writeFileSync(join(dir, 'agentos.json'), JSON.stringify(manifest));
   return file;
 }
 
 describe('agentos build', () => {
   it('builds a component that imports exactly the interfaces its source uses', async () => {
-    const src = source(`
+    const src = source(
+      `
       import { write } from 'agentos:kernel/log';
       import { now } from 'agentos:kernel/clock@0.1.0';
       export function describe() { return [{ name: 'now', description: 'the time', inputSchema: '{}' }]; }
       export function invoke(tool: string, args: string): string { write('info', tool, args); return String(now()); }
-    `);
+    `,
+      manifestFor('skill', { capabilities: ['log', 'clock'] }),
+    );
     const out = join(tempHome(), 'skill.wasm');
     const r = await buildComponent(src, { world: 'skill', out });
+    // The manifest beside the source is embedded.
+    expect(readManifest(readFileSync(out), out)).toEqual(
+      manifestFor('skill', { capabilities: ['log', 'clock'] }),
+    );
+    // Signed as `agentos sign` does, so the kernel's default policy loads it.
+    writeFileSync(out, signComponent(readFileSync(out), devKey(), out));
     expect(r.imports).toEqual(['agentos:kernel/clock@0.1.0', 'agentos:kernel/log@0.1.0']);
     const info = await inspectComponent(readFileSync(out), out);
-    expect(info).toMatchObject({ world: 'skill', digest: r.digest, size: r.size });
+    expect(info).toMatchObject({ world: 'skill' });
     expect(info.imports.sort()).toEqual([
       'agentos:kernel/clock@0.1.0',
       'agentos:kernel/log@0.1.0',
@@ -74,6 +100,52 @@ describe('agentos build', () => {
       /^AOS_E_BUILD_FAILED: componentizing .*bad top level/,
     );
   });
+
+  it('refuses a source with no manifest, a manifest of another world, and an import it does not request', async () => {
+    const agent = 'export function init() {}\nexport function handle() { return "1"; }';
+    expect(await codeOf(buildComponent(source(agent, null), { out: '/tmp/never.wasm' }))).toMatch(
+      /^AOS_E_BAD_MANIFEST: no manifest for .*index.ts: write agentos.json beside it/,
+    );
+    expect(
+      await codeOf(
+        buildComponent(source(agent, manifestFor('skill')), { world: 'agent', out: '/tmp/never.wasm' }),
+      ),
+    ).toMatch(/^AOS_E_BAD_MANIFEST: .*agentos.json says world skill, but the build asks for agent/);
+    const logs = `import { write } from 'agentos:kernel/log';\nexport function init() { write('info', 'a', 'b'); }\nexport function handle() { return "1"; }`;
+    expect(
+      await codeOf(
+        buildComponent(source(logs, manifestFor('agent', { capabilities: ['clock'] })), {
+          out: '/tmp/never.wasm',
+        }),
+      ),
+    ).toMatch(
+      /^AOS_E_IMPORT_NOT_REQUESTED: .*imports agentos:kernel\/log@0.1.0, but its manifest does not request log/,
+    );
+    expect(
+      await codeOf(
+        buildComponent(source(agent, { ...manifestFor('agent'), version: 'one' }), {
+          out: '/tmp/never.wasm',
+        }),
+      ),
+    ).toMatch(/^AOS_E_BAD_MANIFEST: .*version "one" is not semver/);
+  });
+
+  it("reads the manifest from package.json's agentos field", async () => {
+    const src = source('export function init() {}\nexport function handle() { return "1"; }', null);
+    const pkg = join(src, '..', 'package.json');
+    writeFileSync(
+      pkg,
+      JSON.stringify({ name: 'x', agentos: manifestFor('agent', { name: 'from-package' }) }),
+    );
+    const out = join(tempHome(), 'a.wasm');
+    const r = await buildComponent(src, { out });
+    expect(r.manifest).toBe(pkg);
+    expect(readManifest(readFileSync(out), out)?.name).toBe('from-package');
+    writeFileSync(pkg, '{ not json');
+    expect(await codeOf(buildComponent(src, { out }))).toMatch(
+      /^AOS_E_BAD_MANIFEST: .*package.json is not valid JSON/,
+    );
+  }, 240_000);
 
   it('refuses a missing source file and an unknown world', async () => {
     expect(await codeOf(buildComponent('/no/such.ts', { world: 'agent', out: '/tmp/x.wasm' }))).toMatch(

@@ -7,10 +7,13 @@
  *    escapes it comes back as a crash report instead of a trap that loses its message;
  * 3. the world is written for this component: the chosen world's exports plus an import for
  *    exactly the interfaces the source uses, so the component asks for nothing else;
- * 4. componentize-js (SpiderMonkey) builds the component with every WASI feature disabled.
+ * 4. componentize-js (SpiderMonkey) builds the component with every WASI feature disabled;
+ * 5. the manifest (toolchain/manifest-file.ts: agentos.json beside the source) is embedded as
+ *    the `agentos-manifest` section, once its world matches and it requests every capability
+ *    the source imports. Sign the result with `agentos sign`.
  *
  * @example
- * const r = await buildComponent('components/echo/index.ts', { world: 'agent', out: '/tmp/echo.wasm' });
+ * const r = await buildComponent('components/echo/index.ts', { out: '/tmp/echo.wasm' });
  * r.imports; // ['agentos:kernel/log@0.1.0']
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -18,17 +21,23 @@ import { dirname, join, resolve } from 'node:path';
 import { componentize } from '@bytecodealliance/componentize-js';
 import { build, type Message, type Plugin } from 'esbuild';
 import { ABI_VERSION, importName, PACKAGE, WIT_INTERFACES } from '../kernel/base/abi.js';
-import { AgentOSError } from '../kernel/base/errors.js';
+import { AgentOSError, refusal } from '../kernel/base/errors.js';
 import { sha256 } from '../kernel/loader/loader.js';
+import { importsNotRequested } from '../kernel/signing/grants.js';
+import { type Manifest, withManifest } from '../kernel/signing/manifest.js';
 import { wrapExports } from './export-wrapper.js';
+import { findManifest } from './manifest-file.js';
 import { withWitWorkspace } from './wit-workspace.js';
 
 export type BuildWorld = 'agent' | 'skill';
 
 export interface BuildOptions {
-  world: BuildWorld;
+  /** Default: the manifest's; given, it must be the manifest's. */
+  world?: BuildWorld;
   /** Output path of the .wasm. */
   out: string;
+  /** The manifest, or its path; default: agentos.json (or package.json's `agentos`) beside the source. */
+  manifest?: Manifest | string;
 }
 
 export interface BuildResult {
@@ -36,6 +45,8 @@ export interface BuildResult {
   size: number;
   digest: string;
   imports: string[];
+  /** Where the manifest came from. */
+  manifest: string;
   ms: number;
 }
 
@@ -78,10 +89,15 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
   const t0 = performance.now();
   const source = resolve(entry);
   if (!existsSync(source)) throw new AgentOSError('AOS_E_BAD_ARGUMENT', `no source file ${entry}`);
-  if (options.world !== 'agent' && options.world !== 'skill') {
+  const found = findManifest(entry, options.manifest);
+  const world = options.world ?? found.manifest.world;
+  if (world !== 'agent' && world !== 'skill') {
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `--world must be agent or skill, got ${String(world)}`);
+  }
+  if (world !== found.manifest.world) {
     throw new AgentOSError(
-      'AOS_E_BAD_ARGUMENT',
-      `--world must be agent or skill, got ${String(options.world)}`,
+      'AOS_E_BAD_MANIFEST',
+      `${found.from} says world ${found.manifest.world}, but the build asks for ${world}`,
     );
   }
   let bundle: Awaited<ReturnType<typeof build>>;
@@ -108,21 +124,20 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
     );
   }
   const output = Object.values(bundle.metafile!.outputs)[0]!;
-  const missing = EXPORTS[options.world].filter((name) => !output.exports.includes(name));
+  const missing = EXPORTS[world].filter((name) => !output.exports.includes(name));
   if (missing.length > 0) {
     throw new AgentOSError(
       'AOS_E_BAD_SOURCE',
-      `${entry} does not export ${missing.join(' and ')}; the ${options.world} world needs ${EXPORTS[options.world].join(' and ')}`,
+      `${entry} does not export ${missing.join(' and ')}; the ${world} world needs ${EXPORTS[world].join(' and ')}`,
       { missing },
     );
   }
   const imports = [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort();
-  const code = await wrapExports(bundle.outputFiles![0]!.text, EXPORTS[options.world]);
+  const unrequested = importsNotRequested(imports, found.manifest, `${entry} (manifest ${found.from})`);
+  if (unrequested.length > 0) throw refusal(entry, unrequested);
+  const code = await wrapExports(bundle.outputFiles![0]!.text, EXPORTS[world]);
 
-  const lines = [
-    `include ${PACKAGE}/${options.world}@${ABI_VERSION};`,
-    ...imports.map((i) => `import ${i};`),
-  ];
+  const lines = [`include ${PACKAGE}/${world}@${ABI_VERSION};`, ...imports.map((i) => `import ${i};`)];
   return withWitWorkspace({ pkg: 'agentos:build', world: 'component', lines }, async (witPath, dir) => {
     writeFileSync(join(dir, 'component.js'), code);
     let component: Uint8Array;
@@ -146,13 +161,15 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
       );
     }
     const out = resolve(options.out);
+    const bytes = withManifest(component, found.manifest, entry);
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, component);
+    writeFileSync(out, bytes);
     return {
       out,
-      size: component.length,
-      digest: sha256(component),
+      size: bytes.length,
+      digest: sha256(bytes),
       imports,
+      manifest: found.from,
       ms: Math.round(performance.now() - t0),
     };
   });

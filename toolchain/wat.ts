@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
 import { ABI_VERSION, importName, PACKAGE } from '../kernel/base/abi.js';
 import { AgentOSError } from '../kernel/base/errors.js';
+import { type Manifest, withManifest } from '../kernel/signing/manifest.js';
 import { withWitWorkspace } from './wit-workspace.js';
 
 export interface WatOptions {
@@ -32,6 +33,8 @@ export interface WatOptions {
    * built against an altered copy of the ABI, which still carries the ABI's names.
    */
   kernelWitEdits?: [string, string, string][];
+  /** A manifest to embed (kernel/signing/manifest.ts). */
+  manifest?: Manifest;
 }
 
 export async function buildWatComponent(wat: string, options: WatOptions): Promise<Uint8Array> {
@@ -56,7 +59,10 @@ export async function buildWatComponent(wat: string, options: WatOptions): Promi
         writeFileSync(path, text.replace(from, to));
       }
       const core = await parse(wat);
-      return componentNew(await componentEmbed({ binary: core, witPath, world: 'component' }));
+      const component = await componentNew(
+        await componentEmbed({ binary: core, witPath, world: 'component' }),
+      );
+      return options.manifest ? withManifest(component, options.manifest, 'the WAT component') : component;
     });
   } catch (e) {
     if (e instanceof AgentOSError) throw e;

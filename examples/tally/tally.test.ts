@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { defaultCapabilities } from '../../hostcalls/index.js';
 import { Kernel } from '../../index.js';
 import { codeOf } from '../../testing/expect-error.js';
-import { openKernel, TEST_CACHE_DIR, tempHome } from '../../testing/harness.js';
+import { openKernel, signedForTests, TEST_CACHE_DIR, tempHome } from '../../testing/harness.js';
 import { buildWatComponent } from '../../toolchain/wat.js';
 import { tally } from './index.js';
 
@@ -18,10 +18,19 @@ const common = readFileSync(join(import.meta.dirname, '../../testing/fixtures/co
 
 let agentWasm: Uint8Array;
 beforeAll(async () => {
-  agentWasm = await buildWatComponent(readFileSync(here('agent.wat'), 'utf8').replace(';;COMMON', common), {
+  const built = await buildWatComponent(readFileSync(here('agent.wat'), 'utf8').replace(';;COMMON', common), {
     world: 'agent',
     extraPackages: { tally: readFileSync(here('tally.wit'), 'utf8') },
     extraWorldLines: ['import acme:tally/tally@0.1.0;'],
+  });
+  // Its manifest requests the capability its world imports; the dev key signs it.
+  agentWasm = signedForTests(built, {
+    name: 'tally-agent',
+    version: '1.0.0',
+    publisher: 'agentos-dev',
+    description: 'adds the length of each message to its tally',
+    world: 'agent',
+    capabilities: ['tally'],
   });
 }, 120_000);
 

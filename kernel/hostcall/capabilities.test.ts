@@ -1,8 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { defaultCapabilities } from '../../hostcalls/index.js';
 import { Kernel } from '../../index.js';
 import { codeOf } from '../../testing/expect-error.js';
-import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../../testing/harness.js';
+import {
+  FIXTURES,
+  fixture,
+  fixtureManifest,
+  openKernel,
+  PROBE_GRANTS,
+  signedForTests,
+  tempHome,
+} from '../../testing/harness.js';
 import { defineCapability } from '../sdk/capability.js';
 import { CapabilityHost } from './capabilities.js';
 import { importProblems, link, parseGrants } from './linker.js';
@@ -134,9 +143,12 @@ describe('the capabilities a kernel is given', () => {
       },
     });
     const kernel = await openKernel({ home, capabilities: [...defaultCapabilities, picky] });
-    const refused = await codeOf(
-      kernel.spawn(await fixture('probe'), { grants: [...PROBE_GRANTS, 'stamp'] }),
-    );
+    // The probe, with a manifest that requests stamp too: only a requested grant is configured.
+    const probe = signedForTests(readFileSync(await fixture('probe')), {
+      ...fixtureManifest('probe', FIXTURES.probe),
+      capabilities: [...PROBE_GRANTS, 'stamp'],
+    });
+    const refused = await codeOf(kernel.spawn(probe, { grants: [...PROBE_GRANTS, 'stamp'] }));
     expect(refused).toMatch(/AOS_E_INTERNAL: .*capability "stamp" failed to configure .*: boom in configure/);
     expect(kernel.list()).toEqual([]);
   });

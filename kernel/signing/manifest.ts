@@ -22,8 +22,8 @@ export interface ToolDescriptor {
   description: string;
   /** JSON Schema of the arguments. */
   arguments: Record<string, unknown>;
-  /** JSON Schema of the result. */
-  result: Record<string, unknown>;
+  /** JSON Schema of the result, when the tool declares one. */
+  result?: Record<string, unknown>;
 }
 
 export interface Manifest {
@@ -65,7 +65,7 @@ const SCHEMA = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'description', 'arguments', 'result'],
+        required: ['name', 'description', 'arguments'],
         properties: {
           name: { type: 'string', pattern: NAME },
           description: { type: 'string', maxLength: 4096 },
@@ -111,7 +111,8 @@ export function parseManifest(input: string | Uint8Array | unknown, what: string
     if (names.has(t.name)) problems.push(`lists tool ${t.name} twice`);
     names.add(t.name);
     for (const part of ['arguments', 'result'] as const) {
-      if (!ajv.validateSchema(t[part])) problems.push(`tool ${t.name}: its ${part} is not a JSON Schema`);
+      if (t[part] !== undefined && !ajv.validateSchema(t[part]))
+        problems.push(`tool ${t.name}: its ${part} is not a JSON Schema`);
     }
   }
   if (problems.length > 0) throw bad(what, problems.join('; '));

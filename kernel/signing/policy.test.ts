@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
 import { captureLog, fixture, openKernel, tempHome } from '../../testing/harness.js';
 import { ManualClock } from '../base/clock.js';
-import { generateKeyPair, publicKeyText } from './keys.js';
+import { SIGNATURE_SECTION } from './format.js';
+import { generateKeyPair, type KeyPair, publicKeyText } from './keys.js';
 import { MANIFEST_SECTION, type Manifest, withManifest } from './manifest.js';
-import { customSection, sectionsOf } from './sections.js';
+import { customSection, sectionsOf, withoutCustomSections } from './sections.js';
 import { signComponent } from './signature.js';
 import { TrustStore } from './trust.js';
 
@@ -23,9 +24,15 @@ const manifest = (over: Partial<Manifest> = {}): Manifest => ({
   ...over,
 });
 
-/** The sender fixture (it imports ipc) with `m` embedded, signed by `key`. */
-async function build(m: Manifest | null, key = acme): Promise<Buffer> {
-  const bytes = readFileSync(await fixture('sender-wat'));
+/** The sender fixture (it imports ipc) as built, with no manifest and no signature. */
+async function bare(): Promise<Buffer> {
+  const built = readFileSync(await fixture('sender-wat'));
+  return withoutCustomSections(built, [SIGNATURE_SECTION, MANIFEST_SECTION], 'sender');
+}
+
+/** The sender fixture with `m` embedded (none: null), signed by `key` (none: null). */
+async function build(m: Manifest | null, key: KeyPair | null = acme): Promise<Buffer> {
+  const bytes = await bare();
   const withM = m ? withManifest(bytes, m, 'sender') : bytes;
   return key ? signComponent(withM, key, 'sender') : withM;
 }
@@ -81,7 +88,7 @@ describe('the signing policy at spawn', () => {
     const k = await strict(home);
     const signed = await build(manifest());
     const cases: [string, Buffer | Promise<Buffer>][] = [
-      ['AOS_E_UNSIGNED', build(manifest(), null as never)],
+      ['AOS_E_UNSIGNED', build(manifest(), null)],
       ['AOS_E_UNTRUSTED_KEY', build(manifest(), stranger)],
       ['AOS_E_UNTRUSTED_PUBLISHER', build(manifest({ publisher: 'other' }))],
       ['AOS_E_BAD_MANIFEST', build(null)],
@@ -124,7 +131,7 @@ describe('the signing policy at spawn', () => {
       /^AOS_E_IMPORT_NOT_REQUESTED: .*imports agentos:kernel\/ipc@0\.1\.0, but its manifest does not request ipc/,
     );
     expect(second).toMatch(/^AOS_E_IMPORT_NOT_GRANTED/);
-    const raw = readFileSync(await fixture('sender-wat'));
+    const raw = await bare();
     const notJson = signComponent(
       Buffer.concat([raw, customSection(MANIFEST_SECTION, Buffer.from('{"name": '))]),
       acme,
@@ -198,7 +205,7 @@ describe('the signing policy at spawn', () => {
   it('allowUnsigned admits an unsigned component with a warning on every load, never a tampered one', async () => {
     const { lines, logger } = captureLog('warn');
     const k = await openKernel({ logger, policy: { allowUnsigned: true } });
-    const unsigned = await build(manifest(), null as never);
+    const unsigned = await build(manifest(), null);
     await k.spawn(unsigned, { grants: ['ipc'] });
     await k.spawn(unsigned, { grants: ['ipc'] });
     expect(lines.filter((l) => String(l.msg).includes('unsigned'))).toHaveLength(2);

@@ -90,3 +90,10 @@ export function customSection(name: string, content: Uint8Array): Uint8Array {
 export function customSections(s: Sections, name: string): Section[] {
   return s.sections.filter((x) => x.id === 0 && x.name === name);
 }
+
+/** `bytes` without its custom sections named in `names` (a signature, a manifest). */
+export function withoutCustomSections(bytes: Uint8Array, names: readonly string[], what: string): Buffer {
+  const s = sectionsOf(bytes, what);
+  const kept = s.sections.filter((x) => !(x.id === 0 && names.includes(x.name!)));
+  return Buffer.concat([s.preamble, ...kept.map((x) => bytes.subarray(x.start, x.end))]);
+}

@@ -12,7 +12,7 @@ import {
   verifyBytes,
   writeKeyPair,
 } from './keys.js';
-import { customSection, encodeU32, sectionsOf } from './sections.js';
+import { customSection, encodeU32, sectionsOf, withoutCustomSections } from './sections.js';
 import { checkSignatures, signComponent, unsigned } from './signature.js';
 
 /** The code of the coded error `f` throws. */
@@ -21,8 +21,9 @@ const code = async (f: () => unknown): Promise<string> => (await codeOf(f)).spli
 const alice = generateKeyPair();
 const bob = generateKeyPair();
 
-/** A small real component (hand-written wasm, wrapped by the toolchain). */
-const component = async (): Promise<Buffer> => readFileSync(await fixture('echo-wat'));
+/** A small real component (hand-written wasm, wrapped by the toolchain), as built: unsigned. */
+const component = async (): Promise<Buffer> =>
+  withoutCustomSections(readFileSync(await fixture('echo-wat')), [SIGNATURE_SECTION], 'echo');
 
 /** The index of the code-carrying section: any byte of it changed must break every signature. */
 function lastNonCustom(bytes: Buffer): { start: number; end: number } {

@@ -12,8 +12,8 @@
  * trust.add('acme', parsePublicKey('ed25519:…'), { expiresAt: Date.parse('2027-12-31') });
  * trust.revoke('acme', 'a1b2c3d4e5f60718', Date.now());
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../base/atomic-write.js';
 import { AgentOSError } from '../base/errors.js';
 import { type PublicKey, parsePublicKey, publicKeyText } from './keys.js';
@@ -94,6 +94,7 @@ export class TrustStore {
   }
 
   private write(file: TrustFile): void {
+    mkdirSync(dirname(this.path), { recursive: true });
     writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`);
     this.cache = null;
   }

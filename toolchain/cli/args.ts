@@ -41,6 +41,11 @@ export const OPTIONS = {
   weight: { type: 'string' },
   json: { type: 'boolean' },
   salvage: { type: 'string' },
+  key: { type: 'string' },
+  trust: { type: 'boolean' },
+  expires: { type: 'string' },
+  capabilities: { type: 'string' },
+  manifest: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

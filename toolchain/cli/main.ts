@@ -5,7 +5,8 @@
  * stderr as `AOS_E_...: sentence`, with a non-zero exit code (1 for a kernel error, 2 for bad
  * usage: AOS_E_BAD_ARGUMENT).
  *
- *   agentos build components/echo/index.ts --world agent -o /tmp/echo.wasm
+ *   agentos build components/echo/index.ts -o /tmp/echo.wasm     (agentos.json beside it)
+ *   agentos sign /tmp/echo.wasm --key dev.key
  *   agentos inspect /tmp/echo.wasm
  *   agentos run /tmp/echo.wasm --grant log,clock --message '{"text":"hi"}'
  *   agentos send echo-1a2b3c --message @body.json      (or --message - to read stdin)
@@ -17,6 +18,7 @@ import { parseFlags, usage } from './args.js';
 import { build, inspect, meter } from './components.js';
 import { demo, doctor, journal, ps } from './look.js';
 import { type Command, USAGE } from './shared.js';
+import { keygen, sign, trust, verify } from './signing.js';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   build,
@@ -33,6 +35,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   journal,
   doctor,
   demo,
+  keygen,
+  sign,
+  verify,
+  trust,
 };
 
 async function main(): Promise<void> {

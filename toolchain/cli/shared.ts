@@ -9,8 +9,13 @@ import { logLevelFlag, usage, type Values } from './args.js';
 export const USAGE = `agentos — a microkernel for AI agents as WebAssembly components
 
 Usage:
-  agentos build <source.ts|js> --world agent|skill -o <out.wasm>
-  agentos inspect <component.wasm> [--json]
+  agentos build <source.ts|js> -o <out.wasm> [--manifest agentos.json] [--world agent|skill]
+  agentos inspect <component.wasm> [--json]   (world, imports, exports, manifest, signatures)
+  agentos keygen -o <file.key>                (an Ed25519 key, 0600, and <file.key>.pub)
+  agentos sign <component.wasm> --key <file.key> [-o <out.wasm>]
+  agentos verify <component.wasm> --key <file.pub|ed25519:…> | --trust
+  agentos trust add <publisher> <file.pub|ed25519:…> [--expires DATE] [--capabilities a,b]
+  agentos trust list | agentos trust revoke <publisher> [<key-id>]
   agentos run <component.wasm> [--grant a,b] [--config JSON] [--message JSON] [--kind K]
                                 [--tool NAME --args JSON]      (skills: without --tool, lists tools)
   agentos spawn <component.wasm> [--grant a,b] [--config JSON] [--name N] [--seed N]
