@@ -16,6 +16,7 @@ import type { AgentInfo, KernelOptions } from './api.js';
 import { millis } from './base/clock.js';
 import { AgentOSError } from './base/errors.js';
 import type { Limits } from './base/limits.js';
+import { Catalog } from './catalog/catalog.js';
 import { Bus } from './exec/bus.js';
 import { Commits } from './exec/commits.js';
 import { Dispatcher } from './exec/dispatcher.js';
@@ -56,6 +57,7 @@ export class KernelAssembly {
   readonly processes: ProcessTable;
   readonly loader: Loader;
   readonly policy: SigningPolicy;
+  readonly catalog: Catalog;
   readonly maxMessageBytes: number;
   readonly commits: Commits;
   readonly closeTimeoutMs: number;
@@ -87,6 +89,7 @@ export class KernelAssembly {
     this.processes = new ProcessTable(store);
     this.loader = new Loader(store.home, options.cacheDir ?? env.AGENTOS_CACHE, logger, options.onProgress);
     this.policy = new SigningPolicy(TrustStore.at(store.home), options.policy ?? {}, logger, now);
+    this.catalog = new Catalog(store, now);
     this.maxMessageBytes = options.maxMessageBytes ?? 1 << 20;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.defaults = limits;

@@ -10,6 +10,8 @@
 export { ABI_VERSION, PACKAGE, WIT_INTERFACES } from './base/abi.js';
 export { type Clock, ManualClock, systemClock } from './base/clock.js';
 export { AgentOSError, ERROR_CODES, type ErrorCode, GuestError, type GuestErrorTag } from './base/errors.js';
+export type { CatalogEntry } from './catalog/catalog.js';
+export type { InstallOptions } from './catalog/install.js';
 export {
   type AgentInfo,
   Kernel,
@@ -20,6 +22,15 @@ export {
 } from './kernel.js';
 export { type ComponentInfo, inspectComponent } from './loader/loader.js';
 export type { Capability } from './sdk/capability.js';
+export type { Manifest, ToolDescriptor as ManifestTool } from './signing/manifest.js';
+export type { PolicyOptions, Provenance, TrustAnchor } from './signing/policy.js';
 export type { JournalRecord, ReadableEntry } from './store/journal.js';
 export type { StoredMessage } from './store/message.js';
-export type { AgentRecord, AgentState, AgentStats, RestartPolicy, World } from './store/process-table.js';
+export type {
+  AgentProvenance,
+  AgentRecord,
+  AgentState,
+  AgentStats,
+  RestartPolicy,
+  World,
+} from './store/process-table.js';

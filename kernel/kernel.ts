@@ -25,6 +25,8 @@ import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
+import type { CatalogEntry } from './catalog/catalog.js';
+import { type InstallOptions, installComponent, installedFor } from './catalog/install.js';
 import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
@@ -94,6 +96,7 @@ export class Kernel {
     const c = await checkSpawn(component, options, {
       inspect: (bytes, what) => this.core.loader.inspect(bytes, what),
       admit: (bytes, info, what) => this.core.policy.admit(bytes, info.digest, info.manifest, what),
+      fromCatalog: (ref) => installedFor(this.core, ref),
       defaults: this.core.defaults,
       table: this.core.table,
       configure: (cap, draft, grant) => this.core.capabilities.configure(cap.name, draft, grant),
@@ -210,6 +213,60 @@ export class Kernel {
   private await(id: string, message: StoredMessage, timeoutMs?: number): Promise<unknown> {
     const timers = this.core.services.timers;
     return this.core.agents.get(id).outcome(message.id, { timeoutMs, timers, external: true });
+  }
+
+  /**
+   * Installs a signed component (a path or its bytes) into the catalog, beside the versions
+   * already there; the first version of a name becomes current. `spawn('name@range')` then
+   * spawns it. Refused, like spawn, before anything is stored (docs/signing.md), and with
+   * AOS_E_ALREADY_INSTALLED for a version installed with other bytes unless `force`.
+   */
+  install(
+    component: string | Uint8Array,
+    options: InstallOptions = {},
+  ): Promise<CatalogEntry & { current: boolean }> {
+    this.core.check();
+    return installComponent(this.core, component, options);
+  }
+
+  /** Installs a version and makes it current; the one it replaces is what `rollback` returns to. */
+  update(
+    component: string | Uint8Array,
+    options: { force?: boolean } = {},
+  ): Promise<CatalogEntry & { current: boolean }> {
+    return this.install(component, { ...options, makeCurrent: true });
+  }
+
+  /** Makes the version current before the current one current again. */
+  rollback(name: string): Promise<CatalogEntry> {
+    this.core.check();
+    return this.core.catalog.rollback(name);
+  }
+
+  /** Removes one version of `name`, or all of them; running agents keep their bytes. Returns the versions removed. */
+  uninstall(name: string, version?: string): Promise<string[]> {
+    this.core.check();
+    return this.core.catalog.uninstall(name, version);
+  }
+
+  /** Every installed version, by name then version, marking the current ones. */
+  installed(): (CatalogEntry & { current: boolean })[] {
+    this.core.check();
+    return this.core.catalog.list();
+  }
+
+  /** Current installed components matching a name part, a requested capability and words of their descriptions. */
+  search(query: { name?: string; capability?: string; text?: string }): CatalogEntry[] {
+    this.core.check();
+    return this.core.catalog.search(query);
+  }
+
+  /** The installed version `ref` (`name`, `name@range`) names; or the skill providing `tool` (within `range`). */
+  resolve(ref: string): CatalogEntry;
+  resolve(query: { tool: string; range?: string }): CatalogEntry;
+  resolve(q: string | { tool: string; range?: string }): CatalogEntry {
+    this.core.check();
+    return typeof q === 'string' ? this.core.catalog.resolve(q) : this.core.catalog.tool(q.tool, q.range);
   }
 
   /** Every agent in the process table, terminated ones included. */

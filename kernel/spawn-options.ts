@@ -47,6 +47,11 @@ export interface CheckedSpawn {
 /** What the checks need from the kernel. */
 export interface SpawnChecks {
   inspect(bytes: Uint8Array, what: string): Promise<ComponentInfo>;
+  /**
+   * The installed component a reference names (`text-stats`, `text-stats@^1.2`), or null when
+   * `component` is a path. @throws AgentOSError AOS_E_NOT_INSTALLED
+   */
+  fromCatalog(component: string): { bytes: Uint8Array; what: string; name: string } | null;
   /** The signing policy's verdict: who vouches for the component, or why it may not load. */
   admit(bytes: Uint8Array, info: ComponentInfo, what: string): Provenance;
   defaults: Limits;
@@ -74,9 +79,11 @@ export async function checkSpawn(
 ): Promise<CheckedSpawn> {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn options must be an object');
-  const what = typeof component === 'string' ? component : 'component';
+  const installed = typeof component === 'string' ? checks.fromCatalog(component) : null;
+  const what = installed?.what ?? (typeof component === 'string' ? component : 'component');
   let bytes: Uint8Array;
-  if (typeof component === 'string') bytes = await readComponent(component);
+  if (installed) bytes = installed.bytes;
+  else if (typeof component === 'string') bytes = await readComponent(component);
   else if (component instanceof Uint8Array) bytes = component;
   else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
   // Bytes that are no component at all, or that the signing policy refuses, leave nothing else
@@ -121,7 +128,10 @@ export async function checkSpawn(
     optionProblems.push(
       new AgentOSError('AOS_E_BAD_CONFIG', `restart must be "on-message" or "never", got ${String(restart)}`),
     );
-  const rawName = options.name ?? (typeof component === 'string' ? basename(component, '.wasm') : info.world);
+  const rawName =
+    options.name ??
+    installed?.name ??
+    (typeof component === 'string' ? basename(component, '.wasm') : info.world);
   if (typeof rawName !== 'string')
     optionProblems.push(new AgentOSError('AOS_E_BAD_CONFIG', `name must be a string, got ${typeof rawName}`));
   const c: CheckedSpawn = {

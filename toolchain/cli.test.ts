@@ -388,4 +388,37 @@ describe('agentos CLI', () => {
       /^AOS_E_BAD_MANIFEST: .*has no manifest/,
     );
   }, 180_000);
+
+  it('install, installed, search, run by name and range, uninstall', async () => {
+    const home = tempHome();
+    const installed = await agentos(['install', await sample('text-stats'), '--home', home]);
+    expect(JSON.parse(installed.stdout)).toMatchObject({
+      name: 'text-stats',
+      version: '1.0.0',
+      current: true,
+    });
+    const list = JSON.parse((await agentos(['installed', '--home', home])).stdout) as { name: string }[];
+    expect(list.map((e) => e.name)).toEqual(['text-stats']);
+    const found = JSON.parse((await agentos(['search', 'frequent', '--home', home])).stdout) as {
+      name: string;
+    }[];
+    expect(found.map((e) => e.name)).toEqual(['text-stats']);
+    const run = await agentos([
+      'run',
+      'text-stats@^1',
+      '--tool',
+      'stats',
+      '--args',
+      '{"text":"a b c"}',
+      '--home',
+      home,
+    ]);
+    expect(JSON.parse(run.stdout)).toMatchObject({ words: 3 });
+    expect(JSON.parse((await agentos(['uninstall', 'text-stats@1.0.0', '--home', home])).stdout)).toEqual({
+      uninstalled: ['1.0.0'],
+    });
+    const gone = await agentos(['run', 'text-stats', '--tool', 'stats', '--home', home]);
+    expect(gone).toMatchObject({ code: 1, stdout: '' });
+    expect(gone.stderr).toMatch(/^AOS_E_NOT_INSTALLED: text-stats is not installed/);
+  }, 180_000);
 });

@@ -84,6 +84,10 @@ export const ERROR_CODES = {
     'The component manifest is missing, not valid JSON, or misses or mistypes a field; the message lists each problem. Fix agentos.json and rebuild.',
   AOS_E_IMPORT_NOT_REQUESTED:
     "The component imports a capability its manifest does not request. Add it to the manifest's capabilities and rebuild, or remove the import.",
+  AOS_E_NOT_INSTALLED:
+    'No installed component has that name, or none of its versions fits the range. `agentos install` it first.',
+  AOS_E_ALREADY_INSTALLED:
+    'That name and version is installed with other bytes. Publish a new version; reinstalling over it needs force.',
   AOS_E_BAD_KEY:
     'A key file or key text is not an Ed25519 key in the expected form, or a key file is readable by others.',
   AOS_E_INTERNAL: 'An unexpected failure inside AgentOS. Report it with the stack trace printed beside it.',

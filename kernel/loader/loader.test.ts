@@ -5,7 +5,16 @@ import { parse } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
 import { fixture, sample, tempHome } from '../../testing/harness.js';
 import { AgentOSError } from '../base/errors.js';
-import { inspectComponent, Loader } from './loader.js';
+import { SIGNATURE_SECTION } from '../signing/format.js';
+import { generateKeyPair } from '../signing/keys.js';
+import { readManifest, withManifest } from '../signing/manifest.js';
+import { withoutCustomSections } from '../signing/sections.js';
+import { signComponent } from '../signing/signature.js';
+import { inspectComponent, Loader, sha256 } from './loader.js';
+
+/** The transpiled-component entries of a cache dir. */
+const transpiledDirs = (home: string): string[] =>
+  readdirSync(join(home, 'cache')).filter((n) => n.includes('-jco'));
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -117,7 +126,7 @@ describe('Loader', () => {
     const first = new Loader(home);
     const loaded = await first.load(info, bytes);
     expect(Object.keys(loaded.modules).length).toBeGreaterThan(0);
-    const dir = join(home, 'cache', readdirSync(join(home, 'cache'))[0]!);
+    const dir = join(home, 'cache', transpiledDirs(home)[0]!);
     const mtime = statSync(join(dir, 'meta.json')).mtimeMs;
     // A second loader (a restarted kernel) finds the glue in the cache.
     const again = await new Loader(home).load(info, bytes);
@@ -125,6 +134,29 @@ describe('Loader', () => {
     expect(statSync(join(dir, 'meta.json')).mtimeMs).toBe(mtime);
     // The same loader hands out the same compiled modules.
     expect((await first.load(info, bytes)).modules).toBe(loaded.modules);
+  });
+
+  it('reuses the metered modules for the same code signed again or with another manifest', async () => {
+    const home = tempHome();
+    const bytes = readFileSync(await fixture('echo-wat'));
+    const loader = new Loader(home);
+    await loader.load(await inspectComponent(bytes, 'echo'), bytes);
+    const [dir] = transpiledDirs(home);
+    const resigned = signComponent(
+      withoutCustomSections(bytes, [SIGNATURE_SECTION], 'e'),
+      generateKeyPair(),
+      'e',
+    );
+    const manifest = readManifest(bytes, 'echo')!;
+    const renamed = withManifest(bytes, { ...manifest, version: '9.9.9' }, 'echo');
+    for (const other of [resigned, renamed]) {
+      const info = await inspectComponent(other, 'other');
+      expect(info.digest).not.toBe(sha256(bytes));
+      await loader.load(info, other);
+    }
+    // One transpiled entry: the fuel pass ran once, for the code all three share.
+    expect(transpiledDirs(home)).toEqual([dir]);
+    expect(readdirSync(join(home, 'cache', 'code'))).toHaveLength(3);
   });
 
   it('remembers inspections by digest, and still checks the header of every input', async () => {

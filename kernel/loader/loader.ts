@@ -5,7 +5,8 @@
  * 2. inspect: imports, exports, and the world (agent or skill) whose signatures the exports
  *    match (kernel/loader/world-check.ts); cached by digest;
  * 3. transpile with jco and meter every core module with the fuel pass (kernel/fuel), once
- *    per digest, cached in `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
+ *    per code digest (the component without its signature and manifest), cached in
+ *    `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
  *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME), and a failed
  *    metering leaves no half-written cache entry;
  * 4. compile the core modules once per kernel, each checked to carry its meter (cached ones
@@ -34,7 +35,9 @@ import { AgentOSError } from '../base/errors.js';
 import { readWasmHeader } from '../base/wasm-header.js';
 import { FUEL_PASS_VERSION, missingMeter } from '../fuel/names.js';
 import { instrumentInThread } from '../fuel/thread.js';
-import { type Manifest, readManifest } from '../signing/manifest.js';
+import { SIGNATURE_SECTION } from '../signing/format.js';
+import { MANIFEST_SECTION, type Manifest, readManifest } from '../signing/manifest.js';
+import { withoutCustomSections } from '../signing/sections.js';
 import { GLUE_PATCH_VERSION, patchGlue } from './glue-patch.js';
 import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';
 
@@ -262,11 +265,29 @@ export class Loader {
     return { info, glueUrl: pathToFileURL(join(dir, 'component.mjs')).href, modules };
   }
 
+  /**
+   * The digest of what transpiling reads: the component without its signature and manifest
+   * sections, which jco ignores. Re-signing a component, or a new version that changed only its
+   * manifest, reuses the metered modules instead of metering 12 MB again. Remembered per digest
+   * in `cache/code/`, so a cached load hashes nothing more.
+   */
+  private codeDigest(digest: string, bytes: Uint8Array): string {
+    const link = join(this.cacheDir, 'code', digest);
+    if (existsSync(link)) {
+      const known = readFileSync(link, 'utf8');
+      if (/^[0-9a-f]{64}$/.test(known)) return known;
+    }
+    const code = sha256(withoutCustomSections(bytes, [SIGNATURE_SECTION, MANIFEST_SECTION], digest));
+    mkdirSync(join(this.cacheDir, 'code'), { recursive: true });
+    writeFileAtomic(link, code);
+    return code;
+  }
+
   /** The cache dir holding the transpiled glue and metered modules for `digest`, creating it if absent. */
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
     const dir = join(
       this.cacheDir,
-      `${digest}-jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATCH_VERSION}`,
+      `${this.codeDigest(digest, bytes)}-jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATCH_VERSION}`,
     );
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;

@@ -46,6 +46,8 @@ export const OPTIONS = {
   expires: { type: 'string' },
   capabilities: { type: 'string' },
   manifest: { type: 'string' },
+  force: { type: 'boolean' },
+  capability: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

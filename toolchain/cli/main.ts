@@ -15,6 +15,7 @@ import { argv, exit, stderr, stdout } from 'node:process';
 import { AgentOSError } from '../../kernel/base/errors.js';
 import { configure, lifecycle, run, send, spawn } from './agents.js';
 import { parseFlags, usage } from './args.js';
+import { install, installed, rollback, search, uninstall, update } from './catalog.js';
 import { build, inspect, meter } from './components.js';
 import { demo, doctor, journal, ps } from './look.js';
 import { type Command, USAGE } from './shared.js';
@@ -39,6 +40,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   sign,
   verify,
   trust,
+  install,
+  update,
+  rollback,
+  uninstall,
+  installed,
+  search,
 };
 
 async function main(): Promise<void> {

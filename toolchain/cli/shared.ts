@@ -16,6 +16,10 @@ Usage:
   agentos verify <component.wasm> --key <file.pub|ed25519:…> | --trust
   agentos trust add <publisher> <file.pub|ed25519:…> [--expires DATE] [--capabilities a,b]
   agentos trust list | agentos trust revoke <publisher> [<key-id>]
+  agentos install|update <component.wasm> [--force]   (into the catalog; update makes it current)
+  agentos rollback <name> | agentos uninstall <name>[@version]
+  agentos installed | agentos search [words] [--name N] [--capability C]
+  run and spawn take an installed name in place of a file: text-stats, text-stats@^1.2
   agentos run <component.wasm> [--grant a,b] [--config JSON] [--message JSON] [--kind K]
                                 [--tool NAME --args JSON]      (skills: without --tool, lists tools)
   agentos spawn <component.wasm> [--grant a,b] [--config JSON] [--name N] [--seed N]

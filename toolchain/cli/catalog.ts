@@ -1,0 +1,48 @@
+/**
+ * The catalog commands: `install`, `update`, `rollback`, `uninstall`, `installed` and `search`.
+ * `spawn` and `run` take an installed name (`text-stats`, `text-stats@^1.2`) in place of a file.
+ *
+ *   agentos install components/dist/text-stats.wasm      # beside the versions already there
+ *   agentos update dist/text-stats-1.3.wasm               # and make it current
+ *   agentos rollback text-stats                           # the version current before
+ *   agentos uninstall text-stats[@1.2.0]
+ *   agentos installed | agentos search words --capability log
+ *   agentos run text-stats@^1.2 --tool stats --args '{"text":"a b"}'
+ */
+import { print, usage } from './args.js';
+import { type Command, need, withKernel } from './shared.js';
+
+export const install: Command = async (v, p) => {
+  const path = need(p, 1, 'the component file');
+  return withKernel(v, async (k) => print(await k.install(path, { force: v.force === true })), true);
+};
+
+export const update: Command = async (v, p) => {
+  const path = need(p, 1, 'the component file');
+  return withKernel(v, async (k) => print(await k.update(path, { force: v.force === true })), true);
+};
+
+export const rollback: Command = async (v, p) => {
+  const name = need(p, 1, 'the component name');
+  return withKernel(v, async (k) => print(await k.rollback(name)), true);
+};
+
+export const uninstall: Command = async (v, p) => {
+  const ref = need(p, 1, 'name or name@version');
+  const at = ref.indexOf('@');
+  const [name, version] = at === -1 ? [ref, undefined] : [ref.slice(0, at), ref.slice(at + 1)];
+  if (version === '') throw usage('uninstall takes name or name@version');
+  return withKernel(v, async (k) => print({ uninstalled: await k.uninstall(name, version) }), true);
+};
+
+export const installed: Command = async (v) => withKernel(v, async (k) => print(k.installed()), true);
+
+export const search: Command = async (v, p) => {
+  const text = p.slice(1).join(' ');
+  const query = {
+    ...(text ? { text } : {}),
+    ...(v.name ? { name: v.name } : {}),
+    ...(v.capability ? { capability: v.capability } : {}),
+  };
+  return withKernel(v, async (k) => print(k.search(query)), true);
+};
