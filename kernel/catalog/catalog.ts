@@ -134,9 +134,10 @@ export class Catalog {
   async rollback(name: string): Promise<CatalogEntry> {
     const cur = this.current.get(name);
     if (!cur) throw notInstalled(name);
+    // The most recent earlier version still installed; the ones uninstalled since are skipped.
     const before = [...cur.before];
-    let back: string | undefined;
-    while ((back = before.pop()) !== undefined && !this.entries.get([name, back]));
+    let back = before.pop();
+    while (back !== undefined && !this.entries.get([name, back])) back = before.pop();
     if (back === undefined) {
       throw new AgentOSError(
         'AOS_E_BAD_STATE',
