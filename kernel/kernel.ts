@@ -27,6 +27,7 @@ import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
 import type { CatalogEntry } from './catalog/catalog.js';
 import { type InstallOptions, installComponent, installedFor } from './catalog/install.js';
+import { type Published, publishComponent, pullComponent } from './catalog/publish.js';
 import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
@@ -235,6 +236,30 @@ export class Kernel {
     options: { force?: boolean } = {},
   ): Promise<CatalogEntry & { current: boolean }> {
     return this.install(component, { ...options, makeCurrent: true });
+  }
+
+  /**
+   * Publishes a signed component to an OCI registry (`http://host:port`) as
+   * `<publisher>/<name>:<version>`, once this kernel's policy admits it; a version already there
+   * is AOS_E_ALREADY_PUBLISHED unless `force`.
+   */
+  publish(
+    component: string | Uint8Array,
+    registry: string,
+    options: { force?: boolean } = {},
+  ): Promise<Published> {
+    this.core.check();
+    return publishComponent(this.core, component, registry, options);
+  }
+
+  /** Pulls `publisher/name:version` from an OCI registry, checks its digests, and installs it. */
+  pull(
+    registry: string,
+    reference: string,
+    options: InstallOptions = {},
+  ): Promise<CatalogEntry & { current: boolean; pulledMs: number }> {
+    this.core.check();
+    return pullComponent(this.core, registry, reference, options);
   }
 
   /** Makes the version current before the current one current again. */

@@ -88,6 +88,11 @@ export const ERROR_CODES = {
     'No installed component has that name, or none of its versions fits the range. `agentos install` it first.',
   AOS_E_ALREADY_INSTALLED:
     'That name and version is installed with other bytes. Publish a new version; reinstalling over it needs force.',
+  AOS_E_REGISTRY:
+    'The registry cannot be reached, refused the request, or answered with something that is not a wasm component artifact. The message says which.',
+  AOS_E_DIGEST_MISMATCH:
+    'What was downloaded does not match the digest its manifest names (cut off, or altered on the way). Nothing was installed; pull again.',
+  AOS_E_ALREADY_PUBLISHED: 'That version is already in the registry. Publish a new version, or force.',
   AOS_E_BAD_KEY:
     'A key file or key text is not an Ed25519 key in the expected form, or a key file is readable by others.',
   AOS_E_INTERNAL: 'An unexpected failure inside AgentOS. Report it with the stack trace printed beside it.',

@@ -1,0 +1,191 @@
+/**
+ * A client for the OCI distribution API, enough to publish and pull wasm components as OCI
+ * artifacts: an image manifest whose config has the media type
+ * `application/vnd.wasm.config.v0+json` and whose one layer is the `application/wasm` component;
+ * the tag is the component's version. Every blob pulled is checked against its digest before it
+ * is returned.
+ *
+ * @example
+ * const reg = new OciRegistry('http://127.0.0.1:5000');
+ * await reg.push('acme/text-stats', '1.2.0', bytes, { name: 'text-stats' });
+ * await reg.tags('acme/text-stats');          // ['1.2.0']
+ * const pulled = await reg.pull('acme/text-stats', '1.2.0');
+ */
+import { createHash } from 'node:crypto';
+import { AgentOSError } from '../base/errors.js';
+
+export const WASM_CONFIG = 'application/vnd.wasm.config.v0+json';
+export const WASM_LAYER = 'application/wasm';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** The most a pulled manifest may be; a component blob is bounded by `maxBytes`. */
+const MAX_MANIFEST = 1 << 20;
+
+const digestOf = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+export interface OciManifest {
+  schemaVersion: 2;
+  mediaType: string;
+  config: { mediaType: string; digest: string; size: number };
+  layers: { mediaType: string; digest: string; size: number }[];
+  annotations?: Record<string, string>;
+}
+
+export class OciRegistry {
+  constructor(
+    /** `http://host:port` (no path). */
+    readonly base: string,
+    private readonly maxBytes = 256 << 20,
+  ) {}
+
+  private async call(path: string, init: RequestInit, what: string): Promise<Response> {
+    try {
+      return await fetch(`${this.base}${path}`, { ...init, redirect: 'follow' });
+    } catch (e) {
+      throw new AgentOSError(
+        'AOS_E_REGISTRY',
+        `the registry ${this.base} cannot be reached for ${what}: ${(e as Error).cause ?? (e as Error).message}`,
+        { registry: this.base },
+      );
+    }
+  }
+
+  private static async fail(r: Response, what: string): Promise<never> {
+    const text = (await r.text().catch(() => '')).slice(0, 300);
+    throw new AgentOSError('AOS_E_REGISTRY', `${what}: the registry answered ${r.status} ${text}`.trim(), {
+      status: r.status,
+    });
+  }
+
+  private async pushBlob(repo: string, bytes: Uint8Array): Promise<string> {
+    const digest = digestOf(bytes);
+    const head = await this.call(`/v2/${repo}/blobs/${digest}`, { method: 'HEAD' }, 'a blob');
+    if (head.ok) return digest;
+    const start = await this.call(`/v2/${repo}/blobs/uploads/`, { method: 'POST' }, 'an upload');
+    if (start.status !== 202) await OciRegistry.fail(start, `starting an upload to ${repo}`);
+    const location = new URL(start.headers.get('location') ?? '', this.base);
+    location.searchParams.set('digest', digest);
+    const put = await this.call(
+      location.pathname + location.search,
+      { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } },
+      'an upload',
+    );
+    if (put.status !== 201) await OciRegistry.fail(put, `uploading a blob to ${repo}`);
+    return digest;
+  }
+
+  /** Whether `repo` has tag `tag`. */
+  async has(repo: string, tag: string): Promise<boolean> {
+    const r = await this.call(
+      `/v2/${repo}/manifests/${tag}`,
+      { method: 'HEAD', headers: { accept: OCI_MANIFEST } },
+      'a tag',
+    );
+    if (r.status === 404) return false;
+    if (!r.ok) await OciRegistry.fail(r, `looking up ${repo}:${tag}`);
+    return true;
+  }
+
+  /** Pushes the component as `repo:tag`; returns the manifest's digest. */
+  async push(
+    repo: string,
+    tag: string,
+    component: Uint8Array,
+    config: Record<string, unknown>,
+  ): Promise<string> {
+    const configBytes = Buffer.from(JSON.stringify({ architecture: 'wasm', os: 'wasip2', ...config }));
+    const configDigest = await this.pushBlob(repo, configBytes);
+    const layerDigest = await this.pushBlob(repo, component);
+    const manifest: OciManifest = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: WASM_CONFIG, digest: configDigest, size: configBytes.length },
+      layers: [{ mediaType: WASM_LAYER, digest: layerDigest, size: component.length }],
+    };
+    const body = Buffer.from(JSON.stringify(manifest));
+    const r = await this.call(
+      `/v2/${repo}/manifests/${tag}`,
+      { method: 'PUT', body, headers: { 'content-type': OCI_MANIFEST } },
+      'a manifest',
+    );
+    if (r.status !== 201) await OciRegistry.fail(r, `pushing ${repo}:${tag}`);
+    return digestOf(body);
+  }
+
+  /** The tags of `repo` (none when it does not exist). */
+  async tags(repo: string): Promise<string[]> {
+    const r = await this.call(`/v2/${repo}/tags/list`, { method: 'GET' }, 'the tags');
+    if (r.status === 404) return [];
+    if (!r.ok) await OciRegistry.fail(r, `listing the tags of ${repo}`);
+    const body = (await r.json()) as { tags?: string[] | null };
+    return body.tags ?? [];
+  }
+
+  /** Reads a response body up to `max` bytes, refusing one that is longer or shorter than it says. */
+  private static async body(r: Response, max: number, what: string): Promise<Buffer> {
+    const declared = Number(r.headers.get('content-length') ?? Number.NaN);
+    if (declared > max)
+      throw new AgentOSError('AOS_E_REGISTRY', `${what} is ${declared} bytes, more than ${max}`);
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(await r.arrayBuffer());
+    } catch (e) {
+      throw new AgentOSError('AOS_E_REGISTRY', `${what} was cut off: ${(e as Error).message}`);
+    }
+    if (bytes.length > max) throw new AgentOSError('AOS_E_REGISTRY', `${what} is more than ${max} bytes`);
+    if (Number.isFinite(declared) && bytes.length !== declared) {
+      throw new AgentOSError(
+        'AOS_E_DIGEST_MISMATCH',
+        `${what} was cut off: ${bytes.length} of ${declared} bytes`,
+      );
+    }
+    return bytes;
+  }
+
+  /** The component tagged `repo:tag`, checked against the digests its manifest names. */
+  async pull(repo: string, tag: string): Promise<{ bytes: Buffer; manifest: OciManifest; digest: string }> {
+    const r = await this.call(
+      `/v2/${repo}/manifests/${tag}`,
+      { headers: { accept: OCI_MANIFEST } },
+      'a manifest',
+    );
+    if (r.status === 404) {
+      throw new AgentOSError('AOS_E_NOT_INSTALLED', `${repo}:${tag} is not in the registry ${this.base}`, {
+        repo,
+        tag,
+      });
+    }
+    if (!r.ok) await OciRegistry.fail(r, `pulling ${repo}:${tag}`);
+    const raw = await OciRegistry.body(r, MAX_MANIFEST, `the manifest of ${repo}:${tag}`);
+    let manifest: OciManifest;
+    try {
+      manifest = JSON.parse(raw.toString('utf8')) as OciManifest;
+    } catch {
+      throw new AgentOSError('AOS_E_REGISTRY', `the manifest of ${repo}:${tag} is not JSON`);
+    }
+    const layer = manifest.layers?.find((l) => l.mediaType === WASM_LAYER);
+    if (manifest.config?.mediaType !== WASM_CONFIG || !layer || manifest.layers.length !== 1) {
+      throw new AgentOSError(
+        'AOS_E_REGISTRY',
+        `${repo}:${tag} is not a wasm component artifact (config ${manifest.config?.mediaType}, ${manifest.layers?.length ?? 0} layers)`,
+      );
+    }
+    if (layer.size > this.maxBytes) {
+      throw new AgentOSError(
+        'AOS_E_REGISTRY',
+        `${repo}:${tag} is ${layer.size} bytes, more than ${this.maxBytes}`,
+      );
+    }
+    const b = await this.call(`/v2/${repo}/blobs/${layer.digest}`, {}, 'the component');
+    if (!b.ok) await OciRegistry.fail(b, `pulling the component of ${repo}:${tag}`);
+    const bytes = await OciRegistry.body(b, this.maxBytes, `the component of ${repo}:${tag}`);
+    if (digestOf(bytes) !== layer.digest || bytes.length !== layer.size) {
+      throw new AgentOSError(
+        'AOS_E_DIGEST_MISMATCH',
+        `the component of ${repo}:${tag} does not match its digest ${layer.digest} (${bytes.length} bytes, ${layer.size} expected)`,
+        { expected: layer.digest, got: digestOf(bytes) },
+      );
+    }
+    return { bytes, manifest, digest: layer.digest };
+  }
+}

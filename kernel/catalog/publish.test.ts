@@ -1,0 +1,122 @@
+/**
+ * Publishing to and pulling from a real OCI registry: Debian's docker-registry (CNCF
+ * distribution 2.8), started here on 127.0.0.1 with a throwaway config and storage, and stopped.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf } from '../../testing/expect-error.js';
+import { openKernel, sample, tempHome, until } from '../../testing/harness.js';
+import { OciRegistry } from './oci.js';
+
+let registry: ChildProcess;
+let url: string;
+
+/** A free loopback port. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  const dir = tempHome('agentos-registry-');
+  const port = await freePort();
+  const config = join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  registry = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  url = `http://127.0.0.1:${port}`;
+  await until('the registry answers', async () => (await fetch(`${url}/v2/`).catch(() => null))?.ok === true);
+}, 60_000);
+
+afterAll(() => {
+  registry?.kill('SIGTERM');
+});
+
+const code = async (p: Promise<unknown>): Promise<string> => (await codeOf(p)).split(':')[0]!;
+
+describe('publishing to an OCI registry', () => {
+  it('publishes a signed component as publisher/name:version, lists it, and pulls it into the catalog', async () => {
+    const k = await openKernel();
+    const path = await sample('text-stats');
+    const published = await k.publish(path, url);
+    expect(published).toMatchObject({ reference: 'agentos-dev/text-stats:1.0.0', registry: url });
+    expect(await new OciRegistry(url).tags('agentos-dev/text-stats')).toEqual(['1.0.0']);
+    // A second publish of the same version is refused unless forced.
+    expect(await code(k.publish(path, url))).toBe('AOS_E_ALREADY_PUBLISHED');
+    await k.publish(path, url, { force: true });
+    // The artifact is in the wasm layout.
+    const { manifest, bytes } = await new OciRegistry(url).pull('agentos-dev/text-stats', '1.0.0');
+    expect(manifest.config.mediaType).toBe('application/vnd.wasm.config.v0+json');
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual(['application/wasm']);
+    expect(bytes.equals(readFileSync(path))).toBe(true);
+    // Another kernel pulls it, verifies it against its trust, and runs it by name.
+    const other = await openKernel();
+    const entry = await other.pull(url, 'agentos-dev/text-stats:1.0.0');
+    expect(entry).toMatchObject({ name: 'text-stats', version: '1.0.0', current: true });
+    const id = await other.spawn('text-stats@1');
+    expect(await other.invoke(id, 'stats', { text: 'pulled and run' })).toMatchObject({ words: 3 });
+  });
+
+  it('refuses a registry that is down, a missing tag, a bad reference, and an untrusted pull, installing nothing', async () => {
+    const k = await openKernel();
+    await k.publish(await sample('echo'), url, { force: true });
+    const down = `http://127.0.0.1:${await freePort()}`;
+    expect(await codeOf(k.publish(await sample('echo'), down))).toMatch(
+      /^AOS_E_REGISTRY: the registry .* cannot be reached/,
+    );
+    expect(await code(k.pull(down, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_REGISTRY');
+    expect(await code(k.pull(url, 'agentos-dev/echo:9.9.9'))).toBe('AOS_E_NOT_INSTALLED');
+    expect(await code(k.pull(url, '../echo'))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.pull('ftp://x', 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_BAD_ARGUMENT');
+    // A kernel that trusts nobody pulls the bytes but refuses to install them.
+    const strict = await openKernel({ policy: { allowUnsigned: false } });
+    expect(await code(strict.pull(url, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_UNTRUSTED_KEY');
+    expect(strict.installed()).toEqual([]);
+    expect(k.installed()).toEqual([]);
+  });
+
+  it('refuses a truncated download and bytes that do not match their digest', async () => {
+    // A registry in front of the real one that cuts the component short or flips a byte.
+    let mode: 'cut' | 'flip' = 'cut';
+    const proxy = createServer(async (req, res) => {
+      const r = await fetch(`${url}${req.url}`, { headers: { accept: String(req.headers.accept ?? '*/*') } });
+      const body = Buffer.from(await r.arrayBuffer());
+      const blob = req.url?.includes('/blobs/') && body.length > 1 << 20;
+      const headers: Record<string, string> = {
+        'content-type': r.headers.get('content-type') ?? 'application/octet-stream',
+      };
+      const mid = body.length >> 1;
+      if (blob && mode === 'flip') body[mid] = body[mid]! ^ 1;
+      res.writeHead(r.status, { ...headers, 'content-length': String(body.length) });
+      if (blob && mode === 'cut') {
+        res.write(body.subarray(0, body.length >> 1));
+        res.destroy(); // the connection drops mid-download
+        return;
+      }
+      res.end(body);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const k = await openKernel();
+      await k.publish(await sample('counter'), url, { force: true });
+      expect(await code(k.pull(via, 'agentos-dev/counter:1.0.0'))).toMatch(
+        /^AOS_E_(REGISTRY|DIGEST_MISMATCH)$/,
+      );
+      mode = 'flip';
+      expect(await code(k.pull(via, 'agentos-dev/counter:1.0.0'))).toBe('AOS_E_DIGEST_MISMATCH');
+      expect(k.installed()).toEqual([]);
+    } finally {
+      proxy.close();
+    }
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * Publishing installed-to-be components to an OCI registry, and pulling them into the catalog.
+ * A component is published as `<publisher>/<name>:<version>` only once the signing policy admits
+ * it (so a registry never gets what this kernel would refuse); a version already there is
+ * refused unless forced. A pulled component is checked against its digests, then installed
+ * exactly as a local file would be: signature against the trust store, then metering.
+ *
+ * @example
+ * await publishComponent(parts, 'dist/text-stats.wasm', 'http://127.0.0.1:5000');
+ * await pullComponent(parts, 'http://127.0.0.1:5000', 'agentos-dev/text-stats:1.0.0');
+ */
+import { AgentOSError } from '../base/errors.js';
+import { readComponent } from '../loader/loader.js';
+import type { CatalogEntry } from './catalog.js';
+import { type InstallOptions, type InstallParts, installComponent } from './install.js';
+import { OciRegistry } from './oci.js';
+
+/** `publisher/name:version`. */
+const REFERENCE = /^([a-z0-9][a-z0-9._-]{0,63})\/([a-z][a-z0-9-]{0,63}):([0-9A-Za-z.+-]{1,128})$/;
+
+function registry(url: string): OciRegistry {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `${JSON.stringify(url)} is not a registry URL (http://host:port)`,
+    );
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `the registry URL must be http: or https:, got ${u.protocol}`,
+    );
+  }
+  return new OciRegistry(u.origin);
+}
+
+export interface Published {
+  reference: string;
+  registry: string;
+  digest: string;
+  ms: number;
+}
+
+/** @throws AgentOSError the policy's codes, AOS_E_BAD_MANIFEST, AOS_E_ALREADY_PUBLISHED, AOS_E_REGISTRY */
+export async function publishComponent(
+  parts: InstallParts,
+  component: string | Uint8Array,
+  url: string,
+  options: { force?: boolean } = {},
+): Promise<Published> {
+  const t0 = performance.now();
+  const reg = registry(url);
+  const what = typeof component === 'string' ? component : 'component';
+  const bytes = typeof component === 'string' ? await readComponent(component) : component;
+  const info = await parts.loader.inspect(bytes, what);
+  const provenance = parts.policy.admit(bytes, info.digest, info.manifest, what);
+  const m = info.manifest;
+  if (!m || !provenance.signed) {
+    throw new AgentOSError(
+      'AOS_E_BAD_MANIFEST',
+      `${what}: only a signed component with a manifest is published`,
+    );
+  }
+  const repo = `${m.publisher}/${m.name}`;
+  if (!options.force && (await reg.has(repo, m.version))) {
+    throw new AgentOSError(
+      'AOS_E_ALREADY_PUBLISHED',
+      `${repo}:${m.version} is already in ${reg.base}; publish a new version, or force`,
+      { repo, version: m.version },
+    );
+  }
+  const digest = await reg.push(repo, m.version, bytes, {
+    name: m.name,
+    version: m.version,
+    publisher: m.publisher,
+    world: m.world,
+  });
+  return {
+    reference: `${repo}:${m.version}`,
+    registry: reg.base,
+    digest,
+    ms: Math.round(performance.now() - t0),
+  };
+}
+
+/** The tags of `publisher/name` in the registry. */
+export function publishedVersions(url: string, repo: string): Promise<string[]> {
+  return registry(url).tags(repo);
+}
+
+/** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_REGISTRY, AOS_E_DIGEST_MISMATCH, and install's codes */
+export async function pullComponent(
+  parts: InstallParts,
+  url: string,
+  reference: string,
+  options: InstallOptions = {},
+): Promise<CatalogEntry & { current: boolean; pulledMs: number }> {
+  const m = REFERENCE.exec(reference);
+  if (!m)
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `${JSON.stringify(reference)} is not publisher/name:version`,
+    );
+  const t0 = performance.now();
+  const { bytes } = await registry(url).pull(`${m[1]}/${m[2]}`, m[3]!);
+  const pulledMs = Math.round(performance.now() - t0);
+  // The registry must serve what the reference names: checked before anything is installed.
+  const served = (await parts.loader.inspect(bytes, reference)).manifest;
+  if (served?.publisher !== m[1] || served?.name !== m[2] || served?.version !== m[3]) {
+    const got = served
+      ? `${served.publisher}/${served.name}:${served.version}`
+      : 'a component without a manifest';
+    throw new AgentOSError('AOS_E_REGISTRY', `${reference} served ${got}; nothing was installed`);
+  }
+  const entry = await installComponent(parts, bytes, options);
+  return { ...entry, pulledMs };
+}
