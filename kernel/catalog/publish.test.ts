@@ -2,14 +2,17 @@
  * Publishing to and pulling from a real OCI registry: Debian's docker-registry (CNCF
  * distribution 2.8), started here on 127.0.0.1 with a throwaway config and storage, and stopped.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
-import { openKernel, sample, tempHome, until } from '../../testing/harness.js';
+import { openKernel, sample, TEST_CACHE_DIR, tempHome, until } from '../../testing/harness.js';
+import { DEV_PUBLISHER, devKey } from '../../toolchain/dev-key.js';
+import { packageRoot } from '../base/paths.js';
+import { TrustStore } from '../signing/trust.js';
 import { OciRegistry } from './oci.js';
 
 let registry: ChildProcess;
@@ -119,4 +122,27 @@ describe('publishing to an OCI registry', () => {
       proxy.close();
     }
   });
+
+  it('the CLI publishes and pulls', async () => {
+    const cli = (args: string[], home: string) => {
+      TrustStore.at(home).add(DEV_PUBLISHER, devKey().publicKey, { now: Date.now() });
+      return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [join(packageRoot(), 'dist', 'toolchain', 'cli', 'main.js'), ...args, '--home', home],
+          { env: { ...process.env, AGENTOS_CACHE: TEST_CACHE_DIR } },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    };
+    const echo = await sample('echo');
+    const pushed = await cli(['publish', echo, '--registry', url, '--force'], tempHome());
+    expect(JSON.parse(pushed.stdout)).toMatchObject({ reference: 'agentos-dev/echo:1.0.0' });
+    const pulled = await cli(['pull', 'agentos-dev/echo:1.0.0', '--registry', url], tempHome());
+    expect(JSON.parse(pulled.stdout)).toMatchObject({ name: 'echo', version: '1.0.0', current: true });
+    const usage = await cli(['publish', echo], tempHome());
+    expect(usage).toMatchObject({ code: 2, stdout: '' });
+    expect(usage.stderr).toMatch(/^AOS_E_BAD_ARGUMENT: publish needs --registry/);
+  }, 120_000);
 });

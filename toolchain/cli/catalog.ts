@@ -1,5 +1,6 @@
 /**
- * The catalog commands: `install`, `update`, `rollback`, `uninstall`, `installed` and `search`.
+ * The catalog commands: `install`, `update`, `rollback`, `uninstall`, `installed`, `search`,
+ * and `publish` / `pull` to and from an OCI registry.
  * `spawn` and `run` take an installed name (`text-stats`, `text-stats@^1.2`) in place of a file.
  *
  *   agentos install components/dist/text-stats.wasm      # beside the versions already there
@@ -8,6 +9,8 @@
  *   agentos uninstall text-stats[@1.2.0]
  *   agentos installed | agentos search words --capability log
  *   agentos run text-stats@^1.2 --tool stats --args '{"text":"a b"}'
+ *   agentos publish dist/text-stats.wasm --registry http://127.0.0.1:5000 [--force]
+ *   agentos pull agentos-dev/text-stats:1.0.0 --registry http://127.0.0.1:5000
  */
 import { print, usage } from './args.js';
 import { type Command, need, withKernel } from './shared.js';
@@ -45,4 +48,26 @@ export const search: Command = async (v, p) => {
     ...(v.capability ? { capability: v.capability } : {}),
   };
   return withKernel(v, async (k) => print(k.search(query)), true);
+};
+
+export const publish: Command = async (v, p) => {
+  const path = need(p, 1, 'the component file');
+  if (!v.registry) throw usage('publish needs --registry http://host:port');
+  const registry = v.registry;
+  return withKernel(
+    v,
+    async (k) => print(await k.publish(path, registry, { force: v.force === true })),
+    true,
+  );
+};
+
+export const pull: Command = async (v, p) => {
+  const reference = need(p, 1, 'publisher/name:version');
+  if (!v.registry) throw usage('pull needs --registry http://host:port');
+  const registry = v.registry;
+  return withKernel(
+    v,
+    async (k) => print(await k.pull(registry, reference, { force: v.force === true })),
+    true,
+  );
 };
