@@ -153,6 +153,13 @@ export async function checkSpawn(
   const problems = info.manifest ? importsNotRequested(info.imports, info.manifest, what) : [];
   problems.push(...importProblems(info.imports, grants, checks.table, what));
   problems.push(...info.exportProblems.map((p) => new AgentOSError('AOS_E_BAD_EXPORTS', `${what} ${p}`)));
+  if (info.manifest && info.world !== 'unknown' && info.manifest.world !== info.world)
+    problems.push(
+      new AgentOSError(
+        'AOS_E_BAD_MANIFEST',
+        `${what}: its manifest says world ${info.manifest.world}, but its exports are the ${info.world} world's`,
+      ),
+    );
   if (info.world === 'unknown' && info.exportProblems.length === 0)
     problems.push(
       new AgentOSError('AOS_E_BAD_EXPORTS', `${what} fits neither the agent nor the skill world`),

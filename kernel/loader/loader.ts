@@ -198,7 +198,10 @@ export class Loader {
     const path = join(this.cacheDir, 'inspect', `${digest}-v${INSPECT_VERSION}.json`);
     if (existsSync(path)) {
       try {
-        return JSON.parse(readFileSync(path, 'utf8')) as ComponentInfo;
+        const cached = JSON.parse(readFileSync(path, 'utf8')) as ComponentInfo;
+        // The manifest decides grants: read from the bytes themselves, never taken from a cache
+        // that a shared cache dir lets others write.
+        return { ...cached, manifest: readManifest(bytes, what) };
       } catch {
         // A damaged cache entry: inspect again below and overwrite it.
       }

@@ -17,10 +17,11 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  type KeyObject,
   sign,
   verify,
 } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { AgentOSError } from '../base/errors.js';
 
 const PUBLIC_TAG = 0x01;
@@ -90,7 +91,7 @@ export function parsePublicKey(input: string | Uint8Array, what = 'the public ke
   return publicFromRaw(raw);
 }
 
-function keyObjects(pair: KeyPair) {
+function privateKeyOf(pair: KeyPair) {
   return createPrivateKey({
     key: { kty: 'OKP', crv: 'Ed25519', d: b64url(pair.secret), x: b64url(pair.publicKey.raw) },
     format: 'jwk',
@@ -98,11 +99,20 @@ function keyObjects(pair: KeyPair) {
 }
 
 export function signBytes(pair: KeyPair, message: Uint8Array): Buffer {
-  return sign(null, message, keyObjects(pair));
+  return sign(null, message, privateKeyOf(pair));
 }
 
+/** Public key objects by raw key (hex): building one costs more than a verification. */
+const keyObjects = new Map<string, KeyObject>();
+
 export function verifyBytes(k: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(k.raw) }, format: 'jwk' });
+  const hex = k.raw.toString('hex');
+  let key = keyObjects.get(hex);
+  if (!key) {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(k.raw) }, format: 'jwk' });
+    if (keyObjects.size > 1024) keyObjects.clear();
+    keyObjects.set(hex, key);
+  }
   try {
     return verify(null, message, key, signature);
   } catch {
@@ -116,18 +126,26 @@ export function verifyBytes(k: PublicKey, message: Uint8Array, signature: Uint8A
  * @throws AgentOSError AOS_E_BAD_ARGUMENT when `path` exists.
  */
 export function writeKeyPair(path: string, pair: KeyPair): string {
-  if (existsSync(path)) {
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${path} exists; a key is never written over another`);
+  const pub = `${path}.pub`;
+  for (const p of [path, pub]) {
+    // lstat: a dangling symlink is in the way too, and is never written through.
+    if (lstatSync(p, { throwIfNoEntry: false })) {
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${p} exists; a key is never written over another file`);
+    }
   }
-  const fd = openSync(path, 'wx', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (e) {
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `cannot create ${path}: ${(e as Error).message}`);
+  }
   try {
     writeSync(fd, Buffer.concat([Buffer.from([PAIR_TAG]), pair.secret, pair.publicKey.raw]));
   } finally {
     closeSync(fd);
   }
   chmodSync(path, 0o600); // the umask cannot widen it, but a filesystem may have ignored the mode
-  const pub = `${path}.pub`;
-  const pubFd = openSync(pub, 'w', 0o644);
+  const pubFd = openSync(pub, 'wx', 0o644);
   try {
     writeSync(pubFd, Buffer.concat([Buffer.from([PUBLIC_TAG]), pair.publicKey.raw]));
   } finally {
@@ -143,7 +161,9 @@ export function writeKeyPair(path: string, pair: KeyPair): string {
 export function readKeyPair(path: string): KeyPair {
   let mode: number;
   try {
-    mode = statSync(path).mode;
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error('not a file');
+    mode = st.mode;
   } catch {
     throw new AgentOSError('AOS_E_BAD_KEY', `no key file at ${path}`, { path });
   }

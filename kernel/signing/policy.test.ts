@@ -4,11 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
 import { captureLog, fixture, openKernel, tempHome } from '../../testing/harness.js';
 import { ManualClock } from '../base/clock.js';
-import { SIGNATURE_SECTION } from './format.js';
+import { decodeSignatureData, encodeSignatureData, SIGNATURE_SECTION } from './format.js';
 import { generateKeyPair, type KeyPair, publicKeyText } from './keys.js';
 import { MANIFEST_SECTION, type Manifest, withManifest } from './manifest.js';
 import { customSection, sectionsOf, withoutCustomSections } from './sections.js';
-import { signComponent } from './signature.js';
+import { MAX_CHECKED, signComponent } from './signature.js';
 import { TrustStore } from './trust.js';
 
 const acme = generateKeyPair();
@@ -212,5 +212,112 @@ describe('the signing policy at spawn', () => {
     const signed = await build(manifest());
     const tampered = Buffer.concat([signed, customSection('extra', Buffer.from('x'))]);
     expect(await code(k.spawn(tampered, { grants: ['ipc'] }))).toBe('AOS_E_SIGNATURE_MISMATCH');
+  });
+
+  it("a verdict follows changes to a publisher's allowed capabilities and to who a key speaks for", async () => {
+    const home = tempHome();
+    const trust = TrustStore.at(home);
+    trust.add('acme', acme.publicKey, { now: 0 });
+    const k = await openKernel({ home, policy: { allowUnsigned: false } });
+    const bytes = await build(manifest());
+    await k.spawn(bytes, { grants: ['ipc'] });
+    trust.add('acme', acme.publicKey, { now: 0, capabilities: ['log'] });
+    expect(await code(k.spawn(bytes, { grants: ['ipc'] }))).toBe('AOS_E_IMPORT_NOT_GRANTED');
+  });
+
+  it('checks at most a bounded number of signatures, so a load cannot be made to verify thousands', async () => {
+    const k = await strict();
+    const signed = await build(manifest());
+    const s = sectionsOf(signed, 'sender');
+    const data = decodeSignatureData(s.sections[0]!.content!, 'sender');
+    const junk = (i: number) => ({
+      keyId: new Uint8Array(),
+      algorithm: 1,
+      signature: Buffer.alloc(64, i + 1),
+    });
+    const withJunk = (n: number) =>
+      Buffer.concat([
+        signed.subarray(0, 8),
+        customSection(
+          'signature',
+          encodeSignatureData({
+            sets: [
+              {
+                ...data.sets[0]!,
+                signatures: [...data.sets[0]!.signatures, ...Array.from({ length: n }, (_, i) => junk(i))],
+              },
+            ],
+          }),
+        ),
+        signed.subarray(s.sections[0]!.end),
+      ]);
+    // The valid signature and 15 junk ones: admitted. One more: refused before any is tried.
+    await k.spawn(withJunk(MAX_CHECKED - 1), { grants: ['ipc'] });
+    expect(await code(k.spawn(withJunk(MAX_CHECKED), { grants: ['ipc'] }))).toBe('AOS_E_SIGNATURE_CORRUPT');
+    // Repeating one record many times counts once.
+    const repeated = Buffer.concat([
+      signed.subarray(0, 8),
+      customSection(
+        'signature',
+        encodeSignatureData({
+          sets: [{ ...data.sets[0]!, signatures: Array(200).fill(data.sets[0]!.signatures[0]!) }],
+        }),
+      ),
+      signed.subarray(s.sections[0]!.end),
+    ]);
+    await k.spawn(repeated, { grants: ['ipc'] });
+  });
+
+  it('takes the manifest from the bytes, not from a cached inspection someone edited', async () => {
+    const home = tempHome();
+    const cacheDir = tempHome('agentos-cache-');
+    let k = await openKernel({
+      home,
+      cacheDir,
+      policy: { allowUnsigned: false, trust: [{ publisher: 'acme', key: publicKeyText(acme.publicKey) }] },
+    });
+    const bytes = await build(manifest());
+    await k.spawn(bytes, { grants: ['ipc'] });
+    await k.close();
+    const dir = join(cacheDir, 'inspect');
+    for (const f of readdirSync(dir)) {
+      const info = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      if (info.manifest) info.manifest.capabilities = ['ipc', 'log'];
+      writeFileSync(join(dir, f), JSON.stringify(info));
+    }
+    k = await openKernel({
+      home,
+      cacheDir,
+      policy: { allowUnsigned: false, trust: [{ publisher: 'acme', key: publicKeyText(acme.publicKey) }] },
+    });
+    const id = await k.spawn(bytes, { grants: ['ipc', 'log'] });
+    expect(k.inspect(id).grants).toEqual(['ipc:send=sink-*']);
+  });
+
+  it('refuses a hand-edited trust store that is inconsistent, and a manifest of the wrong world', async () => {
+    const key = publicKeyText(acme.publicKey);
+    const id = acme.publicKey.id;
+    const entry = { key, id, addedAt: 0, expiresAt: null, revokedAt: null };
+    const bad = [
+      {
+        publishers: [
+          { publisher: 'a', keys: [entry] },
+          { publisher: 'b', keys: [entry] },
+        ],
+      },
+      { publishers: [{ publisher: 'a', keys: [entry], capabilities: 'ipc' }] },
+      { publishers: [{ publisher: 'a', keys: [{ ...entry, id: '0000000000000000' }] }] },
+      { publishers: [{ publisher: 'a', keys: [{ ...entry, expiresAt: '2099-01-01' }] }] },
+    ];
+    for (const file of bad) {
+      const home = tempHome();
+      writeFileSync(join(home, 'trust.json'), JSON.stringify({ version: 1, ...file }));
+      const k = await openKernel({ home, policy: { allowUnsigned: false } });
+      expect(await code(k.spawn(await build(manifest()), { grants: ['ipc'] }))).toBe('AOS_E_DATA_DIR');
+    }
+    const k = await strict();
+    expect(await codeOf(k.spawn(await build(manifest({ world: 'skill' })), { grants: ['ipc'] }))).toMatch(
+      /AOS_E_BAD_MANIFEST: .*manifest says world skill, but its exports are the agent world's/,
+    );
   });
 });

@@ -77,7 +77,17 @@ export class SigningPolicy {
   admit(bytes: Uint8Array, digest: string, manifest: Manifest | null, what: string): Provenance {
     const known = [...this.anchors, ...this.store.known()];
     const now = this.now();
-    const key = `${digest}:${known.map((k) => `${k.entry.id}/${k.entry.revokedAt}/${k.entry.expiresAt}`).join(',')}`;
+    // Everything of the trust that a verdict depends on: each key, its state, its publisher and
+    // what that publisher is allowed.
+    const key = `${digest}:${JSON.stringify(
+      known.map((k) => [
+        k.entry.id,
+        k.entry.revokedAt,
+        k.entry.expiresAt,
+        k.publisher.publisher,
+        k.publisher.capabilities,
+      ]),
+    )}`;
     const cached = this.verdicts.get(key);
     if (cached && this.stillValid(cached, known, now)) return this.warnUnsigned(cached, what);
     const provenance = this.decide(bytes, manifest, known, now, what);
@@ -151,7 +161,7 @@ export class SigningPolicy {
         ...(theirs.publisher.capabilities ? { allowed: theirs.publisher.capabilities } : {}),
       };
     }
-    const ids = report.signatures.map((s) => s.keyId);
+    const ids = [...new Set(report.signatures.map((s) => s.keyId))];
     if (current.length > 0) {
       const by = [...new Set(current.map((k) => k.publisher.publisher))].join(', ');
       throw new AgentOSError(

@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
@@ -201,5 +201,18 @@ describe('signing keys', () => {
     for (const bad of ['', 'ed25519:', 'ed25519:AAAA', 'rsa:xyz', `${text}=`]) {
       expect(await code(() => parsePublicKey(bad))).toBe('AOS_E_BAD_KEY');
     }
+  });
+
+  it('never writes a key over a file or through a symlink, and reads only regular files', async () => {
+    const dir = tempHome();
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'keep me');
+    symlinkSync(victim, join(dir, 'new.key.pub'));
+    expect(await code(() => writeKeyPair(join(dir, 'new.key'), alice))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(readFileSync(victim, 'utf8')).toBe('keep me');
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling.key'));
+    expect(await code(() => writeKeyPair(join(dir, 'dangling.key'), alice))).toBe('AOS_E_BAD_ARGUMENT');
+    mkdirSync(join(dir, 'a-dir.key'));
+    expect(await code(() => readKeyPair(join(dir, 'a-dir.key')))).toBe('AOS_E_BAD_KEY');
   });
 });

@@ -67,6 +67,9 @@ function hashesOf(bytes: Uint8Array, body: readonly Section[]): Buffer[] {
   return out;
 }
 
+/** The most distinct signatures over a component's content that are checked. */
+export const MAX_CHECKED = 16;
+
 const sameHashes = (a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean =>
   a.length === b.length && a.every((x, i) => Buffer.compare(x, b[i]!) === 0);
 
@@ -127,6 +130,7 @@ export function checkSignatures(
   if (!data) return { signed: false, covered: false, signatures: [], stale: 0 };
   const hashes = hashesOf(bytes, body);
   const signatures: SignatureCheck[] = [];
+  const seen = new Set<string>();
   let stale = 0;
   for (const set of data.sets) {
     if (!sameHashes(set.hashes, hashes)) {
@@ -135,6 +139,17 @@ export function checkSignatures(
     }
     const message = signedMessage(set.hashes);
     for (const s of set.signatures) {
+      // The same record twice proves nothing more; each distinct one costs verifications, so a
+      // component may carry only so many over its content (a bound on the work a load does).
+      const record = `${Buffer.from(s.keyId).toString('hex')}:${Buffer.from(s.signature).toString('hex')}`;
+      if (seen.has(record)) continue;
+      seen.add(record);
+      if (seen.size > MAX_CHECKED) {
+        throw new AgentOSError(
+          'AOS_E_SIGNATURE_CORRUPT',
+          `${what} carries more than ${MAX_CHECKED} distinct signatures over its content; this kernel checks at most ${MAX_CHECKED}`,
+        );
+      }
       const keyId = Buffer.from(s.keyId).toString('hex');
       const candidates = keyId === '' ? keys : keys.filter((k) => k.id === keyId);
       const key = candidates.find((k) => verifyBytes(k, message, s.signature)) ?? null;

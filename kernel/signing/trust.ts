@@ -52,6 +52,35 @@ export interface KnownKey {
 
 const PUBLISHER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
+const isTime = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isFinite(v));
+
+/** Checks every field of a trust file read from disk (it may have been edited by hand). */
+function checkFile(file: TrustFile): void {
+  if (file?.version !== 1 || !Array.isArray(file.publishers)) throw new Error('not a version 1 trust store');
+  const owner = new Map<string, string>();
+  for (const p of file.publishers) {
+    if (typeof p?.publisher !== 'string' || !PUBLISHER.test(p.publisher))
+      throw new Error('a publisher name is not valid');
+    if (!Array.isArray(p.keys)) throw new Error(`publisher ${p.publisher} has no key list`);
+    if (
+      p.capabilities !== undefined &&
+      !(Array.isArray(p.capabilities) && p.capabilities.every((c) => typeof c === 'string'))
+    )
+      throw new Error(`publisher ${p.publisher}: capabilities must be a list of names`);
+    for (const k of p.keys) {
+      const key = parsePublicKey(String(k?.key), `a key of ${p.publisher}`);
+      if (k.id !== key.id)
+        throw new Error(`publisher ${p.publisher}: key ${k.id} is not the id of its key (${key.id})`);
+      if (!isTime(k.expiresAt) || !isTime(k.revokedAt) || !isTime(k.addedAt ?? null))
+        throw new Error(`publisher ${p.publisher}: key ${k.id} has a time that is not a number of ms`);
+      const other = owner.get(key.id);
+      if (other && other !== p.publisher)
+        throw new Error(`key ${key.id} is trusted for both ${other} and ${p.publisher}`);
+      owner.set(key.id, p.publisher);
+    }
+  }
+}
+
 export class TrustStore {
   private cache: { stamp: string; file: TrustFile } | null = null;
 
@@ -78,9 +107,7 @@ export class TrustStore {
     if (existsSync(this.path)) {
       try {
         file = JSON.parse(readFileSync(this.path, 'utf8')) as TrustFile;
-        if (file.version !== 1 || !Array.isArray(file.publishers))
-          throw new Error('not a version 1 trust store');
-        for (const p of file.publishers) for (const k of p.keys) parsePublicKey(k.key);
+        checkFile(file);
       } catch (e) {
         throw new AgentOSError(
           'AOS_E_DATA_DIR',

@@ -54,7 +54,12 @@ export const sign: Command = async (v, p) => {
 /** A public key from a flag: a `.pub` file, a key-pair file (its public half) or `ed25519:…` text. */
 function publicKeyFlag(flag: string) {
   if (flag.startsWith('ed25519:')) return parsePublicKey(flag, '--key');
-  const bytes = readFileSync(flag);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(flag);
+  } catch (e) {
+    throw new AgentOSError('AOS_E_BAD_KEY', `cannot read the key ${flag}: ${(e as Error).message}`);
+  }
   if (bytes.length === 65 && bytes[0] === 0x81) return readKeyPair(flag).publicKey;
   return parsePublicKey(bytes, flag);
 }
