@@ -2,42 +2,20 @@
  * Publishing to and pulling from a local OCI registry (Debian's docker-registry on 127.0.0.1),
  * beside a bare `fetch` of the same blob from the same registry, in the same run.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Kernel } from '../index.js';
 import { Kernel as KernelWithDefaults } from '../index.js';
 import { OciRegistry } from '../kernel/catalog/oci.js';
-import { sample, TEST_CACHE_DIR, tempHome, until } from '../testing/harness.js';
+import { sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
+import { startRegistry } from '../testing/registry.js';
 import { devTrust } from '../toolchain/dev-key.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 export async function registryFigures(log: (s: string) => void): Promise<Figure[]> {
-  const dir = tempHome('agentos-bench-registry-');
-  const port = await freePort();
-  const config = join(dir, 'config.yml');
-  writeFileSync(
-    config,
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-  );
-  const registry: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
+  const registry = await startRegistry();
+  const url = registry.url;
   let kernel: Kernel | undefined;
   try {
-    await until(
-      'the registry answers',
-      async () => (await fetch(`${url}/v2/`).catch(() => null))?.ok === true,
-    );
     kernel = await KernelWithDefaults.open({
       home: tempHome(),
       cacheDir: TEST_CACHE_DIR,
@@ -78,6 +56,6 @@ export async function registryFigures(log: (s: string) => void): Promise<Figure[
     ];
   } finally {
     await kernel?.close();
-    registry.kill('SIGTERM');
+    registry.stop();
   }
 }

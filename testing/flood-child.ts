@@ -7,18 +7,11 @@
  */
 import { argv, stdout } from 'node:process';
 import { Kernel } from '../index.js';
-import { devTrust } from '../toolchain/dev-key.js';
-import { fixture, PROBE_GRANTS, TEST_CACHE_DIR } from './harness.js';
+import { childKernelOptions, fixture, PROBE_GRANTS } from './harness.js';
 
 const [home, countText] = argv.slice(2);
 const count = Number(countText);
-const kernel = await Kernel.open({
-  home,
-  cacheDir: TEST_CACHE_DIR,
-  workers: 2,
-  logLevel: 'silent',
-  policy: { trust: devTrust() },
-});
+const kernel = await Kernel.open(childKernelOptions(home!));
 const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
 stdout.write(`agent ${id}\n`);
 /** `posted <n> <handled>` once what is queued so far is on disk: the handled count is read first, so those outcomes are on disk too. */

@@ -231,6 +231,18 @@ export const TEST_CACHE_DIR = join(packageRoot(), 'node_modules', '.cache', 'age
 /** The grants the probe fixture imports. */
 export const PROBE_GRANTS = ['log', 'clock', 'random', 'working-memory'];
 
+/**
+ * Options for a kernel in a test's child process (it cannot use `openKernel`'s cleanup): the
+ * shared cache, 2 workers, a silent log, and trust in the dev key that signed the fixtures.
+ */
+export const childKernelOptions = (home: string): KernelOptions => ({
+  home,
+  cacheDir: TEST_CACHE_DIR,
+  workers: 2,
+  logLevel: 'silent',
+  policy: { trust: devTrust() },
+});
+
 const opened = new Set<Kernel>();
 
 /**

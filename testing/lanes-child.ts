@@ -9,17 +9,10 @@
  */
 import { argv, stdout } from 'node:process';
 import { Kernel } from '../index.js';
-import { devTrust } from '../toolchain/dev-key.js';
-import { fixture, TEST_CACHE_DIR } from './harness.js';
+import { childKernelOptions, fixture } from './harness.js';
 
 const [home, round, lanesText, perLaneText, relayId, sinkId] = argv.slice(2);
-const kernel = await Kernel.open({
-  home,
-  cacheDir: TEST_CACHE_DIR,
-  workers: 2,
-  logLevel: 'silent',
-  policy: { trust: devTrust() },
-});
+const kernel = await Kernel.open(childKernelOptions(home!));
 let relay = relayId;
 let sink = sinkId;
 if (!relay || !sink) {

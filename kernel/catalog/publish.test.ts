@@ -2,47 +2,25 @@
  * Publishing to and pulling from a real OCI registry: Debian's docker-registry (CNCF
  * distribution 2.8), started here on 127.0.0.1 with a throwaway config and storage, and stopped.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentos } from '../../testing/cli-runner.js';
 import { codeOf } from '../../testing/expect-error.js';
-import { openKernel, sample, TEST_CACHE_DIR, tempHome, until } from '../../testing/harness.js';
-import { DEV_PUBLISHER, devKey } from '../../toolchain/dev-key.js';
-import { packageRoot } from '../base/paths.js';
-import { TrustStore } from '../signing/trust.js';
+import { openKernel, sample, tempHome } from '../../testing/harness.js';
+import { freePort, startRegistry } from '../../testing/registry.js';
 import { OciRegistry } from './oci.js';
 
-let registry: ChildProcess;
+let registry: Awaited<ReturnType<typeof startRegistry>>;
 let url: string;
 
-/** A free loopback port. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 beforeAll(async () => {
-  const dir = tempHome('agentos-registry-');
-  const port = await freePort();
-  const config = join(dir, 'config.yml');
-  writeFileSync(
-    config,
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-  );
-  registry = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
-  url = `http://127.0.0.1:${port}`;
-  await until('the registry answers', async () => (await fetch(`${url}/v2/`).catch(() => null))?.ok === true);
+  registry = await startRegistry();
+  url = registry.url;
 }, 60_000);
 
-afterAll(() => {
-  registry?.kill('SIGTERM');
-});
+afterAll(() => registry?.stop());
 
 const code = async (p: Promise<unknown>): Promise<string> => (await codeOf(p)).split(':')[0]!;
 
@@ -124,18 +102,7 @@ describe('publishing to an OCI registry', () => {
   });
 
   it('the CLI publishes and pulls', async () => {
-    const cli = (args: string[], home: string) => {
-      TrustStore.at(home).add(DEV_PUBLISHER, devKey().publicKey, { now: Date.now() });
-      return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          [join(packageRoot(), 'dist', 'toolchain', 'cli', 'main.js'), ...args, '--home', home],
-          { env: { ...process.env, AGENTOS_CACHE: TEST_CACHE_DIR } },
-          (err, stdout, stderr) =>
-            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
-      });
-    };
+    const cli = (args: string[], home: string) => agentos([...args, '--home', home]);
     const echo = await sample('echo');
     const pushed = await cli(['publish', echo, '--registry', url, '--force'], tempHome());
     expect(JSON.parse(pushed.stdout)).toMatchObject({ reference: 'agentos-dev/echo:1.0.0' });
