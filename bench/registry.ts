@@ -25,7 +25,7 @@ export async function registryFigures(log: (s: string) => void): Promise<Figure[
     const path = await sample('text-stats');
     const mb = (readFileSync(path).length / 1048576).toFixed(1);
     const k = kernel;
-    const publish = percentiles(await timeEach(7, 1, () => k.publish(path, url, { force: true })));
+    const publish = percentiles(await timeEach(7, 1, () => k.catalog.publish(path, url, { force: true })));
     const reg = new OciRegistry(url);
     const { digest } = await reg.pull('agentos-dev/text-stats', '1.0.0');
     const pull = percentiles(await timeEach(15, 2, () => reg.pull('agentos-dev/text-stats', '1.0.0')));

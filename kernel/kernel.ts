@@ -25,9 +25,8 @@ import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
-import type { CatalogEntry } from './catalog/catalog.js';
-import { type InstallOptions, installComponent, installedFor } from './catalog/install.js';
-import { type Published, publishComponent, pullComponent } from './catalog/publish.js';
+import { installedFor } from './catalog/install.js';
+import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
@@ -54,8 +53,12 @@ export function workerPoolOf(kernel: Kernel): WorkerPool {
 }
 
 export class Kernel {
+  /** The skill catalog (install, update, rollback, search, resolve) and publishing to registries. */
+  readonly catalog: KernelCatalog;
+
   protected constructor(private readonly core: KernelAssembly) {
     assemblies.set(this, core);
+    this.catalog = new KernelCatalog(core);
   }
 
   /** Opens the kernel on a data dir: restores the process table and mailboxes, starts the workers. */
@@ -214,84 +217,6 @@ export class Kernel {
   private await(id: string, message: StoredMessage, timeoutMs?: number): Promise<unknown> {
     const timers = this.core.services.timers;
     return this.core.agents.get(id).outcome(message.id, { timeoutMs, timers, external: true });
-  }
-
-  /**
-   * Installs a signed component (a path or its bytes) into the catalog, beside the versions
-   * already there; the first version of a name becomes current. `spawn('name@range')` then
-   * spawns it. Refused, like spawn, before anything is stored (docs/signing.md), and with
-   * AOS_E_ALREADY_INSTALLED for a version installed with other bytes unless `force`.
-   */
-  install(
-    component: string | Uint8Array,
-    options: InstallOptions = {},
-  ): Promise<CatalogEntry & { current: boolean }> {
-    this.core.check();
-    return installComponent(this.core, component, options);
-  }
-
-  /** Installs a version and makes it current; the one it replaces is what `rollback` returns to. */
-  update(
-    component: string | Uint8Array,
-    options: { force?: boolean } = {},
-  ): Promise<CatalogEntry & { current: boolean }> {
-    return this.install(component, { ...options, makeCurrent: true });
-  }
-
-  /**
-   * Publishes a signed component to an OCI registry (`http://host:port`) as
-   * `<publisher>/<name>:<version>`, once this kernel's policy admits it; a version already there
-   * is AOS_E_ALREADY_PUBLISHED unless `force`.
-   */
-  publish(
-    component: string | Uint8Array,
-    registry: string,
-    options: { force?: boolean } = {},
-  ): Promise<Published> {
-    this.core.check();
-    return publishComponent(this.core, component, registry, options);
-  }
-
-  /** Pulls `publisher/name:version` from an OCI registry, checks its digests, and installs it. */
-  pull(
-    registry: string,
-    reference: string,
-    options: InstallOptions = {},
-  ): Promise<CatalogEntry & { current: boolean; pulledMs: number }> {
-    this.core.check();
-    return pullComponent(this.core, registry, reference, options);
-  }
-
-  /** Makes the version current before the current one current again. */
-  rollback(name: string): Promise<CatalogEntry> {
-    this.core.check();
-    return this.core.catalog.rollback(name);
-  }
-
-  /** Removes one version of `name`, or all of them; running agents keep their bytes. Returns the versions removed. */
-  uninstall(name: string, version?: string): Promise<string[]> {
-    this.core.check();
-    return this.core.catalog.uninstall(name, version);
-  }
-
-  /** Every installed version, by name then version, marking the current ones. */
-  installed(): (CatalogEntry & { current: boolean })[] {
-    this.core.check();
-    return this.core.catalog.list();
-  }
-
-  /** Current installed components matching a name part, a requested capability and words of their descriptions. */
-  search(query: { name?: string; capability?: string; text?: string }): CatalogEntry[] {
-    this.core.check();
-    return this.core.catalog.search(query);
-  }
-
-  /** The installed version `ref` (`name`, `name@range`) names; or the skill providing `tool` (within `range`). */
-  resolve(ref: string): CatalogEntry;
-  resolve(query: { tool: string; range?: string }): CatalogEntry;
-  resolve(q: string | { tool: string; range?: string }): CatalogEntry {
-    this.core.check();
-    return typeof q === 'string' ? this.core.catalog.resolve(q) : this.core.catalog.tool(q.tool, q.range);
   }
 
   /** Every agent in the process table, terminated ones included. */

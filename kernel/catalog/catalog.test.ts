@@ -24,14 +24,14 @@ const code = async (p: Promise<unknown> | (() => unknown)): Promise<string> =>
 describe('the catalog', () => {
   it('keeps versions side by side; spawns by name (current) or by range (highest in range)', async () => {
     const k = await openKernel();
-    const first = await k.install(await textStats('1.2.0'));
+    const first = await k.catalog.install(await textStats('1.2.0'));
     expect(first).toMatchObject({ name: 'text-stats', version: '1.2.0', current: true, world: 'skill' });
     expect(first.tools.map((t) => t.name)).toEqual(['stats', 'top-words']);
     expect(first.publisher).toBe('agentos-dev');
     // Installed beside it, not made current.
-    expect(await k.install(await textStats('1.3.1'))).toMatchObject({ current: false });
-    await k.install(await textStats('2.0.0'));
-    expect(k.installed().map((e) => [e.version, e.current])).toEqual([
+    expect(await k.catalog.install(await textStats('1.3.1'))).toMatchObject({ current: false });
+    await k.catalog.install(await textStats('2.0.0'));
+    expect(k.catalog.list().map((e) => [e.version, e.current])).toEqual([
       ['1.2.0', true],
       ['1.3.1', false],
       ['2.0.0', false],
@@ -42,48 +42,50 @@ describe('the catalog', () => {
     expect(k.inspect(byRange).provenance).toMatchObject({ version: '1.3.1' });
     expect(byRange).toMatch(/^text-stats-/);
     expect(await k.invoke(byRange, 'stats', { text: 'a b' })).toMatchObject({ words: 2 });
-    expect(k.resolve('text-stats@>=2').version).toBe('2.0.0');
-    expect(k.resolve({ tool: 'top-words', range: '~1.3' }).version).toBe('1.3.1');
+    expect(k.catalog.resolve('text-stats@>=2').version).toBe('2.0.0');
+    expect(k.catalog.resolve({ tool: 'top-words', range: '~1.3' }).version).toBe('1.3.1');
     expect(await code(k.spawn('text-stats@^3'))).toBe('AOS_E_NOT_INSTALLED');
-    expect(await codeOf(() => k.resolve('text-stats@^3'))).toMatch(/installed: 1\.2\.0, 1\.3\.1, 2\.0\.0/);
-    expect(await code(() => k.resolve('text-stats@not a range'))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await codeOf(() => k.catalog.resolve('text-stats@^3'))).toMatch(
+      /installed: 1\.2\.0, 1\.3\.1, 2\.0\.0/,
+    );
+    expect(await code(() => k.catalog.resolve('text-stats@not a range'))).toBe('AOS_E_BAD_ARGUMENT');
     expect(await code(k.spawn('nothing-here'))).toBe('AOS_E_NOT_INSTALLED');
-    expect(await code(() => k.resolve({ tool: 'translate' }))).toBe('AOS_E_NOT_INSTALLED');
+    expect(await code(() => k.catalog.resolve({ tool: 'translate' }))).toBe('AOS_E_NOT_INSTALLED');
   });
 
   it('update makes a version current, rollback walks back, and running agents keep their version', async () => {
     const k = await openKernel();
-    await k.install(await textStats('1.0.0'));
+    await k.catalog.install(await textStats('1.0.0'));
     const old = await k.spawn('text-stats');
-    await k.update(await textStats('1.1.0'));
-    await k.update(await textStats('2.0.0'));
-    expect(k.resolve('text-stats').version).toBe('2.0.0');
-    expect((await k.rollback('text-stats')).version).toBe('1.1.0');
-    expect((await k.rollback('text-stats')).version).toBe('1.0.0');
-    expect(await codeOf(k.rollback('text-stats'))).toMatch(
+    await k.catalog.update(await textStats('1.1.0'));
+    await k.catalog.update(await textStats('2.0.0'));
+    expect(k.catalog.resolve('text-stats').version).toBe('2.0.0');
+    expect((await k.catalog.rollback('text-stats')).version).toBe('1.1.0');
+    expect((await k.catalog.rollback('text-stats')).version).toBe('1.0.0');
+    expect(await codeOf(k.catalog.rollback('text-stats'))).toMatch(
       /^AOS_E_BAD_STATE: text-stats has no earlier version/,
     );
-    expect(await k.uninstall('text-stats', '1.0.0')).toEqual(['1.0.0']);
+    expect(await k.catalog.uninstall('text-stats', '1.0.0')).toEqual(['1.0.0']);
     // The current one went: the highest left is current.
-    expect(k.resolve('text-stats').version).toBe('2.0.0');
-    expect(await k.uninstall('text-stats')).toEqual(['1.1.0', '2.0.0']);
-    expect(k.installed()).toEqual([]);
+    expect(k.catalog.resolve('text-stats').version).toBe('2.0.0');
+    expect(await k.catalog.uninstall('text-stats')).toEqual(['1.1.0', '2.0.0']);
+    expect(k.catalog.list()).toEqual([]);
     // The agent spawned from 1.0.0 still runs on it.
     expect(k.inspect(old).provenance).toMatchObject({ version: '1.0.0' });
     expect(await k.invoke(old, 'stats', { text: 'still here' })).toMatchObject({ words: 2 });
-    expect(await code(k.uninstall('text-stats'))).toBe('AOS_E_NOT_INSTALLED');
-    expect(await code(k.rollback('text-stats'))).toBe('AOS_E_NOT_INSTALLED');
+    expect(await code(k.catalog.uninstall('text-stats'))).toBe('AOS_E_NOT_INSTALLED');
+    expect(await code(k.catalog.rollback('text-stats'))).toBe('AOS_E_NOT_INSTALLED');
   });
 
   it('refuses a version installed with other bytes unless forced, and a bad component, changing nothing', async () => {
     const home = tempHome();
     const k = await openKernel({ home });
     const v1 = await textStats('1.0.0');
-    const entry = await k.install(v1);
-    expect(await k.install(v1)).toEqual(entry); // the same bytes again: nothing changes
+    const entry = await k.catalog.install(v1);
+    expect(await k.catalog.install(v1)).toEqual(entry); // the same bytes again: nothing changes
     const other = await textStats('1.0.0', { description: 'the same version, other bytes' });
-    expect(await code(k.install(other))).toBe('AOS_E_ALREADY_INSTALLED');
-    expect(k.installed()).toEqual([entry]);
+    expect(await code(k.catalog.install(other))).toBe('AOS_E_ALREADY_INSTALLED');
+    expect(k.catalog.list()).toEqual([entry]);
     const stored = readdirSync(join(home, 'components')).sort();
     const unsigned = withoutCustomSections(v1, [SIGNATURE_SECTION], 'v1');
     const cases: [string, Uint8Array | string][] = [
@@ -93,10 +95,10 @@ describe('the catalog', () => {
       ['AOS_E_COMPONENT_NOT_FOUND', join(home, 'nothing.wasm')],
     ];
     for (const [expected, bytes] of cases)
-      expect([expected, await code(k.install(bytes))]).toEqual([expected, expected]);
-    expect(k.installed()).toEqual([entry]);
+      expect([expected, await code(k.catalog.install(bytes))]).toEqual([expected, expected]);
+    expect(k.catalog.list()).toEqual([entry]);
     expect(readdirSync(join(home, 'components')).sort()).toEqual(stored);
-    const forced = await k.install(other, { force: true });
+    const forced = await k.catalog.install(other, { force: true });
     expect(forced).toMatchObject({
       version: '1.0.0',
       description: 'the same version, other bytes',
@@ -106,10 +108,10 @@ describe('the catalog', () => {
 
   it('searches current versions by name, capability and the words of their descriptions', async () => {
     const k = await openKernel();
-    await k.install(await textStats('1.0.0'));
-    await k.install(await sample('echo'));
-    await k.install(await sample('counter'));
-    const names = (q: Parameters<typeof k.search>[0]) => k.search(q).map((e) => e.name);
+    await k.catalog.install(await textStats('1.0.0'));
+    await k.catalog.install(await sample('echo'));
+    await k.catalog.install(await sample('counter'));
+    const names = (q: Parameters<typeof k.catalog.search>[0]) => k.catalog.search(q).map((e) => e.name);
     expect(names({ text: 'frequent words' })).toEqual(['text-stats']);
     expect(names({ capability: 'working-memory' })).toEqual(['counter']);
     expect(names({ capability: 'log' })).toEqual(['counter', 'echo']);
@@ -120,15 +122,15 @@ describe('the catalog', () => {
   it('survives a restart: the catalog is in the data dir', async () => {
     const home = tempHome();
     let k = await openKernel({ home });
-    await k.install(await textStats('1.0.0'));
-    await k.update(await textStats('1.1.0'));
+    await k.catalog.install(await textStats('1.0.0'));
+    await k.catalog.update(await textStats('1.1.0'));
     await k.close();
     k = await openKernel({ home });
-    expect(k.installed().map((e) => [e.version, e.current])).toEqual([
+    expect(k.catalog.list().map((e) => [e.version, e.current])).toEqual([
       ['1.0.0', false],
       ['1.1.0', true],
     ]);
-    expect((await k.rollback('text-stats')).version).toBe('1.0.0');
+    expect((await k.catalog.rollback('text-stats')).version).toBe('1.0.0');
     const id = await k.spawn('text-stats');
     expect(await k.invoke(id, 'stats', { text: 'x' })).toMatchObject({ words: 1 });
     expect(existsSync(join(home, 'db'))).toBe(true);

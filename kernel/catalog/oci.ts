@@ -11,27 +11,20 @@
  * await reg.tags('acme/text-stats');          // ['1.2.0']
  * const pulled = await reg.pull('acme/text-stats', '1.2.0');
  */
-import { createHash } from 'node:crypto';
 import { AgentOSError } from '../base/errors.js';
+import {
+  type ComponentRegistry,
+  checkBlob,
+  componentLayer,
+  digestOf,
+  MAX_MANIFEST,
+  OCI_MANIFEST,
+  type Pulled,
+  parseManifest,
+  wasmArtifact,
+} from './artifact.js';
 
-export const WASM_CONFIG = 'application/vnd.wasm.config.v0+json';
-export const WASM_LAYER = 'application/wasm';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-
-/** The most a pulled manifest may be; a component blob is bounded by `maxBytes`. */
-const MAX_MANIFEST = 1 << 20;
-
-const digestOf = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-export interface OciManifest {
-  schemaVersion: 2;
-  mediaType: string;
-  config: { mediaType: string; digest: string; size: number };
-  layers: { mediaType: string; digest: string; size: number }[];
-  annotations?: Record<string, string>;
-}
-
-export class OciRegistry {
+export class OciRegistry implements ComponentRegistry {
   constructor(
     /** `http://host:port` (no path). */
     readonly base: string,
@@ -93,23 +86,16 @@ export class OciRegistry {
     component: Uint8Array,
     config: Record<string, unknown>,
   ): Promise<string> {
-    const configBytes = Buffer.from(JSON.stringify({ architecture: 'wasm', os: 'wasip2', ...config }));
-    const configDigest = await this.pushBlob(repo, configBytes);
-    const layerDigest = await this.pushBlob(repo, component);
-    const manifest: OciManifest = {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: WASM_CONFIG, digest: configDigest, size: configBytes.length },
-      layers: [{ mediaType: WASM_LAYER, digest: layerDigest, size: component.length }],
-    };
-    const body = Buffer.from(JSON.stringify(manifest));
+    const { manifest, configBytes } = wasmArtifact(component, config);
+    await this.pushBlob(repo, configBytes);
+    await this.pushBlob(repo, component);
     const r = await this.call(
       `/v2/${repo}/manifests/${tag}`,
-      { method: 'PUT', body, headers: { 'content-type': OCI_MANIFEST } },
+      { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST } },
       'a manifest',
     );
     if (r.status !== 201) await OciRegistry.fail(r, `pushing ${repo}:${tag}`);
-    return digestOf(body);
+    return digestOf(manifest);
   }
 
   /** The tags of `repo` (none when it does not exist). */
@@ -143,49 +129,26 @@ export class OciRegistry {
   }
 
   /** The component tagged `repo:tag`, checked against the digests its manifest names. */
-  async pull(repo: string, tag: string): Promise<{ bytes: Buffer; manifest: OciManifest; digest: string }> {
+  async pull(repo: string, tag: string): Promise<Pulled> {
+    const what = `${repo}:${tag}`;
     const r = await this.call(
       `/v2/${repo}/manifests/${tag}`,
       { headers: { accept: OCI_MANIFEST } },
       'a manifest',
     );
     if (r.status === 404) {
-      throw new AgentOSError('AOS_E_NOT_INSTALLED', `${repo}:${tag} is not in the registry ${this.base}`, {
+      throw new AgentOSError('AOS_E_NOT_INSTALLED', `${what} is not in the registry ${this.base}`, {
         repo,
         tag,
       });
     }
-    if (!r.ok) await OciRegistry.fail(r, `pulling ${repo}:${tag}`);
-    const raw = await OciRegistry.body(r, MAX_MANIFEST, `the manifest of ${repo}:${tag}`);
-    let manifest: OciManifest;
-    try {
-      manifest = JSON.parse(raw.toString('utf8')) as OciManifest;
-    } catch {
-      throw new AgentOSError('AOS_E_REGISTRY', `the manifest of ${repo}:${tag} is not JSON`);
-    }
-    const layer = manifest.layers?.find((l) => l.mediaType === WASM_LAYER);
-    if (manifest.config?.mediaType !== WASM_CONFIG || !layer || manifest.layers.length !== 1) {
-      throw new AgentOSError(
-        'AOS_E_REGISTRY',
-        `${repo}:${tag} is not a wasm component artifact (config ${manifest.config?.mediaType}, ${manifest.layers?.length ?? 0} layers)`,
-      );
-    }
-    if (layer.size > this.maxBytes) {
-      throw new AgentOSError(
-        'AOS_E_REGISTRY',
-        `${repo}:${tag} is ${layer.size} bytes, more than ${this.maxBytes}`,
-      );
-    }
+    if (!r.ok) await OciRegistry.fail(r, `pulling ${what}`);
+    const manifest = parseManifest(await OciRegistry.body(r, MAX_MANIFEST, `the manifest of ${what}`), what);
+    const layer = componentLayer(manifest, what, this.maxBytes);
     const b = await this.call(`/v2/${repo}/blobs/${layer.digest}`, {}, 'the component');
-    if (!b.ok) await OciRegistry.fail(b, `pulling the component of ${repo}:${tag}`);
-    const bytes = await OciRegistry.body(b, this.maxBytes, `the component of ${repo}:${tag}`);
-    if (digestOf(bytes) !== layer.digest || bytes.length !== layer.size) {
-      throw new AgentOSError(
-        'AOS_E_DIGEST_MISMATCH',
-        `the component of ${repo}:${tag} does not match its digest ${layer.digest} (${bytes.length} bytes, ${layer.size} expected)`,
-        { expected: layer.digest, got: digestOf(bytes) },
-      );
-    }
+    if (!b.ok) await OciRegistry.fail(b, `pulling the component of ${what}`);
+    const bytes = await OciRegistry.body(b, this.maxBytes, `the component of ${what}`);
+    checkBlob(bytes, layer, `the component of ${what}`);
     return { bytes, manifest, digest: layer.digest };
   }
 }

@@ -28,12 +28,12 @@ describe('publishing to an OCI registry', () => {
   it('publishes a signed component as publisher/name:version, lists it, and pulls it into the catalog', async () => {
     const k = await openKernel();
     const path = await sample('text-stats');
-    const published = await k.publish(path, url);
+    const published = await k.catalog.publish(path, url);
     expect(published).toMatchObject({ reference: 'agentos-dev/text-stats:1.0.0', registry: url });
-    expect(await new OciRegistry(url).tags('agentos-dev/text-stats')).toEqual(['1.0.0']);
+    expect(await k.catalog.published(url, 'agentos-dev/text-stats')).toEqual(['1.0.0']);
     // A second publish of the same version is refused unless forced.
-    expect(await code(k.publish(path, url))).toBe('AOS_E_ALREADY_PUBLISHED');
-    await k.publish(path, url, { force: true });
+    expect(await code(k.catalog.publish(path, url))).toBe('AOS_E_ALREADY_PUBLISHED');
+    await k.catalog.publish(path, url, { force: true });
     // The artifact is in the wasm layout.
     const { manifest, bytes } = await new OciRegistry(url).pull('agentos-dev/text-stats', '1.0.0');
     expect(manifest.config.mediaType).toBe('application/vnd.wasm.config.v0+json');
@@ -41,7 +41,7 @@ describe('publishing to an OCI registry', () => {
     expect(bytes.equals(readFileSync(path))).toBe(true);
     // Another kernel pulls it, verifies it against its trust, and runs it by name.
     const other = await openKernel();
-    const entry = await other.pull(url, 'agentos-dev/text-stats:1.0.0');
+    const entry = await other.catalog.pull(url, 'agentos-dev/text-stats:1.0.0');
     expect(entry).toMatchObject({ name: 'text-stats', version: '1.0.0', current: true });
     const id = await other.spawn('text-stats@1');
     expect(await other.invoke(id, 'stats', { text: 'pulled and run' })).toMatchObject({ words: 3 });
@@ -49,20 +49,20 @@ describe('publishing to an OCI registry', () => {
 
   it('refuses a registry that is down, a missing tag, a bad reference, and an untrusted pull, installing nothing', async () => {
     const k = await openKernel();
-    await k.publish(await sample('echo'), url, { force: true });
+    await k.catalog.publish(await sample('echo'), url, { force: true });
     const down = `http://127.0.0.1:${await freePort()}`;
-    expect(await codeOf(k.publish(await sample('echo'), down))).toMatch(
+    expect(await codeOf(k.catalog.publish(await sample('echo'), down))).toMatch(
       /^AOS_E_REGISTRY: the registry .* cannot be reached/,
     );
-    expect(await code(k.pull(down, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_REGISTRY');
-    expect(await code(k.pull(url, 'agentos-dev/echo:9.9.9'))).toBe('AOS_E_NOT_INSTALLED');
-    expect(await code(k.pull(url, '../echo'))).toBe('AOS_E_BAD_ARGUMENT');
-    expect(await code(k.pull('ftp://x', 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.catalog.pull(down, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_REGISTRY');
+    expect(await code(k.catalog.pull(url, 'agentos-dev/echo:9.9.9'))).toBe('AOS_E_NOT_INSTALLED');
+    expect(await code(k.catalog.pull(url, '../echo'))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.catalog.pull('ftp://x', 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_BAD_ARGUMENT');
     // A kernel that trusts nobody pulls the bytes but refuses to install them.
     const strict = await openKernel({ policy: { allowUnsigned: false } });
-    expect(await code(strict.pull(url, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_UNTRUSTED_KEY');
-    expect(strict.installed()).toEqual([]);
-    expect(k.installed()).toEqual([]);
+    expect(await code(strict.catalog.pull(url, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_UNTRUSTED_KEY');
+    expect(strict.catalog.list()).toEqual([]);
+    expect(k.catalog.list()).toEqual([]);
   });
 
   it('refuses a truncated download and bytes that do not match their digest', async () => {
@@ -89,13 +89,13 @@ describe('publishing to an OCI registry', () => {
     const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     try {
       const k = await openKernel();
-      await k.publish(await sample('counter'), url, { force: true });
-      expect(await code(k.pull(via, 'agentos-dev/counter:1.0.0'))).toMatch(
+      await k.catalog.publish(await sample('counter'), url, { force: true });
+      expect(await code(k.catalog.pull(via, 'agentos-dev/counter:1.0.0'))).toMatch(
         /^AOS_E_(REGISTRY|DIGEST_MISMATCH)$/,
       );
       mode = 'flip';
-      expect(await code(k.pull(via, 'agentos-dev/counter:1.0.0'))).toBe('AOS_E_DIGEST_MISMATCH');
-      expect(k.installed()).toEqual([]);
+      expect(await code(k.catalog.pull(via, 'agentos-dev/counter:1.0.0'))).toBe('AOS_E_DIGEST_MISMATCH');
+      expect(k.catalog.list()).toEqual([]);
     } finally {
       proxy.close();
     }

@@ -1,5 +1,6 @@
 /**
- * Publishing installed-to-be components to an OCI registry, and pulling them into the catalog.
+ * Publishing components to a registry (an OCI registry over HTTP, or a directory of OCI image
+ * layouts for offline use: `file:<dir>`), and pulling them into the catalog.
  * A component is published as `<publisher>/<name>:<version>` only once the signing policy admits
  * it (so a registry never gets what this kernel would refuse); a version already there is
  * refused unless forced. A pulled component is checked against its digests, then installed
@@ -8,30 +9,56 @@
  * @example
  * await publishComponent(parts, 'dist/text-stats.wasm', 'http://127.0.0.1:5000');
  * await pullComponent(parts, 'http://127.0.0.1:5000', 'agentos-dev/text-stats:1.0.0');
+ * await publishComponent(parts, 'dist/text-stats.wasm', 'file:./skills');   // offline
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AgentOSError } from '../base/errors.js';
 import { readComponent } from '../loader/loader.js';
+import type { ComponentRegistry } from './artifact.js';
 import type { CatalogEntry } from './catalog.js';
 import { type InstallOptions, type InstallParts, installComponent } from './install.js';
 import { OciRegistry } from './oci.js';
+import { LayoutRegistry } from './oci-layout.js';
 
 /** `publisher/name:version`. */
 const REFERENCE = /^([a-z0-9][a-z0-9._-]{0,63})\/([a-z][a-z0-9-]{0,63}):([0-9A-Za-z.+-]{1,128})$/;
 
-function registry(url: string): OciRegistry {
+/**
+ * The registry a URL names: `http://host:port` or `https://…` is an OCI registry; `file:<path>`
+ * (relative to the working directory, or absolute) or a `file:///` URL is a directory of OCI
+ * image layouts.
+ */
+export function registryAt(url: string): ComponentRegistry {
+  if (typeof url !== 'string')
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'the registry must be a URL string');
+  if (url.startsWith('file:')) {
+    let path: string;
+    try {
+      path = url.startsWith('file://') ? fileURLToPath(url) : url.slice('file:'.length);
+    } catch (e) {
+      throw new AgentOSError(
+        'AOS_E_BAD_ARGUMENT',
+        `${JSON.stringify(url)} is not a file: URL: ${(e as Error).message}`,
+      );
+    }
+    if (path === '')
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'a file: registry needs a directory (file:./skills)');
+    return new LayoutRegistry(resolve(path));
+  }
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw new AgentOSError(
       'AOS_E_BAD_ARGUMENT',
-      `${JSON.stringify(url)} is not a registry URL (http://host:port)`,
+      `${JSON.stringify(url)} is not a registry URL (http://host:port or file:<dir>)`,
     );
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new AgentOSError(
       'AOS_E_BAD_ARGUMENT',
-      `the registry URL must be http: or https:, got ${u.protocol}`,
+      `the registry URL must be http:, https: or file:, got ${u.protocol}`,
     );
   }
   return new OciRegistry(u.origin);
@@ -52,7 +79,7 @@ export async function publishComponent(
   options: { force?: boolean } = {},
 ): Promise<Published> {
   const t0 = performance.now();
-  const reg = registry(url);
+  const reg = registryAt(url);
   const what = typeof component === 'string' ? component : 'component';
   const bytes = typeof component === 'string' ? await readComponent(component) : component;
   const info = await parts.loader.inspect(bytes, what);
@@ -86,9 +113,14 @@ export async function publishComponent(
   };
 }
 
-/** The tags of `publisher/name` in the registry. */
-export function publishedVersions(url: string, repo: string): Promise<string[]> {
-  return registry(url).tags(repo);
+/** `publisher/name`. */
+const REPO = /^[a-z0-9][a-z0-9._-]{0,63}\/[a-z][a-z0-9-]{0,63}$/;
+
+/** The tags of `publisher/name` in the registry. @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_REGISTRY */
+export async function publishedVersions(url: string, repo: string): Promise<string[]> {
+  if (typeof repo !== 'string' || !REPO.test(repo))
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${JSON.stringify(repo)} is not publisher/name`);
+  return registryAt(url).tags(repo);
 }
 
 /** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_REGISTRY, AOS_E_DIGEST_MISMATCH, and install's codes */
@@ -105,7 +137,7 @@ export async function pullComponent(
       `${JSON.stringify(reference)} is not publisher/name:version`,
     );
   const t0 = performance.now();
-  const { bytes } = await registry(url).pull(`${m[1]}/${m[2]}`, m[3]!);
+  const { bytes } = await registryAt(url).pull(`${m[1]}/${m[2]}`, m[3]!);
   const pulledMs = Math.round(performance.now() - t0);
   // The registry must serve what the reference names: checked before anything is installed.
   const served = (await parts.loader.inspect(bytes, reference)).manifest;

@@ -15,7 +15,17 @@ import { argv, exit, stderr, stdout } from 'node:process';
 import { AgentOSError } from '../../kernel/base/errors.js';
 import { configure, lifecycle, run, send, spawn } from './agents.js';
 import { parseFlags, usage } from './args.js';
-import { install, installed, publish, pull, rollback, search, uninstall, update } from './catalog.js';
+import {
+  install,
+  installed,
+  publish,
+  published,
+  pull,
+  rollback,
+  search,
+  uninstall,
+  update,
+} from './catalog.js';
 import { build, inspect, meter } from './components.js';
 import { demo, doctor, journal, ps } from './look.js';
 import { type Command, USAGE } from './shared.js';
@@ -47,6 +57,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   installed,
   search,
   publish,
+  published,
   pull,
 };
 

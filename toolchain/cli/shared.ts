@@ -19,8 +19,10 @@ Usage:
   agentos install|update <component.wasm> [--force]   (into the catalog; update makes it current)
   agentos rollback <name> | agentos uninstall <name>[@version]
   agentos installed | agentos search [words] [--name N] [--capability C]
-  agentos publish <component.wasm> --registry URL [--force]   (OCI: publisher/name:version)
+  agentos publish <component.wasm> --registry URL [--force]   (as publisher/name:version)
   agentos pull <publisher/name:version> --registry URL         (verified, then installed)
+  agentos published <publisher/name> --registry URL            (its versions)
+    URL: http://host:port (an OCI registry) or file:<dir> (OCI image layouts, offline)
   run and spawn take an installed name in place of a file: text-stats, text-stats@^1.2
   agentos run <component.wasm> [--grant a,b] [--config JSON] [--message JSON] [--kind K]
                                 [--tool NAME --args JSON]      (skills: without --tool, lists tools)
