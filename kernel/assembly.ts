@@ -30,6 +30,7 @@ import type { HostcallTable } from './hostcall/linker.js';
 import { Loader } from './loader/loader.js';
 import type { ResolvedOptions } from './options.js';
 import { SigningPolicy } from './signing/policy.js';
+import { restoreCheck } from './signing/restore-check.js';
 import { TrustStore } from './signing/trust.js';
 import { DeadLetters } from './store/dead-letters.js';
 import { EventHub } from './store/events.js';
@@ -141,7 +142,8 @@ export class KernelAssembly {
     deliver: boolean,
   ): Promise<void> {
     this.capabilities.start(this.services);
-    this.agents.restore((id) => this.mailboxes.pending(id), now);
+    const vouch = restoreCheck(this.policy, (digest) => this.loader.stored(digest));
+    this.agents.restore((id) => this.mailboxes.pending(id), now, vouch);
     this.pool = await WorkerPool.start(
       workers,
       {
@@ -201,6 +203,7 @@ export class KernelAssembly {
   workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
     this.links.lost(slot);
+    this.executor?.workerGone(slot);
     for (const id of slot.residents) {
       const agent = this.agents.peek(id);
       if (agent && agent.worker === slot.thread) agent.instanceGone(slot);

@@ -12,6 +12,8 @@ export { type Clock, ManualClock, systemClock } from './base/clock.js';
 export { AgentOSError, ERROR_CODES, type ErrorCode, GuestError, type GuestErrorTag } from './base/errors.js';
 export type { CatalogEntry } from './catalog/catalog.js';
 export type { InstallOptions } from './catalog/install.js';
+export type { Installed, KernelCatalog } from './catalog/kernel-catalog.js';
+export type { Published } from './catalog/publish.js';
 export {
   type AgentInfo,
   Kernel,
@@ -34,3 +36,4 @@ export type {
   RestartPolicy,
   World,
 } from './store/process-table.js';
+export type { Upgraded } from './upgrade.js';

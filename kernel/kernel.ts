@@ -30,13 +30,14 @@ import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
-import { checkSpawn, newRecord } from './spawn-options.js';
+import { checkSpawn, newRecord, type SpawnChecks } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';
 import type { KernelEvent } from './store/events.js';
 import type { ReadableEntry } from './store/journal.js';
 import type { StoredMessage } from './store/message.js';
 import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
+import { type Upgraded, upgradeAgent } from './upgrade.js';
 
 export type * from './api.js';
 
@@ -97,14 +98,7 @@ export class Kernel {
    */
   async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
     this.core.check();
-    const c = await checkSpawn(component, options, {
-      inspect: (bytes, what) => this.core.loader.inspect(bytes, what),
-      admit: (bytes, info, what) => this.core.policy.admit(bytes, info.digest, info.manifest, what),
-      fromCatalog: (ref) => installedFor(this.core, ref),
-      defaults: this.core.defaults,
-      table: this.core.table,
-      configure: (cap, draft, grant) => this.core.capabilities.configure(cap.name, draft, grant),
-    });
+    const c = await checkSpawn(component, options, this.spawnChecks());
     const loaded = this.core.loader.load(c.info, c.bytes);
     await loaded;
     this.core.check();
@@ -134,6 +128,28 @@ export class Kernel {
       grants: record.grants,
     });
     return record.id;
+  }
+
+  /**
+   * Moves the agent to the catalog's current version of its component (or the version `to`
+   * names: `name@range`), keeping its id, mailbox and working memory. The new version passes
+   * spawn's checks with the agent's grants and settings, then runs init in a new instance once
+   * the call in flight ends; if init fails, the agent stays on its version and the error is
+   * thrown. Queued messages wait meanwhile.
+   */
+  upgrade(id: string, to?: string): Promise<Upgraded> {
+    return upgradeAgent(this.core, this.spawnChecks(), id, to);
+  }
+
+  private spawnChecks(): SpawnChecks {
+    return {
+      inspect: (bytes, what) => this.core.loader.inspect(bytes, what),
+      admit: (bytes, info, what) => this.core.policy.admit(bytes, info.digest, info.manifest, what),
+      fromCatalog: (ref) => installedFor(this.core, ref),
+      defaults: this.core.defaults,
+      table: this.core.table,
+      configure: (cap, draft, grant) => this.core.capabilities.configure(cap.name, draft, grant),
+    };
   }
 
   /** Starts the first instance at spawn so init errors surface there. */

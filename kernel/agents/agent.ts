@@ -88,13 +88,46 @@ export class AgentRuntime {
   /** The transaction of the call whose hostcalls are being served now (txn.ts), if any. */
   txn: Txn | null = null;
 
+  /**
+   * Held while its component is replaced (kernel/upgrade.ts): no new call starts until the
+   * upgrade ends.
+   */
+  held = false;
+  /** Whoever waits for its call in flight to end (`idle`). */
+  private readonly idlers: (() => void)[] = [];
+
   constructor(
     public record: AgentRecord,
-    readonly grants: ReadonlyMap<string, Grant>,
-    readonly plan: ImportPlan,
+    /** Its grants, import plan and worker modules change only through `relink` (an upgrade). */
+    public grants: ReadonlyMap<string, Grant>,
+    public plan: ImportPlan,
     /** The worker modules of the capabilities in `plan` that answer calls in the worker. */
-    readonly workerModules: Readonly<Record<string, string>> = {},
+    public workerModules: Readonly<Record<string, string>> = {},
   ) {}
+
+  /** New grants, plan and worker modules, for a new component (agents.ts `relink`). */
+  relink(
+    grants: ReadonlyMap<string, Grant>,
+    plan: ImportPlan,
+    workerModules: Readonly<Record<string, string>>,
+  ): void {
+    this.grants = grants;
+    this.plan = plan;
+    this.workerModules = workerModules;
+    this.contexts.clear();
+  }
+
+  /** Resolves once no call (or instance start) of the agent is in flight. */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((r) => this.idlers.push(r));
+  }
+
+  /** Its call ended (Executor.vacate, the one place `busy` ends): whoever waits in `idle` goes on. */
+  freed(): void {
+    this.busy = false;
+    for (const r of this.idlers.splice(0)) r();
+  }
 
   get id(): string {
     return this.record.id;
@@ -171,7 +204,7 @@ export class AgentRuntime {
   /** Whether the scheduler may hand this agent work now. */
   get runnable(): boolean {
     const s = this.record.state;
-    if (this.busy || this.queue.length === 0) return false;
+    if (this.busy || this.held || this.queue.length === 0) return false;
     return s === 'ready' || (s === 'crashed' && this.record.restart === 'on-message');
   }
 }

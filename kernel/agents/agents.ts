@@ -33,11 +33,33 @@ export class Agents {
 
   /** Builds an agent's runtime from its record: grants, links, capability views. */
   create(record: AgentRecord): AgentRuntime {
+    const l = this.linksOf(record);
+    const agent = new AgentRuntime(record, l.grants, l.plan, l.workerModules);
+    this.configure(agent);
+    return agent;
+  }
+
+  /**
+   * Links the agent again after its record's component, imports or grants changed (an upgrade);
+   * its capability views are configured afresh from its record (their persisted state included).
+   * Nothing changes if the new record does not link.
+   */
+  relink(agent: AgentRuntime): void {
+    const l = this.linksOf(agent.record);
+    agent.relink(l.grants, l.plan, l.workerModules);
+    this.configure(agent);
+  }
+
+  private linksOf(record: AgentRecord) {
     const table = this.capabilities.table;
     const grants = parseGrants(record.grants, table);
     const plan = link(record.imports, grants, table, record.id);
-    const agent = new AgentRuntime(record, grants, plan, this.capabilities.workerModules(plan));
-    for (const [name, grant] of grants) {
+    return { grants, plan, workerModules: this.capabilities.workerModules(plan) };
+  }
+
+  private configure(agent: AgentRuntime): void {
+    const record = agent.record;
+    for (const [name, grant] of agent.grants) {
       const view = this.capabilities.configure(name, record, grant);
       const services = this.capabilities.services(name);
       agent.contexts.set(name, {
@@ -50,15 +72,20 @@ export class Agents {
         },
       });
     }
-    return agent;
   }
 
   /**
    * Rebuilds the live agents from the process table at open, each with its pending messages. An
-   * agent whose grants no longer link (a capability was removed) keeps its record, marked crashed
-   * with the reason, and is not started.
+   * agent whose component the signing policy no longer admits (`vouch` throws: a key revoked or
+   * expired since, a publisher no longer trusted with a capability it holds, bytes changed in the
+   * data dir), or whose grants no longer link (a capability was removed), keeps its record and
+   * mailbox, marked crashed with the reason, and is not started.
    */
-  restore(pending: (id: string) => StoredMessage[], now: () => number): void {
+  restore(
+    pending: (id: string) => StoredMessage[],
+    now: () => number,
+    vouch: (record: AgentRecord) => void = () => {},
+  ): void {
     for (const record of this.processes.all()) {
       if (record.state === 'terminated') continue;
       record.limits ??= structuredClone(this.defaults);
@@ -67,6 +94,7 @@ export class Agents {
       record.stats = { ...emptyStats(), ...record.stats };
       let agent: AgentRuntime;
       try {
+        vouch(record);
         agent = this.create(record);
       } catch (e) {
         const err = e instanceof AgentOSError ? e : new AgentOSError('AOS_E_INTERNAL', String(e));

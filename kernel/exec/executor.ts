@@ -35,6 +35,8 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
 
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
+  /** Whoever waits for a worker's queued drops to be done (`dropped`). */
+  private readonly unloadWaiters = new Map<WorkerSlot, (() => void)[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   /** Spawns waiting for a free worker, in arrival order (handSlots gives them one). */
@@ -135,9 +137,9 @@ export class Executor {
   /** The call on `slot` ended having used `fuel`: the agent and the worker are free again. */
   private vacate(agent: AgentRuntime, slot: WorkerSlot, fuel: number): void {
     this.deps.scheduler.finish(slot, fuel);
-    agent.busy = false;
     agent.inFlight = 0;
     slot.busy = false;
+    agent.freed();
   }
 
   /** The call on `slot` parked (preempted) after using `used` fuel: its permit goes on. */
@@ -209,8 +211,7 @@ export class Executor {
    * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
    */
   private pumpOnce(): void {
-    for (const slot of this.deps.pool.slots.values())
-      if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
+    this.runUnloads();
     const s = this.deps.scheduler;
     const candidates: { agent: AgentRuntime; parked?: Running; budget?: WireBudget }[] = [];
     for (const agent of this.runQueue) {
@@ -301,6 +302,35 @@ export class Executor {
     if (this.detach(agent)) this.pump();
   }
 
+  /**
+   * Drops the agent's instance and resolves once its worker has let it go, so a new instance
+   * of the same agent (an upgrade) is never met by the drop of the old one.
+   */
+  dropped(agent: AgentRuntime): Promise<void> {
+    const thread = agent.worker;
+    const slot = thread === null ? undefined : this.deps.pool.slots.get(thread);
+    if (!this.detach(agent) || !slot) return Promise.resolve();
+    const p = new Promise<void>((r) => {
+      const waiting = this.unloadWaiters.get(slot) ?? [];
+      waiting.push(r);
+      this.unloadWaiters.set(slot, waiting);
+    });
+    this.runUnloads();
+    return p;
+  }
+
+  /** A worker is gone, and every instance on it: nobody waits for its drops any more. */
+  workerGone(slot: WorkerSlot): void {
+    for (const r of this.unloadWaiters.get(slot) ?? []) r();
+    this.unloadWaiters.delete(slot);
+  }
+
+  /** Drops queued instances on every free worker. */
+  private runUnloads(): void {
+    for (const slot of this.deps.pool.slots.values())
+      if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
+  }
+
   /** Queues the drop of the agent's instance on its worker; true if it had one. */
   private detach(agent: AgentRuntime): boolean {
     const thread = agent.worker;
@@ -314,6 +344,8 @@ export class Executor {
 
   private unload(slot: WorkerSlot): void {
     const agents = slot.unloads.splice(0);
+    const waiting = this.unloadWaiters.get(slot) ?? [];
+    this.unloadWaiters.delete(slot);
     slot.busy = true;
     const p = this.deps.pool
       .run(slot, { op: 'unload', agents })
@@ -321,6 +353,7 @@ export class Executor {
       .finally(() => {
         this.inflight.delete(p);
         slot.busy = false;
+        for (const r of waiting) r();
         this.pump();
       });
     this.inflight.add(p);
@@ -333,6 +366,8 @@ export class Executor {
   async drain(ms: number): Promise<boolean> {
     this.stopped = true;
     this.handSlots(); // spawns waiting for a worker are told the kernel closed
+    for (const waiting of this.unloadWaiters.values()) for (const r of waiting) r();
+    this.unloadWaiters.clear();
     // Parked calls go on, so they can finish within the close timeout; nothing waits any more.
     this.deps.scheduler.waiting(0, undefined);
     this.deps.scheduler.releaseAll();
@@ -353,7 +388,7 @@ export class Executor {
    * Starts the agent's first instance on any free worker, so init errors reach the spawner.
    * Returns the error, or null when the instance is up.
    */
-  async startFirst(agent: AgentRuntime): Promise<AgentOSError | null> {
+  async startFirst(agent: AgentRuntime, reason: 'spawn' | 'upgrade' = 'spawn'): Promise<AgentOSError | null> {
     // Busy from the start: a message that arrives while it waits for a worker (a broadcast)
     // must not be dispatched on another worker meanwhile.
     agent.busy = true;
@@ -363,8 +398,8 @@ export class Executor {
       this.handSlots();
     });
     if (!slot) {
-      agent.busy = false;
-      return new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel closed during spawn');
+      agent.freed();
+      return new AgentOSError('AOS_E_KERNEL_CLOSED', `the kernel closed during ${reason}`);
     }
     // A new agent has spent nothing, so no budget blocks its first start.
     const budget = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice) as WireBudget;
@@ -372,7 +407,7 @@ export class Executor {
     // be preempted like any call.
     this.occupy(agent, slot, budget.deadlineMs);
     let fuel = 0;
-    const started = this.instances.start(agent, slot, 'spawn', budget);
+    const started = this.instances.start(agent, slot, reason, budget);
     this.inflight.add(started);
     try {
       const r = await started;

@@ -56,7 +56,9 @@ export type JournalRecord =
       /** Fuel the call used: the same inputs use the same fuel, so a replay (to come) can check it. */
       fuel: number;
     }
-  | { t: 'lifecycle'; at: number; op: string; detail?: string };
+  | { t: 'lifecycle'; at: number; op: string; detail?: string }
+  /** From here on the agent runs component `digest` (kernel.upgrade), with `grants`. */
+  | { t: 'upgrade'; at: number; digest: string; from: string; grants: string[]; version?: string };
 
 export type JournalEntry = JournalRecord & { seq: number };
 

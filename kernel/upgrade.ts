@@ -1,0 +1,153 @@
+/**
+ * `kernel.upgrade(id)`: moves a running agent to the catalog's current version of the component
+ * it was spawned from (or to the version `to` names), keeping its id, mailbox, working memory,
+ * statistics and settings. The new version passes every check a spawn makes, with the grants the
+ * spawner gave and the agent's own config, limits and seed; it is transpiled before the agent is
+ * touched. Then the agent is held (no new call starts), its call in flight ends, its instance is
+ * dropped, and a new instance runs `init` on the new version. If that fails the agent goes back
+ * to the version it ran, and the error is thrown. The switch is journaled (`t: 'upgrade'`), so a
+ * replay knows from which invocation on the new bytes run.
+ *
+ * @example
+ * await kernel.catalog.update('dist/text-stats-1.3.wasm');
+ * await kernel.upgrade(id);                    // { from: '1.2.0', to: '1.3.0', upgraded: true }
+ * await kernel.upgrade(id, 'text-stats@1.2');  // back, by range
+ */
+import type { AgentRuntime } from './agents/agent.js';
+import type { KernelAssembly } from './assembly.js';
+import { AgentOSError } from './base/errors.js';
+import { REF } from './catalog/catalog.js';
+import { checkSpawn, type SpawnChecks } from './spawn-options.js';
+import type { AgentRecord } from './store/process-table.js';
+
+export interface Upgraded {
+  id: string;
+  /** The versions (or digests, for a component without a manifest) before and after. */
+  from: string;
+  to: string;
+  /** False when the agent already ran that version: nothing changed. */
+  upgraded: boolean;
+}
+
+/** The parts of a record an upgrade changes, and restores when the new version fails. */
+type Swapped = Pick<AgentRecord, 'digest' | 'imports' | 'grants' | 'provenance'>;
+const swapped = (r: AgentRecord): Swapped => ({
+  digest: r.digest,
+  imports: r.imports,
+  grants: r.grants,
+  provenance: r.provenance,
+});
+
+const versionOf = (r: AgentRecord): string => r.provenance?.version ?? r.digest.slice(0, 12);
+
+/** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_NOT_INSTALLED, AOS_E_WRONG_WORLD, AOS_E_BAD_STATE, spawn's refusals, the new version's init error */
+export async function upgradeAgent(
+  core: KernelAssembly,
+  checks: SpawnChecks,
+  id: string,
+  to?: string,
+): Promise<Upgraded> {
+  core.check();
+  const agent = core.agents.get(id);
+  agent.assertLive();
+  const rec = agent.record;
+  const name = rec.provenance?.name;
+  if (to !== undefined && (typeof to !== 'string' || !REF.test(to)))
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `upgrade takes name or name@range, got ${JSON.stringify(to)}`,
+    );
+  const ref = to ?? name;
+  if (!ref)
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `${id} was spawned from a component without a manifest; name the version to upgrade to (name@range)`,
+    );
+  if (name && REF.exec(ref)![1] !== name)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${id} runs ${name}; it cannot be upgraded to ${ref}`);
+  const entry = core.catalog.resolve(ref);
+  if (entry.digest === rec.digest) return { id, from: entry.version, to: entry.version, upgraded: false };
+  if (agent.held) throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded already`, { agent: id });
+
+  // Every check of a spawn, on the agent's own settings; nothing changes if one fails.
+  const c = await checkSpawn(
+    `${entry.name}@${entry.version}`,
+    {
+      grants: rec.provenance?.granted ?? rec.grants,
+      config: JSON.parse(rec.config),
+      restart: rec.restart,
+      seed: rec.seed,
+      limits: rec.limits,
+      priority: rec.priority,
+      weight: rec.weight,
+    },
+    checks,
+  );
+  if (c.info.world !== rec.world)
+    throw new AgentOSError(
+      'AOS_E_WRONG_WORLD',
+      `${id} is ${rec.world === 'agent' ? 'an agent' : 'a skill'}; ${c.what} is ${c.info.world === 'agent' ? 'an agent' : 'a skill'}`,
+    );
+  const loaded = core.loader.load(c.info, c.bytes);
+  await loaded;
+  core.check();
+  if (agent.held) throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded already`, { agent: id });
+
+  const from = versionOf(rec);
+  agent.held = true;
+  try {
+    await agent.idle();
+    core.check();
+    agent.assertLive();
+    core.agents.save(agent); // the capabilities' state, as the old views leave it
+    const before = swapped(rec);
+    await core.executor.dropped(agent);
+    const err = await swap(core, agent, { ...before, ...fresh(c) }, loaded);
+    if (err) {
+      await core.executor.dropped(agent);
+      await swap(core, agent, before, undefined, false);
+      throw err;
+    }
+    const at = Number(core.services.clock.now());
+    if (rec.state === 'crashed') rec.state = 'ready'; // its new instance is up
+    agent.retryAt = 0;
+    core.journalStore.append(id, {
+      t: 'upgrade',
+      at,
+      digest: rec.digest,
+      from: before.digest,
+      grants: rec.grants,
+      ...(rec.provenance?.version ? { version: rec.provenance.version } : {}),
+    });
+    core.agents.save(agent);
+    core.eventLog.emit('agent.upgraded', id, { from, to: versionOf(rec), digest: rec.digest });
+    return { id, from, to: versionOf(rec), upgraded: true };
+  } finally {
+    agent.held = false;
+    core.executor.wake(agent);
+  }
+}
+
+const fresh = (c: Awaited<ReturnType<typeof checkSpawn>>): Swapped => ({
+  digest: c.info.digest,
+  imports: c.info.imports,
+  grants: c.grants,
+  provenance: c.provenance,
+});
+
+/**
+ * Puts `parts` on the agent's record and links it again; with `start`, starts its new instance
+ * (init) and returns the error if it fails.
+ */
+async function swap(
+  core: KernelAssembly,
+  agent: AgentRuntime,
+  parts: Swapped,
+  component: AgentRuntime['component'],
+  start = true,
+): Promise<AgentOSError | null> {
+  Object.assign(agent.record, parts, { updatedAt: Number(core.services.clock.now()) });
+  core.agents.relink(agent);
+  agent.component = component;
+  return start ? core.executor.startFirst(agent, 'upgrade') : null;
+}
