@@ -37,6 +37,22 @@ describe('agentos CLI: signing and the catalog', () => {
     const run = () => cli(['run', file, '--grant', 'log', '--message', '"hi"', '--home', data]);
     expect((await run()).stderr).toMatch(/^AOS_E_UNTRUSTED_KEY: .*signed by key\(s\) [0-9a-f]{16}/);
     expect((await cli(['verify', file, '--trust', '--home', data])).stderr).toMatch(/^AOS_E_UNTRUSTED_KEY/);
+    // A capability no kernel capability has is a typo, refused before anything is written.
+    const typo = await cli([
+      'trust',
+      'add',
+      'acme',
+      `${key}.pub`,
+      '--capabilities',
+      'log,ipcc',
+      '--home',
+      data,
+    ]);
+    expect(typo).toMatchObject({ code: 2 });
+    expect(typo.stderr).toMatch(
+      /^AOS_E_BAD_ARGUMENT: --capabilities names no capability: ipcc \(known: log, /,
+    );
+    expect(JSON.parse((await cli(['trust', 'list', '--home', data])).stdout)).toEqual([]);
     expect((await cli(['trust', 'add', 'acme', `${key}.pub`, '--home', data])).code).toBe(0);
     expect(await run()).toMatchObject({ code: 0, stdout: '"hi"\n' });
     const listed = JSON.parse((await cli(['trust', 'list', '--home', data])).stdout) as {

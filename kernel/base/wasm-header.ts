@@ -22,6 +22,8 @@ export function readU32(bytes: Uint8Array, pos: number): [number, number] | null
   for (let i = 0; i < 5; i++) {
     if (pos >= bytes.length) return null;
     const b = bytes[pos++]!;
+    // The fifth byte carries the top 4 bits and ends the number: anything more is not a u32.
+    if (i === 4 && (b & 0xf0) !== 0) return null;
     result |= (b & 0x7f) << shift;
     if ((b & 0x80) === 0) return [result >>> 0, pos];
     shift += 7;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
 import { openKernel, sample, signedForTests, tempHome } from '../../testing/harness.js';
+import { devTrust } from '../../toolchain/dev-key.js';
 import { SIGNATURE_SECTION } from '../signing/format.js';
 import { type Manifest, readManifest } from '../signing/manifest.js';
 import { withoutCustomSections } from '../signing/sections.js';
@@ -134,5 +135,16 @@ describe('the catalog', () => {
     const id = await k.spawn('text-stats');
     expect(await k.invoke(id, 'stats', { text: 'x' })).toMatchObject({ words: 1 });
     expect(existsSync(join(home, 'db'))).toBe(true);
+  });
+
+  it('marks what the policy admitted unsigned: its publisher is what the manifest claims, unverified', async () => {
+    const k = await openKernel({ policy: { allowUnsigned: true, trust: devTrust() } });
+    const signed = await k.catalog.install(await textStats('1.0.0'));
+    expect(signed).toMatchObject({ publisher: 'agentos-dev', signed: true, keyId: expect.any(String) });
+    const bytes = readFileSync(await sample('echo'));
+    const claimed = withoutCustomSections(bytes, [SIGNATURE_SECTION], 'echo');
+    const unsigned = await k.catalog.install(claimed);
+    expect(unsigned).toMatchObject({ name: 'echo', publisher: 'agentos-dev', signed: false });
+    expect(unsigned.keyId).toBeUndefined();
   });
 });

@@ -26,7 +26,13 @@ export interface CatalogEntry {
   version: string;
   digest: string;
   world: 'agent' | 'skill';
+  /**
+   * The publisher a trusted key vouches for; for a component the policy admitted unsigned
+   * (`allowUnsigned`), the one its manifest claims, unverified (`signed: false`).
+   */
   publisher: string;
+  /** Whether a trusted key signed it (false: admitted unsigned, its publisher unverified). */
+  signed: boolean;
   /** The key that signed it; absent when the policy admitted it unsigned. */
   keyId?: string;
   description: string;
@@ -107,6 +113,7 @@ export class Catalog {
       digest,
       world: manifest.world,
       publisher: provenance.publisher ?? manifest.publisher,
+      signed: provenance.signed,
       ...(provenance.keyId ? { keyId: provenance.keyId } : {}),
       description: manifest.description,
       capabilities: [...manifest.capabilities],

@@ -106,6 +106,13 @@ export function parseManifest(input: string | Uint8Array | unknown, what: string
   if (semver.valid(m.version) !== m.version)
     problems.push(`version ${JSON.stringify(m.version)} is not semver (1.2.3)`);
   if (m.world === 'agent' && m.tools !== undefined) problems.push('lists tools, but only a skill has tools');
+  const asked = new Set<string>();
+  for (const c of m.capabilities) {
+    const name = c.split(':')[0]!;
+    if (asked.has(name))
+      problems.push(`requests ${name} more than once (one request per capability, with its whole scope)`);
+    asked.add(name);
+  }
   const names = new Set<string>();
   for (const t of m.tools ?? []) {
     if (names.has(t.name)) problems.push(`lists tool ${t.name} twice`);

@@ -148,6 +148,11 @@ describe('the signing policy at spawn', () => {
     expect(await codeOf(k.spawn(missing, { grants: ['ipc'] }))).toMatch(
       /^AOS_E_BAD_MANIFEST: .*must have required property 'version'/,
     );
+    // One capability asked for twice, with two scopes: which one would hold is not for order to say.
+    const twice = await build(manifest({ capabilities: ['ipc:send=sink-*', 'ipc', 'log'] }));
+    expect(await codeOf(k.spawn(twice, { grants: ['ipc'] }))).toMatch(
+      /^AOS_E_BAD_MANIFEST: .*requests ipc more than once/,
+    );
     await nothingStored(home, k);
   });
 
@@ -183,7 +188,13 @@ describe('the signing policy at spawn', () => {
 
   it('a publisher limited to some capabilities gets no others', async () => {
     const home = tempHome();
-    TrustStore.at(home).add('acme', acme.publicKey, { now: 0, capabilities: ['log'] });
+    const trust = TrustStore.at(home);
+    for (const bad of ['', 'Log', 'ipc:send=x', '../x'])
+      expect(await codeOf(() => trust.add('acme', acme.publicKey, { now: 0, capabilities: [bad] }))).toMatch(
+        /^AOS_E_BAD_ARGUMENT: .* is not a capability name/,
+      );
+    expect(trust.list()).toEqual([]);
+    trust.add('acme', acme.publicKey, { now: 0, capabilities: ['log'] });
     const k = await openKernel({ home, policy: { allowUnsigned: false } });
     expect(await codeOf(k.spawn(await build(manifest()), { grants: ['ipc'] }))).toMatch(
       /^AOS_E_IMPORT_NOT_GRANTED/,

@@ -51,6 +51,7 @@ export interface KnownKey {
 }
 
 const PUBLISHER = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const CAPABILITY = /^[a-z][a-z0-9-]{0,63}$/;
 
 const isTime = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isFinite(v));
 
@@ -64,7 +65,10 @@ function checkFile(file: TrustFile): void {
     if (!Array.isArray(p.keys)) throw new Error(`publisher ${p.publisher} has no key list`);
     if (
       p.capabilities !== undefined &&
-      !(Array.isArray(p.capabilities) && p.capabilities.every((c) => typeof c === 'string'))
+      !(
+        Array.isArray(p.capabilities) &&
+        p.capabilities.every((c) => typeof c === 'string' && CAPABILITY.test(c))
+      )
     )
       throw new Error(`publisher ${p.publisher}: capabilities must be a list of names`);
     for (const k of p.keys) {
@@ -159,6 +163,12 @@ export class TrustStore {
     if (expiresAt !== null && !(Number.isFinite(expiresAt) && expiresAt > options.now)) {
       throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'the expiry must be a time in the future');
     }
+    for (const c of options.capabilities ?? [])
+      if (typeof c !== 'string' || !CAPABILITY.test(c))
+        throw new AgentOSError(
+          'AOS_E_BAD_ARGUMENT',
+          `${JSON.stringify(c)} is not a capability name (a-z, 0-9 and '-', starting with a letter)`,
+        );
     const file = structuredClone(this.read());
     const other = file.publishers.find(
       (p) => p.publisher !== publisher && p.keys.some((k) => k.id === key.id),

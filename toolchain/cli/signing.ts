@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { defaultCapabilities } from '../../hostcalls/index.js';
 import { AgentOSError } from '../../kernel/base/errors.js';
 import { readComponent, sha256 } from '../../kernel/loader/loader.js';
 import {
@@ -112,6 +113,11 @@ export const trust: Command = async (v, p) => {
     const publisher = need(p, 2, 'the publisher');
     const key = publicKeyFlag(need(p, 3, 'the public key (a .pub file or ed25519:…)'));
     const capabilities = v.capabilities?.split(',').map((c) => c.trim());
+    // The CLI's kernel has the shipped capabilities: a name none of them has is a typo.
+    const known = defaultCapabilities.map((c) => c.name);
+    const unknown = capabilities?.filter((c) => !known.includes(c)) ?? [];
+    if (unknown.length > 0)
+      throw usage(`--capabilities names no capability: ${unknown.join(', ')} (known: ${known.join(', ')})`);
     const entry = store.add(publisher, key, {
       now: Date.now(),
       expiresAt: expiry(v.expires),
