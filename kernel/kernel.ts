@@ -341,7 +341,7 @@ export class Kernel {
   }
 
   /**
-   * The kernel's events (agent.spawned, agent.suspended, agent.resumed, agent.crashed,
+   * The kernel's events (agent.spawned, agent.suspended, agent.resumed, agent.crashed, agent.upgraded,
    * agent.terminated, message.dead-lettered, quota.hit, ipc.denied) from now on, as an async
    * iterator; `prefixes` selects by kind. It ends when the kernel closes.
    */

@@ -76,13 +76,17 @@ describe('state survives a kernel restart', () => {
     await kernel.close();
     rmSync(`${home}/components/${digest}.wasm`);
     kernel = await openKernel({ home });
-    await expect(kernel.send(echo, 'hi')).rejects.toMatchObject({
-      code: 'AOS_E_AGENT_CRASHED',
-      message: expect.stringMatching(/crashed: AOS_E_COMPONENT_NOT_FOUND: component [0-9a-f]+ is missing/),
-    });
+    // Found at open, when its component is read back to be checked against the trust store.
     expect(kernel.inspect(echo)).toMatchObject({
       state: 'crashed',
-      lastError: { code: 'AOS_E_AGENT_CRASHED' },
+      lastError: {
+        code: 'AOS_E_COMPONENT_NOT_FOUND',
+        message: expect.stringMatching(/^cannot restore: component [0-9a-f]+ is missing/),
+      },
+    });
+    await expect(kernel.send(echo, 'hi')).rejects.toMatchObject({
+      code: 'AOS_E_BAD_STATE',
+      message: expect.stringMatching(/could not be restored: cannot restore: component [0-9a-f]+ is missing/),
     });
     expect(await kernel.send(counter, { by: 1 })).toEqual({ count: 1 });
   });

@@ -163,7 +163,9 @@ describe('restored agents and the trust store', () => {
     bytes[bytes.length >> 1]! ^= 1; // in the code, not in a custom section
     writeFileSync(path, bytes);
     k = await openKernel({ home: tampered.home, policy: {} });
-    expect(k.inspect(tampered.id).lastError?.code).toMatch(/^AOS_E_SIGNATURE_(MISMATCH|CORRUPT)$/);
+    expect(['AOS_E_SIGNATURE_MISMATCH', 'AOS_E_SIGNATURE_CORRUPT']).toContain(
+      k.inspect(tampered.id).lastError?.code,
+    );
     // Trusted as before, untouched: it starts as ever.
     const fine = await spawned();
     k = await openKernel({ home: fine.home, policy: {} });

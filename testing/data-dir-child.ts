@@ -61,7 +61,15 @@ async function main(): Promise<unknown> {
   if (mode === 'kernel-again') {
     const { Kernel } = await import('../index.js');
     const { TEST_CACHE_DIR } = await import('./harness.js');
-    const options = { home, cacheDir: TEST_CACHE_DIR, workers: 1, logLevel: 'silent', deliver: false };
+    const { devTrust } = await import('../toolchain/dev-key.js');
+    const options = {
+      home,
+      cacheDir: TEST_CACHE_DIR,
+      workers: 1,
+      logLevel: 'silent',
+      deliver: false,
+      policy: { trust: devTrust() },
+    };
     for (let i = 0; i < 2; i++) {
       try {
         const kernel = await Kernel.open(options);
@@ -76,12 +84,15 @@ async function main(): Promise<unknown> {
     // Imported here: the other modes start quicker without the kernel and the toolchain.
     const { Kernel } = await import('../index.js');
     const { TEST_CACHE_DIR } = await import('./harness.js');
+    const { devTrust } = await import('../toolchain/dev-key.js');
+    // The home's agents were spawned from components the dev key signed: restoring them checks that.
     const kernel = await Kernel.open({
       home,
       cacheDir: TEST_CACHE_DIR,
       workers: 1,
       logLevel: 'silent',
       deliver: false,
+      policy: { trust: devTrust() },
     });
     try {
       return { ok: true, agents: kernel.list().map((a) => ({ id: a.id, mailbox: a.mailbox })) };

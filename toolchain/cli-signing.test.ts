@@ -6,7 +6,7 @@ import { SIGNATURE_SECTION } from '../kernel/signing/format.js';
 import { MANIFEST_SECTION, readManifest, withManifest } from '../kernel/signing/manifest.js';
 import { withoutCustomSections } from '../kernel/signing/sections.js';
 import { agentos, cli } from '../testing/cli-runner.js';
-import { sample, tempHome } from '../testing/harness.js';
+import { sample, signedForTests, tempHome } from '../testing/harness.js';
 
 describe('agentos CLI: signing and the catalog', () => {
   it('keygen, sign, verify and trust: a new publisher from key to running agent, and back out', async () => {
@@ -114,5 +114,31 @@ describe('agentos CLI: signing and the catalog', () => {
     const gone = await agentos(['run', 'text-stats', '--tool', 'stats', '--home', home]);
     expect(gone).toMatchObject({ code: 1, stdout: '' });
     expect(gone.stderr).toMatch(/^AOS_E_NOT_INSTALLED: text-stats is not installed/);
+  }, 180_000);
+
+  it('upgrade moves a spawned agent onto the version made current', async () => {
+    const home = tempHome();
+    await agentos(['install', await sample('counter'), '--home', home]);
+    const spawned = await agentos(['spawn', 'counter', '--grant', 'log,working-memory', '--home', home]);
+    const { id } = JSON.parse(spawned.stdout) as { id: string };
+    // echo's code as counter 2.0.0.
+    const echo = readFileSync(await sample('echo'));
+    const counter = readManifest(readFileSync(await sample('counter')), 'counter')!;
+    const v2 = join(home, 'counter-2.wasm');
+    writeFileSync(
+      v2,
+      signedForTests(withoutCustomSections(echo, [SIGNATURE_SECTION], 'echo'), {
+        ...counter,
+        version: '2.0.0',
+        capabilities: ['log'],
+      }),
+    );
+    expect((await agentos(['update', v2, '--home', home])).code).toBe(0);
+    const up = await agentos(['upgrade', id, '--home', home]);
+    expect(JSON.parse(up.stdout)).toEqual({ id, from: '1.0.0', to: '2.0.0', upgraded: true });
+    const sent = await agentos(['send', id, '--message', '{"text":"v2"}', '--home', home]);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ text: 'v2' });
+    const bad = await agentos(['upgrade', id, 'echo', '--home', home]);
+    expect(bad.stderr).toMatch(/^AOS_E_BAD_ARGUMENT: .*runs counter/);
   }, 180_000);
 });

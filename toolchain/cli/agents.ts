@@ -80,3 +80,10 @@ export const lifecycle: Command = async (v, p) => {
     true,
   );
 };
+
+/** `agentos upgrade <agent-id> [name@range]`: onto the catalog's current version, or the one named. */
+export const upgrade: Command = async (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  const to = p[2];
+  return withKernel(v, async (k) => print(await k.upgrade(id, to)), true);
+};

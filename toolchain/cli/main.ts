@@ -13,7 +13,7 @@
  */
 import { argv, exit, stderr, stdout } from 'node:process';
 import { AgentOSError } from '../../kernel/base/errors.js';
-import { configure, lifecycle, run, send, spawn } from './agents.js';
+import { configure, lifecycle, run, send, spawn, upgrade } from './agents.js';
 import { parseFlags, usage } from './args.js';
 import {
   install,
@@ -42,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   suspend: lifecycle,
   resume: lifecycle,
   terminate: lifecycle,
+  upgrade,
   ps,
   journal,
   doctor,

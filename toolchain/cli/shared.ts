@@ -33,6 +33,7 @@ Usage:
   agentos ps [<agent-id>] [--json]
   agentos journal <agent-id> [--from N] [--limit N]
   agentos suspend|resume|terminate <agent-id>
+  agentos upgrade <agent-id> [name@range]      (onto the catalog's current version, or the one named)
   agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
                                               a module it already metered is refused)
   agentos doctor [--salvage OUT]              (checks the data dir; copies what is readable to OUT)
