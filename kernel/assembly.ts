@@ -203,7 +203,6 @@ export class KernelAssembly {
   workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
     this.links.lost(slot);
-    this.executor?.workerGone(slot);
     for (const id of slot.residents) {
       const agent = this.agents.peek(id);
       if (agent && agent.worker === slot.thread) agent.instanceGone(slot);
@@ -224,6 +223,22 @@ export class KernelAssembly {
   info(rec: AgentRecord): AgentInfo {
     return { ...this.agents.info(rec), running: this.executor?.running(rec.id) ?? null };
   }
+  /**
+   * Ends an agent this kernel could not restore (it was never live here): its record is marked
+   * terminated, its queued messages are dropped, its capability state forgotten.
+   */
+  endUnrestored(rec: AgentRecord): void {
+    const at = Number(this.services.clock.now());
+    const why = rec.lastError?.message ?? 'not restored';
+    rec.state = 'terminated';
+    rec.updatedAt = at;
+    this.journalStore.append(rec.id, { t: 'lifecycle', at, op: 'terminate', detail: why });
+    this.mailboxes.drop(rec.id, this.mailboxes.pending(rec.id));
+    this.processes.put(rec);
+    this.capabilities.drop(rec.id);
+    this.eventLog.emit('agent.terminated', rec.id, {});
+  }
+
   transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {
     this.check();
     const agent = this.agents.get(id);

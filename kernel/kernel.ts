@@ -278,8 +278,14 @@ export class Kernel {
     this.core.executor.wake(agent);
   }
 
-  /** Ends the agent for good: pending messages are dropped and their senders told. */
+  /**
+   * Ends the agent for good: pending messages are dropped and their senders told. An agent this
+   * kernel could not restore at open (its component refused or missing) can be terminated too.
+   */
   async terminate(id: string): Promise<void> {
+    this.core.check();
+    const unrestored = this.core.agents.peek(id) ? undefined : this.core.processes.get(id);
+    if (unrestored && unrestored.state !== 'terminated') return this.core.endUnrestored(unrestored);
     const agent = this.core.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'terminate');
     // Messages in flight are settled by the executor; the rest are dropped now.
     this.core.executor.dropQueued(agent, agent.inFlight);

@@ -4,7 +4,8 @@
  * statistics and settings. The new version passes every check a spawn makes, with the grants the
  * spawner gave and the agent's own config, limits and seed; it is transpiled before the agent is
  * touched. Then the agent is held (no new call starts), its call in flight ends, its instance is
- * dropped, and a new instance runs `init` on the new version. If that fails the agent goes back
+ * dropped (on its worker, before that worker's next task), and a new instance runs `init` on the
+ * new version, on any free worker. If that fails the agent goes back
  * to the version it ran, and the error is thrown. The switch is journaled (`t: 'upgrade'`), so a
  * replay knows from which invocation on the new bytes run.
  *
@@ -13,7 +14,7 @@
  * await kernel.upgrade(id);                    // { from: '1.2.0', to: '1.3.0', upgraded: true }
  * await kernel.upgrade(id, 'text-stats@1.2');  // back, by range
  */
-import type { AgentRuntime } from './agents/agent.js';
+import { type AgentRuntime, terminated } from './agents/agent.js';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
 import { REF } from './catalog/catalog.js';
@@ -101,16 +102,22 @@ export async function upgradeAgent(
     agent.assertLive();
     core.agents.save(agent); // the capabilities' state, as the old views leave it
     const before = swapped(rec);
-    await core.executor.dropped(agent);
-    const err = await swap(core, agent, { ...before, ...fresh(c) }, loaded);
-    if (err) {
-      await core.executor.dropped(agent);
-      await swap(core, agent, before, undefined, false);
+    // The old instance is dropped on its worker before that worker takes any other task
+    // (Executor.runUnloads), so it never meets the new one; nothing waits for it here, so a call
+    // blocked on this agent (an ipc.call it has queued) holds nothing up.
+    core.executor.release(agent);
+    put(core, agent, { ...before, ...fresh(c) }, loaded);
+    const err = await core.executor.startFirst(agent, 'upgrade');
+    if (err && rec.state !== 'terminated') {
+      core.executor.release(agent);
+      put(core, agent, before, undefined);
+      core.agents.save(agent);
       throw err;
     }
     const at = Number(core.services.clock.now());
     if (rec.state === 'crashed') rec.state = 'ready'; // its new instance is up
     agent.retryAt = 0;
+    // Terminated while its new instance started: the switch happened, and is journaled.
     core.journalStore.append(id, {
       t: 'upgrade',
       at,
@@ -119,6 +126,10 @@ export async function upgradeAgent(
       grants: rec.grants,
       ...(rec.provenance?.version ? { version: rec.provenance.version } : {}),
     });
+    if (rec.state === 'terminated') {
+      core.agents.save(agent);
+      throw terminated(id);
+    }
     core.agents.save(agent);
     core.eventLog.emit('agent.upgraded', id, { from, to: versionOf(rec), digest: rec.digest });
     return { id, from, to: versionOf(rec), upgraded: true };
@@ -135,19 +146,14 @@ const fresh = (c: Awaited<ReturnType<typeof checkSpawn>>): Swapped => ({
   provenance: c.provenance,
 });
 
-/**
- * Puts `parts` on the agent's record and links it again; with `start`, starts its new instance
- * (init) and returns the error if it fails.
- */
-async function swap(
+/** Puts `parts` on the agent's record and links it again, with `component` loaded for it. */
+function put(
   core: KernelAssembly,
   agent: AgentRuntime,
   parts: Swapped,
   component: AgentRuntime['component'],
-  start = true,
-): Promise<AgentOSError | null> {
+): void {
   Object.assign(agent.record, parts, { updatedAt: Number(core.services.clock.now()) });
   core.agents.relink(agent);
   agent.component = component;
-  return start ? core.executor.startFirst(agent, 'upgrade') : null;
 }

@@ -79,7 +79,8 @@ export class Agents {
    * agent whose component the signing policy no longer admits (`vouch` throws: a key revoked or
    * expired since, a publisher no longer trusted with a capability it holds, bytes changed in the
    * data dir), or whose grants no longer link (a capability was removed), keeps its record and
-   * mailbox, marked crashed with the reason, and is not started.
+   * mailbox, is shown crashed with the reason (in memory only: its stored state stays), and is
+   * not started; `kernel.terminate` can end it.
    */
   restore(
     pending: (id: string) => StoredMessage[],
@@ -97,10 +98,11 @@ export class Agents {
         vouch(record);
         agent = this.create(record);
       } catch (e) {
+        // Shown as crashed with the reason, but not stored so: the state it was left in (suspended,
+        // say) is what it returns to at an open that can restore it.
         const err = e instanceof AgentOSError ? e : new AgentOSError('AOS_E_INTERNAL', String(e));
         record.state = 'crashed';
         record.lastError = { code: err.code, message: `cannot restore: ${err.message}`, at: now() };
-        this.processes.put(record);
         this.logger.error({ agent: record.id, code: err.code }, record.lastError.message);
         continue;
       }

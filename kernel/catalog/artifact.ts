@@ -51,8 +51,17 @@ export interface ComponentRegistry {
   /** How messages name it: `http://host:port` or `file:/path`. */
   readonly base: string;
   has(repo: string, tag: string): Promise<boolean>;
-  /** Pushes the component as `repo:tag`; returns the manifest's digest. */
-  push(repo: string, tag: string, component: Uint8Array, config: Record<string, unknown>): Promise<string>;
+  /**
+   * Pushes the component as `repo:tag`; returns the manifest's digest. Without `force`, a
+   * registry that can decide it atomically refuses a tag already there (AOS_E_ALREADY_PUBLISHED).
+   */
+  push(
+    repo: string,
+    tag: string,
+    component: Uint8Array,
+    config: Record<string, unknown>,
+    options?: { force?: boolean },
+  ): Promise<string>;
   /** The tags of `repo` (none when it does not exist). */
   tags(repo: string): Promise<string[]>;
   /** @throws AgentOSError AOS_E_NOT_INSTALLED (no such tag), AOS_E_REGISTRY, AOS_E_DIGEST_MISMATCH */

@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -40,9 +40,12 @@ describe('a directory registry (file:)', () => {
     expect(idx).toMatchObject({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json' });
     expect(idx.manifests).toHaveLength(1);
     expect(idx.manifests[0].annotations).toEqual({ 'org.opencontainers.image.ref.name': '1.0.0' });
+    expect(JSON.parse(readFileSync(join(repo, 'refs', '1.0.0.json'), 'utf8'))).toEqual(idx.manifests[0]);
     // Every blob is named by its content, and nothing is left aside.
     for (const f of readdirSync(join(repo, 'blobs', 'sha256')))
       expect(sha(readFileSync(join(repo, 'blobs', 'sha256', f)))).toBe(f);
+    expect(readdirSync(repo).sort()).toEqual(['blobs', 'index.json', 'oci-layout', 'refs']);
+    expect(readdirSync(join(repo, 'refs'))).toEqual(['1.0.0.json']);
     const manifest = JSON.parse(readFileSync(blob(repo, idx.manifests[0].digest), 'utf8'));
     expect(manifest.config.mediaType).toBe('application/vnd.wasm.config.v0+json');
     expect(manifest.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(['application/wasm']);
@@ -69,18 +72,46 @@ describe('a directory registry (file:)', () => {
     expect(await other.send(id, { text: 'offline' })).toMatchObject({ text: 'offline' });
   });
 
-  it('two publishers at once both land their tags; a lock left by a process that is gone is taken over', async () => {
+  it('publishers at once keep every tag; of two publishing one version, one wins; an index lost in a crash is rebuilt', async () => {
     const dir = tempHome('agentos-layout-');
     const reg = new LayoutRegistry(dir);
     const bytes = readFileSync(await sample('echo'));
-    await Promise.all(['1.0.0', '1.0.1', '1.1.0', '2.0.0'].map((t) => reg.push('acme/echo', t, bytes, {})));
-    expect(await reg.tags('acme/echo')).toEqual(['1.0.0', '1.0.1', '1.1.0', '2.0.0']);
-    // A publisher killed while holding the lock leaves it behind, naming a pid that is gone.
-    const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']));
-    writeFileSync(join(dir, 'acme', 'echo', 'index.json.lock'), String(gone));
+    const other = readFileSync(await sample('counter'));
+    const tags = Array.from({ length: 12 }, (_, i) => `1.${i}.0`);
+    await Promise.all(tags.map((t) => reg.push('acme/echo', t, bytes, {})));
+    expect(await reg.tags('acme/echo')).toEqual([...tags].sort());
+    const repo = join(dir, 'acme', 'echo');
+    expect(
+      index(repo)
+        .manifests.map(
+          (d: { annotations: Record<string, string> }) => d.annotations['org.opencontainers.image.ref.name'],
+        )
+        .sort(),
+    ).toEqual([...tags].sort());
+    // The same version twice at once, different bytes: one lands, the other is refused.
+    const both = await Promise.allSettled([
+      reg.push('acme/echo', '2.0.0', bytes, {}),
+      reg.push('acme/echo', '2.0.0', other, {}),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ code: 'AOS_E_ALREADY_PUBLISHED' });
+    // A publisher that died after writing its tag but before the index: the tag pulls, and the
+    // next publish puts it back in index.json.
+    const saved = readFileSync(join(repo, 'index.json'), 'utf8');
     await reg.push('acme/echo', '3.0.0', bytes, {});
-    expect(await reg.tags('acme/echo')).toContain('3.0.0');
-    expect(existsSync(join(dir, 'acme', 'echo', 'index.json.lock'))).toBe(false);
+    writeFileSync(join(repo, 'index.json'), saved);
+    expect((await reg.pull('acme/echo', '3.0.0')).bytes.equals(bytes)).toBe(true);
+    await reg.push('acme/echo', '3.0.1', bytes, {});
+    expect(JSON.stringify(index(repo))).toContain('"3.0.0"');
+    // A planted symlink is replaced, never written through.
+    const victim = join(tempHome(), 'victim');
+    writeFileSync(victim, 'keep');
+    execFileSync('rm', [join(repo, 'oci-layout')]);
+    symlinkSync(victim, join(repo, 'oci-layout'));
+    await reg.push('acme/echo', '4.0.0', bytes, {});
+    expect(readFileSync(victim, 'utf8')).toBe('keep');
+    expect(lstatSync(join(repo, 'oci-layout')).isFile()).toBe(true);
   });
 
   it('refuses a missing registry, a missing tag, flipped, cut and missing blobs, and a damaged index, installing nothing', async () => {
@@ -91,7 +122,11 @@ describe('a directory registry (file:)', () => {
       'AOS_E_REGISTRY',
     );
     expect(await code(k.catalog.pull(url, 'agentos-dev/echo:9.9.9'))).toBe('AOS_E_NOT_INSTALLED');
-    expect(await code(k.catalog.pull('file:', 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_BAD_ARGUMENT');
+    for (const bad of ['file:', 'file:/', 'file://', 'file:/tmp/a\0b'])
+      expect(await code(k.catalog.pull(bad, 'agentos-dev/echo:1.0.0'))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.catalog.pull(`FILE:${tempHome()}/none`, 'agentos-dev/echo:1.0.0'))).toBe(
+      'AOS_E_REGISTRY',
+    );
     expect(await code(k.catalog.pull('file://elsewhere/x', 'agentos-dev/echo:1.0.0'))).toBe(
       'AOS_E_BAD_ARGUMENT',
     );
@@ -116,6 +151,10 @@ describe('a directory registry (file:)', () => {
     expect(await k.catalog.pull(url, 'agentos-dev/echo:1.0.0')).toMatchObject({ name: 'echo' });
     await k.catalog.uninstall('echo');
 
+    // A layout another tool wrote has no refs/: index.json alone names the tags.
+    execFileSync('rm', ['-r', join(repo, 'refs')]);
+    expect(await k.catalog.pull(url, 'agentos-dev/echo:1.0.0')).toMatchObject({ name: 'echo' });
+    await k.catalog.uninstall('echo');
     const saved = readFileSync(join(repo, 'index.json'));
     writeFileSync(join(repo, 'index.json'), '{not json');
     expect(await pull()).toBe('AOS_E_REGISTRY');
@@ -131,22 +170,27 @@ describe('a directory registry (file:)', () => {
     const pull = () => codeOf(k.catalog.pull(url, 'agentos-dev/echo:1.0.0'));
     // A file outside the layout, and an index entry that points at it by a "digest" path.
     writeFileSync(join(dir, 'secret'), '{"layers":[]}');
+    const ref = join(repo, 'refs', '1.0.0.json');
+    const honest = JSON.parse(readFileSync(ref, 'utf8'));
+    writeFileSync(ref, JSON.stringify({ ...honest, digest: 'sha256:../../../../secret' }));
+    expect(await pull()).toMatch(/^AOS_E_REGISTRY: .*not a sha256 digest/);
+    // The same through index.json, in a layout without refs/.
+    execFileSync('rm', ['-r', join(repo, 'refs')]);
     const idx = index(repo);
-    const honest = structuredClone(idx);
     idx.manifests[0].digest = 'sha256:../../../../secret';
     writeFileSync(join(repo, 'index.json'), JSON.stringify(idx));
     expect(await pull()).toMatch(/^AOS_E_REGISTRY: .*not a sha256 digest/);
     // A manifest (correctly indexed by its own digest) whose layer digest is a path.
-    const manifest = JSON.parse(readFileSync(blob(repo, honest.manifests[0].digest), 'utf8'));
+    const manifest = JSON.parse(readFileSync(blob(repo, honest.digest), 'utf8'));
     manifest.layers[0].digest = 'sha256:../../../../secret';
     const raw = Buffer.from(JSON.stringify(manifest));
     writeFileSync(join(repo, 'blobs', 'sha256', sha(raw)), raw);
-    honest.manifests[0] = { ...honest.manifests[0], digest: `sha256:${sha(raw)}`, size: raw.length };
-    writeFileSync(join(repo, 'index.json'), JSON.stringify(honest));
+    idx.manifests[0] = { ...honest, digest: `sha256:${sha(raw)}`, size: raw.length };
+    writeFileSync(join(repo, 'index.json'), JSON.stringify(idx));
     expect(await pull()).toMatch(/^AOS_E_REGISTRY: .*not a sha256 digest/);
     // The tag named twice.
-    honest.manifests.push(honest.manifests[0]);
-    writeFileSync(join(repo, 'index.json'), JSON.stringify(honest));
+    idx.manifests.push(idx.manifests[0]);
+    writeFileSync(join(repo, 'index.json'), JSON.stringify(idx));
     expect(await pull()).toMatch(/^AOS_E_REGISTRY: .*more than once/);
     expect(k.catalog.list()).toEqual([]);
   });

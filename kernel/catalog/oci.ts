@@ -79,7 +79,11 @@ export class OciRegistry implements ComponentRegistry {
     return true;
   }
 
-  /** Pushes the component as `repo:tag`; returns the manifest's digest. */
+  /**
+   * Pushes the component as `repo:tag`; returns the manifest's digest. The distribution API has
+   * no conditional manifest PUT, so whether the tag is new is checked before (publish.ts `has`),
+   * not atomically.
+   */
   async push(
     repo: string,
     tag: string,

@@ -32,19 +32,23 @@ const REFERENCE = /^([a-z0-9][a-z0-9._-]{0,63})\/([a-z][a-z0-9-]{0,63}):([0-9A-Z
 export function registryAt(url: string): ComponentRegistry {
   if (typeof url !== 'string')
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'the registry must be a URL string');
-  if (url.startsWith('file:')) {
+  if (/^file:/i.test(url)) {
     let path: string;
     try {
-      path = url.startsWith('file://') ? fileURLToPath(url) : url.slice('file:'.length);
+      path = /^file:\/\//i.test(url) ? fileURLToPath(url) : url.slice('file:'.length);
     } catch (e) {
       throw new AgentOSError(
         'AOS_E_BAD_ARGUMENT',
         `${JSON.stringify(url)} is not a file: URL: ${(e as Error).message}`,
       );
     }
-    if (path === '')
-      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'a file: registry needs a directory (file:./skills)');
-    return new LayoutRegistry(resolve(path));
+    const dir = path === '' || path.includes('\0') ? '' : resolve(path);
+    if (dir === '' || dir === '/')
+      throw new AgentOSError(
+        'AOS_E_BAD_ARGUMENT',
+        `${JSON.stringify(url)} names no directory a registry can be in (file:./skills, file:/srv/skills)`,
+      );
+    return new LayoutRegistry(dir);
   }
   let u: URL;
   try {
@@ -99,12 +103,13 @@ export async function publishComponent(
       { repo, version: m.version },
     );
   }
-  const digest = await reg.push(repo, m.version, bytes, {
-    name: m.name,
-    version: m.version,
-    publisher: m.publisher,
-    world: m.world,
-  });
+  const digest = await reg.push(
+    repo,
+    m.version,
+    bytes,
+    { name: m.name, version: m.version, publisher: m.publisher, world: m.world },
+    { force: options.force === true },
+  );
   return {
     reference: `${repo}:${m.version}`,
     registry: reg.base,

@@ -35,8 +35,6 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
 
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
-  /** Whoever waits for a worker's queued drops to be done (`dropped`). */
-  private readonly unloadWaiters = new Map<WorkerSlot, (() => void)[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   /** Spawns waiting for a free worker, in arrival order (handSlots gives them one). */
@@ -156,6 +154,7 @@ export class Executor {
    * is dispatched; with none free, the pool grows if blocked calls hold them all.
    */
   private handSlots(): void {
+    if (this.spawns.length > 0 && !this.stopped) this.runUnloads();
     while (this.spawns.length > 0) {
       if (this.stopped) {
         for (const r of this.spawns.splice(0)) r(null);
@@ -303,29 +302,10 @@ export class Executor {
   }
 
   /**
-   * Drops the agent's instance and resolves once its worker has let it go, so a new instance
-   * of the same agent (an upgrade) is never met by the drop of the old one.
+   * Drops queued instances on every free worker. It runs before a free worker is handed any
+   * other task, so an instance dropped is gone before a new instance of the same agent (an
+   * upgrade) can start on that worker.
    */
-  dropped(agent: AgentRuntime): Promise<void> {
-    const thread = agent.worker;
-    const slot = thread === null ? undefined : this.deps.pool.slots.get(thread);
-    if (!this.detach(agent) || !slot) return Promise.resolve();
-    const p = new Promise<void>((r) => {
-      const waiting = this.unloadWaiters.get(slot) ?? [];
-      waiting.push(r);
-      this.unloadWaiters.set(slot, waiting);
-    });
-    this.runUnloads();
-    return p;
-  }
-
-  /** A worker is gone, and every instance on it: nobody waits for its drops any more. */
-  workerGone(slot: WorkerSlot): void {
-    for (const r of this.unloadWaiters.get(slot) ?? []) r();
-    this.unloadWaiters.delete(slot);
-  }
-
-  /** Drops queued instances on every free worker. */
   private runUnloads(): void {
     for (const slot of this.deps.pool.slots.values())
       if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
@@ -344,8 +324,6 @@ export class Executor {
 
   private unload(slot: WorkerSlot): void {
     const agents = slot.unloads.splice(0);
-    const waiting = this.unloadWaiters.get(slot) ?? [];
-    this.unloadWaiters.delete(slot);
     slot.busy = true;
     const p = this.deps.pool
       .run(slot, { op: 'unload', agents })
@@ -353,7 +331,6 @@ export class Executor {
       .finally(() => {
         this.inflight.delete(p);
         slot.busy = false;
-        for (const r of waiting) r();
         this.pump();
       });
     this.inflight.add(p);
@@ -366,8 +343,6 @@ export class Executor {
   async drain(ms: number): Promise<boolean> {
     this.stopped = true;
     this.handSlots(); // spawns waiting for a worker are told the kernel closed
-    for (const waiting of this.unloadWaiters.values()) for (const r of waiting) r();
-    this.unloadWaiters.clear();
     // Parked calls go on, so they can finish within the close timeout; nothing waits any more.
     this.deps.scheduler.waiting(0, undefined);
     this.deps.scheduler.releaseAll();

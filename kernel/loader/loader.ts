@@ -225,7 +225,11 @@ export class Loader {
     writeFileAtomic(path, bytes);
   }
 
-  /** Reads stored bytes back (after a restart). */
+  /**
+   * Reads stored bytes back (after a restart), checked against their digest: bytes changed in
+   * the data dir never run under another component's name.
+   * @throws AgentOSError AOS_E_COMPONENT_NOT_FOUND, AOS_E_DIGEST_MISMATCH
+   */
   stored(digest: string): Uint8Array {
     const path = this.componentPath(digest);
     if (!existsSync(path)) {
@@ -233,7 +237,15 @@ export class Loader {
         digest,
       });
     }
-    return readFileSync(path);
+    const bytes = readFileSync(path);
+    const got = sha256(bytes);
+    if (got !== digest)
+      throw new AgentOSError(
+        'AOS_E_DIGEST_MISMATCH',
+        `component ${digest} in ${path} was changed: its bytes now hash to ${got}`,
+        { expected: digest, got },
+      );
+    return bytes;
   }
 
   /** Transpiles (or reuses the cached glue) and compiles the core modules once per digest. */
