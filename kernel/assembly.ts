@@ -69,7 +69,8 @@ export class KernelAssembly {
   constructor(
     base: Omit<KernelParts, 'bus' | 'events'>,
     readonly capabilities: CapabilityHost,
-    options: KernelOptions,
+    /** The options the kernel was opened with (a replay opens its isolated kernel like it). */
+    readonly options: KernelOptions,
     limits: Limits,
     resolved: Pick<ResolvedOptions, 'durableMailboxes' | 'durability'>,
   ) {

@@ -23,6 +23,8 @@ export {
   type ToolDescriptor,
 } from './kernel.js';
 export { type ComponentInfo, inspectComponent } from './loader/loader.js';
+export type { Divergence } from './replay/cursor.js';
+export type { ReplayOptions, ReplayReport } from './replay.js';
 export type { Capability } from './sdk/capability.js';
 export type { Manifest, ToolDescriptor as ManifestTool } from './signing/manifest.js';
 export type { PolicyOptions, Provenance, TrustAnchor } from './signing/policy.js';

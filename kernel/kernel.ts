@@ -30,6 +30,7 @@ import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
+import { type ReplayOptions, type ReplayReport, replayAgent } from './replay.js';
 import { checkSpawn, newRecord, type SpawnChecks } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';
 import type { KernelEvent } from './store/events.js';
@@ -139,6 +140,24 @@ export class Kernel {
    */
   upgrade(id: string, to?: string): Promise<Upgraded> {
     return upgradeAgent(this.core, this.spawnChecks(), id, to);
+  }
+
+  /**
+   * Re-executes the agent's recorded run in an isolated kernel, every hostcall answered from its
+   * journal (nothing it does happens again), and checks that the hostcalls, their arguments, the
+   * outcomes and the fuel are as recorded; the first difference is reported (docs/replay.md).
+   * `component` replays the run on other bytes; `from`/`to` bound the invocations checked.
+   */
+  replay(id: string, options: ReplayOptions = {}): Promise<ReplayReport> {
+    this.core.check();
+    checkAgentId(id);
+    if (typeof options !== 'object' || options === null)
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'replay options must be an object');
+    const open = async (o: KernelOptions) => {
+      const kernel = await (this.constructor as typeof Kernel).open(o);
+      return { core: assemblies.get(kernel)!, close: () => kernel.close() };
+    };
+    return replayAgent({ source: this.core, open }, id, options);
   }
 
   private spawnChecks(): SpawnChecks {

@@ -16,6 +16,7 @@
 
 import type { Timers } from '../base/clock.js';
 import { AgentOSError } from '../base/errors.js';
+import type { Served } from '../bridge/channel.js';
 import type { ImportPlan } from '../hostcall/linker.js';
 import type { Txn } from '../hostcall/txn.js';
 import type { LoadedComponent } from '../loader/loader.js';
@@ -93,6 +94,11 @@ export class AgentRuntime {
    * upgrade ends.
    */
   held = false;
+  /**
+   * Set in a replay's isolated kernel (kernel/replay.ts): its hostcalls are answered from the
+   * recorded journal, not by the capabilities.
+   */
+  replay: { answer(fn: string, request: Uint8Array): Served } | null = null;
   /** Whoever waits for its call in flight to end (`idle`). */
   private readonly idlers: (() => void)[] = [];
 

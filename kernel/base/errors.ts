@@ -92,6 +92,10 @@ export const ERROR_CODES = {
     'The registry cannot be reached, refused the request, or answered with something that is not a wasm component artifact. The message says which.',
   AOS_E_DIGEST_MISMATCH:
     'What was downloaded does not match the digest its manifest names (cut off, or altered on the way): nothing was installed, pull again. Or a component kept in the data dir was changed on disk: an agent on it does not start.',
+  AOS_E_REPLAY:
+    'The agent cannot be replayed: its journal does not start at its spawn, or its recorded component is gone.',
+  AOS_E_REPLAY_DIVERGED:
+    'The replay did something the recorded run did not (another hostcall, other arguments, another outcome or fuel); the report names the first difference.',
   AOS_E_ALREADY_PUBLISHED: 'That version is already in the registry. Publish a new version, or force.',
   AOS_E_BAD_KEY:
     'A key file or key text is not an Ed25519 key in the expected form, or a key file is readable by others.',

@@ -51,6 +51,14 @@ export class Bus implements Mailer {
     return this.enqueue(agent, this.deps.mailboxes.append(to, this.fields(sender, e)));
   }
 
+  /**
+   * Queues a message exactly as it was recorded (its id, sender and time), for a replay's
+   * isolated kernel: nothing is checked or stored.
+   */
+  deliverStored(to: string, message: StoredMessage): void {
+    this.enqueue(this.deps.agents.get(to), message);
+  }
+
   /** Refuses a message for a full mailbox (queued messages and places promised count). */
   private room(agent: AgentRuntime, sender: string | null, quiet: boolean): void {
     const cap = agent.record.limits.mailbox;

@@ -76,6 +76,8 @@ export class Dispatcher {
           inflight = { agent, span: entry.span, at, us, request };
           return served;
         };
+        // A replay answers from the recorded journal: no capability runs.
+        if (agent.replay) return done(agent.replay.answer(entry.span, request));
         const served = this.serve(agent, entry, args);
         return served instanceof Promise ? served.then(done) : done(served);
       },

@@ -183,7 +183,7 @@ export class Loader {
    */
   constructor(
     private readonly home: string,
-    private readonly cacheDir: string = join(home, 'cache'),
+    readonly cacheDir: string = join(home, 'cache'),
     private readonly logger?: Logger,
     private readonly onProgress?: (message: string) => void,
   ) {}

@@ -127,7 +127,7 @@ export class Journal {
   }
 
   /** The sequence number the next append will get (loaded from the last key on first use). */
-  private peek(agent: string): number {
+  peek(agent: string): number {
     let n = this.next.get(agent);
     if (n === undefined) {
       n = 0;

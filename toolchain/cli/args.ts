@@ -34,6 +34,8 @@ export const OPTIONS = {
   name: { type: 'string' },
   seed: { type: 'string' },
   from: { type: 'string' },
+  to: { type: 'string' },
+  component: { type: 'string' },
   limit: { type: 'string' },
   timeout: { type: 'string' },
   limits: { type: 'string' },

@@ -1,4 +1,7 @@
-/** The commands that look without running anything: `ps`, `journal`, `doctor`, and the demo. */
+/**
+ * The commands that look without running anything: `ps`, `journal`, `replay` (in a kernel of its
+ * own), `doctor`, and the demo.
+ */
 import { stdout } from 'node:process';
 import { AgentOSError } from '../../kernel/base/errors.js';
 import { runDemo } from '../demo.js';
@@ -32,6 +35,37 @@ export const journal: Command = (v, p) => {
       const replace = (x: unknown) =>
         typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x;
       for (const e of await k.journal(id, { from, limit })) stdout.write(`${jsonOut(e, replace, 0)}\n`);
+    },
+    true,
+  );
+};
+
+/**
+ * `agentos replay <agent-id> [--from N] [--to M] [--component file.wasm]`: prints the report;
+ * a divergence also goes to stderr, and exits 1.
+ */
+export const replay: Command = (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  const from = wholeFlag(v.from, '--from');
+  const to = wholeFlag(v.to, '--to');
+  const options = {
+    ...(from === undefined ? {} : { from }),
+    ...(to === undefined ? {} : { to }),
+    ...(v.component === undefined ? {} : { component: v.component }),
+  };
+  return withKernel(
+    v,
+    async (k) => {
+      const report = await k.replay(id, options);
+      print(report);
+      const d = report.divergence;
+      if (!d) return;
+      const where = `invocation ${d.invocation}${d.hostcall === undefined ? '' : `, hostcall ${d.hostcall}`}${d.seq === undefined ? '' : ` (journal #${d.seq})`}`;
+      throw new AgentOSError(
+        'AOS_E_REPLAY_DIVERGED',
+        `${id} diverged at ${where}: ${d.what}\n  recorded: ${d.expected}\n  replayed: ${d.actual}`,
+        { ...d },
+      );
     },
     true,
   );

@@ -32,6 +32,8 @@ Usage:
   agentos send <agent-id> --message JSON [--kind K] [--timeout MS]
   agentos ps [<agent-id>] [--json]
   agentos journal <agent-id> [--from N] [--limit N]
+  agentos replay <agent-id> [--from N] [--to M] [--component file.wasm]
+                                (re-runs it from its journal in a kernel of its own; exit 1 on divergence)
   agentos suspend|resume|terminate <agent-id>
   agentos upgrade <agent-id> [name@range]      (onto the catalog's current version, or the one named)
   agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;

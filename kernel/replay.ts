@@ -1,0 +1,293 @@
+/**
+ * `kernel.replay(id)`: re-executes an agent's recorded run in an isolated kernel (its own
+ * temporary data dir, one worker, in-memory mailboxes) and checks it against the journal. Each
+ * recorded invocation's input message is delivered again exactly as it was (id, kind, sender,
+ * body, sent-at); each hostcall is answered from the journal (replay/cursor.ts: no capability
+ * runs, so no side effect happens and no time is waited); instances start where the recorded
+ * run started them. The sequence of hostcalls and their arguments, each outcome and each
+ * invocation's fuel must be identical. The first difference stops the replay and is reported
+ * with the invocation, the hostcall index and the journal sequence number, expected beside
+ * actual.
+ *
+ * `component` replays the recorded run on other bytes (a rebuilt or new version) to see whether
+ * it behaves the same. `from` / `to` bound the invocations checked; the ones before `from` still
+ * run (answered from the journal) to rebuild the state the checked ones start from.
+ *
+ * @example
+ * const report = await kernel.replay(id);                 // { identical: true, invocations: 12, … }
+ * const next = await kernel.replay(id, { component: 'dist/counter-2.wasm' });
+ * next.divergence;   // { invocation: 3, hostcall: 1, expected: 'working-memory.get("count")', … }
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentRuntime } from './agents/agent.js';
+import type { KernelOptions } from './api.js';
+import type { KernelAssembly } from './assembly.js';
+import { AgentOSError } from './base/errors.js';
+import { checkWhole } from './base/validate.js';
+import { readComponent } from './loader/loader.js';
+import { type Divergence, ReplayCursor } from './replay/cursor.js';
+import { type Step, stepsOf } from './replay/steps.js';
+import type { JournalEntry } from './store/journal.js';
+import { type AgentRecord, emptyStats } from './store/process-table.js';
+
+export interface ReplayOptions {
+  /** The first invocation checked (1-based); default 1. */
+  from?: number;
+  /** The last invocation replayed; default the last recorded. */
+  to?: number;
+  /** Replay on these bytes (a path or the bytes) instead of the recorded component. */
+  component?: string | Uint8Array;
+}
+
+export interface ReplayReport {
+  agent: string;
+  /** True when every step replayed as recorded. */
+  identical: boolean;
+  /** Invocations replayed, and of them checked (within from..to). */
+  invocations: number;
+  checked: number;
+  /** Hostcalls answered from the journal. */
+  hostcalls: number;
+  /** Of the recorded run: kernel-clock ms from the first invocation's start to the last outcome. */
+  recordedMs: number;
+  /** Wall-clock ms the replay took, kernel open and close included. */
+  replayMs: number;
+  divergence?: Divergence;
+}
+
+/** What the replay needs: the source kernel's parts, and a way to open another kernel like it. */
+export interface ReplayParts {
+  source: KernelAssembly;
+  open(options: KernelOptions): Promise<{ core: KernelAssembly; close(): Promise<void> }>;
+}
+
+/**
+ * The isolated kernel: the source's capabilities, their config and its transpile cache, on a
+ * data dir of its own; one worker, in-memory mailboxes, each message delivered once (a crash
+ * is not retried: the recorded run's retries are replayed as the invocations they were).
+ */
+function isolatedOptions(source: KernelAssembly, home: string): KernelOptions {
+  const o = source.options;
+  return {
+    home,
+    capabilities: o.capabilities ?? [],
+    ...(o.config === undefined ? {} : { config: o.config }),
+    cacheDir: source.loader.cacheDir,
+    logger: source.services.logger,
+    workers: 1,
+    mailboxes: 'memory',
+    durability: 'relaxed',
+    delivery: { attempts: 1, backoffMs: 0, batch: 1 },
+  };
+}
+
+/** @throws AgentOSError AOS_E_AGENT_NOT_FOUND, AOS_E_BAD_ARGUMENT, AOS_E_REPLAY */
+export async function replayAgent(
+  parts: ReplayParts,
+  id: string,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
+  const t0 = performance.now();
+  const { source } = parts;
+  const rec = source.processes.get(id);
+  if (!rec) throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+  if (options.from !== undefined) checkWhole(options.from, 'from');
+  if (options.to !== undefined) checkWhole(options.to, 'to');
+  await source.store.flushed();
+  const recorded = stepsOf([...source.journalStore.entries(id)], id);
+  const from = Math.max(1, options.from ?? 1);
+  const to = Math.min(options.to ?? recorded.invocations, recorded.invocations);
+  const other = options.component === undefined ? undefined : await bytesOf(options.component);
+  if (other) {
+    // Other bytes run only if this kernel's signing policy would load them.
+    const what = typeof options.component === 'string' ? options.component : 'the component to replay on';
+    const info = await source.loader.inspect(other, what);
+    source.policy.admit(other, info.digest, info.manifest, what);
+  }
+  const bytesFor = (digest: string): Uint8Array => other ?? source.loader.stored(digest);
+
+  const home = mkdtempSync(join(tmpdir(), 'agentos-replay-'));
+  const k = await parts.open(isolatedOptions(source, home)).catch((e: unknown) => {
+    rmSync(home, { recursive: true, force: true });
+    throw e;
+  });
+  const report: ReplayReport = {
+    agent: id,
+    identical: true,
+    invocations: 0,
+    checked: 0,
+    hostcalls: 0,
+    recordedMs: recordedSpan(recorded.steps, to),
+    replayMs: 0,
+  };
+  try {
+    const cursor = new ReplayCursor();
+    const agent = await place(k.core, rec, recorded.spawn, bytesFor(recorded.spawn.digest), cursor);
+    let pending: JournalEntry[] = []; // a start's calls, made with the next invocation
+    const [first, ...rest] = recorded.steps;
+    if (first?.t !== 'start')
+      throw new AgentOSError('AOS_E_REPLAY', `the journal of ${id} has no first instance start`);
+    cursor.expect(first.calls, 0);
+    const err = await k.core.executor.startFirst(agent, 'spawn');
+    let diverged = check(cursor, report) ?? (err ? startDiverged(err.message) : undefined);
+    for (const step of rest) {
+      if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
+      if (step.t === 'start') {
+        k.core.executor.release(agent); // the recorded run started a new instance here
+        pending = step.calls;
+      } else if (step.t === 'upgrade') {
+        await switchTo(k.core, agent, bytesFor(step.entry.digest), step.entry.grants);
+      } else {
+        cursor.expect([...pending, ...step.calls] as never, step.invocation);
+        pending = [];
+        diverged = await invoke(k.core, agent, cursor, step, report);
+        report.invocations += 1;
+        if (step.invocation >= from && !diverged) report.checked += 1;
+      }
+    }
+    if (diverged) {
+      report.identical = false;
+      report.divergence = diverged;
+    }
+  } finally {
+    await k.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+  report.replayMs = Math.round(performance.now() - t0);
+  return report;
+}
+
+async function bytesOf(component: string | Uint8Array): Promise<Uint8Array> {
+  if (typeof component === 'string') return readComponent(component);
+  if (component instanceof Uint8Array) return component;
+  throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'component must be a path or the component bytes');
+}
+
+/** Kernel-clock ms the recorded run spent from its first invocation to the last one replayed. */
+function recordedSpan(steps: readonly Step[], to: number): number {
+  const runs = steps.filter((s) => s.t === 'invoke' && s.invocation <= to) as Extract<
+    Step,
+    { t: 'invoke' }
+  >[];
+  if (runs.length === 0) return 0;
+  return runs[runs.length - 1]!.outcome.at - runs[0]!.entry.at;
+}
+
+/** The agent in the isolated kernel: the recorded spawn's component, grants, config and seed. */
+async function place(
+  core: KernelAssembly,
+  live: AgentRecord,
+  spawn: Extract<JournalEntry, { t: 'spawn' }>,
+  bytes: Uint8Array,
+  cursor: ReplayCursor,
+): Promise<AgentRuntime> {
+  const info = await core.loader.inspect(bytes, `the component of ${live.id}`);
+  const loaded = core.loader.load(info, bytes);
+  await loaded;
+  core.loader.keep(bytes, info.digest);
+  const record: AgentRecord = {
+    ...structuredClone(live),
+    digest: info.digest,
+    imports: info.imports,
+    world: spawn.world as AgentRecord['world'],
+    grants: spawn.grants,
+    config: spawn.config,
+    seed: spawn.seed,
+    state: 'ready',
+    restart: 'on-message',
+    generation: 0,
+    lastError: null,
+    stats: emptyStats(),
+    capState: {},
+  };
+  const agent = core.agents.create(record);
+  // Every call goes to the kernel (where the journal answers it): none is answered in the worker.
+  agent.workerModules = {};
+  agent.replay = cursor;
+  agent.component = loaded;
+  core.agents.add(agent);
+  core.processes.put(record);
+  return agent;
+}
+
+/** The recorded run switched components here (kernel.upgrade): so does the replay. */
+async function switchTo(
+  core: KernelAssembly,
+  agent: AgentRuntime,
+  bytes: Uint8Array,
+  grants: string[],
+): Promise<void> {
+  const info = await core.loader.inspect(bytes, `the component of ${agent.id}`);
+  const loaded = core.loader.load(info, bytes);
+  await loaded;
+  core.loader.keep(bytes, info.digest);
+  core.executor.release(agent);
+  Object.assign(agent.record, { digest: info.digest, imports: info.imports, grants });
+  core.agents.relink(agent);
+  agent.workerModules = {};
+  agent.component = loaded;
+}
+
+const startDiverged = (message: string): Divergence => ({
+  invocation: 0,
+  what: 'instance',
+  expected: 'the instance starts (init succeeds)',
+  actual: message,
+});
+
+/** The cursor's divergence, or the recorded calls the replay did not make. */
+function check(cursor: ReplayCursor, report: ReplayReport): Divergence | undefined {
+  report.hostcalls += cursor.made;
+  if (cursor.divergence) return cursor.divergence;
+  const left = cursor.left();
+  if (left.length === 0) return undefined;
+  const next = left[0]!;
+  return {
+    invocation: cursor.invocation,
+    hostcall: cursor.made,
+    seq: next.seq,
+    what: 'missing-hostcall',
+    expected: `${left.length} more hostcall(s), first ${next.fn}`,
+    actual: 'none',
+  };
+}
+
+/** Delivers the recorded message again, waits for its outcome, and compares it with the record. */
+async function invoke(
+  core: KernelAssembly,
+  agent: AgentRuntime,
+  cursor: ReplayCursor,
+  step: Extract<Step, { t: 'invoke' }>,
+  report: ReplayReport,
+): Promise<Divergence | undefined> {
+  const { id, kind, sender, body, sentAt } = step.entry.message;
+  const message = { id, kind, sender, body, sentAt };
+  const before = core.journalStore.peek(agent.id);
+  const settled = agent.outcome(id, { timers: core.services.timers, external: false }).then(
+    () => {},
+    () => {},
+  );
+  core.bus.deliverStored(agent.id, message);
+  await settled;
+  await core.store.flushed();
+  const diverged = check(cursor, report);
+  if (diverged) return diverged;
+  const got = [...core.journalStore.entries(agent.id, before)].find(
+    (e): e is Extract<JournalEntry, { t: 'outcome' }> => e.t === 'outcome' && e.messageId === id,
+  );
+  const want = step.outcome;
+  const at = { invocation: step.invocation, seq: want.seq };
+  if (!got) return { ...at, what: 'outcome', expected: `${want.result} ${want.value}`, actual: 'no outcome' };
+  if (got.result !== want.result || got.value !== want.value)
+    return {
+      ...at,
+      what: 'outcome',
+      expected: `${want.result} ${want.value}`,
+      actual: `${got.result} ${got.value}`,
+    };
+  if (got.fuel !== want.fuel)
+    return { ...at, what: 'fuel', expected: String(want.fuel), actual: String(got.fuel) };
+  return undefined;
+}
