@@ -44,6 +44,20 @@ describe('kernel.replay', () => {
     expect(journal.filter((e) => e.t === 'invoke').length).toBe(k.inspect(id).stats.invocations);
   });
 
+  it('what the engine offers without a hostcall (Math.random, Date.now, crypto) is fixed at build, so it replays', async () => {
+    const a = await openKernel();
+    const b = await openKernel();
+    const one = await a.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    const two = await b.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    const first = await a.send(one, { op: 'ambient' });
+    await codeOf(a.send(one, { op: 'trap' })); // a new instance next
+    // The same in a new instance, in another agent, in another kernel, later.
+    expect(await a.send(one, { op: 'ambient' })).toEqual(first);
+    expect(await b.send(two, { op: 'ambient' })).toEqual(first);
+    // The trap was tried three times (delivery attempts): each try replays as it ran.
+    expect(await a.replay(one)).toMatchObject({ identical: true, invocations: 5 });
+  });
+
   it('replays an agent that sends and calls other agents, without anything reaching them', async () => {
     const k = await openKernel();
     const a = await messenger(k, 'a');
