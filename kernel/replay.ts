@@ -264,19 +264,20 @@ async function invoke(
 ): Promise<Divergence | undefined> {
   const { id, kind, sender, body, sentAt } = step.entry.message;
   const message = { id, kind, sender, body, sentAt };
-  const before = core.journalStore.peek(agent.id);
+  let got: Extract<JournalEntry, { t: 'outcome' }> | undefined;
+  // The outcome as it is journaled: nothing needs to reach the disk first.
+  core.journalStore.tap = (who, r) => {
+    if (who === agent.id && r.t === 'outcome' && r.messageId === id) got = { ...r, seq: -1 };
+  };
   const settled = agent.outcome(id, { timers: core.services.timers, external: false }).then(
     () => {},
     () => {},
   );
   core.bus.deliverStored(agent.id, message);
   await settled;
-  await core.store.flushed();
+  core.journalStore.tap = null;
   const diverged = check(cursor, report);
   if (diverged) return diverged;
-  const got = [...core.journalStore.entries(agent.id, before)].find(
-    (e): e is Extract<JournalEntry, { t: 'outcome' }> => e.t === 'outcome' && e.messageId === id,
-  );
   const want = step.outcome;
   const at = { invocation: step.invocation, seq: want.seq };
   if (!got) return { ...at, what: 'outcome', expected: `${want.result} ${want.value}`, actual: 'no outcome' };

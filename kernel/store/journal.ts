@@ -144,8 +144,12 @@ export class Journal {
     return n;
   }
 
+  /** Sees each record as it is appended (a replay's isolated kernel reads its outcomes so). */
+  tap: ((agent: string, record: JournalRecord) => void) | null = null;
+
   /** Appends one record; returns its sequence number. The write commits with the next batch. */
   append(agent: string, record: JournalRecord): number {
+    this.tap?.(agent, record);
     const seq = this.peek(agent);
     this.next.set(agent, seq + 1);
     let group = this.pending.get(agent);
