@@ -30,6 +30,7 @@ import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
+import { type BundleReplayOptions, type BundleReport, recordRun, replayBundle } from './recording.js';
 import { type ReplayOptions, type ReplayReport, replayAgent } from './replay.js';
 import { checkSpawn, newRecord, type SpawnChecks } from './spawn-options.js';
 import type { DeadLetter } from './store/dead-letters.js';
@@ -157,7 +158,32 @@ export class Kernel {
       const kernel = await (this.constructor as typeof Kernel).open(o);
       return { core: assemblies.get(kernel)!, close: () => kernel.close() };
     };
-    return replayAgent({ source: this.core, open }, id, options);
+    return replayAgent(this.core, open, id, options);
+  }
+
+  /**
+   * A bundle (one portable file) of the agents' recorded runs: each agent's record and whole
+   * journal, every component it ran, the order of invocations across agents. Default: every agent.
+   */
+  record(options: { agents?: string[] } = {}): Promise<Buffer> {
+    this.core.check();
+    if (options.agents !== undefined && !Array.isArray(options.agents))
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'agents must be an array of agent ids');
+    for (const id of options.agents ?? []) checkAgentId(id);
+    return recordRun(this.core, options.agents);
+  }
+
+  /**
+   * Replays every agent of a bundle `record` wrote (a path or its bytes), on this machine, in an
+   * isolated kernel; the bundled components must pass the signing policy of `home`'s trust store.
+   */
+  static replayBundle(bundle: string | Uint8Array, options: BundleReplayOptions = {}): Promise<BundleReport> {
+    const open = async (o: KernelOptions) => {
+      // biome-ignore lint/complexity/noThisInStatic: the class replayBundle was called on opens it (the package's adds its capabilities)
+      const kernel = await this.open(o);
+      return { core: assemblies.get(kernel)!, close: () => kernel.close() };
+    };
+    return replayBundle(open, bundle, options);
   }
 
   private spawnChecks(): SpawnChecks {

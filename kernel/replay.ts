@@ -57,25 +57,32 @@ export interface ReplayReport {
   divergence?: Divergence;
 }
 
-/** What the replay needs: the source kernel's parts, and a way to open another kernel like it. */
-export interface ReplayParts {
-  source: KernelAssembly;
+/** An agent's recorded run: its record, its whole journal, and the bytes of each component it ran. */
+export interface RecordedAgent {
+  record: Omit<AgentRecord, 'capState'>;
+  entries: readonly JournalEntry[];
+  bytes(digest: string): Uint8Array;
+}
+
+/** Where a replay runs: a kernel opened like the recording one, and the signing policy it keeps. */
+export interface Isolation {
+  /** Opens a kernel with `options` (the class's own `open`). */
   open(options: KernelOptions): Promise<{ core: KernelAssembly; close(): Promise<void> }>;
+  /** The recording kernel's capabilities, their config, and a transpile cache to share. */
+  base: Pick<KernelOptions, 'capabilities' | 'config' | 'cacheDir' | 'logger'>;
+  /** Refuses bytes the signing policy would not load (other bytes given to replay on). */
+  admit(bytes: Uint8Array, what: string): Promise<void>;
 }
 
 /**
- * The isolated kernel: the source's capabilities, their config and its transpile cache, on a
- * data dir of its own; one worker, in-memory mailboxes, each message delivered once (a crash
- * is not retried: the recorded run's retries are replayed as the invocations they were).
+ * The isolated kernel: the recording one's capabilities, their config and a shared transpile
+ * cache, on a data dir of its own; one worker, in-memory mailboxes, each message delivered once
+ * (a crash is not retried: the recorded run's retries are replayed as the invocations they were).
  */
-function isolatedOptions(source: KernelAssembly, home: string): KernelOptions {
-  const o = source.options;
+function isolatedOptions(base: Isolation['base'], home: string): KernelOptions {
   return {
+    ...base,
     home,
-    capabilities: o.capabilities ?? [],
-    ...(o.config === undefined ? {} : { config: o.config }),
-    cacheDir: source.loader.cacheDir,
-    logger: source.services.logger,
     workers: 1,
     mailboxes: 'memory',
     durability: 'relaxed',
@@ -83,36 +90,89 @@ function isolatedOptions(source: KernelAssembly, home: string): KernelOptions {
   };
 }
 
-/** @throws AgentOSError AOS_E_AGENT_NOT_FOUND, AOS_E_BAD_ARGUMENT, AOS_E_REPLAY */
+/** The replay of agent `id` of a running kernel, from its own journal. */
 export async function replayAgent(
-  parts: ReplayParts,
+  source: KernelAssembly,
+  open: Isolation['open'],
   id: string,
   options: ReplayOptions = {},
 ): Promise<ReplayReport> {
-  const t0 = performance.now();
-  const { source } = parts;
   const rec = source.processes.get(id);
   if (!rec) throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+  await source.store.flushed();
+  const o = source.options;
+  const iso: Isolation = {
+    open,
+    base: {
+      capabilities: o.capabilities ?? [],
+      ...(o.config === undefined ? {} : { config: o.config }),
+      cacheDir: source.loader.cacheDir,
+      logger: source.services.logger,
+    },
+    admit: async (bytes, what) => {
+      const info = await source.loader.inspect(bytes, what);
+      source.policy.admit(bytes, info.digest, info.manifest, what);
+    },
+  };
+  const entries = [...source.journalStore.entries(id)];
+  return replayRecorded(iso, { record: rec, entries, bytes: (d) => source.loader.stored(d) }, options);
+}
+
+/** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_REPLAY, and the signing policy's codes for `component` */
+export async function replayRecorded(
+  iso: Isolation,
+  recordedAgent: RecordedAgent,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
+  const t0 = performance.now();
   if (options.from !== undefined) checkWhole(options.from, 'from');
   if (options.to !== undefined) checkWhole(options.to, 'to');
-  await source.store.flushed();
-  const recorded = stepsOf([...source.journalStore.entries(id)], id);
-  const from = Math.max(1, options.from ?? 1);
-  const to = Math.min(options.to ?? recorded.invocations, recorded.invocations);
+  // The journal is read (and refused, if it cannot be replayed) before a kernel is opened.
+  stepsOf(recordedAgent.entries, recordedAgent.record.id);
+  const { from, to } = options;
   const other = options.component === undefined ? undefined : await bytesOf(options.component);
-  if (other) {
-    // Other bytes run only if this kernel's signing policy would load them.
-    const what = typeof options.component === 'string' ? options.component : 'the component to replay on';
-    const info = await source.loader.inspect(other, what);
-    source.policy.admit(other, info.digest, info.manifest, what);
-  }
-  const bytesFor = (digest: string): Uint8Array => other ?? source.loader.stored(digest);
+  // Other bytes run only if the signing policy would load them.
+  if (other)
+    await iso.admit(
+      other,
+      typeof options.component === 'string' ? options.component : 'the component to replay on',
+    );
+  const bytesFor = (digest: string): Uint8Array => other ?? recordedAgent.bytes(digest);
 
+  const range = { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
+  const report = await isolated(iso, (core) => replayIn(core, recordedAgent, range, bytesFor));
+  report.replayMs = Math.round(performance.now() - t0);
+  return report;
+}
+
+/** Runs `f` on an isolated kernel opened for it, and removes that kernel's data dir after. */
+export async function isolated<T>(iso: Isolation, f: (core: KernelAssembly) => Promise<T>): Promise<T> {
   const home = mkdtempSync(join(tmpdir(), 'agentos-replay-'));
-  const k = await parts.open(isolatedOptions(source, home)).catch((e: unknown) => {
+  try {
+    const k = await iso.open(isolatedOptions(iso.base, home));
+    try {
+      return await f(k.core);
+    } finally {
+      await k.close();
+    }
+  } finally {
     rmSync(home, { recursive: true, force: true });
-    throw e;
-  });
+  }
+}
+
+/** Replays one recorded agent in `core` (an isolated kernel), invocations 1..`to`, checking from `from`. */
+export async function replayIn(
+  core: KernelAssembly,
+  recordedAgent: RecordedAgent,
+  range: { from?: number; to?: number },
+  bytesFor: (digest: string) => Uint8Array = (d) => recordedAgent.bytes(d),
+): Promise<ReplayReport> {
+  const t0 = performance.now();
+  const rec = recordedAgent.record;
+  const id = rec.id;
+  const recorded = stepsOf(recordedAgent.entries, id);
+  const from = Math.max(1, range.from ?? 1);
+  const to = Math.min(range.to ?? recorded.invocations, recorded.invocations);
   const report: ReplayReport = {
     agent: id,
     identical: true,
@@ -122,38 +182,33 @@ export async function replayAgent(
     recordedMs: recordedSpan(recorded.steps, to),
     replayMs: 0,
   };
-  try {
-    const cursor = new ReplayCursor();
-    const agent = await place(k.core, rec, recorded.spawn, bytesFor(recorded.spawn.digest), cursor);
-    let pending: JournalEntry[] = []; // a start's calls, made with the next invocation
-    const [first, ...rest] = recorded.steps;
-    if (first?.t !== 'start')
-      throw new AgentOSError('AOS_E_REPLAY', `the journal of ${id} has no first instance start`);
-    cursor.expect(first.calls, 0);
-    const err = await k.core.executor.startFirst(agent, 'spawn');
-    let diverged = check(cursor, report) ?? (err ? startDiverged(err.message) : undefined);
-    for (const step of rest) {
-      if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
-      if (step.t === 'start') {
-        k.core.executor.release(agent); // the recorded run started a new instance here
-        pending = step.calls;
-      } else if (step.t === 'upgrade') {
-        await switchTo(k.core, agent, bytesFor(step.entry.digest), step.entry.grants);
-      } else {
-        cursor.expect([...pending, ...step.calls] as never, step.invocation);
-        pending = [];
-        diverged = await invoke(k.core, agent, cursor, step, report);
-        report.invocations += 1;
-        if (step.invocation >= from && !diverged) report.checked += 1;
-      }
+  const cursor = new ReplayCursor();
+  const agent = await place(core, rec, recorded.spawn, bytesFor(recorded.spawn.digest), cursor);
+  let pending: JournalEntry[] = []; // a start's calls, made with the next invocation
+  const [first, ...rest] = recorded.steps;
+  if (first?.t !== 'start')
+    throw new AgentOSError('AOS_E_REPLAY', `the journal of ${id} has no first instance start`);
+  cursor.expect(first.calls, 0);
+  const err = await core.executor.startFirst(agent, 'spawn');
+  let diverged = check(cursor, report) ?? (err ? startDiverged(err.message) : undefined);
+  for (const step of rest) {
+    if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
+    if (step.t === 'start') {
+      core.executor.release(agent); // the recorded run started a new instance here
+      pending = step.calls;
+    } else if (step.t === 'upgrade') {
+      await switchTo(core, agent, bytesFor(step.entry.digest), step.entry.grants);
+    } else {
+      cursor.expect([...pending, ...step.calls] as never, step.invocation);
+      pending = [];
+      diverged = await invoke(core, agent, cursor, step, report);
+      report.invocations += 1;
+      if (step.invocation >= from && !diverged) report.checked += 1;
     }
-    if (diverged) {
-      report.identical = false;
-      report.divergence = diverged;
-    }
-  } finally {
-    await k.close();
-    rmSync(home, { recursive: true, force: true });
+  }
+  if (diverged) {
+    report.identical = false;
+    report.divergence = diverged;
   }
   report.replayMs = Math.round(performance.now() - t0);
   return report;
@@ -178,7 +233,7 @@ function recordedSpan(steps: readonly Step[], to: number): number {
 /** The agent in the isolated kernel: the recorded spawn's component, grants, config and seed. */
 async function place(
   core: KernelAssembly,
-  live: AgentRecord,
+  live: Omit<AgentRecord, 'capState'>,
   spawn: Extract<JournalEntry, { t: 'spawn' }>,
   bytes: Uint8Array,
   cursor: ReplayCursor,

@@ -94,6 +94,8 @@ export const ERROR_CODES = {
     'What was downloaded does not match the digest its manifest names (cut off, or altered on the way): nothing was installed, pull again. Or a component kept in the data dir was changed on disk: an agent on it does not start.',
   AOS_E_REPLAY:
     'The agent cannot be replayed: its journal does not start at its spawn, or its recorded component is gone.',
+  AOS_E_BAD_BUNDLE:
+    'The file is not a usable recorded-run bundle: not one at all, another format version, cut short, changed (its checksum), or inconsistent (a component that does not match its digest). Nothing was replayed.',
   AOS_E_REPLAY_DIVERGED:
     'The replay did something the recorded run did not (another hostcall, other arguments, another outcome or fuel); the report names the first difference.',
   AOS_E_ALREADY_PUBLISHED: 'That version is already in the registry. Publish a new version, or force.',

@@ -35,6 +35,7 @@ export const OPTIONS = {
   seed: { type: 'string' },
   from: { type: 'string' },
   to: { type: 'string' },
+  agents: { type: 'string' },
   component: { type: 'string' },
   limit: { type: 'string' },
   timeout: { type: 'string' },

@@ -2,7 +2,9 @@
  * The commands that look without running anything: `ps`, `journal`, `replay` (in a kernel of its
  * own), `doctor`, and the demo.
  */
+import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { stdout } from 'node:process';
+import { type Divergence, Kernel } from '../../index.js';
 import { AgentOSError } from '../../kernel/base/errors.js';
 import { runDemo } from '../demo.js';
 import { doctor as check } from '../doctor.js';
@@ -40,12 +42,49 @@ export const journal: Command = (v, p) => {
   );
 };
 
+/** Whether `arg` names a bundle file (`agentos record` wrote it) rather than an agent. */
+function isBundle(arg: string): boolean {
+  if (!existsSync(arg) || !statSync(arg).isFile()) return false;
+  const head = Buffer.alloc(8);
+  const fd = openSync(arg, 'r');
+  try {
+    readSync(fd, head, 0, 8, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head.toString('latin1') === 'AOSBNDL1';
+}
+
+const divergedAt = (d: Divergence): string =>
+  `invocation ${d.invocation}${d.hostcall === undefined ? '' : `, hostcall ${d.hostcall}`}${d.seq === undefined ? '' : ` (journal #${d.seq})`}: ${d.what}\n  recorded: ${d.expected}\n  replayed: ${d.actual}`;
+
 /**
- * `agentos replay <agent-id> [--from N] [--to M] [--component file.wasm]`: prints the report;
- * a divergence also goes to stderr, and exits 1.
+ * `agentos replay <agent-id> [--from N] [--to M] [--component file.wasm]`, or
+ * `agentos replay <file.bundle> [--agents a,b]`: prints the report; a divergence also goes to
+ * stderr, and exits 1.
  */
-export const replay: Command = (v, p) => {
-  const id = need(p, 1, 'the agent id');
+export const replay: Command = async (v, p) => {
+  const target = need(p, 1, 'the agent id or a bundle file');
+  if (isBundle(target)) {
+    const agents = v.agents?.split(',').map((a) => a.trim());
+    const report = await Kernel.replayBundle(target, {
+      home: homeOf(v),
+      logLevel: logLevelFlag(v),
+      ...(agents ? { agents } : {}),
+    });
+    print(report);
+    const first = report.agents.find((r) => r.divergence);
+    if (first?.divergence)
+      throw new AgentOSError(
+        'AOS_E_REPLAY_DIVERGED',
+        `${first.agent} diverged at ${divergedAt(first.divergence)}`,
+        {
+          agent: first.agent,
+          ...first.divergence,
+        },
+      );
+    return;
+  }
   const from = wholeFlag(v.from, '--from');
   const to = wholeFlag(v.to, '--to');
   const options = {
@@ -56,16 +95,31 @@ export const replay: Command = (v, p) => {
   return withKernel(
     v,
     async (k) => {
-      const report = await k.replay(id, options);
+      const report = await k.replay(target, options);
       print(report);
-      const d = report.divergence;
-      if (!d) return;
-      const where = `invocation ${d.invocation}${d.hostcall === undefined ? '' : `, hostcall ${d.hostcall}`}${d.seq === undefined ? '' : ` (journal #${d.seq})`}`;
-      throw new AgentOSError(
-        'AOS_E_REPLAY_DIVERGED',
-        `${id} diverged at ${where}: ${d.what}\n  recorded: ${d.expected}\n  replayed: ${d.actual}`,
-        { ...d },
-      );
+      if (report.divergence)
+        throw new AgentOSError(
+          'AOS_E_REPLAY_DIVERGED',
+          `${target} diverged at ${divergedAt(report.divergence)}`,
+          {
+            ...report.divergence,
+          },
+        );
+    },
+    true,
+  );
+};
+
+/** `agentos record [-o run.bundle] [--agents a,b]`: every agent's run (or those named) in one file. */
+export const record: Command = (v) => {
+  const out = v.out ?? 'run.bundle';
+  const agents = v.agents?.split(',').map((a) => a.trim());
+  return withKernel(
+    v,
+    async (k) => {
+      const bytes = await k.record(agents ? { agents } : {});
+      writeFileSync(out, bytes);
+      print({ bundle: out, bytes: bytes.length });
     },
     true,
   );

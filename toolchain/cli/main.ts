@@ -27,7 +27,7 @@ import {
   update,
 } from './catalog.js';
 import { build, inspect, meter } from './components.js';
-import { demo, doctor, journal, ps, replay } from './look.js';
+import { demo, doctor, journal, ps, record, replay } from './look.js';
 import { type Command, USAGE } from './shared.js';
 import { keygen, sign, trust, verify } from './signing.js';
 
@@ -46,6 +46,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   ps,
   journal,
   replay,
+  record,
   doctor,
   demo,
   keygen,

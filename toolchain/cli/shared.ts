@@ -34,6 +34,8 @@ Usage:
   agentos journal <agent-id> [--from N] [--limit N]
   agentos replay <agent-id> [--from N] [--to M] [--component file.wasm]
                                 (re-runs it from its journal in a kernel of its own; exit 1 on divergence)
+  agentos record [-o run.bundle] [--agents a,b]   (every agent's run, or those named, in one file)
+  agentos replay <run.bundle> [--agents a,b]      (replays a recorded run here, from the file alone)
   agentos suspend|resume|terminate <agent-id>
   agentos upgrade <agent-id> [name@range]      (onto the catalog's current version, or the one named)
   agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
