@@ -39,4 +39,4 @@ export type {
   RestartPolicy,
   World,
 } from './store/process-table.js';
-export type { Upgraded } from './upgrade.js';
+export type { Upgraded, UpgradeOptions } from './upgrade.js';

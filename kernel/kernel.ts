@@ -39,7 +39,7 @@ import type { ReadableEntry } from './store/journal.js';
 import type { StoredMessage } from './store/message.js';
 import type { AgentState } from './store/process-table.js';
 import { Store } from './store/store.js';
-import { type Upgraded, upgradeAgent } from './upgrade.js';
+import { type ReplayOn, type Upgraded, type UpgradeOptions, upgradeAgent } from './upgrade.js';
 
 export type * from './api.js';
 
@@ -122,6 +122,9 @@ export class Kernel {
       grants: record.grants,
       config: record.config,
       seed: record.seed,
+      limits: record.limits,
+      priority: record.priority,
+      weight: record.weight,
     });
     await this.startNow(agent);
     this.core.eventLog.emit('agent.spawned', record.id, {
@@ -133,14 +136,16 @@ export class Kernel {
   }
 
   /**
-   * Moves the agent to the catalog's current version of its component (or the version `to`
-   * names: `name@range`), keeping its id, mailbox and working memory. The new version passes
-   * spawn's checks with the agent's grants and settings, then runs init in a new instance once
-   * the call in flight ends; if init fails, the agent stays on its version and the error is
-   * thrown. Queued messages wait meanwhile.
+   * Moves the agent to the catalog's current version of its component (or the one `to` names:
+   * `name@range`, or a component file), keeping its id, mailbox and working memory. The new
+   * version passes spawn's checks with the agent's grants and settings, and (unless `check:
+   * false`) its recorded run is replayed on it: if it behaves otherwise, AOS_E_REPLAY_DIVERGED
+   * and nothing changes, unless `force`. Then it runs init in a new instance once the call in
+   * flight ends; if init fails, the agent stays on its version. Queued messages wait meanwhile.
    */
-  upgrade(id: string, to?: string): Promise<Upgraded> {
-    return upgradeAgent(this.core, this.spawnChecks(), id, to);
+  upgrade(id: string, to?: string, options: UpgradeOptions = {}): Promise<Upgraded> {
+    const replayOn: ReplayOn = (component, last) => this.replay(id, { component, last });
+    return upgradeAgent(this.core, this.spawnChecks(), replayOn, id, to, options);
   }
 
   /**
@@ -149,7 +154,7 @@ export class Kernel {
    * outcomes and the fuel are as recorded; the first difference is reported (docs/replay.md).
    * `component` replays the run on other bytes; `from`/`to` bound the invocations checked.
    */
-  replay(id: string, options: ReplayOptions = {}): Promise<ReplayReport> {
+  async replay(id: string, options: ReplayOptions = {}): Promise<ReplayReport> {
     this.core.check();
     checkAgentId(id);
     if (typeof options !== 'object' || options === null)

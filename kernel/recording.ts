@@ -119,7 +119,7 @@ export async function replayBundle(
       cacheDir: options.cacheDir ?? env.AGENTOS_CACHE ?? join(home, 'cache'),
       logger,
     },
-    admit: async () => {},
+    admit: async () => '',
   };
   const reports = await isolated(iso, async (core) => {
     const out: ReplayReport[] = [];

@@ -58,6 +58,41 @@ describe('kernel.replay', () => {
     expect(await a.replay(one)).toMatchObject({ identical: true, invocations: 5 });
   });
 
+  it('replays under the limits each call ran under, and skips calls ended from outside', async () => {
+    const k = await openKernel({ maxResultBytes: 1024 });
+    const id = await k.spawn(await fixture('probe'), {
+      grants: PROBE_GRANTS,
+      limits: { deadlineMs: 100, fuel: { lifetime: 4e10 } },
+    });
+    await codeOf(k.send(id, { op: 'sleep', ms: 400 })); // past its deadline, three times: cut short
+    await k.send(id, { op: 'wm', calls: Array.from({ length: 40 }, () => ['list', '', 0]) });
+    await codeOf(k.send(id, { op: 'random', n: 200 })); // a result over maxResultBytes
+    k.configure(id, { limits: { deadlineMs: null, fuel: { invocation: 1e6 } } });
+    await codeOf(k.send(id, { op: 'spin', n: 1_000_000 })); // over the new, lower budget
+    k.configure(id, { limits: { fuel: { invocation: 1e12 } } });
+    await k.send(id, { op: 'spin', n: 1_000_000 });
+    const report = await k.replay(id);
+    expect(report.divergence).toBeUndefined();
+    expect(report).toMatchObject({ identical: true, skipped: 3 });
+    const journal = await k.journal(id);
+    expect(journal.filter((e) => e.t === 'settings')).toHaveLength(2);
+    expect(journal.filter((e) => e.t === 'outcome' && e.cut)).toHaveLength(3);
+  });
+
+  it('replays a spawn whose init failed as it failed, and refuses bad ranges and worlds', async () => {
+    const k = await openKernel();
+    await codeOf(k.spawn(await fixture('probe'), { grants: PROBE_GRANTS, config: { failInit: 'nope' } }));
+    const [failed] = k.list();
+    expect(await k.replay(failed!.id)).toMatchObject({ identical: true, invocations: 0 });
+    const id = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    await k.send(id, { op: 'echo' });
+    expect(await code(k.replay(id, { from: 2, to: 1 }))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.replay(id, { from: 5 }))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.replay(id, { component: await sample('text-stats') }))).toBe('AOS_E_WRONG_WORLD');
+    await k.close();
+    expect(await code(k.replay(id))).toBe('AOS_E_KERNEL_CLOSED');
+  });
+
   it('replays an agent that sends and calls other agents, without anything reaching them', async () => {
     const k = await openKernel();
     const a = await messenger(k, 'a');
@@ -104,9 +139,10 @@ describe('kernel.replay', () => {
     });
     expect(wrongKey.divergence?.seq).toBeGreaterThan(0);
     // A component that needs a capability the recorded run was not granted cannot even start.
-    expect(await code(k.replay(id, { component: await fixture('messenger') }))).toBe(
-      'AOS_E_IMPORT_NOT_GRANTED',
-    );
+    const unlinked = await k.replay(id, { component: await fixture('messenger') });
+    expect(unlinked).toMatchObject({ identical: false, invocations: 0 });
+    expect(unlinked.divergence).toMatchObject({ invocation: 0, what: 'instance' });
+    expect(unlinked.divergence?.actual).toMatch(/^AOS_E_IMPORT_NOT_GRANTED: .*imports agentos:kernel\/ipc/);
   });
 
   it('checks only from..to, and refuses what cannot be replayed', async () => {

@@ -25,9 +25,10 @@ import type { AgentRuntime } from './agents/agent.js';
 import type { KernelOptions } from './api.js';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
+import type { Limits } from './base/limits.js';
 import { checkWhole } from './base/validate.js';
 import { readComponent } from './loader/loader.js';
-import { type Divergence, ReplayCursor } from './replay/cursor.js';
+import { type Divergence, type RecordedCall, ReplayCursor } from './replay/cursor.js';
 import { type Step, stepsOf } from './replay/steps.js';
 import type { JournalEntry } from './store/journal.js';
 import { type AgentRecord, emptyStats } from './store/process-table.js';
@@ -37,6 +38,8 @@ export interface ReplayOptions {
   from?: number;
   /** The last invocation replayed; default the last recorded. */
   to?: number;
+  /** Check only the latest `last` invocations (the earlier ones still run). */
+  last?: number;
   /** Replay on these bytes (a path or the bytes) instead of the recorded component. */
   component?: string | Uint8Array;
 }
@@ -48,6 +51,8 @@ export interface ReplayReport {
   /** Invocations replayed, and of them checked (within from..to). */
   invocations: number;
   checked: number;
+  /** Recorded invocations not replayed: ended from outside (deadline, lost worker, window budget). */
+  skipped: number;
   /** Hostcalls answered from the journal. */
   hostcalls: number;
   /** Of the recorded run: kernel-clock ms from the first invocation's start to the last outcome. */
@@ -68,10 +73,16 @@ export interface RecordedAgent {
 export interface Isolation {
   /** Opens a kernel with `options` (the class's own `open`). */
   open(options: KernelOptions): Promise<{ core: KernelAssembly; close(): Promise<void> }>;
-  /** The recording kernel's capabilities, their config, and a transpile cache to share. */
-  base: Pick<KernelOptions, 'capabilities' | 'config' | 'cacheDir' | 'logger'>;
-  /** Refuses bytes the signing policy would not load (other bytes given to replay on). */
-  admit(bytes: Uint8Array, what: string): Promise<void>;
+  /**
+   * The recording kernel's capabilities, their config, a transpile cache to share, and the
+   * options that decide how a call can end (its result and message bounds).
+   */
+  base: Pick<
+    KernelOptions,
+    'capabilities' | 'config' | 'cacheDir' | 'logger' | 'maxResultBytes' | 'maxMessageBytes'
+  >;
+  /** Refuses bytes the signing policy would not load (other bytes given to replay on); returns their world. */
+  admit(bytes: Uint8Array, what: string): Promise<string>;
 }
 
 /**
@@ -107,11 +118,15 @@ export async function replayAgent(
       capabilities: o.capabilities ?? [],
       ...(o.config === undefined ? {} : { config: o.config }),
       cacheDir: source.loader.cacheDir,
-      logger: source.services.logger,
+      // Its own lines, marked, and only errors: a replayed crash is not the agent crashing again.
+      logger: source.services.logger.child({ replay: id }, { level: 'error' }),
+      ...(o.maxResultBytes === undefined ? {} : { maxResultBytes: o.maxResultBytes }),
+      ...(o.maxMessageBytes === undefined ? {} : { maxMessageBytes: o.maxMessageBytes }),
     },
     admit: async (bytes, what) => {
       const info = await source.loader.inspect(bytes, what);
       source.policy.admit(bytes, info.digest, info.manifest, what);
+      return info.world;
     },
   };
   const entries = [...source.journalStore.entries(id)];
@@ -127,16 +142,30 @@ export async function replayRecorded(
   const t0 = performance.now();
   if (options.from !== undefined) checkWhole(options.from, 'from');
   if (options.to !== undefined) checkWhole(options.to, 'to');
+  if (options.last !== undefined) checkWhole(options.last, 'last');
   // The journal is read (and refused, if it cannot be replayed) before a kernel is opened.
-  stepsOf(recordedAgent.entries, recordedAgent.record.id);
-  const { from, to } = options;
+  const { invocations, spawn } = stepsOf(recordedAgent.entries, recordedAgent.record.id);
+  const to = options.to;
+  if (options.from !== undefined && to !== undefined && options.from > to)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `from (${options.from}) is after to (${to})`);
+  if (options.from !== undefined && options.from > Math.max(1, invocations))
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `from (${options.from}) is past the last recorded invocation (${invocations})`,
+    );
+  const latest = options.last === undefined ? undefined : Math.max(1, (to ?? invocations) - options.last + 1);
+  const from = latest === undefined ? options.from : Math.max(options.from ?? 1, latest);
   const other = options.component === undefined ? undefined : await bytesOf(options.component);
   // Other bytes run only if the signing policy would load them.
-  if (other)
-    await iso.admit(
-      other,
-      typeof options.component === 'string' ? options.component : 'the component to replay on',
-    );
+  if (other) {
+    const what = typeof options.component === 'string' ? options.component : 'the component to replay on';
+    const world = await iso.admit(other, what);
+    if (world !== spawn.world)
+      throw new AgentOSError(
+        'AOS_E_WRONG_WORLD',
+        `${what} is of the ${world} world; ${recordedAgent.record.id} ran as ${spawn.world}`,
+      );
+  }
   const bytesFor = (digest: string): Uint8Array => other ?? recordedAgent.bytes(digest);
 
   const range = { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
@@ -178,33 +207,70 @@ export async function replayIn(
     identical: true,
     invocations: 0,
     checked: 0,
+    skipped: 0,
     hostcalls: 0,
     recordedMs: recordedSpan(recorded.steps, to),
     replayMs: 0,
   };
   const cursor = new ReplayCursor();
-  const agent = await place(core, rec, recorded.spawn, bytesFor(recorded.spawn.digest), cursor);
-  let pending: JournalEntry[] = []; // a start's calls, made with the next invocation
+  const fail = (invocation: number, e: unknown): ReplayReport => {
+    if (!(e instanceof AgentOSError)) throw e;
+    report.identical = false;
+    report.divergence = {
+      invocation,
+      what: 'instance',
+      expected: 'the component links with the recorded grants',
+      actual: `${e.code}: ${e.message}`,
+    };
+    report.replayMs = Math.round(performance.now() - t0);
+    return report;
+  };
+  let agent: AgentRuntime;
+  try {
+    agent = await place(core, rec, recorded.spawn, bytesFor(recorded.spawn.digest), cursor);
+  } catch (e) {
+    return fail(0, e);
+  }
+  let pending: RecordedCall[] | null = null; // a start's calls, made with the next invocation
   const [first, ...rest] = recorded.steps;
   if (first?.t !== 'start')
     throw new AgentOSError('AOS_E_REPLAY', `the journal of ${id} has no first instance start`);
   cursor.expect(first.calls, 0);
   const err = await core.executor.startFirst(agent, 'spawn');
-  let diverged = check(cursor, report) ?? (err ? startDiverged(err.message) : undefined);
+  let diverged = check(cursor, report) ?? startedAsRecorded(err, recorded.initFailed);
   for (const step of rest) {
     if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
     if (step.t === 'start') {
       core.executor.release(agent); // the recorded run started a new instance here
       pending = step.calls;
+    } else if (step.t === 'settings') {
+      const { limits, priority, weight } = step.entry;
+      Object.assign(agent.record, { limits: timeless(limits), priority, weight });
     } else if (step.t === 'upgrade') {
-      await switchTo(core, agent, bytesFor(step.entry.digest), step.entry.grants);
+      try {
+        await switchTo(core, agent, bytesFor(step.entry.digest), step.entry.grants);
+      } catch (e) {
+        return fail(report.invocations + 1, e);
+      }
+    } else if (step.outcome.cut) {
+      // Ended from outside (deadline, lost worker, window budget): it would not end so again.
+      // Its instance was discarded; the recorded run's next start says so too.
+      core.executor.release(agent);
+      pending = null;
+      report.skipped += 1;
     } else {
-      cursor.expect([...pending, ...step.calls] as never, step.invocation);
-      pending = [];
+      cursor.expect([...(pending ?? []), ...step.calls], step.invocation);
+      pending = null;
       diverged = await invoke(core, agent, cursor, step, report);
       report.invocations += 1;
       if (step.invocation >= from && !diverged) report.checked += 1;
     }
+  }
+  // A start after the last invocation (an upgrade's init): its calls are checked too.
+  if (!diverged && pending && to === recorded.invocations) {
+    cursor.expect(pending, report.invocations + 1);
+    const late = await core.executor.startFirst(agent, 'upgrade');
+    diverged = check(cursor, report) ?? startedAsRecorded(late, undefined);
   }
   if (diverged) {
     report.identical = false;
@@ -250,6 +316,10 @@ async function place(
     grants: spawn.grants,
     config: spawn.config,
     seed: spawn.seed,
+    // The limits it ran under (journals written before they were recorded: its current ones).
+    limits: timeless(spawn.limits ?? live.limits),
+    priority: spawn.priority ?? live.priority,
+    weight: spawn.weight ?? live.weight,
     state: 'ready',
     restart: 'on-message',
     generation: 0,
@@ -285,12 +355,23 @@ async function switchTo(
   agent.component = loaded;
 }
 
-const startDiverged = (message: string): Divergence => ({
-  invocation: 0,
-  what: 'instance',
-  expected: 'the instance starts (init succeeds)',
-  actual: message,
-});
+/** A divergence unless the instance started as the recorded one did (or failed with the same error). */
+function startedAsRecorded(
+  err: AgentOSError | null,
+  recordedFailure: string | undefined,
+): Divergence | undefined {
+  if (!err && recordedFailure === undefined) return undefined;
+  if (err && err.message === recordedFailure) return undefined;
+  return {
+    invocation: 0,
+    what: 'instance',
+    expected:
+      recordedFailure === undefined
+        ? 'the instance starts (init succeeds)'
+        : `init fails: ${recordedFailure}`,
+    actual: err ? err.message : 'the instance starts (init succeeds)',
+  };
+}
 
 /** The cursor's divergence, or the recorded calls the replay did not make. */
 function check(cursor: ReplayCursor, report: ReplayReport): Divergence | undefined {
@@ -309,6 +390,18 @@ function check(cursor: ReplayCursor, report: ReplayReport): Divergence | undefin
   };
 }
 
+/**
+ * The limits a replay runs under: the recorded ones less those measured against the wall clock
+ * (the fuel window, the deadline), which a replay's pace would trip where the recorded run did
+ * not. Where they ended a recorded call, that call is skipped (its outcome is marked `cut`).
+ */
+function timeless(limits: Limits): Limits {
+  return { ...limits, fuel: { ...limits.fuel, perSecond: null }, deadlineMs: null };
+}
+
+/** How long one replayed invocation may take before the replay gives up on it. */
+const STUCK_MS = 60_000;
+
 /** Delivers the recorded message again, waits for its outcome, and compares it with the record. */
 async function invoke(
   core: KernelAssembly,
@@ -324,25 +417,39 @@ async function invoke(
   core.journalStore.tap = (who, r) => {
     if (who === agent.id && r.t === 'outcome' && r.messageId === id) got = { ...r, seq: -1 };
   };
+  // The recorded run delivered it, so the agent took messages then: a suspension the replay
+  // reproduced (a lifetime budget spent) was lifted in the recorded run before it.
+  if (agent.record.state === 'suspended' || agent.record.state === 'crashed') agent.record.state = 'ready';
   const settled = agent.outcome(id, { timers: core.services.timers, external: false }).then(
-    () => {},
-    () => {},
+    () => true,
+    () => true,
   );
   core.bus.deliverStored(agent.id, message);
-  await settled;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ran = await Promise.race([
+    settled,
+    new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), STUCK_MS);
+    }),
+  ]);
+  clearTimeout(timer);
   core.journalStore.tap = null;
   const diverged = check(cursor, report);
   if (diverged) return diverged;
   const want = step.outcome;
   const at = { invocation: step.invocation, seq: want.seq };
-  if (!got) return { ...at, what: 'outcome', expected: `${want.result} ${want.value}`, actual: 'no outcome' };
-  if (got.result !== want.result || got.value !== want.value)
+  if (!ran)
     return {
       ...at,
       what: 'outcome',
-      expected: `${want.result} ${want.value}`,
-      actual: `${got.result} ${got.value}`,
+      expected: 'the invocation runs',
+      actual: `it did not run within ${STUCK_MS / 1000} s`,
     };
+  const shown = (o: { result: string; value: string }): string =>
+    `${o.result} ${o.value.length > 300 ? `${o.value.slice(0, 300)}…` : o.value}`;
+  if (!got) return { ...at, what: 'outcome', expected: shown(want), actual: 'no outcome' };
+  if (got.result !== want.result || got.value !== want.value)
+    return { ...at, what: 'outcome', expected: shown(want), actual: shown(got) };
   if (got.fuel !== want.fuel)
     return { ...at, what: 'fuel', expected: String(want.fuel), actual: String(got.fuel) };
   return undefined;

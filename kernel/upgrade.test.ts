@@ -43,13 +43,21 @@ describe('kernel.upgrade', () => {
     const before = k.inspect(id);
 
     const events = k.events({ prefixes: ['agent.upgraded'] });
-    expect(await k.upgrade(id)).toEqual({ id, from: '1.0.0', to: '2.0.0', upgraded: true });
+    // Its recorded run, replayed on echo's code, goes otherwise: refused, nothing changed.
+    expect(await codeOf(k.upgrade(id))).toMatch(
+      /^AOS_E_REPLAY_DIVERGED: .*diverges on counter@2\.0\.0 at invocation 0, hostcall 0 .*nothing changed/,
+    );
+    expect(k.inspect(id).digest).toBe(before.digest);
+    expect(await k.send(id, { by: 1 })).toEqual({ count: 4 });
+    const forced = await k.upgrade(id, undefined, { force: true });
+    expect(forced).toMatchObject({ id, from: '1.0.0', to: '2.0.0', upgraded: true });
+    expect(forced.replay).toMatchObject({ identical: false, divergence: { what: 'extra-hostcall' } });
     expect(await k.send(id, { text: 'new code' })).toMatchObject({ text: 'new code' });
     const after = k.inspect(id);
     expect(after.provenance).toMatchObject({ name: 'counter', version: '2.0.0', granted: GRANTS });
     expect(after.digest).not.toBe(before.digest);
     expect(after.grants).toEqual(['log']); // echo requests log alone
-    expect(after.stats.invocations).toBe(before.stats.invocations + 1);
+    expect(after.stats.invocations).toBe(before.stats.invocations + 2);
     expect((await events.next()).value).toMatchObject({
       kind: 'agent.upgraded',
       agent: id,
@@ -62,8 +70,8 @@ describe('kernel.upgrade', () => {
     expect(await k.upgrade(id)).toMatchObject({ upgraded: false }); // already current
 
     // Back to 1.x by range: the count it kept in working memory goes on.
-    expect(await k.upgrade(id, 'counter@^1')).toMatchObject({ from: '2.0.0', to: '1.0.0' });
-    expect(await k.send(id, { by: 1 })).toEqual({ count: 4 });
+    expect(await k.upgrade(id, 'counter@^1', { force: true })).toMatchObject({ from: '2.0.0', to: '1.0.0' });
+    expect(await k.send(id, { by: 1 })).toEqual({ count: 5 });
     expect(k.inspect(id).grants).toEqual(GRANTS);
   });
 
@@ -73,7 +81,7 @@ describe('kernel.upgrade', () => {
     const id = await k.spawn('counter', { grants: GRANTS });
     await k.catalog.update(await asCounter(await sample('echo'), '2.0.0'));
     const early = Array.from({ length: 20 }, (_, i) => k.send(id, { by: 1, i }));
-    const upgraded = k.upgrade(id);
+    const upgraded = k.upgrade(id, undefined, { check: false });
     const late = Array.from({ length: 20 }, (_, i) => k.send(id, { by: 1, i: 20 + i }));
     await upgraded;
     const answers = await Promise.all([...early, ...late]);
@@ -92,7 +100,9 @@ describe('kernel.upgrade', () => {
     const id = await k.spawn('counter', { grants: GRANTS, config: { throwInit: 'not this one' } });
     expect(await k.send(id, {})).toEqual({ count: 1 });
     await k.catalog.install(await asCounter(await fixture('thrower'), '3.0.0'));
-    expect(await codeOf(k.upgrade(id, 'counter@3'))).toMatch(/^AOS_E_AGENT_CRASHED: .*not this one/);
+    expect(await codeOf(k.upgrade(id, 'counter@3', { check: false }))).toMatch(
+      /^AOS_E_AGENT_CRASHED: .*not this one/,
+    );
     expect(k.inspect(id).provenance).toMatchObject({ version: '1.0.0' });
     expect(await k.send(id, {})).toEqual({ count: 2 });
 
@@ -103,7 +113,7 @@ describe('kernel.upgrade', () => {
     await k.catalog.install(await sample('echo'));
     expect(await code(k.upgrade(id, 'echo'))).toBe('AOS_E_BAD_ARGUMENT');
     expect(await code(k.upgrade(id, 'counter@9'))).toBe('AOS_E_NOT_INSTALLED');
-    expect(await code(k.upgrade(id, '../counter'))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(k.upgrade(id, '../counter'))).toBe('AOS_E_COMPONENT_NOT_FOUND'); // a file's name
     expect(await code(k.upgrade('counter-000000'))).toBe('AOS_E_AGENT_NOT_FOUND');
     await k.terminate(id);
     expect(await code(k.upgrade(id))).toBe('AOS_E_AGENT_TERMINATED');
@@ -122,8 +132,14 @@ describe('kernel.upgrade', () => {
     const callee = await k.spawn('messenger@1', { grants: ['ipc'], name: 'callee' });
     const caller = await k.spawn('messenger@1', { grants: ['ipc'], name: 'caller' });
     const call = k.send(caller, { op: 'call', to: callee, kind: 'task', body: 21, timeoutMs: 0 });
+    // The same code as a new version: its recorded run replays cleanly on it.
     const upgraded = k.upgrade(callee, 'messenger@2');
-    expect(await upgraded).toMatchObject({ from: '1.0.0', to: '2.0.0', upgraded: true });
+    expect(await upgraded).toMatchObject({
+      from: '1.0.0',
+      to: '2.0.0',
+      upgraded: true,
+      replay: { identical: true },
+    });
     expect(await call).toEqual({ ok: { doubled: 42 } });
   });
 
@@ -138,13 +154,13 @@ describe('kernel.upgrade', () => {
       );
     // Before the new version is even checked.
     const early = await k.spawn('counter@1', { grants: GRANTS });
-    const first = outcome(k.upgrade(early, 'counter@2'));
+    const first = outcome(k.upgrade(early, 'counter@2', { check: false }));
     await k.terminate(early);
     expect(await first).toBe('AOS_E_AGENT_TERMINATED');
     expect((await k.journal(early)).some((e) => e.t === 'upgrade')).toBe(false);
     // While the new instance starts (the agent is busy with its init).
     const late = await k.spawn('counter@1', { grants: GRANTS });
-    const second = outcome(k.upgrade(late, 'counter@2'));
+    const second = outcome(k.upgrade(late, 'counter@2', { check: false }));
     while (!k.inspect(late).busy) await new Promise((r) => setImmediate(r));
     await k.terminate(late);
     expect(await second).toBe('AOS_E_AGENT_TERMINATED');
@@ -154,13 +170,41 @@ describe('kernel.upgrade', () => {
     }
   });
 
+  it('upgrades from a component file, the same checks first', async () => {
+    const k = await openKernel();
+    await k.catalog.install(await sample('counter'));
+    const id = await k.spawn('counter', { grants: GRANTS });
+    await k.send(id, { by: 3 });
+    // The counter's own code, re-signed as 1.1.0 and written to a file: it replays cleanly.
+    const counter = readFileSync(await sample('counter'));
+    const file = join(tempHome(), 'counter-1.1.0.wasm');
+    writeFileSync(
+      file,
+      signedForTests(withoutCustomSections(counter, [SIGNATURE_SECTION], 'counter'), {
+        ...readManifest(counter, 'counter')!,
+        version: '1.1.0',
+      }),
+    );
+    expect(await k.upgrade(id, file)).toMatchObject({
+      from: '1.0.0',
+      to: '1.1.0',
+      replay: { identical: true, invocations: 1, checked: 1 },
+    });
+    expect(await k.send(id, { by: 1 })).toEqual({ count: 4 });
+    // Another component's file is another name.
+    expect(await codeOf(k.upgrade(id, await sample('echo')))).toMatch(
+      /^AOS_E_BAD_ARGUMENT: .*runs counter; .* is echo/,
+    );
+    expect(await code(k.upgrade(id, file, { recent: -1 }))).toBe('AOS_E_BAD_ARGUMENT');
+  });
+
   it('an upgraded agent restarts on its new version', async () => {
     const home = tempHome();
     const k = await openKernel({ home });
     await k.catalog.install(await sample('counter'));
     const id = await k.spawn('counter', { grants: GRANTS });
     await k.catalog.update(await asCounter(await sample('echo'), '2.0.0'));
-    await k.upgrade(id);
+    await k.upgrade(id, undefined, { force: true });
     await k.close();
     const again = await openKernel({ home });
     expect(await again.send(id, { text: 'still new' })).toMatchObject({ text: 'still new' });

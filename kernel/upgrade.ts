@@ -14,10 +14,14 @@
  * await kernel.upgrade(id);                    // { from: '1.2.0', to: '1.3.0', upgraded: true }
  * await kernel.upgrade(id, 'text-stats@1.2');  // back, by range
  */
+
+import { existsSync } from 'node:fs';
 import { type AgentRuntime, terminated } from './agents/agent.js';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
+import { checkWhole } from './base/validate.js';
 import { REF } from './catalog/catalog.js';
+import type { ReplayReport } from './replay.js';
 import { checkSpawn, type SpawnChecks } from './spawn-options.js';
 import type { AgentRecord } from './store/process-table.js';
 
@@ -28,6 +32,8 @@ export interface Upgraded {
   to: string;
   /** False when the agent already ran that version: nothing changed. */
   upgraded: boolean;
+  /** The replay of its recorded run on the new version (absent with `check: false`). */
+  replay?: ReplayReport;
 }
 
 /** The parts of a record an upgrade changes, and restores when the new version fails. */
@@ -41,38 +47,65 @@ const swapped = (r: AgentRecord): Swapped => ({
 
 const versionOf = (r: AgentRecord): string => r.provenance?.version ?? r.digest.slice(0, 12);
 
-/** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_NOT_INSTALLED, AOS_E_WRONG_WORLD, AOS_E_BAD_STATE, spawn's refusals, the new version's init error */
+export interface UpgradeOptions {
+  /**
+   * Replay the agent's recorded run on the new version first, and switch only if it behaves
+   * the same (default true): AOS_E_REPLAY_DIVERGED otherwise, nothing changed.
+   */
+  check?: boolean;
+  /** How many of the latest invocations the replay checks (default 100; the earlier ones still run). */
+  recent?: number;
+  /** Switch even when the replay diverges (the report is returned). */
+  force?: boolean;
+}
+
+/** Replays the agent's run on `component`, checking its last `last` invocations. */
+export type ReplayOn = (component: Uint8Array, last: number) => Promise<ReplayReport>;
+
+/** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_NOT_INSTALLED, AOS_E_WRONG_WORLD, AOS_E_BAD_STATE, AOS_E_REPLAY_DIVERGED, spawn's refusals, the new version's init error */
 export async function upgradeAgent(
   core: KernelAssembly,
   checks: SpawnChecks,
+  replayOn: ReplayOn,
   id: string,
   to?: string,
+  options: UpgradeOptions = {},
 ): Promise<Upgraded> {
   core.check();
   const agent = core.agents.get(id);
   agent.assertLive();
+  if (typeof options !== 'object' || options === null)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'upgrade options must be an object');
+  if (options.recent !== undefined) checkWhole(options.recent, 'recent');
   const rec = agent.record;
   const name = rec.provenance?.name;
-  if (to !== undefined && (typeof to !== 'string' || !REF.test(to)))
+  if (to !== undefined && (typeof to !== 'string' || to === ''))
     throw new AgentOSError(
       'AOS_E_BAD_ARGUMENT',
-      `upgrade takes name or name@range, got ${JSON.stringify(to)}`,
+      `upgrade takes name, name@range or a component file, got ${JSON.stringify(to)}`,
     );
-  const ref = to ?? name;
-  if (!ref)
-    throw new AgentOSError(
-      'AOS_E_BAD_ARGUMENT',
-      `${id} was spawned from a component without a manifest; name the version to upgrade to (name@range)`,
-    );
-  if (name && REF.exec(ref)![1] !== name)
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${id} runs ${name}; it cannot be upgraded to ${ref}`);
-  const entry = core.catalog.resolve(ref);
-  if (entry.digest === rec.digest) return { id, from: entry.version, to: entry.version, upgraded: false };
+  // A component file, or an installed version (`name`, `name@range`).
+  const file = to !== undefined && (!REF.test(to) || existsSync(to));
+  let target: string;
+  if (file) target = to;
+  else {
+    const ref = to ?? name;
+    if (!ref)
+      throw new AgentOSError(
+        'AOS_E_BAD_ARGUMENT',
+        `${id} was spawned from a component without a manifest; name the version to upgrade to (name@range, or a file)`,
+      );
+    if (name && REF.exec(ref)![1] !== name)
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${id} runs ${name}; it cannot be upgraded to ${ref}`);
+    const entry = core.catalog.resolve(ref);
+    if (entry.digest === rec.digest) return { id, from: entry.version, to: entry.version, upgraded: false };
+    target = `${entry.name}@${entry.version}`;
+  }
   if (agent.held) throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded already`, { agent: id });
 
   // Every check of a spawn, on the agent's own settings; nothing changes if one fails.
   const c = await checkSpawn(
-    `${entry.name}@${entry.version}`,
+    target,
     {
       grants: rec.provenance?.granted ?? rec.grants,
       config: JSON.parse(rec.config),
@@ -84,6 +117,12 @@ export async function upgradeAgent(
     },
     checks,
   );
+  if (file && name && c.info.manifest?.name !== name)
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `${id} runs ${name}; ${to} is ${c.info.manifest ? c.info.manifest.name : 'a component without a manifest'}`,
+    );
+  if (c.info.digest === rec.digest) return { id, from: versionOf(rec), to: versionOf(rec), upgraded: false };
   if (c.info.world !== rec.world)
     throw new AgentOSError(
       'AOS_E_WRONG_WORLD',
@@ -91,6 +130,18 @@ export async function upgradeAgent(
     );
   const loaded = core.loader.load(c.info, c.bytes);
   await loaded;
+  // The recorded run, replayed on the new version in an isolated kernel: does it behave the same?
+  let replay: ReplayReport | undefined;
+  if (options.check !== false) {
+    replay = await replayOn(c.bytes, options.recent ?? 100);
+    const d = replay.divergence;
+    if (d && !options.force)
+      throw new AgentOSError(
+        'AOS_E_REPLAY_DIVERGED',
+        `${id}'s recorded run diverges on ${c.what} at invocation ${d.invocation}${d.hostcall === undefined ? '' : `, hostcall ${d.hostcall}`} (${d.what}: recorded ${d.expected}, now ${d.actual}); nothing changed (force to switch anyway)`,
+        { agent: id, ...d },
+      );
+  }
   core.check();
   if (agent.held) throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded already`, { agent: id });
 
@@ -132,7 +183,7 @@ export async function upgradeAgent(
     }
     core.agents.save(agent);
     core.eventLog.emit('agent.upgraded', id, { from, to: versionOf(rec), digest: rec.digest });
-    return { id, from, to: versionOf(rec), upgraded: true };
+    return { id, from, to: versionOf(rec), upgraded: true, ...(replay ? { replay } : {}) };
   } finally {
     agent.held = false;
     core.executor.wake(agent);

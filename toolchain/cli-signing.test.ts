@@ -134,8 +134,18 @@ describe('agentos CLI: signing and the catalog', () => {
       }),
     );
     expect((await agentos(['update', v2, '--home', home])).code).toBe(0);
-    const up = await agentos(['upgrade', id, '--home', home]);
-    expect(JSON.parse(up.stdout)).toEqual({ id, from: '1.0.0', to: '2.0.0', upgraded: true });
+    // echo's code does not replay the counter's run: refused unless forced.
+    const refused = await agentos(['upgrade', id, '--home', home]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^AOS_E_REPLAY_DIVERGED: .*nothing changed \(force to switch anyway\)/);
+    const up = await agentos(['upgrade', id, '--force', '--home', home]);
+    expect(JSON.parse(up.stdout)).toMatchObject({
+      id,
+      from: '1.0.0',
+      to: '2.0.0',
+      upgraded: true,
+      replay: { identical: false },
+    });
     const sent = await agentos(['send', id, '--message', '{"text":"v2"}', '--home', home]);
     expect(JSON.parse(sent.stdout)).toMatchObject({ text: 'v2' });
     const bad = await agentos(['upgrade', id, 'echo', '--home', home]);

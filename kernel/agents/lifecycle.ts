@@ -58,6 +58,8 @@ export class Lifecycle {
     const priority = settings.priority === undefined ? rec.priority : checkPriority(settings.priority);
     const weight = settings.weight === undefined ? rec.weight : checkWeight(settings.weight);
     Object.assign(rec, { limits, priority, weight, updatedAt: this.deps.now() });
+    // Journaled, so a replay runs each invocation under the limits it ran under.
+    this.deps.journal.append(rec.id, { t: 'settings', at: rec.updatedAt, limits, priority, weight });
     this.deps.agents.save(agent);
   }
 }

@@ -311,5 +311,11 @@ export function lostResult(
     };
   }
   const why = e instanceof AgentOSError ? e.toString() : `worker lost: ${(e as Error)?.message ?? e}`;
-  return { kind: 'crash', message: why, ...base };
+  // Its worker went away: the call was cut short, not ended by what it computed.
+  return {
+    kind: 'crash',
+    message: why,
+    ...base,
+    ...(e instanceof AgentOSError ? {} : { details: { lost: true } }),
+  };
 }

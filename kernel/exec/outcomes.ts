@@ -193,6 +193,7 @@ export class Outcomes {
           value,
           us: r.us,
           fuel: r.fuel,
+          ...(kind === 'window' ? { cut: true as const } : {}),
         });
         rec.lastError = { code: err.code, message: err.message, at };
         this.deps.persist(agent);
@@ -221,7 +222,18 @@ export class Outcomes {
     const rec = agent.record;
     const at = this.deps.now();
     const { us, fuel } = usage;
-    this.deps.journal.append(rec.id, { t: 'outcome', at, messageId: message.id, result, value, us, fuel });
+    const d = error.details as { lost?: boolean; budgetKind?: string } | undefined;
+    const cut = error.code === 'AOS_E_DEADLINE' || d?.lost === true || d?.budgetKind === 'window';
+    this.deps.journal.append(rec.id, {
+      t: 'outcome',
+      at,
+      messageId: message.id,
+      result,
+      value,
+      us,
+      fuel,
+      ...(cut ? { cut: true as const } : {}),
+    });
     if (result === 'crash') {
       rec.stats.crashes += 1;
       rec.state = rec.state === 'terminated' || rec.state === 'suspended' ? rec.state : 'crashed';

@@ -27,13 +27,16 @@ export type Step =
       calls: RecordedCall[];
       outcome: Of<'outcome'>;
     }
-  | { t: 'upgrade'; entry: Of<'upgrade'> };
+  | { t: 'upgrade'; entry: Of<'upgrade'> }
+  | { t: 'settings'; entry: Of<'settings'> };
 
 export interface Recorded {
   spawn: Of<'spawn'>;
   steps: Step[];
   /** Invocations that ran (what `--to` counts). */
   invocations: number;
+  /** Why the first instance start failed (its init), when it did: the spawn was refused. */
+  initFailed?: string;
 }
 
 /** @throws AgentOSError AOS_E_REPLAY when the journal does not start at the agent's spawn */
@@ -49,6 +52,7 @@ export function stepsOf(entries: readonly JournalEntry[], agent: string): Record
   let open: { entry: Of<'invoke'>; calls: RecordedCall[] } | null = null;
   let calls: RecordedCall[] | null = null; // where hostcalls go now
   let invocation = 0;
+  let initFailed: string | undefined;
   for (const e of entries.slice(1)) {
     switch (e.t) {
       case 'instance': {
@@ -78,9 +82,17 @@ export function stepsOf(entries: readonly JournalEntry[], agent: string): Record
         calls = null;
         steps.push({ t: 'upgrade', entry: e });
         break;
+      case 'settings':
+        steps.push({ t: 'settings', entry: e });
+        break;
+      case 'lifecycle':
+        // A spawn whose init failed ends right after its first start.
+        if (e.op === 'terminate' && invocation === 0 && steps.length === 1 && steps[0]!.t === 'start')
+          initFailed = e.detail ?? '';
+        break;
       default:
         break;
     }
   }
-  return { spawn, steps, invocations: invocation };
+  return { spawn, steps, invocations: invocation, ...(initFailed === undefined ? {} : { initFailed }) };
 }

@@ -10,6 +10,7 @@
  * for (const e of j.read('echo-1a2b3c')) console.log(e.seq, e.t);
  */
 import type { Database } from 'lmdb';
+import type { Limits, Priority } from '../base/limits.js';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { StoredMessage } from './message.js';
 import type { Store } from './store.js';
@@ -24,6 +25,10 @@ export type JournalRecord =
       grants: string[];
       config: string;
       seed: string;
+      /** The agent's limits, priority and weight at spawn (absent in journals written before). */
+      limits?: Limits;
+      priority?: Priority;
+      weight?: number;
     }
   | { t: 'instance'; at: number; generation: number; reason: string }
   | { t: 'invoke'; at: number; message: StoredMessage }
@@ -53,10 +58,18 @@ export type JournalRecord =
       /** The outcome JSON (ok), the error variant (error) or the crash message. */
       value: string;
       us: number;
-      /** Fuel the call used: the same inputs use the same fuel, so a replay (to come) can check it. */
+      /** Fuel the call used: the same inputs use the same fuel, so a replay can check it. */
       fuel: number;
+      /**
+       * Set when something outside the guest's computation ended the call: its deadline (or the
+       * watchdog), its worker thread dying, or the fuel window budget. It would not end the same
+       * way again, so a replay skips it (the instance it ran on was discarded).
+       */
+      cut?: true;
     }
   | { t: 'lifecycle'; at: number; op: string; detail?: string }
+  /** New limits, priority or weight (kernel.configure), from the next invocation on. */
+  | { t: 'settings'; at: number; limits: Limits; priority: Priority; weight: number }
   /** From here on the agent runs component `digest` (kernel.upgrade), with `grants`. */
   | { t: 'upgrade'; at: number; digest: string; from: string; grants: string[]; version?: string };
 

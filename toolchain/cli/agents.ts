@@ -81,9 +81,12 @@ export const lifecycle: Command = async (v, p) => {
   );
 };
 
-/** `agentos upgrade <agent-id> [name@range]`: onto the catalog's current version, or the one named. */
+/**
+ * `agentos upgrade <agent-id> [name@range | file.wasm] [--force]`: onto the catalog's current
+ * version, or the one named, once its recorded run replays the same on it (`--force`: anyway).
+ */
 export const upgrade: Command = async (v, p) => {
   const id = need(p, 1, 'the agent id');
   const to = p[2];
-  return withKernel(v, async (k) => print(await k.upgrade(id, to)), true);
+  return withKernel(v, async (k) => print(await k.upgrade(id, to, { force: v.force === true })), true);
 };
