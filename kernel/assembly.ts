@@ -36,6 +36,7 @@ import { DeadLetters } from './store/dead-letters.js';
 import { EventHub } from './store/events.js';
 import { Journal } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
+import { OutsideResults } from './store/outside-results.js';
 import { type AgentRecord, type AgentState, ProcessTable } from './store/process-table.js';
 import type { Store } from './store/store.js';
 
@@ -45,6 +46,7 @@ export class KernelAssembly {
   readonly agents: Agents;
   readonly bus: Bus;
   readonly deadLetterQueue: DeadLetters;
+  readonly outsideResults: OutsideResults;
   readonly eventLog: EventHub;
   closed = false;
   pool!: WorkerPool;
@@ -111,7 +113,8 @@ export class KernelAssembly {
     this.bus = bus;
     this.services = { ...base, bus, events: this.eventLog };
     this.deadLetterQueue = new DeadLetters(store);
-    const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now);
+    this.outsideResults = new OutsideResults(store);
+    const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now, this.outsideResults);
     this.links = new WorkerLinks(
       dispatcher,
       (t) => this.executor?.ownerOf(t),
@@ -176,12 +179,13 @@ export class KernelAssembly {
       logger: this.services.logger,
       now,
       persist: (a) => this.agents.save(a, true),
-      forget: (a) => this.capabilities.drop(a.id),
+      forget: (a) => this.forget(a.id),
       paused: !deliver,
       scheduler,
       slice,
       batch,
       deadLetters: this.deadLetterQueue,
+      outside: this.outsideResults,
       events: this.eventLog,
       attempts,
       backoffMs,
@@ -217,6 +221,12 @@ export class KernelAssembly {
     else this.services.logger.warn({ thread: slot.thread, agents: [...slot.residents] }, 'worker lost');
   }
 
+  /** A terminated agent is gone: its capabilities and its kept outside results forget it. */
+  forget(id: string): void {
+    this.capabilities.drop(id);
+    this.outsideResults.forgetAgent(id);
+  }
+
   check(): void {
     if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
   }
@@ -236,7 +246,7 @@ export class KernelAssembly {
     this.journalStore.append(rec.id, { t: 'lifecycle', at, op: 'terminate', detail: why });
     this.mailboxes.drop(rec.id, this.mailboxes.pending(rec.id));
     this.processes.put(rec);
-    this.capabilities.drop(rec.id);
+    this.forget(rec.id);
     this.eventLog.emit('agent.terminated', rec.id, {});
   }
 

@@ -344,7 +344,7 @@ export class Kernel {
     // forget the agent (its working memory, its subscriptions): its last call may still write.
     if (!agent.busy) {
       this.core.executor.release(agent);
-      this.core.capabilities.drop(id);
+      this.core.forget(id);
     }
   }
 

@@ -23,10 +23,14 @@ import type { AgentRuntime } from '../agents/agent.js';
 import { TokenBucket } from '../agents/rate-limit.js';
 import { GuestError } from '../base/errors.js';
 import { type Served, Status } from '../bridge/channel.js';
-import { decodeValue } from '../bridge/codec.js';
+import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { HostcallEntry, HostcallTable } from '../hostcall/linker.js';
 import { WithNote } from '../sdk/capability.js';
 import type { Journal, JournalRecord } from '../store/journal.js';
+import type { OutsideResults } from '../store/outside-results.js';
+
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 
 interface InFlight {
   agent: AgentRuntime;
@@ -56,6 +60,7 @@ export class Dispatcher {
     private readonly journal: Journal,
     private readonly logger: Logger,
     private readonly now: () => number,
+    private readonly outside: OutsideResults,
   ) {
     this.spans = logger.isLevelEnabled('debug');
   }
@@ -78,7 +83,7 @@ export class Dispatcher {
         };
         // A replay answers from the recorded journal: no capability runs.
         if (agent.replay) return done(agent.replay.answer(entry.span, request));
-        const served = this.serve(agent, entry, args);
+        const served = this.outsideCall(agent, entry, args, request) ?? this.serve(agent, entry, args);
         return served instanceof Promise ? served.then(done) : done(served);
       },
       result: (response, status) => {
@@ -138,6 +143,48 @@ export class Dispatcher {
   private record(agent: AgentRuntime, r: JournalRecord): void {
     if (agent.txn) agent.txn.records.push(r);
     else this.journal.append(agent.id, r);
+  }
+
+  /**
+   * A call of an `outside` function within an invocation: the answer kept from an earlier run of
+   * the same message (same place, same function, same arguments), or the call made now and its
+   * answer kept on disk before the guest gets it. Null for any other call.
+   */
+  private outsideCall(
+    agent: AgentRuntime,
+    entry: HostcallEntry,
+    args: unknown[],
+    request: Uint8Array,
+  ): Served | Promise<Served> | null {
+    if (!entry.capability.outside?.includes(entry.fn)) return null;
+    const records = agent.txn?.records;
+    const first = records?.[0];
+    if (!records || first?.t !== 'invoke') return null; // init runs no message: not covered
+    const message = first.message.id;
+    const index = records.reduce((n, r) => n + (r.t === 'hostcall' ? 1 : 0), 0);
+    const kept = this.outside.get(agent.id, message, index);
+    if (kept && kept.fn === entry.span && equalBytes(kept.args, request)) {
+      this.logger.info(
+        { agent: agent.id, span: entry.span, message },
+        'answered from the result kept of an earlier run',
+      );
+      return { status: kept.status as Status, value: decodeValue(kept.result) };
+    }
+    const keep = async (s: Served): Promise<Served> => {
+      // A kernel fault is no answer the guest acts on: nothing to keep.
+      if (s.status !== Status.Fault) {
+        const result = encodeToBytes(s.value);
+        await this.outside.put(agent.id, message, index, {
+          fn: entry.span,
+          args: request,
+          status: s.status,
+          result,
+        });
+      }
+      return s;
+    };
+    const served = this.serve(agent, entry, args);
+    return served instanceof Promise ? served.then(keep) : keep(served);
   }
 
   /** The agent's worker command ended: capabilities take back what they granted for it. */

@@ -21,6 +21,7 @@ import type { EventHub } from '../store/events.js';
 import type { Journal } from '../store/journal.js';
 import type { Mailboxes } from '../store/mailbox.js';
 import type { StoredMessage } from '../store/message.js';
+import type { OutsideResults } from '../store/outside-results.js';
 import type { TaskResult } from '../worker/protocol.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
@@ -41,6 +42,8 @@ export interface OutcomeDeps {
   /** Suspends an agent whose lifetime fuel is spent (a lifecycle change, saved at once). */
   suspend: (agent: AgentRuntime, why: AgentOSError) => void;
   deadLetters: DeadLetters;
+  /** Results of calls that reached outside, kept until their message's outcome is final. */
+  outside: OutsideResults;
   events: EventHub;
   /** Deliveries a message gets before it is dead-lettered, and the first retry's delay (doubling). */
   attempts: number;
@@ -296,6 +299,7 @@ export class Outcomes {
     // go again.
     if (agent.queue.remove(message) && agent.inFlight > 0) agent.inFlight--;
     this.deps.mailboxes.ack(agent.id, message);
+    this.deps.outside.forget(agent.id, message.id);
     agent.record.updatedAt = this.deps.now();
     this.deps.persist(agent);
   }

@@ -74,6 +74,14 @@ function shapeProblems(c: Capability, at: number): string[] {
     if (!c.functions?.[fn]) out.push(`${what}: posted.${fn} has no function of that name`);
   if (posted.length > 0 && typeof c.worker !== 'string')
     out.push(`${what}: posted functions need a worker module (worker: its URL)`);
+  if (c.outside !== undefined && !Array.isArray(c.outside))
+    out.push(`${what}: outside must be a list of function names`);
+  for (const fn of Array.isArray(c.outside) ? c.outside : []) {
+    if (!c.functions?.[fn])
+      out.push(`${what}: outside names ${JSON.stringify(fn)}, which is no function of it`);
+    else if (posted.includes(fn))
+      out.push(`${what}: ${fn} is both posted and outside (an outside effect must wait for its record)`);
+  }
   return out;
 }
 

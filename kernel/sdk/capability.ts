@@ -124,6 +124,15 @@ export interface Capability<
    */
   readonly posted?: Readonly<Record<string, PostedFunction<View, Need>>>;
   /**
+   * Functions whose effect leaves the data dir (an HTTP request, a tool or model call), by WIT
+   * name: an invocation's transaction cannot undo them. Each call's result is committed to disk
+   * before the guest sees it, so when the same message runs again (after a crash, a lost worker,
+   * a kill -9 of the kernel), its call at the same place with the same arguments is answered from
+   * that record instead of reaching out twice. The answer then always waits for the disk. Calls
+   * made by `init` are not covered (no message runs yet).
+   */
+  readonly outside?: readonly string[];
+  /**
    * The URL of the module whose `local` export (a `WorkerSide`) answers the `posted` functions in
    * the worker, e.g. `new URL('./local.js', import.meta.url).href`. Required with `posted`.
    */
