@@ -208,6 +208,7 @@ export class KernelAssembly {
   workerLost(slot: WorkerSlot): void {
     if (this.closed) return;
     this.links.lost(slot);
+    this.executor?.workerGone(slot);
     for (const id of slot.residents) {
       const agent = this.agents.peek(id);
       if (agent && agent.worker === slot.thread) agent.instanceGone(slot);

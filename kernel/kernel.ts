@@ -28,6 +28,7 @@ import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
 import { installedFor } from './catalog/install.js';
 import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
+import { forkAgent } from './fork.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
 import { type BundleReplayOptions, type BundleReport, recordRun, replayBundle } from './recording.js';
@@ -189,6 +190,15 @@ export class Kernel {
       return { core: assemblies.get(kernel)!, close: () => kernel.close() };
     };
     return replayBundle(open, bundle, options);
+  }
+
+  /**
+   * A new agent that starts where `id` is: its record, its capability state, and its idle
+   * instance's state (memory and globals), so the same next message gives both the same answer.
+   * Returns the new agent's id.
+   */
+  fork(id: string, options: { name?: string } = {}): Promise<string> {
+    return forkAgent(this.core, id, options);
   }
 
   private spawnChecks(): SpawnChecks {

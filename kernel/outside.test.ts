@@ -4,15 +4,16 @@
  * the call and the invocation's end) is answered from it and reaches the server once.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultCapabilities } from '../hostcalls/index.js';
 import { codeOf } from '../testing/expect-error.js';
-import { openKernel, tempHome, until } from '../testing/harness.js';
-import { outsideAgent, outsideEffect } from '../testing/outside/index.js';
+import { openKernel, signedForTests, tempHome, until } from '../testing/harness.js';
+import { outsideEffect } from '../testing/outside/index.js';
+import { buildWatComponent } from '../toolchain/wat.js';
 import { packageRoot } from './base/paths.js';
 
 let server: Server;
@@ -32,6 +33,28 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => server?.close());
+
+/** The agent (testing/outside/agent.wat) built against outside.wit, with its manifest, signed by the dev key. */
+async function outsideAgent(): Promise<Buffer> {
+  const dir = join(packageRoot(), 'testing');
+  const common = readFileSync(join(dir, 'fixtures', 'common.wat.inc'), 'utf8');
+  const built = await buildWatComponent(
+    readFileSync(join(dir, 'outside', 'agent.wat'), 'utf8').replace(';;COMMON', common),
+    {
+      world: 'agent',
+      extraPackages: { outside: readFileSync(join(dir, 'outside', 'outside.wit'), 'utf8') },
+      extraWorldLines: ['import acme:outside/effect@1.0.0;'],
+    },
+  );
+  return signedForTests(built, {
+    name: 'outside-agent',
+    version: '1.0.0',
+    publisher: 'agentos-dev',
+    description: 'calls a server outside the data dir',
+    world: 'agent',
+    capabilities: ['effect'],
+  });
+}
 
 const reset = (): void => {
   hits.hit = 0;

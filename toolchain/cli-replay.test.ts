@@ -23,5 +23,11 @@ describe('agentos replay', () => {
     );
     const usage = await agentos(['replay', id, '--to', 'x'], env);
     expect(usage).toMatchObject({ code: 2 });
+    // A fork continues from the count the agent keeps in working memory.
+    const forked = JSON.parse((await agentos(['fork', id, '--name', 'twin'], env)).stdout) as { id: string };
+    expect(forked.id).toMatch(/^twin-/);
+    expect(JSON.parse((await agentos(['send', forked.id, '--message', '{"by":4}'], env)).stdout)).toEqual({
+      count: 10,
+    });
   }, 180_000);
 });

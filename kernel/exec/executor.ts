@@ -35,6 +35,8 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
 
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
+  /** Tasks waiting for one particular worker to be free (`onSlot`), in order. */
+  private readonly slotTasks = new Map<WorkerSlot, (() => void)[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   /** Spawns waiting for a free worker, in arrival order (handSlots gives them one). */
@@ -302,13 +304,68 @@ export class Executor {
   }
 
   /**
-   * Drops queued instances on every free worker. It runs before a free worker is handed any
-   * other task, so an instance dropped is gone before a new instance of the same agent (an
-   * upgrade) can start on that worker.
+   * The state of the agent's idle instance (worker/snapshot.ts), or null when it has none. The
+   * caller holds the agent and waited for it to be idle; the task runs on its worker as soon as
+   * that worker is free.
+   */
+  async snapshotOf(agent: AgentRuntime): Promise<Uint8Array | null> {
+    const thread = agent.worker;
+    const slot = thread === null ? undefined : this.deps.pool.slots.get(thread);
+    if (!slot) return null;
+    const budget = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice) as WireBudget;
+    const task = { op: 'snapshot' as const, agent: agent.id, generation: agent.record.generation, budget };
+    const r = await this.onSlot(slot, () => this.deps.pool.run(slot, task));
+    if (r.kind === 'missing') return null;
+    if (r.kind !== 'ok' || !(r.value instanceof Uint8Array))
+      throw new AgentOSError(
+        'AOS_E_INTERNAL',
+        `the snapshot of ${agent.id} failed: ${r.kind === 'crash' ? r.message : r.kind}`,
+      );
+    return r.value;
+  }
+
+  /** Runs `f` (a task on `slot`) once `slot` is free, before the worker is given anything else. */
+  private onSlot<T>(slot: WorkerSlot, f: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const go = (): void => {
+        slot.busy = true;
+        const p = f()
+          .then(resolve, reject)
+          .finally(() => {
+            this.inflight.delete(p);
+            slot.busy = false;
+            this.pump();
+          });
+        this.inflight.add(p);
+      };
+      const waiting = this.slotTasks.get(slot) ?? [];
+      waiting.push(go);
+      this.slotTasks.set(slot, waiting);
+      this.runUnloads();
+    });
+  }
+
+  /** A worker is gone: the tasks that waited for it run now, and fail (the worker is gone). */
+  workerGone(slot: WorkerSlot): void {
+    const waiting = this.slotTasks.get(slot) ?? [];
+    this.slotTasks.delete(slot);
+    for (const go of waiting) go();
+  }
+
+  /**
+   * Drops queued instances on every free worker, then starts a task waiting for one (`onSlot`).
+   * It runs before a free worker is handed any other task, so an instance dropped is gone before
+   * a new instance of the same agent (an upgrade) can start on that worker.
    */
   private runUnloads(): void {
-    for (const slot of this.deps.pool.slots.values())
+    for (const slot of this.deps.pool.slots.values()) {
       if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
+      const waiting = this.slotTasks.get(slot);
+      if (waiting && waiting.length > 0 && !slot.busy) {
+        waiting.shift()!();
+        if (waiting.length === 0) this.slotTasks.delete(slot);
+      }
+    }
   }
 
   /** Queues the drop of the agent's instance on its worker; true if it had one. */
@@ -363,7 +420,11 @@ export class Executor {
    * Starts the agent's first instance on any free worker, so init errors reach the spawner.
    * Returns the error, or null when the instance is up.
    */
-  async startFirst(agent: AgentRuntime, reason: 'spawn' | 'upgrade' = 'spawn'): Promise<AgentOSError | null> {
+  async startFirst(
+    agent: AgentRuntime,
+    reason: 'spawn' | 'upgrade' | 'fork' = 'spawn',
+    snapshot?: Uint8Array,
+  ): Promise<AgentOSError | null> {
     // Busy from the start: a message that arrives while it waits for a worker (a broadcast)
     // must not be dispatched on another worker meanwhile.
     agent.busy = true;
@@ -382,7 +443,7 @@ export class Executor {
     // be preempted like any call.
     this.occupy(agent, slot, budget.deadlineMs);
     let fuel = 0;
-    const started = this.instances.start(agent, slot, reason, budget);
+    const started = this.instances.start(agent, slot, reason, budget, snapshot);
     this.inflight.add(started);
     try {
       const r = await started;

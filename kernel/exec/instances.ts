@@ -34,6 +34,8 @@ export class Instances {
     slot: WorkerSlot,
     reason: string,
     budget: WireBudget,
+    /** Start from this state instead of running init (a fork). */
+    snapshot?: Uint8Array,
   ): Promise<TaskResult> {
     const component: LoadedComponent = await this.component(agent);
     const rec = agent.record;
@@ -43,9 +45,9 @@ export class Instances {
     const txn = this.deps.commits.begin(agent, record);
     let r: TaskResult;
     try {
-      r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, false));
+      r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, false, snapshot));
       if (r.kind === 'missing' && r.needModules)
-        r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, true));
+        r = await this.deps.pool.run(slot, this.loadTask(agent, slot, component, budget, true, snapshot));
     } catch (e) {
       this.deps.commits.abort(agent, txn, () => {});
       throw e;
@@ -67,6 +69,7 @@ export class Instances {
     c: LoadedComponent,
     budget: WireBudget,
     withModules: boolean,
+    snapshot?: Uint8Array,
   ) {
     const rec = agent.record;
     return {
@@ -82,6 +85,7 @@ export class Instances {
       workerModules: agent.workerModules,
       config: rec.config,
       ...(withModules || !slot.digests.has(rec.digest) ? { modules: c.modules } : {}),
+      ...(snapshot ? { snapshot } : {}),
     };
   }
 

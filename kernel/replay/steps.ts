@@ -48,6 +48,12 @@ export function stepsOf(entries: readonly JournalEntry[], agent: string): Record
       `the journal of ${agent} does not start at its spawn (${spawn ? `its first entry is ${spawn.t} #${spawn.seq}` : 'it is empty'}): nothing to replay from`,
       { agent },
     );
+  if (spawn.from)
+    throw new AgentOSError(
+      'AOS_E_REPLAY',
+      `${agent} was forked from ${spawn.from.agent}: its first instance started from a snapshot, which a replay cannot rebuild yet`,
+      { agent, from: spawn.from.agent },
+    );
   const steps: Step[] = [];
   let open: { entry: Of<'invoke'>; calls: RecordedCall[] } | null = null;
   let calls: RecordedCall[] | null = null; // where hostcalls go now

@@ -29,6 +29,8 @@ export type JournalRecord =
       limits?: Limits;
       priority?: Priority;
       weight?: number;
+      /** A fork: the agent it was forked from, and that agent's last journal entry then. */
+      from?: { agent: string; seq: number };
     }
   | { t: 'instance'; at: number; generation: number; reason: string }
   | { t: 'invoke'; at: number; message: StoredMessage }

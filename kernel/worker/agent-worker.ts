@@ -32,11 +32,13 @@ import {
   type LoadTask,
   type ModulesMessage,
   type ServeTask,
+  type SnapshotTask,
   type Task,
   type TaskResult,
   type UnloadTask,
   type WireBudget,
 } from './protocol.js';
+import { apply, capture } from './snapshot.js';
 
 interface Glue {
   instantiate(
@@ -168,9 +170,12 @@ async function load(task: LoadTask): Promise<TaskResult> {
   const link = { client: client!, posts: posts!, current: () => current };
   const { imports, locals } = importObject(task.imports, await workerSides(task.workerModules), link);
   current = 0;
+  const snapshot = task.snapshot;
   const started = guard(task.agent, meter, task.budget, t0, 'init', () => {
     exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
-    if (task.world === 'agent') exports.init!(task.config);
+    // From a snapshot: the state it was in, not init's.
+    if (snapshot) apply(meter.exports(), snapshot);
+    else if (task.world === 'agent') exports.init!(task.config);
     return null;
   });
   endCommand(locals);
@@ -214,6 +219,11 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
   const inst = instances.get(task.agent);
   if (!inst || inst.generation !== task.generation)
     return { kind: 'missing', needModules: false, thread: threadId };
+  if (task.op === 'snapshot') {
+    const t0 = performance.now();
+    const value = capture(inst.meter.exports());
+    return { kind: 'ok', value, us: us(t0), thread: threadId, fuel: 0, memory: inst.meter.memoryBytes() };
+  }
   current = 0;
   parker?.setCurrent(0);
   try {
@@ -223,7 +233,10 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
   }
 }
 
-function call(task: Exclude<Task, LoadTask | UnloadTask>, inst: Instance): TaskResult | BatchResult {
+function call(
+  task: Exclude<Task, LoadTask | UnloadTask | SnapshotTask>,
+  inst: Instance,
+): TaskResult | BatchResult {
   const t0 = performance.now();
   const x = inst.exports;
   switch (task.op) {

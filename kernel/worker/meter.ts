@@ -82,6 +82,7 @@ const share = (tick: number, available: number): number =>
   Math.min(tick, Math.max(1, Math.floor(available / 2)));
 
 interface Core {
+  exports: Record<string, unknown>;
   fuel: WebAssembly.Global | null;
   memory: WebAssembly.Memory | null;
   /** Fuel granted at the last refill; what is left of it is `fuel.value`. */
@@ -114,7 +115,7 @@ export class Meter {
   readonly instantiateCore = (module: WebAssembly.Module, imports?: Imports): WebAssembly.Instance => {
     const lacks = missingMeter(module);
     if (lacks) throw new NotMetered(lacks);
-    const core: Core = { fuel: null, memory: null, given: 0 };
+    const core: Core = { exports: {}, fuel: null, memory: null, given: 0 };
     const all: Imports = {
       ...imports,
       [FUEL.module]: {
@@ -124,6 +125,7 @@ export class Meter {
     };
     const instance = new WebAssembly.Instance(module, all);
     const x = instance.exports;
+    core.exports = x;
     core.fuel = (x[FUEL.fuelGlobal] as WebAssembly.Global | undefined) ?? null;
     core.memory = (x[`${FUEL.snapPrefix}memory_0`] as WebAssembly.Memory | undefined) ?? null;
     const limit = x[FUEL.memoryLimitGlobal] as WebAssembly.Global | undefined;
@@ -133,6 +135,11 @@ export class Meter {
     if (bytes > this.limitBytes) throw new MemoryLimitHit(0, bytes, this.limitBytes);
     return instance;
   };
+
+  /** Each core module's exports, in instantiation order (what a snapshot reads and writes). */
+  exports(): Record<string, unknown>[] {
+    return this.cores.map((c) => c.exports);
+  }
 
   /** Linear memory now, in bytes, over the instance's core modules. */
   memoryBytes(): number {

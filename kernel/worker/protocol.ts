@@ -102,6 +102,8 @@ export interface LoadTask extends Base {
   config: string;
   /** Linear memory cap for the instance. */
   memoryBytes: number;
+  /** Start from this state (worker/snapshot.ts) instead of running init. */
+  snapshot?: Uint8Array;
 }
 
 export interface HandleTask extends Base {
@@ -125,13 +127,25 @@ export interface DescribeTask extends Base {
   op: 'describe';
 }
 
+/** The state of the agent's idle instance (worker/snapshot.ts); the result's `value` holds it. */
+export interface SnapshotTask extends Base {
+  op: 'snapshot';
+}
+
 export interface UnloadTask {
   op: 'unload';
   budget?: undefined;
   agents: string[];
 }
 
-export type Task = LoadTask | HandleTask | HandleBatchTask | InvokeTask | DescribeTask | UnloadTask;
+export type Task =
+  | LoadTask
+  | HandleTask
+  | HandleBatchTask
+  | InvokeTask
+  | DescribeTask
+  | SnapshotTask
+  | UnloadTask;
 
 /** A WIT `error` value as jco lifts it. */
 export interface ErrorValue {

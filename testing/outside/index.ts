@@ -1,16 +1,13 @@
 /**
  * `acme:outside/effect`: a test capability whose calls reach a server outside the data dir (a
  * real HTTP request on loopback), one of them marked `outside` (kept before the guest sees it)
- * and one not, so a test can count what a message that runs again does to the world.
+ * and one not, so a test can count what a message that runs again does to the world. The agent
+ * that calls them is agent.wat, built against outside.wit (kernel/outside.test.ts builds it).
  *
  * @example
  * const kernel = await Kernel.open({ capabilities: [...defaultCapabilities, outsideEffect], config: { effect: { url } } });
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AgentOSError, defineCapability, rejectScope } from '../../kernel/sdk/index.js';
-import { buildWatComponent } from '../../toolchain/wat.js';
-import { signedForTests } from '../harness.js';
 
 interface Config {
   /** The server's base URL (`http://127.0.0.1:port`). */
@@ -42,22 +39,3 @@ export const outsideEffect = defineCapability<Config, Config, never, Config>({
   },
   outside: ['hit'],
 });
-
-/** The agent (agent.wat) built against outside.wit, with its manifest, signed by the dev key. */
-export async function outsideAgent(): Promise<Buffer> {
-  const here = (f: string): string => join(import.meta.dirname, f);
-  const common = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'common.wat.inc'), 'utf8');
-  const built = await buildWatComponent(readFileSync(here('agent.wat'), 'utf8').replace(';;COMMON', common), {
-    world: 'agent',
-    extraPackages: { outside: readFileSync(here('outside.wit'), 'utf8') },
-    extraWorldLines: ['import acme:outside/effect@1.0.0;'],
-  });
-  return signedForTests(built, {
-    name: 'outside-agent',
-    version: '1.0.0',
-    publisher: 'agentos-dev',
-    description: 'calls a server outside the data dir',
-    world: 'agent',
-    capabilities: ['effect'],
-  });
-}

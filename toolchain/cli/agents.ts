@@ -90,3 +90,11 @@ export const upgrade: Command = async (v, p) => {
   const to = p[2];
   return withKernel(v, async (k) => print(await k.upgrade(id, to, { force: v.force === true })), true);
 };
+
+/** `agentos fork <agent-id> [--name N]`: a new agent from where that one is (docs/snapshots.md). */
+export const fork: Command = async (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  return withKernel(v, async (k) =>
+    print({ id: await k.fork(id, v.name === undefined ? {} : { name: v.name }) }),
+  );
+};

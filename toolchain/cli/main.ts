@@ -13,7 +13,7 @@
  */
 import { argv, exit, stderr, stdout } from 'node:process';
 import { AgentOSError } from '../../kernel/base/errors.js';
-import { configure, lifecycle, run, send, spawn, upgrade } from './agents.js';
+import { configure, fork, lifecycle, run, send, spawn, upgrade } from './agents.js';
 import { parseFlags, usage } from './args.js';
 import {
   install,
@@ -43,6 +43,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   resume: lifecycle,
   terminate: lifecycle,
   upgrade,
+  fork,
   ps,
   journal,
   replay,

@@ -37,6 +37,7 @@ Usage:
   agentos record [-o run.bundle] [--agents a,b]   (every agent's run, or those named, in one file)
   agentos replay <run.bundle> [--agents a,b]      (replays a recorded run here, from the file alone)
   agentos suspend|resume|terminate <agent-id>
+  agentos fork <agent-id> [--name N]          (a new agent from where that one is)
   agentos upgrade <agent-id> [name@range | file.wasm] [--force]
                                 (onto the current version, or the one named, if its run replays the same)
   agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
