@@ -100,6 +100,12 @@ export interface KernelOptions {
    * most 256 MiB.
    */
   maxResultBytes?: number;
+  /**
+   * Make an agent dormant once it sat idle this long (ms): its instance's state is kept on disk
+   * and its instance dropped, and its next message starts an instance from that state
+   * (docs/snapshots.md). Default null: agents stay resident.
+   */
+  dormantAfterMs?: number | null;
   /** How long close() waits for invocations in flight before it stops the workers. Default 10 s. */
   closeTimeoutMs?: number;
   /**

@@ -20,6 +20,7 @@ import { Catalog } from './catalog/catalog.js';
 import { Bus } from './exec/bus.js';
 import { Commits } from './exec/commits.js';
 import { Dispatcher } from './exec/dispatcher.js';
+import { Dormancy } from './exec/dormancy.js';
 import { Executor } from './exec/executor.js';
 import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './exec/pool.js';
 import { Scheduler } from './exec/scheduler.js';
@@ -38,6 +39,7 @@ import { Journal } from './store/journal.js';
 import { Mailboxes } from './store/mailbox.js';
 import { OutsideResults } from './store/outside-results.js';
 import { type AgentRecord, type AgentState, ProcessTable } from './store/process-table.js';
+import { Snapshots } from './store/snapshots.js';
 import type { Store } from './store/store.js';
 
 export class KernelAssembly {
@@ -47,6 +49,8 @@ export class KernelAssembly {
   readonly bus: Bus;
   readonly deadLetterQueue: DeadLetters;
   readonly outsideResults: OutsideResults;
+  readonly snapshots: Snapshots;
+  dormancy: Dormancy | undefined;
   readonly eventLog: EventHub;
   closed = false;
   pool!: WorkerPool;
@@ -114,6 +118,7 @@ export class KernelAssembly {
     this.services = { ...base, bus, events: this.eventLog };
     this.deadLetterQueue = new DeadLetters(store);
     this.outsideResults = new OutsideResults(store);
+    this.snapshots = new Snapshots(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now, this.outsideResults);
     this.links = new WorkerLinks(
       dispatcher,
@@ -141,6 +146,7 @@ export class KernelAssembly {
       tick,
       watchdogGraceMs,
       maxResultBytes,
+      dormantAfterMs,
     }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
@@ -148,6 +154,12 @@ export class KernelAssembly {
     this.capabilities.start(this.services);
     const vouch = restoreCheck(this.policy, (digest) => this.loader.stored(digest));
     this.agents.restore((id) => this.mailboxes.pending(id), now, vouch);
+    // Agents dormant when the kernel stopped go on from their kept state.
+    for (const id of this.snapshots.agents()) {
+      const agent = this.agents.peek(id);
+      if (agent && this.snapshots.get(id)?.digest === agent.record.digest) agent.dormant = true;
+      else this.snapshots.remove(id);
+    }
     this.pool = await WorkerPool.start(
       workers,
       {
@@ -186,6 +198,7 @@ export class KernelAssembly {
       batch,
       deadLetters: this.deadLetterQueue,
       outside: this.outsideResults,
+      snapshots: this.snapshots,
       events: this.eventLog,
       attempts,
       backoffMs,
@@ -196,6 +209,21 @@ export class KernelAssembly {
       },
     });
     for (const agent of this.agents.values()) this.executor.wake(agent);
+    if (dormantAfterMs !== null && deliver) {
+      const executor = this.executor;
+      this.dormancy = new Dormancy({
+        afterMs: dormantAfterMs,
+        agents: () => this.agents.values(),
+        snapshotOf: (a) => executor.snapshotOf(a),
+        release: (a) => executor.release(a),
+        wake: (a) => executor.wake(a),
+        snapshots: this.snapshots,
+        journal: this.journalStore,
+        logger: this.services.logger,
+        now,
+      });
+      this.dormancy.start();
+    }
   }
 
   /** A start that failed: whatever it had started (the watchdog, the workers) stops. */
@@ -226,6 +254,7 @@ export class KernelAssembly {
   forget(id: string): void {
     this.capabilities.drop(id);
     this.outsideResults.forgetAgent(id);
+    this.snapshots.remove(id);
   }
 
   check(): void {

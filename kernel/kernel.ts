@@ -435,6 +435,7 @@ export class Kernel {
   async close(): Promise<void> {
     if (this.core.closed) return;
     this.core.closed = true;
+    this.core.dormancy?.stop();
     const finished = await this.core.executor.drain(this.core.closeTimeoutMs);
     this.core.watchdog?.stop();
     if (!finished) {

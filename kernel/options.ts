@@ -39,6 +39,8 @@ export interface ResolvedOptions {
   watchdogGraceMs: number;
   /** The largest value one call may return, in bytes. */
   maxResultBytes: number;
+  /** How long an agent sits idle before it goes dormant; null: never. */
+  dormantAfterMs: number | null;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -64,6 +66,7 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'tickFuel',
   'watchdogGraceMs',
   'maxResultBytes',
+  'dormantAfterMs',
   'capabilities',
   'config',
   'policy',
@@ -170,7 +173,14 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
   if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1 || maxResultBytes > MAX_RESULT_BYTES)
     throw bad(`maxResultBytes must be an integer from 1 to ${MAX_RESULT_BYTES}, got ${maxResultBytes}`);
+  const dormantAfterMs = options.dormantAfterMs ?? null;
+  if (
+    dormantAfterMs !== null &&
+    !(typeof dormantAfterMs === 'number' && Number.isFinite(dormantAfterMs) && dormantAfterMs >= 1)
+  )
+    throw bad(`dormantAfterMs must be a positive number of ms or null, got ${shown(dormantAfterMs)}`);
   return {
+    dormantAfterMs,
     durability,
     tick,
     watchdogGraceMs,

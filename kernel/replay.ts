@@ -240,7 +240,9 @@ export async function replayIn(
   let diverged = check(cursor, report) ?? startedAsRecorded(err, recorded.initFailed);
   for (const step of rest) {
     if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
-    if (step.t === 'start') {
+    if (step.t === 'start' && step.entry.reason === 'resume') {
+      // From a dormant agent's kept state: where its instance was, as the replay's still is.
+    } else if (step.t === 'start') {
       core.executor.release(agent); // the recorded run started a new instance here
       pending = step.calls;
     } else if (step.t === 'settings') {

@@ -99,6 +99,10 @@ export class AgentRuntime {
    * recorded journal, not by the capabilities.
    */
   replay: { answer(fn: string, request: Uint8Array): Served } | null = null;
+  /** Its instance was dropped with its state kept (exec/dormancy.ts): the next one starts from it. */
+  dormant = false;
+  /** Kernel-clock ms its last call ended. */
+  lastActive = 0;
   /** Whoever waits for its call in flight to end (`idle`). */
   private readonly idlers: (() => void)[] = [];
 

@@ -160,6 +160,7 @@ export class Agents {
       config: JSON.parse(config),
       mailbox: live?.queue.length ?? 0,
       resident: live?.worker != null,
+      dormant: live?.dormant ?? false,
       busy: live?.busy ?? false,
       fuelWindow: { start: live?.window.start ?? 0, fuel: live?.window.used ?? 0 },
       running: null,

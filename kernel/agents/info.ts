@@ -15,6 +15,8 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
   mailbox: number;
   /** An instance is live in a worker. */
   resident: boolean;
+  /** Its instance was dropped with its state kept: its next message starts one from it. */
+  dormant: boolean;
   busy: boolean;
   /**
    * The call in flight, if any: the fuel it has used as of its last preemption (0 before the

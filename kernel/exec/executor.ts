@@ -138,6 +138,7 @@ export class Executor {
   private vacate(agent: AgentRuntime, slot: WorkerSlot, fuel: number): void {
     this.deps.scheduler.finish(slot, fuel);
     agent.inFlight = 0;
+    agent.lastActive = this.deps.now();
     slot.busy = false;
     agent.freed();
   }

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { AgentRuntime } from '../agents/agent.js';
 import type { LoadedComponent, Loader } from '../loader/loader.js';
 import type { Journal } from '../store/journal.js';
+import type { Snapshots } from '../store/snapshots.js';
 import type { TaskResult, WireBudget } from '../worker/protocol.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
@@ -18,6 +19,8 @@ import type { WorkerPool, WorkerSlot } from './pool.js';
 
 export interface InstanceDeps {
   pool: WorkerPool;
+  /** Dormant agents' kept state: an instance of one starts from it. */
+  snapshots: Snapshots;
   logger: Logger;
   loader: Loader;
   journal: Journal;
@@ -39,6 +42,17 @@ export class Instances {
   ): Promise<TaskResult> {
     const component: LoadedComponent = await this.component(agent);
     const rec = agent.record;
+    // A dormant agent goes on from its kept state; one that does not fit (another component)
+    // is dropped, and the instance starts afresh.
+    let fromDormancy = false;
+    if (!snapshot && agent.dormant) {
+      const kept = this.deps.snapshots.get(rec.id);
+      if (kept && kept.digest === rec.digest) {
+        snapshot = kept.bytes;
+        fromDormancy = true;
+        reason = 'resume';
+      } else this.wake(agent);
+    }
     rec.generation += 1;
     // init is a call of its own: what it does lands when the instance is up, or not at all.
     const record = { t: 'instance' as const, at: this.deps.now(), generation: rec.generation, reason };
@@ -60,7 +74,21 @@ export class Instances {
       agent.residentOn(slot);
       this.deps.commits.commit(agent, txn, () => {});
     } else this.deps.commits.abort(agent, txn, () => {});
+    if (fromDormancy) {
+      // Out of date once the instance runs on: a restart must not go back to it.
+      this.wake(agent);
+      if (r.kind !== 'ok' && r.kind !== 'missing') {
+        this.deps.logger.warn({ agent: rec.id }, 'its kept state did not start; it starts afresh');
+        return this.start(agent, slot, 'kept state refused', budget);
+      }
+    }
     return r;
+  }
+
+  /** The agent is no longer dormant: its kept state goes. */
+  private wake(agent: AgentRuntime): void {
+    agent.dormant = false;
+    this.deps.snapshots.remove(agent.id);
   }
 
   private loadTask(
