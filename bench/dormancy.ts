@@ -17,7 +17,7 @@ export async function dormancyFigures(log: (s: string) => void): Promise<Figure[
     cacheDir: TEST_CACHE_DIR,
     logLevel: 'silent',
     policy: { trust: devTrust() },
-    dormantAfterMs: 200,
+    dormantAfterMs: 1500, // long enough that woken agents stay awake while they are timed
   });
   try {
     const echo = await sample('echo');

@@ -283,7 +283,7 @@ replayed three times with \`kernel.replay\` (median): an isolated kernel opened 
 dir, the agent placed, every message delivered again and every hostcall answered from the
 journal and checked, the kernel closed. The waiting run's \`clock.sleep\` calls are answered at
 once; the computing run has nothing to skip, so it shows what a replay costs on its own.
-**Dormant agents**: 12 echo agents on a kernel with \`dormantAfterMs: 200\`, each spawned (timed:
+**Dormant agents**: 12 echo agents on a kernel with \`dormantAfterMs: 1500\`, each spawned (timed:
 the cold spawn), sent one message, then left until all are dormant; the next message to each is
 timed (an instance started from the kept state in a worker, then the call), then one more (a warm
 call, for scale).

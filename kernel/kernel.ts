@@ -1,16 +1,4 @@
-/**
- * The embedding API.
- *
- * @example
- * import { Kernel } from 'agentos';
- * const kernel = await Kernel.open({ home: './.agentos' });
- * const id = await kernel.spawn('/tmp/echo.wasm', { grants: ['log', 'working-memory'] });
- * const out = await kernel.send(id, { text: 'hi' });   // the handler's outcome
- * await kernel.close();
- */
-import { randomBytes } from 'node:crypto';
 import { env } from 'node:process';
-import type { AgentRuntime } from './agents/agent.js';
 import type {
   AgentInfo,
   AgentSettings,
@@ -25,7 +13,6 @@ import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
 import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
-import { installedFor } from './catalog/install.js';
 import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
 import { forkAgent } from './fork.js';
@@ -33,7 +20,7 @@ import { CapabilityHost } from './hostcall/capabilities.js';
 import { resolveOptions } from './options.js';
 import { type BundleReplayOptions, type BundleReport, recordRun, replayBundle } from './recording.js';
 import { type ReplayOptions, type ReplayReport, replayAgent } from './replay.js';
-import { checkSpawn, newRecord, type SpawnChecks } from './spawn-options.js';
+import { spawnAgent, spawnChecks } from './spawn.js';
 import type { DeadLetter } from './store/dead-letters.js';
 import type { KernelEvent } from './store/events.js';
 import type { ReadableEntry } from './store/journal.js';
@@ -99,41 +86,8 @@ export class Kernel {
    * transpiles it, then keeps its bytes, records the agent and starts an instance (running init).
    * Nothing is stored unless every check passes. Returns the agent id.
    */
-  async spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
-    this.core.check();
-    const c = await checkSpawn(component, options, this.spawnChecks());
-    const loaded = this.core.loader.load(c.info, c.bytes);
-    await loaded;
-    this.core.check();
-    this.core.loader.keep(c.bytes, c.info.digest);
-    const at = Number(this.core.services.clock.now());
-    let id: string;
-    do id = `${c.name}-${randomBytes(3).toString('hex')}`;
-    while (this.core.processes.get(id));
-    const record = newRecord(c, id, at);
-    const agent = this.core.agents.create(record);
-    agent.component = loaded;
-    this.core.agents.add(agent);
-    this.core.processes.put(record);
-    this.core.journalStore.append(record.id, {
-      t: 'spawn',
-      at,
-      digest: record.digest,
-      world: record.world,
-      grants: record.grants,
-      config: record.config,
-      seed: record.seed,
-      limits: record.limits,
-      priority: record.priority,
-      weight: record.weight,
-    });
-    await this.startNow(agent);
-    this.core.eventLog.emit('agent.spawned', record.id, {
-      digest: record.digest,
-      world: record.world,
-      grants: record.grants,
-    });
-    return record.id;
+  spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
+    return spawnAgent(this.core, component, options);
   }
 
   /**
@@ -146,7 +100,7 @@ export class Kernel {
    */
   upgrade(id: string, to?: string, options: UpgradeOptions = {}): Promise<Upgraded> {
     const replayOn: ReplayOn = (component, last) => this.replay(id, { component, last });
-    return upgradeAgent(this.core, this.spawnChecks(), replayOn, id, to, options);
+    return upgradeAgent(this.core, spawnChecks(this.core), replayOn, id, to, options);
   }
 
   /**
@@ -199,35 +153,6 @@ export class Kernel {
    */
   fork(id: string, options: { name?: string } = {}): Promise<string> {
     return forkAgent(this.core, id, options);
-  }
-
-  private spawnChecks(): SpawnChecks {
-    return {
-      inspect: (bytes, what) => this.core.loader.inspect(bytes, what),
-      admit: (bytes, info, what) => this.core.policy.admit(bytes, info.digest, info.manifest, what),
-      fromCatalog: (ref) => installedFor(this.core, ref),
-      defaults: this.core.defaults,
-      table: this.core.table,
-      configure: (cap, draft, grant) => this.core.capabilities.configure(cap.name, draft, grant),
-    };
-  }
-
-  /** Starts the first instance at spawn so init errors surface there. */
-  private async startNow(agent: AgentRuntime): Promise<void> {
-    const err = await this.core.executor.startFirst(agent);
-    if (!err) return;
-    const rec = agent.record;
-    rec.state = 'terminated';
-    rec.lastError = { code: err.code, message: err.message, at: Number(this.core.services.clock.now()) };
-    this.core.journalStore.append(rec.id, {
-      t: 'lifecycle',
-      at: rec.lastError.at,
-      op: 'terminate',
-      detail: err.message,
-    });
-    this.core.agents.remove(rec.id);
-    this.core.agents.save(agent);
-    throw err;
   }
 
   /**
