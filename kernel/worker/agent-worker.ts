@@ -38,7 +38,7 @@ import {
   type UnloadTask,
   type WireBudget,
 } from './protocol.js';
-import { apply, capture } from './snapshot.js';
+import { apply, capture, remember } from './snapshot.js';
 
 interface Glue {
   instantiate(
@@ -50,6 +50,8 @@ interface Glue {
 
 interface Instance {
   generation: number;
+  /** Its component: a snapshot is kept against that component's fresh image. */
+  digest: string;
   exports: Record<string, (...args: unknown[]) => unknown>;
   meter: Meter;
   /** Its functions answered in the worker; what the kernel granted them is void after each command. */
@@ -173,6 +175,7 @@ async function load(task: LoadTask): Promise<TaskResult> {
   const snapshot = task.snapshot;
   const started = guard(task.agent, meter, task.budget, t0, 'init', () => {
     exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
+    remember(task.digest, meter.exports()); // the fresh image snapshots are kept against
     // From a snapshot: the state it was in, not init's.
     if (snapshot) apply(meter.exports(), snapshot);
     else if (task.world === 'agent') exports.init!(task.config);
@@ -183,7 +186,7 @@ async function load(task: LoadTask): Promise<TaskResult> {
     started.message = `instantiation failed: ${started.message}`;
   // An instance whose init failed is never used: the kernel does not track it.
   if (started.kind === 'ok')
-    instances.set(task.agent, { generation: task.generation, exports, meter, locals });
+    instances.set(task.agent, { generation: task.generation, digest: task.digest, exports, meter, locals });
   return started;
 }
 
@@ -221,7 +224,7 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
     return { kind: 'missing', needModules: false, thread: threadId };
   if (task.op === 'snapshot') {
     const t0 = performance.now();
-    const value = capture(inst.meter.exports());
+    const value = capture(inst.digest, inst.meter.exports());
     return { kind: 'ok', value, us: us(t0), thread: threadId, fuel: 0, memory: inst.meter.memoryBytes() };
   }
   current = 0;
