@@ -28,7 +28,7 @@ import { Watchdog } from './exec/watchdog.js';
 import { WorkerLinks } from './exec/worker-links.js';
 import type { CapabilityHost, KernelParts } from './hostcall/capabilities.js';
 import type { HostcallTable } from './hostcall/linker.js';
-import { Loader } from './loader/loader.js';
+import { BUILD, Loader } from './loader/loader.js';
 import type { ResolvedOptions } from './options.js';
 import { SigningPolicy } from './signing/policy.js';
 import { restoreCheck } from './signing/restore-check.js';
@@ -157,7 +157,8 @@ export class KernelAssembly {
     // Agents dormant when the kernel stopped go on from their kept state.
     for (const id of this.snapshots.agents()) {
       const agent = this.agents.peek(id);
-      if (agent && this.snapshots.get(id)?.digest === agent.record.digest) agent.dormant = true;
+      const kept = this.snapshots.get(id);
+      if (agent && kept?.digest === agent.record.digest && kept.build === BUILD) agent.dormant = true;
       else this.snapshots.remove(id);
     }
     this.pool = await WorkerPool.start(

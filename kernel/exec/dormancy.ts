@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from '../agents/agent.js';
+import { BUILD } from '../loader/loader.js';
 import type { Journal } from '../store/journal.js';
 import type { Snapshots } from '../store/snapshots.js';
 
@@ -74,7 +75,7 @@ export class Dormancy {
       const bytes = await this.deps.snapshotOf(a);
       if (!bytes || !this.idle(a, this.deps.now(), true)) return; // it got work meanwhile
       const at = this.deps.now();
-      this.deps.snapshots.put(a.id, { digest: a.record.digest, bytes, at });
+      this.deps.snapshots.put(a.id, { digest: a.record.digest, build: BUILD, bytes, at });
       this.deps.journal.append(a.id, { t: 'lifecycle', at, op: 'dormant', detail: `${bytes.length} bytes` });
       a.dormant = true;
       this.deps.release(a);

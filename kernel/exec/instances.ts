@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { AgentRuntime } from '../agents/agent.js';
-import type { LoadedComponent, Loader } from '../loader/loader.js';
+import { BUILD, type LoadedComponent, type Loader } from '../loader/loader.js';
 import type { Journal } from '../store/journal.js';
 import type { Snapshots } from '../store/snapshots.js';
 import type { TaskResult, WireBudget } from '../worker/protocol.js';
@@ -47,7 +47,7 @@ export class Instances {
     let fromDormancy = false;
     if (!snapshot && agent.dormant) {
       const kept = this.deps.snapshots.get(rec.id);
-      if (kept && kept.digest === rec.digest) {
+      if (kept && kept.digest === rec.digest && kept.build === BUILD) {
         snapshot = kept.bytes;
         fromDormancy = true;
         reason = 'resume';

@@ -174,6 +174,12 @@ export async function inspectComponent(
 const INSPECT_VERSION = 3;
 
 /** Transpiles and compiles components, caching both. */
+/**
+ * What a component's metered core modules depend on besides its bytes: a snapshot of an instance
+ * fits only an instance of modules built the same way.
+ */
+export const BUILD = `jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATCH_VERSION}`;
+
 export class Loader {
   private readonly compiled = new Map<string, Promise<LoadedComponent>>();
 
@@ -302,7 +308,7 @@ export class Loader {
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
     const dir = join(
       this.cacheDir,
-      `${this.codeDigest(digest, bytes)}-jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATCH_VERSION}`,
+      `${this.codeDigest(digest, bytes)}-${BUILD}`,
     );
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;

@@ -12,8 +12,9 @@ import type { Database } from 'lmdb';
 import type { Store } from './store.js';
 
 export interface StoredSnapshot {
-  /** The component it is a state of: another component cannot start from it. */
+  /** The component it is a state of, and how its modules were built: nothing else starts from it. */
   digest: string;
+  build: string;
   /** worker/snapshot.ts's bytes. */
   bytes: Uint8Array;
   /** Kernel-clock ms. */
