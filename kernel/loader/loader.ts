@@ -306,10 +306,7 @@ export class Loader {
 
   /** The cache dir holding the transpiled glue and metered modules for `digest`, creating it if absent. */
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
-    const dir = join(
-      this.cacheDir,
-      `${this.codeDigest(digest, bytes)}-${BUILD}`,
-    );
+    const dir = join(this.cacheDir, `${this.codeDigest(digest, bytes)}-${BUILD}`);
     if (existsSync(join(dir, 'meta.json'))) return dir;
     let out: Awaited<ReturnType<typeof transpile>>;
     try {

@@ -89,7 +89,7 @@ export function capture(digest: string, cores: readonly Exports[]): Uint8Array {
     const pages: number[] = [];
     for (let i = 0; i < now.length / PAGE; i++) if (!base || differs(now, image, i)) pages.push(i);
     const data = new Uint8Array(pages.length * PAGE);
-    pages.forEach((p, k) => data.set(now.subarray(p * PAGE, (p + 1) * PAGE), k * PAGE));
+    for (const [k, p] of pages.entries()) data.set(now.subarray(p * PAGE, (p + 1) * PAGE), k * PAGE);
     return { globals, bytes: now.length, pages, data };
   });
   return gzipSync(encodeToBytes({ v: 2, cores: out }, 1 << 30), { level: 1 });
@@ -114,7 +114,8 @@ export function apply(cores: readonly Exports[], bytes: Uint8Array): void {
       if (state.bytes > have)
         (memory as unknown as { grow(pages: number): number }).grow((state.bytes - have) / WASM_PAGE);
       const now = new Uint8Array(memory.buffer);
-      state.pages.forEach((p, k) => now.set(state.data.subarray(k * PAGE, (k + 1) * PAGE), p * PAGE));
+      for (const [k, p] of state.pages.entries())
+        now.set(state.data.subarray(k * PAGE, (k + 1) * PAGE), p * PAGE);
     }
     for (const [name, value] of state.globals) {
       const g = x[name];
