@@ -23,6 +23,23 @@ describe('dormant agents', () => {
     expect(await k.replay(id)).toMatchObject({ identical: true });
   });
 
+  it('a dormant agent forks from its kept state; a fork or an upgrade racing the sweep waits for it', async () => {
+    const k = await openKernel({ dormantAfterMs: 20 });
+    const id = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    for (let i = 0; i < 3; i++) await k.send(id, { op: 'echo', i });
+    await until('it went dormant', () => k.inspect(id).dormant, 30_000);
+    const twin = await k.fork(id);
+    expect(await k.send(twin, { op: 'state' })).toEqual({ handled: 4 });
+    expect(await k.send(id, { op: 'state' })).toEqual({ handled: 4 });
+    // Forks just as the sweep may be taking the agent's state: none is refused.
+    for (let i = 0; i < 6; i++) {
+      await k.send(id, { op: 'echo', i });
+      await new Promise((r) => setTimeout(r, 15 + i));
+      const other = await k.fork(id);
+      expect(await k.send(other, { op: 'state' })).toEqual(await k.send(id, { op: 'state' }));
+    }
+  });
+
   it('a kernel restart while an agent is dormant loses nothing of its heap; while resident, it starts afresh', async () => {
     const home = tempHome();
     let k = await openKernel({ home, dormantAfterMs: 50 });

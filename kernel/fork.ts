@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
+import { BUILD } from './loader/loader.js';
 import { sanitizeName } from './spawn-options.js';
 import { type AgentRecord, emptyStats } from './store/process-table.js';
 
@@ -32,17 +33,19 @@ export async function forkAgent(
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'name must be a string');
   const source = core.agents.get(id);
   source.assertLive();
-  if (source.held)
-    throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded or forked`, { agent: id });
+
   let snapshot: Uint8Array | null;
   let seq: number;
-  source.held = true;
+  await source.hold('fork');
   try {
     await source.idle();
     core.check();
     source.assertLive();
     core.agents.save(source); // its capability state as of now
     snapshot = await core.executor.snapshotOf(source);
+    // A dormant source has no instance: its kept state is where it is.
+    const kept = snapshot === null && source.dormant ? core.snapshots.get(id) : undefined;
+    if (kept && kept.digest === source.record.digest && kept.build === BUILD) snapshot = kept.bytes;
     seq = core.journalStore.peek(id) - 1;
     // Its capability state, copied while nothing of the source runs.
     const rec = source.record;
@@ -101,7 +104,7 @@ export async function forkAgent(
     });
     return to;
   } finally {
-    source.held = false;
+    source.unhold();
     core.executor.wake(source);
   }
 }

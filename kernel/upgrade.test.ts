@@ -171,7 +171,8 @@ describe('kernel.upgrade', () => {
   });
 
   it('upgrades from a component file, the same checks first', async () => {
-    const k = await openKernel();
+    const home = tempHome();
+    const k = await openKernel({ home });
     await k.catalog.install(await sample('counter'));
     const id = await k.spawn('counter', { grants: GRANTS });
     await k.send(id, { by: 3 });
@@ -191,11 +192,17 @@ describe('kernel.upgrade', () => {
       replay: { identical: true, invocations: 1, checked: 1 },
     });
     expect(await k.send(id, { by: 1 })).toEqual({ count: 4 });
+    // Its new bytes are kept in the data dir: it is restored on them after a restart.
+    await k.close();
+    const again = await openKernel({ home });
+    expect(again.inspect(id)).toMatchObject({ state: 'ready', provenance: { version: '1.1.0' } });
+    expect(await again.send(id, { by: 1 })).toEqual({ count: 5 });
+    expect(await again.replay(id)).toMatchObject({ identical: true });
     // Another component's file is another name.
-    expect(await codeOf(k.upgrade(id, await sample('echo')))).toMatch(
+    expect(await codeOf(again.upgrade(id, await sample('echo')))).toMatch(
       /^AOS_E_BAD_ARGUMENT: .*runs counter; .* is echo/,
     );
-    expect(await code(k.upgrade(id, file, { recent: -1 }))).toBe('AOS_E_BAD_ARGUMENT');
+    expect(await code(again.upgrade(id, file, { recent: -1 }))).toBe('AOS_E_BAD_ARGUMENT');
   });
 
   it('an upgraded agent restarts on its new version', async () => {

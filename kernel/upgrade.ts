@@ -101,7 +101,14 @@ export async function upgradeAgent(
     if (entry.digest === rec.digest) return { id, from: entry.version, to: entry.version, upgraded: false };
     target = `${entry.name}@${entry.version}`;
   }
-  if (agent.held) throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded already`, { agent: id });
+  if (agent.held && agent.heldBy !== 'dormancy')
+    throw new AgentOSError(
+      'AOS_E_BAD_STATE',
+      `${id} is being ${agent.heldBy === 'fork' ? 'forked' : 'upgraded'}`,
+      {
+        agent: id,
+      },
+    );
 
   // Every check of a spawn, on the agent's own settings; nothing changes if one fails.
   const c = await checkSpawn(
@@ -143,10 +150,11 @@ export async function upgradeAgent(
       );
   }
   core.check();
-  if (agent.held) throw new AgentOSError('AOS_E_BAD_STATE', `${id} is being upgraded already`, { agent: id });
+  // Kept in the data dir, as spawn keeps its bytes: the agent is restored on them after a restart.
+  core.loader.keep(c.bytes, c.info.digest);
 
   const from = versionOf(rec);
-  agent.held = true;
+  await agent.hold('upgrade');
   try {
     await agent.idle();
     core.check();
@@ -185,7 +193,7 @@ export async function upgradeAgent(
     core.eventLog.emit('agent.upgraded', id, { from, to: versionOf(rec), digest: rec.digest });
     return { id, from, to: versionOf(rec), upgraded: true, ...(replay ? { replay } : {}) };
   } finally {
-    agent.held = false;
+    agent.unhold();
     core.executor.wake(agent);
   }
 }

@@ -94,6 +94,34 @@ export class AgentRuntime {
    * upgrade ends.
    */
   held = false;
+  /** Who holds it: an upgrade, a fork, or the dormancy sweep taking its state. */
+  heldBy: 'upgrade' | 'fork' | 'dormancy' | null = null;
+  private readonly unholders: (() => void)[] = [];
+
+  /**
+   * Holds the agent for `by`, once the dormancy sweep (which holds it only while it takes the
+   * agent's state) has let go. @throws AgentOSError AOS_E_BAD_STATE while an upgrade or a fork holds it
+   */
+  async hold(by: 'upgrade' | 'fork'): Promise<void> {
+    while (this.held && this.heldBy === 'dormancy') await new Promise<void>((r) => this.unholders.push(r));
+    if (this.held)
+      throw new AgentOSError(
+        'AOS_E_BAD_STATE',
+        `${this.id} is being ${this.heldBy === 'fork' ? 'forked' : 'upgraded'}`,
+        {
+          agent: this.id,
+        },
+      );
+    this.held = true;
+    this.heldBy = by;
+  }
+
+  /** Lets go of the agent (whoever held it). */
+  unhold(): void {
+    this.held = false;
+    this.heldBy = null;
+    for (const r of this.unholders.splice(0)) r();
+  }
   /**
    * Set in a replay's isolated kernel (kernel/replay.ts): its hostcalls are answered from the
    * recorded journal, not by the capabilities.

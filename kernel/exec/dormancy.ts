@@ -71,6 +71,7 @@ export class Dormancy {
   /** Takes the agent's state and drops its instance; nothing changes if it got work meanwhile. */
   private async sleep(a: AgentRuntime): Promise<void> {
     a.held = true;
+    a.heldBy = 'dormancy';
     try {
       const bytes = await this.deps.snapshotOf(a);
       if (!bytes || !this.idle(a, this.deps.now(), true)) return; // it got work meanwhile
@@ -85,7 +86,7 @@ export class Dormancy {
         'could not take the state of an idle agent; it stays resident',
       );
     } finally {
-      a.held = false;
+      a.unhold();
       this.deps.wake(a);
     }
   }
