@@ -18,9 +18,11 @@
  * const served = d.call(agent, fn, args, requestBytes);
  * d.result(responseBytes, status);          // completes the journal record
  */
+
 import type { Logger } from 'pino';
 import type { AgentRuntime } from '../agents/agent.js';
 import { TokenBucket } from '../agents/rate-limit.js';
+import { equalBytes } from '../base/bytes.js';
 import { GuestError } from '../base/errors.js';
 import { type Served, Status } from '../bridge/channel.js';
 import { decodeValue, encodeToBytes } from '../bridge/codec.js';
@@ -28,9 +30,6 @@ import type { HostcallEntry, HostcallTable } from '../hostcall/linker.js';
 import { WithNote } from '../sdk/capability.js';
 import type { Journal, JournalRecord } from '../store/journal.js';
 import type { OutsideResults } from '../store/outside-results.js';
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
 
 interface InFlight {
   agent: AgentRuntime;

@@ -11,6 +11,7 @@
  * agent.replay = cursor;                            // the dispatcher asks it, not the capability
  * cursor.divergence;                                // null while all is as recorded
  */
+import { equalBytes } from '../base/bytes.js';
 import { type Served, Status } from '../bridge/channel.js';
 import { decodeValue } from '../bridge/codec.js';
 import type { JournalEntry } from '../store/journal.js';
@@ -29,9 +30,6 @@ export interface Divergence {
   expected: string;
   actual: string;
 }
-
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** A call's name and decoded arguments, as people read them. */
 export function describeCall(fn: string, args: Uint8Array): string {
