@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
 import { BUILD } from './loader/loader.js';
+import { spawnEntry } from './spawn.js';
 import { sanitizeName } from './spawn-options.js';
 import { type AgentRecord, emptyStats } from './store/process-table.js';
 
@@ -69,19 +70,7 @@ export async function forkAgent(
     const agent = core.agents.create(record);
     core.agents.add(agent);
     core.processes.put(record);
-    core.journalStore.append(to, {
-      t: 'spawn',
-      at,
-      digest: record.digest,
-      world: record.world,
-      grants: record.grants,
-      config: record.config,
-      seed: record.seed,
-      limits: record.limits,
-      priority: record.priority,
-      weight: record.weight,
-      from: { agent: id, seq },
-    });
+    core.journalStore.append(to, spawnEntry(record, at, { agent: id, seq }));
     const err = await core.executor.startFirst(agent, 'fork', snapshot ?? undefined);
     if (err) {
       record.state = 'terminated';

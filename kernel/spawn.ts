@@ -13,6 +13,8 @@ import type { SpawnOptions } from './api.js';
 import type { KernelAssembly } from './assembly.js';
 import { installedFor } from './catalog/install.js';
 import { checkSpawn, newRecord, type SpawnChecks } from './spawn-options.js';
+import type { JournalRecord } from './store/journal.js';
+import type { AgentRecord } from './store/process-table.js';
 
 /** What spawn's checks ask of the kernel (an upgrade makes the same checks). */
 export function spawnChecks(core: KernelAssembly): SpawnChecks {
@@ -23,6 +25,27 @@ export function spawnChecks(core: KernelAssembly): SpawnChecks {
     defaults: core.defaults,
     table: core.table,
     configure: (cap, draft, grant) => core.capabilities.configure(cap.name, draft, grant),
+  };
+}
+
+/** The journal's first record of an agent: what a replay places it with (`from`: a fork's source). */
+export function spawnEntry(
+  record: AgentRecord,
+  at: number,
+  from?: { agent: string; seq: number },
+): JournalRecord {
+  return {
+    t: 'spawn',
+    at,
+    digest: record.digest,
+    world: record.world,
+    grants: record.grants,
+    config: record.config,
+    seed: record.seed,
+    limits: record.limits,
+    priority: record.priority,
+    weight: record.weight,
+    ...(from ? { from } : {}),
   };
 }
 
@@ -47,18 +70,7 @@ export async function spawnAgent(
   agent.component = loaded;
   core.agents.add(agent);
   core.processes.put(record);
-  core.journalStore.append(record.id, {
-    t: 'spawn',
-    at,
-    digest: record.digest,
-    world: record.world,
-    grants: record.grants,
-    config: record.config,
-    seed: record.seed,
-    limits: record.limits,
-    priority: record.priority,
-    weight: record.weight,
-  });
+  core.journalStore.append(record.id, spawnEntry(record, at));
   await startNow(core, agent);
   core.eventLog.emit('agent.spawned', record.id, {
     digest: record.digest,

@@ -40,6 +40,24 @@ const untilStdinEnds = (): Promise<void> =>
     stdin.on('end', done);
   });
 
+/**
+ * A kernel that runs nothing, on the home. Imported when needed: the other modes start quicker
+ * without the kernel and the toolchain. The home's agents were spawned from components the dev
+ * key signed: restoring them checks that, so it trusts that key.
+ */
+async function kernelOptions() {
+  const { TEST_CACHE_DIR } = await import('./harness.js');
+  const { devTrust } = await import('../toolchain/dev-key.js');
+  return {
+    home,
+    cacheDir: TEST_CACHE_DIR,
+    workers: 1,
+    logLevel: 'silent' as const,
+    deliver: false,
+    policy: { trust: devTrust() },
+  };
+}
+
 async function main(): Promise<unknown> {
   if (mode === 'store') {
     const store = await Store.open(home);
@@ -60,16 +78,7 @@ async function main(): Promise<unknown> {
   }
   if (mode === 'kernel-again') {
     const { Kernel } = await import('../index.js');
-    const { TEST_CACHE_DIR } = await import('./harness.js');
-    const { devTrust } = await import('../toolchain/dev-key.js');
-    const options = {
-      home,
-      cacheDir: TEST_CACHE_DIR,
-      workers: 1,
-      logLevel: 'silent',
-      deliver: false,
-      policy: { trust: devTrust() },
-    };
+    const options = await kernelOptions();
     for (let i = 0; i < 2; i++) {
       try {
         const kernel = await Kernel.open(options);
@@ -81,19 +90,8 @@ async function main(): Promise<unknown> {
     }
   }
   if (mode === 'kernel') {
-    // Imported here: the other modes start quicker without the kernel and the toolchain.
     const { Kernel } = await import('../index.js');
-    const { TEST_CACHE_DIR } = await import('./harness.js');
-    const { devTrust } = await import('../toolchain/dev-key.js');
-    // The home's agents were spawned from components the dev key signed: restoring them checks that.
-    const kernel = await Kernel.open({
-      home,
-      cacheDir: TEST_CACHE_DIR,
-      workers: 1,
-      logLevel: 'silent',
-      deliver: false,
-      policy: { trust: devTrust() },
-    });
+    const kernel = await Kernel.open(await kernelOptions());
     try {
       return { ok: true, agents: kernel.list().map((a) => ({ id: a.id, mailbox: a.mailbox })) };
     } finally {

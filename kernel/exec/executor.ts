@@ -16,6 +16,7 @@ import { budgetFor } from './budgets.js';
 import { Delivery, type DeliveryDeps, lostResult } from './delivery.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
+import { PinnedTasks } from './pinned.js';
 import type { WorkerSlot } from './pool.js';
 import type { Running, Scheduler } from './scheduler.js';
 
@@ -35,8 +36,6 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
 
 export class Executor {
   private readonly runQueue = new Set<AgentRuntime>();
-  /** Tasks waiting for one particular worker to be free (`onSlot`), in order. */
-  private readonly slotTasks = new Map<WorkerSlot, (() => void)[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   /** Spawns waiting for a free worker, in arrival order (handSlots gives them one). */
@@ -47,11 +46,18 @@ export class Executor {
   private readonly instances: Instances;
   private readonly delivery: Delivery;
   private readonly admission: Admission;
+  private readonly pinned: PinnedTasks;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.outcomes = new Outcomes(deps);
     this.instances = new Instances(deps);
     this.delivery = new Delivery(deps, this.instances, this.outcomes);
+    this.pinned = new PinnedTasks({
+      pool: deps.pool,
+      inflight: this.inflight,
+      pump: () => this.pump(),
+      budget: (agent) => budgetFor(agent, deps.now(), deps.tick, deps.slice) as WireBudget,
+    });
     this.admission = new Admission({
       now: deps.now,
       timers: deps.timers,
@@ -157,7 +163,7 @@ export class Executor {
    * is dispatched; with none free, the pool grows if blocked calls hold them all.
    */
   private handSlots(): void {
-    if (this.spawns.length > 0 && !this.stopped) this.runUnloads();
+    if (this.spawns.length > 0 && !this.stopped) this.pinned.runFree();
     while (this.spawns.length > 0) {
       if (this.stopped) {
         for (const r of this.spawns.splice(0)) r(null);
@@ -213,7 +219,7 @@ export class Executor {
    * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
    */
   private pumpOnce(): void {
-    this.runUnloads();
+    this.pinned.runFree();
     const s = this.deps.scheduler;
     const candidates: { agent: AgentRuntime; parked?: Running; budget?: WireBudget }[] = [];
     for (const agent of this.runQueue) {
@@ -272,7 +278,7 @@ export class Executor {
   }
 
   private dispatch(agent: AgentRuntime, slot: WorkerSlot, budget: WireBudget): void {
-    if (agent.worker !== null && agent.worker !== slot.thread) this.detach(agent);
+    if (agent.worker !== null && agent.worker !== slot.thread) this.pinned.detach(agent);
     this.runQueue.delete(agent);
     this.occupy(agent, slot, budget.deadlineMs);
     agent.inFlight = 1;
@@ -301,97 +307,17 @@ export class Executor {
    * to a busy worker would hold up every other worker.
    */
   release(agent: AgentRuntime): void {
-    if (this.detach(agent)) this.pump();
+    if (this.pinned.detach(agent)) this.pump();
   }
 
-  /**
-   * The state of the agent's idle instance (worker/snapshot.ts), or null when it has none. The
-   * caller holds the agent and waited for it to be idle; the task runs on its worker as soon as
-   * that worker is free.
-   */
-  async snapshotOf(agent: AgentRuntime): Promise<Uint8Array | null> {
-    const thread = agent.worker;
-    const slot = thread === null ? undefined : this.deps.pool.slots.get(thread);
-    if (!slot) return null;
-    const budget = budgetFor(agent, this.deps.now(), this.deps.tick, this.deps.slice) as WireBudget;
-    const task = { op: 'snapshot' as const, agent: agent.id, generation: agent.record.generation, budget };
-    const r = await this.onSlot(slot, () => this.deps.pool.run(slot, task));
-    if (r.kind === 'missing') return null;
-    if (r.kind !== 'ok' || !(r.value instanceof Uint8Array))
-      throw new AgentOSError(
-        'AOS_E_INTERNAL',
-        `the snapshot of ${agent.id} failed: ${r.kind === 'crash' ? r.message : r.kind}`,
-      );
-    return r.value;
+  /** The state of the agent's idle instance, taken on its worker (pinned.ts), or null: none. */
+  snapshotOf(agent: AgentRuntime): Promise<Uint8Array | null> {
+    return this.pinned.snapshotOf(agent);
   }
 
-  /** Runs `f` (a task on `slot`) once `slot` is free, before the worker is given anything else. */
-  private onSlot<T>(slot: WorkerSlot, f: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const go = (): void => {
-        slot.busy = true;
-        const p = f()
-          .then(resolve, reject)
-          .finally(() => {
-            this.inflight.delete(p);
-            slot.busy = false;
-            this.pump();
-          });
-        this.inflight.add(p);
-      };
-      const waiting = this.slotTasks.get(slot) ?? [];
-      waiting.push(go);
-      this.slotTasks.set(slot, waiting);
-      this.runUnloads();
-    });
-  }
-
-  /** A worker is gone: the tasks that waited for it run now, and fail (the worker is gone). */
+  /** A worker is gone: the tasks that waited for it fail. */
   workerGone(slot: WorkerSlot): void {
-    const waiting = this.slotTasks.get(slot) ?? [];
-    this.slotTasks.delete(slot);
-    for (const go of waiting) go();
-  }
-
-  /**
-   * Drops queued instances on every free worker, then starts a task waiting for one (`onSlot`).
-   * It runs before a free worker is handed any other task, so an instance dropped is gone before
-   * a new instance of the same agent (an upgrade) can start on that worker.
-   */
-  private runUnloads(): void {
-    for (const slot of this.deps.pool.slots.values()) {
-      if (slot.unloads.length > 0 && !slot.busy) this.unload(slot);
-      const waiting = this.slotTasks.get(slot);
-      if (waiting && waiting.length > 0 && !slot.busy) {
-        waiting.shift()!();
-        if (waiting.length === 0) this.slotTasks.delete(slot);
-      }
-    }
-  }
-
-  /** Queues the drop of the agent's instance on its worker; true if it had one. */
-  private detach(agent: AgentRuntime): boolean {
-    const thread = agent.worker;
-    if (thread === null) return false;
-    const slot = this.deps.pool.slots.get(thread);
-    agent.instanceGone(slot);
-    if (!slot) return false;
-    slot.unloads.push(agent.id);
-    return true;
-  }
-
-  private unload(slot: WorkerSlot): void {
-    const agents = slot.unloads.splice(0);
-    slot.busy = true;
-    const p = this.deps.pool
-      .run(slot, { op: 'unload', agents })
-      .catch(() => {})
-      .finally(() => {
-        this.inflight.delete(p);
-        slot.busy = false;
-        this.pump();
-      });
-    this.inflight.add(p);
+    this.pinned.gone(slot);
   }
 
   /**
