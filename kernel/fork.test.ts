@@ -62,6 +62,17 @@ describe('kernel.fork', () => {
     expect(await k.send(twin, { by: 1 })).toEqual({ count: 7 });
   });
 
+  it('a state too large to carry is refused with the limit, and the source keeps its heap', async () => {
+    const k = await openKernel({ maxResultBytes: 16_384 });
+    const id = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    for (let i = 0; i < 3; i++) await k.send(id, { op: 'echo', i });
+    expect(await codeOf(k.fork(id))).toMatch(
+      /^AOS_E_RESULT_TOO_LARGE: .*its state is \d+ bytes, more than maxResultBytes \(16384\)/,
+    );
+    expect(await k.send(id, { op: 'state' })).toEqual({ handled: 4 });
+    expect(k.list().map((a) => a.id)).toEqual([id]);
+  });
+
   it('refuses what cannot be forked', async () => {
     const k = await openKernel();
     const id = await k.spawn(await sample('echo'), { grants: ['log'] });

@@ -57,6 +57,14 @@ export class PinnedTasks {
     };
     const r = await this.run(slot, () => this.deps.pool.run(slot, task));
     if (r.kind === 'missing') return null;
+    if (r.kind === 'error')
+      throw new AgentOSError(
+        'AOS_E_RESULT_TOO_LARGE',
+        `cannot take the state of ${agent.id}: ${r.error.val}`,
+        {
+          agent: agent.id,
+        },
+      );
     if (r.kind !== 'ok' || !(r.value instanceof Uint8Array))
       throw new AgentOSError(
         'AOS_E_INTERNAL',

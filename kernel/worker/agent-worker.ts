@@ -225,7 +225,19 @@ async function run(task: Task): Promise<TaskResult | BatchResult> {
   if (task.op === 'snapshot') {
     const t0 = performance.now();
     const value = capture(inst.digest, inst.meter.exports());
-    return { kind: 'ok', value, us: us(t0), thread: threadId, fuel: 0, memory: inst.meter.memoryBytes() };
+    const usage = { us: us(t0), thread: threadId, fuel: 0, memory: inst.meter.memoryBytes() };
+    // Too large to carry back: said so, and the instance stays (a result the channel cannot
+    // carry would cost the instance).
+    if (value.length > maxResultBytes)
+      return {
+        kind: 'error',
+        error: {
+          tag: 'unavailable',
+          val: `its state is ${value.length} bytes, more than maxResultBytes (${maxResultBytes})`,
+        },
+        ...usage,
+      };
+    return { kind: 'ok', value, ...usage };
   }
   current = 0;
   parker?.setCurrent(0);
