@@ -1,6 +1,6 @@
 /** The option and result types of the embedding API. */
 import type { Logger } from 'pino';
-import type { AgentInfo, AgentSettings } from './agents/info.js';
+import type { AgentInfo, AgentSettings, CheckpointInfo } from './agents/info.js';
 import type { Clock } from './base/clock.js';
 import type { LimitsInput, Priority } from './base/limits.js';
 import type { Capability } from './sdk/capability.js';
@@ -106,6 +106,20 @@ export interface KernelOptions {
    * (docs/snapshots.md). Default null: agents stay resident.
    */
   dormantAfterMs?: number | null;
+  /**
+   * Take a checkpoint of an agent's state every this many committed invocations (and when it is
+   * suspended or goes dormant): a lost instance is rebuilt from the latest one plus the journal
+   * after it, and the journal before it can be pruned (docs/snapshots.md). Default 1000; null:
+   * only on suspend and dormancy.
+   */
+  checkpointEvery?: number | null;
+  /**
+   * What the next start of a lost instance (a trap, an exhausted limit, a lost worker, a restart
+   * of the kernel) does. `rebuild` (default): its state as of its last committed invocation,
+   * rebuilt from its latest checkpoint and the journal after it, with no effect done twice.
+   * `init`: a fresh instance runs init (its heap starts afresh; its stored state stays).
+   */
+  recovery?: 'rebuild' | 'init';
   /** How long close() waits for invocations in flight before it stops the workers. Default 10 s. */
   closeTimeoutMs?: number;
   /**
@@ -158,4 +172,4 @@ export interface ToolDescriptor {
   outputSchema?: unknown;
 }
 
-export type { AgentInfo, AgentSettings };
+export type { AgentInfo, AgentSettings, CheckpointInfo };

@@ -18,11 +18,13 @@ import { AgentOSError } from './base/errors.js';
 import type { Limits } from './base/limits.js';
 import { Catalog } from './catalog/catalog.js';
 import { Bus } from './exec/bus.js';
+import { Checkpointing } from './exec/checkpointing.js';
 import { Commits } from './exec/commits.js';
 import { Dispatcher } from './exec/dispatcher.js';
 import { Dormancy } from './exec/dormancy.js';
 import { Executor } from './exec/executor.js';
 import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './exec/pool.js';
+import { Recovery } from './exec/recovery.js';
 import { Scheduler } from './exec/scheduler.js';
 import { Watchdog } from './exec/watchdog.js';
 import { WorkerLinks } from './exec/worker-links.js';
@@ -33,6 +35,7 @@ import type { ResolvedOptions } from './options.js';
 import { SigningPolicy } from './signing/policy.js';
 import { restoreCheck } from './signing/restore-check.js';
 import { TrustStore } from './signing/trust.js';
+import { Checkpoints } from './store/checkpoints.js';
 import { DeadLetters } from './store/dead-letters.js';
 import { EventHub } from './store/events.js';
 import { Journal } from './store/journal.js';
@@ -50,6 +53,8 @@ export class KernelAssembly {
   readonly deadLetterQueue: DeadLetters;
   readonly outsideResults: OutsideResults;
   readonly snapshots: Snapshots;
+  readonly checkpoints: Checkpoints;
+  checkpointing!: Checkpointing;
   dormancy: Dormancy | undefined;
   readonly eventLog: EventHub;
   closed = false;
@@ -119,6 +124,7 @@ export class KernelAssembly {
     this.deadLetterQueue = new DeadLetters(store);
     this.outsideResults = new OutsideResults(store);
     this.snapshots = new Snapshots(store);
+    this.checkpoints = new Checkpoints(store);
     const dispatcher = new Dispatcher(this.table, this.journalStore, logger, now, this.outsideResults);
     this.links = new WorkerLinks(
       dispatcher,
@@ -147,6 +153,8 @@ export class KernelAssembly {
       watchdogGraceMs,
       maxResultBytes,
       dormantAfterMs,
+      checkpointEvery,
+      recovery,
     }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
@@ -181,8 +189,30 @@ export class KernelAssembly {
       kill: (slot, why) => pool.kill(slot, why),
     });
     this.watchdog.start();
+    this.checkpointing = new Checkpointing({
+      every: checkpointEvery,
+      snapshotOf: (a) => this.executor.snapshotOf(a),
+      wake: (a) => this.executor.wake(a),
+      checkpoints: this.checkpoints,
+      journal: this.journalStore,
+      logger: this.services.logger,
+      now,
+    });
+    const checkpointing = this.checkpointing;
     this.executor = new Executor({
       tick,
+      committed: (a) => checkpointing.committed(a),
+      ...(recovery === 'rebuild'
+        ? {
+            recovery: new Recovery({
+              pool: this.pool,
+              store: this.store,
+              journal: this.journalStore,
+              checkpoints: this.checkpoints,
+              logger: this.services.logger,
+            }),
+          }
+        : {}),
       pool: this.pool,
       journal: this.journalStore,
       commits: this.commits,
@@ -219,6 +249,7 @@ export class KernelAssembly {
         release: (a) => executor.release(a),
         wake: (a) => executor.wake(a),
         snapshots: this.snapshots,
+        checkpointing,
         journal: this.journalStore,
         logger: this.services.logger,
         now,
@@ -256,6 +287,7 @@ export class KernelAssembly {
     this.capabilities.drop(id);
     this.outsideResults.forgetAgent(id);
     this.snapshots.remove(id);
+    this.checkpoints.forget(id);
   }
 
   check(): void {
@@ -263,7 +295,11 @@ export class KernelAssembly {
   }
 
   info(rec: AgentRecord): AgentInfo {
-    return { ...this.agents.info(rec), running: this.executor?.running(rec.id) ?? null };
+    return {
+      ...this.agents.info(rec),
+      running: this.executor?.running(rec.id) ?? null,
+      checkpoints: this.checkpoints.all(rec.id).map((c) => ({ seq: c.seq, at: c.at, bytes: c.bytes.length })),
+    };
   }
   /**
    * Ends an agent this kernel could not restore (it was never live here): its record is marked

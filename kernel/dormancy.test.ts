@@ -40,7 +40,7 @@ describe('dormant agents', () => {
     }
   });
 
-  it('a kernel restart while an agent is dormant loses nothing of its heap; while resident, it starts afresh', async () => {
+  it('a kernel restart while an agent is dormant loses nothing of its heap; while resident, its heap is rebuilt from the journal (or, under recovery: init, starts afresh)', async () => {
     const home = tempHome();
     let k = await openKernel({ home, dormantAfterMs: 50 });
     const sleeper = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS, name: 'sleeper' });
@@ -51,7 +51,10 @@ describe('dormant agents', () => {
     expect(k.inspect(sleeper).dormant).toBe(true);
     expect(await k.send(sleeper, { op: 'state' })).toEqual({ handled: 3 });
     await k.close();
-    k = await openKernel({ home }); // it was resident when this kernel closed: init again
+    k = await openKernel({ home }); // it was resident when this kernel closed: rebuilt
+    expect(await k.send(sleeper, { op: 'state' })).toEqual({ handled: 4 });
+    await k.close();
+    k = await openKernel({ home, recovery: 'init' }); // init again
     expect(await k.send(sleeper, { op: 'state' })).toEqual({ handled: 1 });
     expect(await codeOf(openKernel({ dormantAfterMs: 0 }))).toMatch(
       /^AOS_E_BAD_CONFIG: dormantAfterMs must be/,

@@ -44,8 +44,9 @@ describe('kernel.fork', () => {
     expect(k.inspect(twin)).toMatchObject({ digest: k.inspect(id).digest, grants: k.inspect(id).grants });
     const [spawn] = await k.journal(twin);
     expect(spawn).toMatchObject({ t: 'spawn', from: { agent: id } });
-    // A fork cannot be replayed from its journal yet: it started from a snapshot.
-    expect(await code(k.replay(twin))).toBe('AOS_E_REPLAY');
+    // It replays from its first checkpoint (the state it started from).
+    expect(k.inspect(twin).checkpoints).toHaveLength(1);
+    expect(await k.replay(twin)).toMatchObject({ identical: true, invocations: next.length });
   });
 
   it('forks an agent with no resident instance from its capability state (its instance runs init)', async () => {

@@ -85,6 +85,8 @@ export async function forkAgent(
       core.agents.save(agent);
       throw err;
     }
+    // Its first state is its first checkpoint: recovery and replay start there.
+    if (snapshot) core.checkpointing.keep(agent, snapshot);
     core.eventLog.emit('agent.spawned', to, {
       digest: record.digest,
       world: record.world,

@@ -16,6 +16,7 @@ export type { Installed, KernelCatalog } from './catalog/kernel-catalog.js';
 export type { Published } from './catalog/publish.js';
 export {
   type AgentInfo,
+  type CheckpointInfo,
   Kernel,
   type KernelOptions,
   type SendOptions,

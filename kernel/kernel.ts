@@ -2,6 +2,7 @@ import { env } from 'node:process';
 import type {
   AgentInfo,
   AgentSettings,
+  CheckpointInfo,
   KernelOptions,
   SendOptions,
   SpawnOptions,
@@ -255,6 +256,24 @@ export class Kernel {
   /** Stops delivering messages to the agent; they queue until `resume`. */
   suspend(id: string): void {
     this.core.transition(id, ['ready', 'crashed'], 'suspended', 'suspend');
+  }
+
+  /**
+   * Takes the agent's instance state now, once its call in flight ends, and keeps it as its
+   * newest checkpoint (docs/snapshots.md): recovery and replay start from it. It is on disk when
+   * this returns. A dormant agent's kept state is its checkpoint already.
+   * @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no instance (it has
+   * not run since it started or crashed) or an upgrade or a fork holds it; AOS_E_RESULT_TOO_LARGE
+   */
+  async checkpoint(id: string): Promise<CheckpointInfo> {
+    this.core.check();
+    const agent = this.core.agents.get(id);
+    const c = agent.dormant
+      ? this.core.checkpoints.latest(id)
+      : await this.core.checkpointing.take(agent, true);
+    if (!c) throw new AgentOSError('AOS_E_BAD_STATE', `agent ${id} has no state kept`, { agent: id });
+    await this.core.store.flushed(); // on disk when this returns
+    return { seq: c.seq, at: c.at, bytes: c.bytes.byteLength };
   }
 
   /** Delivers again (a crashed agent gets a fresh instance on its next message). */

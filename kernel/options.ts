@@ -41,6 +41,10 @@ export interface ResolvedOptions {
   maxResultBytes: number;
   /** How long an agent sits idle before it goes dormant; null: never. */
   dormantAfterMs: number | null;
+  /** Committed invocations between an agent's checkpoints; null: only on suspend and dormancy. */
+  checkpointEvery: number | null;
+  /** What a lost instance's next start does: rebuild its state from the journal, or run init. */
+  recovery: 'rebuild' | 'init';
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -67,6 +71,8 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'watchdogGraceMs',
   'maxResultBytes',
   'dormantAfterMs',
+  'checkpointEvery',
+  'recovery',
   'capabilities',
   'config',
   'policy',
@@ -179,8 +185,16 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
     !(typeof dormantAfterMs === 'number' && Number.isFinite(dormantAfterMs) && dormantAfterMs >= 1)
   )
     throw bad(`dormantAfterMs must be a positive number of ms or null, got ${shown(dormantAfterMs)}`);
+  const checkpointEvery = options.checkpointEvery === undefined ? 1000 : options.checkpointEvery;
+  if (checkpointEvery !== null && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery >= 1))
+    throw bad(`checkpointEvery must be a positive integer or null, got ${shown(checkpointEvery)}`);
+  const recovery = options.recovery ?? 'rebuild';
+  if (recovery !== 'rebuild' && recovery !== 'init')
+    throw bad(`recovery must be "rebuild" or "init", got ${shown(recovery)}`);
   return {
     dormantAfterMs,
+    checkpointEvery,
+    recovery,
     durability,
     tick,
     watchdogGraceMs,

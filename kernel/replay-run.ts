@@ -27,7 +27,8 @@ export async function replayIn(
   const t0 = performance.now();
   const rec = recordedAgent.record;
   const id = rec.id;
-  const recorded = stepsOf(recordedAgent.entries, id);
+  const cp = recordedAgent.checkpoint;
+  const recorded = stepsOf(tailOf(recordedAgent), id, cp !== undefined);
   const from = Math.max(1, range.from ?? 1);
   const to = Math.min(range.to ?? recorded.invocations, recorded.invocations);
   const report: ReplayReport = {
@@ -39,6 +40,7 @@ export async function replayIn(
     hostcalls: 0,
     recordedMs: recordedSpan(recorded.steps, to),
     replayMs: 0,
+    ...(cp ? { checkpoint: cp.seq } : {}),
   };
   const cursor = new ReplayCursor();
   const fail = (invocation: number, e: unknown): ReplayReport => {
@@ -54,29 +56,55 @@ export async function replayIn(
     return report;
   };
   let agent: AgentRuntime;
+  const spawn = cp ? { ...recorded.spawn, digest: cp.digest, grants: cp.grants } : recorded.spawn;
   try {
-    agent = await place(core, rec, recorded.spawn, bytesFor(recorded.spawn.digest), cursor);
+    agent = await place(core, rec, spawn, bytesFor(spawn.digest), cursor);
   } catch (e) {
     return fail(0, e);
   }
   let pending: RecordedCall[] | null = null; // a start's calls, made with the next invocation
-  const [first, ...rest] = recorded.steps;
-  if (first?.t !== 'start')
-    throw new AgentOSError('AOS_E_REPLAY', `the journal of ${id} has no first instance start`);
-  cursor.expect(first.calls, 0);
-  const err = await core.executor.startFirst(agent, 'spawn');
-  let diverged = check(cursor, report) ?? startedAsRecorded(err, recorded.initFailed);
-  for (const step of rest) {
+  let lastInit: RecordedCall[] = []; // the calls of the last start that ran init
+  // The state after the last committed invocation, kept before a crash the recorded run
+  // recovered from: every start that recovers (a crash retried, crashing again) starts from it.
+  let saved: Uint8Array | null = null;
+  let rest = recorded.steps;
+  let diverged: Divergence | undefined;
+  if (cp) {
+    // From a checkpoint: the instance starts from its state, and calls nothing.
+    cursor.expect([], 0);
+    const err = await core.executor.startFirst(agent, 'fork', cp.bytes);
+    diverged = check(cursor, report) ?? startedAsRecorded(err, undefined);
+  } else {
+    const [first, ...others] = recorded.steps;
+    if (first?.t !== 'start')
+      throw new AgentOSError('AOS_E_REPLAY', `the journal of ${id} has no first instance start`);
+    rest = others;
+    lastInit = first.calls;
+    cursor.expect(first.calls, 0);
+    const err = await core.executor.startFirst(agent, 'spawn');
+    diverged = check(cursor, report) ?? startedAsRecorded(err, recorded.initFailed);
+  }
+  for (const [i, step] of rest.entries()) {
     if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
     if (step.t === 'start' && step.entry.reason === 'resume') {
       // From a dormant agent's kept state: where its instance was, as the replay's still is.
+    } else if (step.t === 'start' && step.entry.reason === 'recover') {
+      // The recorded run rebuilt the state it had after its last committed invocation: the
+      // replay's instance still has it, or kept it before the crash, or starts as it did.
+      if (agent.worker === null) {
+        if (saved) agent.startFrom = saved;
+        else pending = lastInit;
+      }
     } else if (step.t === 'start') {
       core.executor.release(agent); // the recorded run started a new instance here
       pending = step.calls;
+      lastInit = step.calls;
+      saved = null;
     } else if (step.t === 'settings') {
       const { limits, priority, weight } = step.entry;
       Object.assign(agent.record, { limits: timeless(limits), priority, weight });
     } else if (step.t === 'upgrade') {
+      saved = null;
       try {
         await switchTo(core, agent, bytesFor(step.entry.digest), step.entry.grants);
       } catch (e) {
@@ -84,11 +112,17 @@ export async function replayIn(
       }
     } else if (step.outcome.cut) {
       // Ended from outside (deadline, lost worker, window budget): it would not end so again.
-      // Its instance was discarded; the recorded run's next start says so too.
-      core.executor.release(agent);
-      pending = null;
+      // Its instance was discarded (unless the recorded run rebuilt its state after it).
+      if (nextStart(rest, i) !== 'recover') {
+        core.executor.release(agent);
+        pending = null;
+      }
       report.skipped += 1;
     } else {
+      if (step.outcome.result !== 'crash')
+        saved = null; // the state moves on from it
+      else if (nextStart(rest, i) === 'recover' && agent.worker !== null)
+        saved = await core.executor.snapshotOf(agent);
       cursor.expect([...(pending ?? []), ...step.calls], step.invocation);
       pending = null;
       diverged = await invoke(core, agent, cursor, step, report);
@@ -110,6 +144,21 @@ export async function replayIn(
   return report;
 }
 
+/** The entries a replay reads: the whole journal, or the spawn and what follows the checkpoint. */
+function tailOf({ entries, checkpoint }: RecordedAgent): readonly JournalEntry[] {
+  if (!checkpoint) return entries;
+  return [entries[0]!, ...entries.filter((e) => e.seq > checkpoint.seq)];
+}
+
+/** The reason of the next instance start after step `i`, if one comes before another upgrade. */
+function nextStart(steps: readonly Step[], i: number): string | undefined {
+  for (const s of steps.slice(i + 1)) {
+    if (s.t === 'start') return s.entry.reason;
+    if (s.t === 'upgrade') return undefined;
+  }
+  return undefined;
+}
+
 /** Kernel-clock ms the recorded run spent from its first invocation to the last one replayed. */
 function recordedSpan(steps: readonly Step[], to: number): number {
   const runs = steps.filter((s) => s.t === 'invoke' && s.invocation <= to) as Extract<
@@ -124,7 +173,10 @@ function recordedSpan(steps: readonly Step[], to: number): number {
 async function place(
   core: KernelAssembly,
   live: Omit<AgentRecord, 'capState'>,
-  spawn: Extract<JournalEntry, { t: 'spawn' }>,
+  spawn: Pick<
+    Extract<JournalEntry, { t: 'spawn' }>,
+    'world' | 'grants' | 'config' | 'seed' | 'limits' | 'priority' | 'weight'
+  >,
   bytes: Uint8Array,
   cursor: ReplayCursor,
 ): Promise<AgentRuntime> {

@@ -50,10 +50,13 @@ describe('kernel.replay', () => {
     const one = await a.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     const two = await b.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
     const first = await a.send(one, { op: 'ambient' });
-    await codeOf(a.send(one, { op: 'trap' })); // a new instance next
-    // The same in a new instance, in another agent, in another kernel, later.
-    expect(await a.send(one, { op: 'ambient' })).toEqual(first);
+    await codeOf(a.send(one, { op: 'trap' })); // a new instance next, its heap rebuilt
+    // The same sequence in a new instance (the first call redone in its rebuild), in another
+    // agent, in another kernel, later.
+    const second = await a.send(one, { op: 'ambient' });
+    expect(second).not.toEqual(first);
     expect(await b.send(two, { op: 'ambient' })).toEqual(first);
+    expect(await b.send(two, { op: 'ambient' })).toEqual(second);
     // The trap was tried three times (delivery attempts): each try replays as it ran.
     expect(await a.replay(one)).toMatchObject({ identical: true, invocations: 5 });
   });
@@ -65,9 +68,10 @@ describe('kernel.replay', () => {
       limits: { deadlineMs: 100, fuel: { lifetime: 4e10 } },
     });
     await codeOf(k.send(id, { op: 'sleep', ms: 400 })); // past its deadline, three times: cut short
+    k.configure(id, { limits: { deadlineMs: null } }); // the next ones run as long as they take
     await k.send(id, { op: 'wm', calls: Array.from({ length: 40 }, () => ['list', '', 0]) });
     await codeOf(k.send(id, { op: 'random', n: 200 })); // a result over maxResultBytes
-    k.configure(id, { limits: { deadlineMs: null, fuel: { invocation: 1e6 } } });
+    k.configure(id, { limits: { fuel: { invocation: 1e6 } } });
     await codeOf(k.send(id, { op: 'spin', n: 1_000_000 })); // over the new, lower budget
     k.configure(id, { limits: { fuel: { invocation: 1e12 } } });
     await k.send(id, { op: 'spin', n: 1_000_000 });
@@ -75,7 +79,7 @@ describe('kernel.replay', () => {
     expect(report.divergence).toBeUndefined();
     expect(report).toMatchObject({ identical: true, skipped: 3 });
     const journal = await k.journal(id);
-    expect(journal.filter((e) => e.t === 'settings')).toHaveLength(2);
+    expect(journal.filter((e) => e.t === 'settings')).toHaveLength(3);
     expect(journal.filter((e) => e.t === 'outcome' && e.cut)).toHaveLength(3);
   });
 

@@ -29,6 +29,7 @@ import { readComponent } from './loader/loader.js';
 import type { Divergence } from './replay/cursor.js';
 import { stepsOf } from './replay/steps.js';
 import { replayIn } from './replay-run.js';
+import type { Checkpoint } from './store/checkpoints.js';
 import type { JournalEntry } from './store/journal.js';
 import type { AgentRecord } from './store/process-table.js';
 
@@ -58,6 +59,11 @@ export interface ReplayReport {
   recordedMs: number;
   /** Wall-clock ms the replay took, kernel open and close included. */
   replayMs: number;
+  /**
+   * Set when it started from a checkpoint (the journal before it was pruned, or the agent was
+   * forked): the journal entry the checkpoint's state includes. Invocations count from there.
+   */
+  checkpoint?: number;
   divergence?: Divergence;
 }
 
@@ -66,6 +72,8 @@ export interface RecordedAgent {
   record: Omit<AgentRecord, 'capState'>;
   entries: readonly JournalEntry[];
   bytes(digest: string): Uint8Array;
+  /** Replay from this state (the entries after it) instead of from the spawn. */
+  checkpoint?: Checkpoint;
 }
 
 /** Where a replay runs: a kernel opened like the recording one, and the signing policy it keeps. */
@@ -129,7 +137,35 @@ export async function replayAgent(
     },
   };
   const entries = [...source.journalStore.entries(id)];
-  return replayRecorded(iso, { record: rec, entries, bytes: (d) => source.loader.stored(d) }, options);
+  const checkpoint = startOf(source, id, entries);
+  return replayRecorded(
+    iso,
+    { record: rec, entries, bytes: (d) => source.loader.stored(d), ...(checkpoint ? { checkpoint } : {}) },
+    options,
+  );
+}
+
+/**
+ * Where a replay of `id` starts: its spawn when its journal is whole from there and its first
+ * instance ran init; else (the journal before a checkpoint was pruned, or it was forked) its
+ * oldest checkpoint. @throws AgentOSError AOS_E_REPLAY when it has none
+ */
+export function startOf(
+  source: KernelAssembly,
+  id: string,
+  entries: readonly JournalEntry[],
+): Checkpoint | undefined {
+  const forked = entries[0]?.t === 'spawn' && entries[0].from !== undefined;
+  const whole = entries.every((e, i) => e.seq === i);
+  if (!forked && whole) return undefined;
+  const cp = source.checkpoints.oldest(id);
+  if (!cp)
+    throw new AgentOSError(
+      'AOS_E_REPLAY',
+      `${id} ${forked ? 'was forked' : 'has a pruned journal'} and no checkpoint is kept: nothing to replay from`,
+      { agent: id },
+    );
+  return cp;
 }
 
 /** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_REPLAY, and the signing policy's codes for `component` */
@@ -143,7 +179,14 @@ export async function replayRecorded(
   if (options.to !== undefined) checkWhole(options.to, 'to');
   if (options.last !== undefined) checkWhole(options.last, 'last');
   // The journal is read (and refused, if it cannot be replayed) before a kernel is opened.
-  const { invocations, spawn } = stepsOf(recordedAgent.entries, recordedAgent.record.id);
+  const cp = recordedAgent.checkpoint;
+  const { invocations, spawn } = stepsOf(
+    cp
+      ? [recordedAgent.entries[0]!, ...recordedAgent.entries.filter((e) => e.seq > cp.seq)]
+      : recordedAgent.entries,
+    recordedAgent.record.id,
+    cp !== undefined,
+  );
   const to = options.to;
   if (options.from !== undefined && to !== undefined && options.from > to)
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', `from (${options.from}) is after to (${to})`);

@@ -94,16 +94,17 @@ export class AgentRuntime {
    * upgrade ends.
    */
   held = false;
-  /** Who holds it: an upgrade, a fork, or the dormancy sweep taking its state. */
-  heldBy: 'upgrade' | 'fork' | 'dormancy' | null = null;
+  /** Who holds it: an upgrade, a fork, or the kernel taking its state (dormancy, a checkpoint). */
+  heldBy: 'upgrade' | 'fork' | 'dormancy' | 'checkpoint' | null = null;
   private readonly unholders: (() => void)[] = [];
 
   /**
-   * Holds the agent for `by`, once the dormancy sweep (which holds it only while it takes the
-   * agent's state) has let go. @throws AgentOSError AOS_E_BAD_STATE while an upgrade or a fork holds it
+   * Holds the agent for `by`, once the kernel (which holds it only while it takes the agent's
+   * state) has let go. @throws AgentOSError AOS_E_BAD_STATE while an upgrade or a fork holds it
    */
   async hold(by: 'upgrade' | 'fork'): Promise<void> {
-    while (this.held && this.heldBy === 'dormancy') await new Promise<void>((r) => this.unholders.push(r));
+    while (this.held && (this.heldBy === 'dormancy' || this.heldBy === 'checkpoint'))
+      await new Promise<void>((r) => this.unholders.push(r));
     if (this.held)
       throw new AgentOSError(
         'AOS_E_BAD_STATE',
@@ -126,7 +127,12 @@ export class AgentRuntime {
    * Set in a replay's isolated kernel (kernel/replay.ts): its hostcalls are answered from the
    * recorded journal, not by the capabilities.
    */
-  replay: { answer(fn: string, request: Uint8Array): Served } | null = null;
+  replay: { answer(fn: string, request: Uint8Array): Served; quiet?: boolean } | null = null;
+  /** The state its next instance starts from instead of init (a replay's recovery), once. */
+  startFrom: Uint8Array | null = null;
+  /** Invocations committed since its last checkpoint (exec/checkpointing.ts), and one is due. */
+  sinceCheckpoint = 0;
+  checkpointDue = false;
   /** Its instance was dropped with its state kept (exec/dormancy.ts): the next one starts from it. */
   dormant = false;
   /** Kernel-clock ms its last call ended. */

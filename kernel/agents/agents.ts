@@ -164,6 +164,7 @@ export class Agents {
       busy: live?.busy ?? false,
       fuelWindow: { start: live?.window.start ?? 0, fuel: live?.window.used ?? 0 },
       running: null,
+      checkpoints: [],
     };
   }
 

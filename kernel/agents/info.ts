@@ -9,6 +9,13 @@ export interface AgentSettings {
   weight?: number;
 }
 
+/** A kept checkpoint: the journal entry its state includes, when it was taken (kernel clock ms), its size. */
+export interface CheckpointInfo {
+  seq: number;
+  at: number;
+  bytes: number;
+}
+
 export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
   config: unknown;
   /** Messages waiting in the mailbox (including one in flight). */
@@ -23,6 +30,11 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
    * first), whether it is parked (waiting for a CPU permit) or blocked in a hostcall.
    */
   running: { fuel: number; parked: boolean; blocked: boolean } | null;
+  /**
+   * Its kept checkpoints, oldest first (kernel/store/checkpoints.ts): the journal entry each
+   * state includes, when it was taken (kernel clock ms) and its size.
+   */
+  checkpoints: CheckpointInfo[];
   /** Fuel used in the current one-second window (kernel clock ms), for `limits.fuel.perSecond`. */
   fuelWindow: { start: number; fuel: number };
 }

@@ -19,6 +19,7 @@ import { currentIndex } from '../bridge/park.js';
 import type { Txn } from '../hostcall/txn.js';
 import type { Journal } from '../store/journal.js';
 import type { StoredMessage } from '../store/message.js';
+import type { AgentRecord } from '../store/process-table.js';
 import type { BatchResult, TaskResult, WireBudget } from '../worker/protocol.js';
 import { budgetFor, checkUsage } from './budgets.js';
 import type { Commits } from './commits.js';
@@ -95,17 +96,7 @@ export class Delivery {
         await this.handOverBatch(agent, slot, batch, budget, used);
         return;
       }
-      const base = { agent: rec.id, generation: rec.generation, budget };
-      const task =
-        rec.world === 'agent'
-          ? { ...base, op: 'handle' as const, message }
-          : message.kind === 'tool.describe'
-            ? { ...base, op: 'describe' as const }
-            : {
-                ...base,
-                op: 'invoke' as const,
-                ...(JSON.parse(message.body) as { tool: string; args: string }),
-              };
+      const task = callTask(rec, message, budget);
       let txn = this.deps.commits.begin(agent, { t: 'invoke', at: this.deps.now(), message });
       let result = this.sound(agent, await this.deps.pool.run(slot, task), budget);
       if (result.kind === 'missing') {
@@ -318,4 +309,18 @@ export function lostResult(
     ...base,
     ...(e instanceof AgentOSError ? {} : { details: { lost: true } }),
   };
+}
+
+/** The worker task that delivers `message` to the agent's instance. */
+export function callTask(rec: AgentRecord, message: StoredMessage, budget: WireBudget) {
+  const base = { agent: rec.id, generation: rec.generation, budget };
+  return rec.world === 'agent'
+    ? { ...base, op: 'handle' as const, message }
+    : message.kind === 'tool.describe'
+      ? { ...base, op: 'describe' as const }
+      : {
+          ...base,
+          op: 'invoke' as const,
+          ...(JSON.parse(message.body) as { tool: string; args: string }),
+        };
 }

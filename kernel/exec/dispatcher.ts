@@ -81,7 +81,11 @@ export class Dispatcher {
           return served;
         };
         // A replay answers from the recorded journal: no capability runs.
-        if (agent.replay) return done(agent.replay.answer(entry.span, request));
+        if (agent.replay) {
+          const answer = agent.replay.answer(entry.span, request);
+          // A recovery's re-execution: the calls are in the journal already, and counted.
+          return agent.replay.quiet ? answer : done(answer);
+        }
         const served = this.outsideCall(agent, entry, args, request) ?? this.serve(agent, entry, args);
         return served instanceof Promise ? served.then(done) : done(served);
       },

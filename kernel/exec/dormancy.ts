@@ -14,6 +14,7 @@ import type { AgentRuntime } from '../agents/agent.js';
 import { BUILD } from '../loader/loader.js';
 import type { Journal } from '../store/journal.js';
 import type { Snapshots } from '../store/snapshots.js';
+import type { Checkpointing } from './checkpointing.js';
 
 export interface DormancyDeps {
   afterMs: number;
@@ -22,6 +23,8 @@ export interface DormancyDeps {
   release: (agent: AgentRuntime) => void;
   wake: (agent: AgentRuntime) => void;
   snapshots: Snapshots;
+  /** A dormant agent's state is its checkpoint too. */
+  checkpointing: Checkpointing;
   journal: Journal;
   logger: Logger;
   now: () => number;
@@ -77,6 +80,7 @@ export class Dormancy {
       if (!bytes || !this.idle(a, this.deps.now(), true)) return; // it got work meanwhile
       const at = this.deps.now();
       this.deps.snapshots.put(a.id, { digest: a.record.digest, build: BUILD, bytes, at });
+      this.deps.checkpointing.keep(a, bytes);
       this.deps.journal.append(a.id, { t: 'lifecycle', at, op: 'dormant', detail: `${bytes.length} bytes` });
       a.dormant = true;
       this.deps.release(a);

@@ -12,10 +12,11 @@ import type { AgentRuntime } from '../agents/agent.js';
 import { BUILD, type LoadedComponent, type Loader } from '../loader/loader.js';
 import type { Journal } from '../store/journal.js';
 import type { Snapshots } from '../store/snapshots.js';
-import type { TaskResult, WireBudget } from '../worker/protocol.js';
+import type { LoadTask, TaskResult, WireBudget } from '../worker/protocol.js';
 import { account } from './budgets.js';
 import type { Commits } from './commits.js';
 import type { WorkerPool, WorkerSlot } from './pool.js';
+import type { Rebuilt, Recovery } from './recovery.js';
 
 export interface InstanceDeps {
   pool: WorkerPool;
@@ -25,8 +26,13 @@ export interface InstanceDeps {
   loader: Loader;
   journal: Journal;
   commits: Commits;
+  /** Rebuilds a lost instance's state from the journal; absent: a lost instance starts from init. */
+  recovery?: Recovery;
   now: () => number;
 }
+
+/** The starts that follow a lost instance (recovery rebuilds its state first). */
+const RESTARTS = new Set(['restart', 'instance lost']);
 
 export class Instances {
   constructor(private readonly deps: InstanceDeps) {}
@@ -53,9 +59,29 @@ export class Instances {
         reason = 'resume';
       } else this.wake(agent);
     }
+    // A replay's own recovery (replay-run.ts): the state it kept before the recorded crash.
+    if (!snapshot && agent.startFrom) {
+      snapshot = agent.startFrom;
+      reason = 'recover';
+    }
+    agent.startFrom = null;
+    let recovered: Rebuilt | undefined;
+    if (!snapshot && RESTARTS.has(reason) && this.deps.recovery && !agent.replay) {
+      recovered = await this.recover(agent, slot, component, budget);
+      if (recovered) {
+        snapshot = recovered.snapshot;
+        reason = 'recover';
+      }
+    }
     rec.generation += 1;
     // init is a call of its own: what it does lands when the instance is up, or not at all.
-    const record = { t: 'instance' as const, at: this.deps.now(), generation: rec.generation, reason };
+    const record = {
+      t: 'instance' as const,
+      at: this.deps.now(),
+      generation: rec.generation,
+      reason,
+      ...(recovered ? { recovered: { from: recovered.from, replayed: recovered.replayed } } : {}),
+    };
     const txn = this.deps.commits.begin(agent, record);
     let r: TaskResult;
     try {
@@ -83,6 +109,37 @@ export class Instances {
       }
     }
     return r;
+  }
+
+  /** The agent's rebuilt state (exec/recovery.ts), or undefined (it starts from init). */
+  private async recover(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    component: LoadedComponent,
+    budget: WireBudget,
+  ): Promise<Rebuilt | undefined> {
+    const rec = agent.record;
+    const load = (snapshot?: Uint8Array): LoadTask => ({
+      ...this.loadTask(agent, slot, component, budget, true, snapshot),
+      // Every call goes to the kernel, where the journal answers it.
+      generation: rec.generation + 1,
+      workerModules: {},
+    });
+    try {
+      return await this.deps.recovery!.rebuild(agent, slot, load, budget);
+    } catch (e) {
+      this.deps.logger.warn(
+        { agent: rec.id, err: (e as Error).message },
+        'its state could not be rebuilt from the journal; it starts from init',
+      );
+      this.deps.journal.append(rec.id, {
+        t: 'lifecycle',
+        at: this.deps.now(),
+        op: 'unrecovered',
+        detail: (e as Error).message,
+      });
+      return undefined;
+    }
   }
 
   /** The agent is no longer dormant: its kept state goes. */

@@ -48,6 +48,8 @@ export interface OutcomeDeps {
   /** Deliveries a message gets before it is dead-lettered, and the first retry's delay (doubling). */
   attempts: number;
   backoffMs: number;
+  /** An invocation's effects stand (it returned a value or an error): checkpointing counts it. */
+  committed?: (agent: AgentRuntime) => void;
   /** Answers a request (a message with `replyTo`) with its handler's result. */
   reply: (
     from: string,
@@ -121,6 +123,7 @@ export class Outcomes {
     if (r.kind !== 'missing') rec.stats.busyUs += r.us;
     // One message fewer to deliver alone after a lost batch.
     if (agent.unbatched > 0) agent.unbatched--;
+    if (r.kind === 'ok' || r.kind === 'error') this.deps.committed?.(agent);
     if (r.kind === 'ok') {
       const value = r.value;
       const text = typeof value === 'string' ? value : JSON.stringify(value);

@@ -48,6 +48,8 @@ export class ReplayCursor {
   private at = 0;
   private current = 0;
   divergence: Divergence | null = null;
+  /** Set for a recovery's re-execution: the dispatcher neither journals nor counts the calls. */
+  quiet = false;
 
   /** The calls the next instance start or invocation must make, in order. */
   expect(calls: readonly RecordedCall[], invocation: number): void {

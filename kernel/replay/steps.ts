@@ -40,7 +40,12 @@ export interface Recorded {
 }
 
 /** @throws AgentOSError AOS_E_REPLAY when the journal does not start at the agent's spawn */
-export function stepsOf(entries: readonly JournalEntry[], agent: string): Recorded {
+export function stepsOf(
+  entries: readonly JournalEntry[],
+  agent: string,
+  /** The entries after the spawn are a checkpoint's tail (its state is the first instance's). */
+  tail = false,
+): Recorded {
   const spawn = entries[0];
   if (spawn?.t !== 'spawn')
     throw new AgentOSError(
@@ -48,7 +53,7 @@ export function stepsOf(entries: readonly JournalEntry[], agent: string): Record
       `the journal of ${agent} does not start at its spawn (${spawn ? `its first entry is ${spawn.t} #${spawn.seq}` : 'it is empty'}): nothing to replay from`,
       { agent },
     );
-  if (spawn.from)
+  if (spawn.from && !tail)
     throw new AgentOSError(
       'AOS_E_REPLAY',
       `${agent} was forked from ${spawn.from.agent}: its first instance started from a snapshot, which a replay cannot rebuild yet`,

@@ -32,7 +32,14 @@ export type JournalRecord =
       /** A fork: the agent it was forked from, and that agent's last journal entry then. */
       from?: { agent: string; seq: number };
     }
-  | { t: 'instance'; at: number; generation: number; reason: string }
+  | {
+      t: 'instance';
+      at: number;
+      generation: number;
+      reason: string;
+      /** Its state was rebuilt (reason `recover`): from this entry, with this many invocations redone. */
+      recovered?: { from: number; replayed: number };
+    }
   | { t: 'invoke'; at: number; message: StoredMessage }
   | {
       t: 'hostcall';
