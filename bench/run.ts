@@ -11,6 +11,7 @@ import { durabilityFigures } from './durability.js';
 import { fuelFigures } from './fuel.js';
 import { ipcFigures } from './ipc.js';
 import { type Figure, machine } from './measure.js';
+import { recoveryFigures } from './recovery.js';
 import { registryFigures } from './registry.js';
 import { replayFigures } from './replay.js';
 import { schedulerFigures } from './scheduler.js';
@@ -89,6 +90,9 @@ function analysis(figures: Figure[], previous: Map<string, Figure>): string {
   const replayWait = by('replay of a recorded run that waited');
   const replaySpin = by('replay of a recorded run that only computes');
   const wake = by('wake a dormant JS agent');
+  const rec = by("recover a JS agent's heap after a trap, 1000");
+  const recInit = by("recover a JS agent's heap after a trap (checkpoint");
+  const cpTake = by('take a checkpoint of a JS agent');
   return `## Against the goals
 
 - **Durable acknowledgements:** \`kernel.send\` now resolves once the invocation's outcome, its
@@ -161,6 +165,12 @@ function analysis(figures: Figure[], previous: Map<string, Figure>): string {
 - **Dormant agents (goal: wake ≤ 10 ms p50, beside a cold spawn):** ${wake.value} ms against a cold
   spawn's ${wake.baseline.value} ms: ${wake.value <= 10 ? 'met' : 'not met'}. Waking instantiates the
   component's cores afresh in a worker, unpacks the kept state and copies it in, then runs the call.
+- **Recovery after a trap:** with a checkpoint every 100 invocations, ${rec.value} ms to the next
+  answer (a checkpoint, the invocations after it again, the call); with none, ${rec.baseline.value} ms
+  for the 1,000 invocations again (~${(rec.baseline.value / 1000).toFixed(2)} ms each, so the worst
+  case with checkpoints is about ${((rec.baseline.value / 1000) * 100).toFixed(0)} ms more); starting
+  afresh instead (the heap lost) takes ${recInit.baseline.value} ms, init included. A checkpoint costs
+  ${cpTake.value} ms p50 to take and keep.
 `;
 }
 
@@ -173,7 +183,11 @@ async function main(): Promise<void> {
   const ipc = await ipcFigures(log);
   const durable = await durabilityFigures(log);
   const signing = [...(await signingFigures(log)), ...(await registryFigures(log))];
-  const replay = [...(await replayFigures(log)), ...(await dormancyFigures(log))];
+  const replay = [
+    ...(await replayFigures(log)),
+    ...(await dormancyFigures(log)),
+    ...(await recoveryFigures(log)),
+  ];
   const figures = [...spine, ...fuel, ...sched, ...ipc, ...durable, ...signing, ...replay];
   const root = packageRoot();
   const previous = previousRun(join(root, 'bench', 'results.json'));
@@ -287,6 +301,13 @@ once; the computing run has nothing to skip, so it shows what a replay costs on 
 the cold spawn), sent one message, then left until all are dormant; the next message to each is
 timed (an instance started from the kept state in a worker, then the call), then one more (a warm
 call, for scale).
+**Recovery**: a probe agent sent 1,000 echoes (each awaited), then a message that traps, with
+\`delivery.attempts: 1\`; the next message is timed: its heap rebuilt (the latest checkpoint
+started, the invocations after it executed again with their hostcalls answered from the
+journal, the state taken) and the call. Three kernels, the same run: checkpoints every 100
+invocations, none (all 1,000 executed again), and \`recovery: 'init'\` (init again, the heap
+lost). Each checks the heap it got. A checkpoint's cost: \`kernel.checkpoint\` after each of 10
+echoes, until it is on disk, beside the echo itself.
 `;
   writeFileSync(join(root, 'bench', 'RESULTS.md'), `${md}\n${analysis(figures, previous)}`);
   log('wrote bench/RESULTS.md and bench/results.json');
