@@ -276,6 +276,30 @@ export class Kernel {
     return { seq: c.seq, at: c.at, bytes: c.bytes.byteLength };
   }
 
+  /**
+   * Drops the agent's journal before its oldest kept checkpoint (docs/snapshots.md): recovery and
+   * replay start from a checkpoint, so they need only what follows it. The spawn record stays.
+   * Returns how many entries went and the checkpoint the journal now starts from.
+   * @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no checkpoint
+   */
+  async pruneJournal(id: string): Promise<{ removed: number; from: number }> {
+    this.core.check();
+    checkAgentId(id);
+    if (!this.core.processes.get(id))
+      throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+    await this.core.store.flushed();
+    const cp = this.core.checkpoints.oldest(id);
+    if (!cp)
+      throw new AgentOSError(
+        'AOS_E_BAD_STATE',
+        `agent ${id} has no checkpoint: its journal is all that recovery and replay have (take one with kernel.checkpoint)`,
+        { agent: id },
+      );
+    const removed = this.core.journalStore.prune(id, cp.seq);
+    await this.core.store.flushed();
+    return { removed, from: cp.seq };
+  }
+
   /** Delivers again (a crashed agent gets a fresh instance on its next message). */
   resume(id: string): void {
     const agent = this.core.transition(id, ['suspended', 'crashed'], 'ready', 'resume');

@@ -62,6 +62,13 @@ export async function recordRun(source: KernelAssembly, agents?: string[]): Prom
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
     const { capState: _c, ...record } = rec;
     const entries = [...source.journalStore.entries(id)];
+    const gap = entries.findIndex((e, i) => e.seq !== i);
+    if (gap >= 0)
+      throw new AgentOSError(
+        'AOS_E_REPLAY',
+        `the journal of ${id} was pruned (it goes from #${entries[gap - 1]!.seq} to #${entries[gap]!.seq}): a bundle carries whole journals only`,
+        { agent: id },
+      );
     for (const e of entries) {
       if ((e.t === 'spawn' || e.t === 'upgrade') && !components[e.digest])
         components[e.digest] = source.loader.stored(e.digest);

@@ -103,6 +103,40 @@ describe('recovery of a lost instance', () => {
     expect(await k.replay(twin)).toMatchObject({ identical: true, invocations: 2 });
   });
 
+  it('a journal pruned before its oldest checkpoint still recovers and replays, across a restart; without a checkpoint pruning is refused', async () => {
+    const home = tempHome();
+    let k = await openKernel({ home, checkpointEvery: null, delivery: { attempts: 1 } });
+    const id = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    for (let i = 0; i < 4; i++) await k.send(id, { op: 'echo', i });
+    expect(await codeOf(k.pruneJournal(id))).toMatch(/^AOS_E_BAD_STATE: .* has no checkpoint/);
+    expect((await k.journal(id)).map((e) => e.seq)).toEqual(
+      [...(await k.journal(id)).keys()], // nothing went
+    );
+    const cp = await k.checkpoint(id);
+    for (let i = 0; i < 3; i++) await k.send(id, { op: 'echo', i });
+    const before = await k.journal(id);
+    const { removed, from } = await k.pruneJournal(id);
+    expect(from).toBe(cp.seq);
+    const after = await k.journal(id);
+    expect(removed).toBe(before.length - after.length);
+    expect(removed).toBeGreaterThan(0);
+    expect(after[0]).toMatchObject({ t: 'spawn', seq: 0 });
+    // Everything after the checkpoint is there, unchanged.
+    expect(after.filter((e) => e.seq > cp.seq)).toEqual(before.filter((e) => e.seq > cp.seq));
+    expect(await k.replay(id)).toMatchObject({ identical: true, checkpoint: cp.seq, invocations: 3 });
+    expect(await codeOf(k.record({ agents: [id] }))).toMatch(/^AOS_E_REPLAY: the journal of .* was pruned/);
+    await k.close();
+    k = await openKernel({ home, checkpointEvery: null, delivery: { attempts: 1 } });
+    // Resident at the close: rebuilt from the checkpoint and the 3 invocations after it.
+    expect(await k.send(id, { op: 'state' })).toEqual({ handled: 8 });
+    await codeOf(k.send(id, { op: 'trap' }));
+    expect(await k.send(id, { op: 'state' })).toEqual({ handled: 9 });
+    const journal = await k.journal(id);
+    expect(starts(journal).at(-1)).toMatchObject({ reason: 'recover', recovered: { from: cp.seq } });
+    expect(await k.replay(id)).toMatchObject({ identical: true, checkpoint: cp.seq });
+    expect(await codeOf(k.pruneJournal('nobody-000000'))).toMatch(/^AOS_E_AGENT_NOT_FOUND/);
+  });
+
   it('after a kill -9 of the kernel mid-invocation, the heap is rebuilt and the message runs once more', async () => {
     const home = tempHome();
     const probe = await fixture('probe');

@@ -227,6 +227,11 @@ describe('agentos CLI', () => {
       .map((l) => JSON.parse(l) as { t: string });
     expect(journal[0]!.t).toBe('spawn');
     expect(journal.filter((e) => e.t === 'outcome')).toHaveLength(2);
+    // No checkpoint yet (one comes every 1,000 invocations): nothing to prune before.
+    const prune = await agentos(['journal', id, '--prune'], env);
+    expect(prune.code).toBe(1);
+    expect(prune.stderr).toMatch(/^AOS_E_BAD_STATE: .* has no checkpoint/);
+    expect((await agentos(['journal', id], env)).stdout.trim().split('\n')).toHaveLength(journal.length);
   });
 
   it('spawns with limits, priority and weight, changes them with configure, and ps shows fuel', async () => {

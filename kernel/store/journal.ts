@@ -247,6 +247,24 @@ export class Journal {
     }
   }
 
+  /**
+   * Drops the stored groups of `agent` whose every entry is at or before `through`, except the
+   * first (its spawn record stays, so the journal still says what the agent is). Returns how
+   * many entries went. Call after `Store.flushed()`: the groups not yet written are all later.
+   */
+  prune(agent: string, through: number): number {
+    let removed = 0;
+    const groups = [...this.db.getRange({ start: [agent, 1], end: [agent, through + 1] })];
+    this.batch.atomic(() => {
+      for (const { key, value } of groups) {
+        if (key[1] + stored(value).length - 1 > through) break; // the group runs past the cut
+        this.batch.remove(this.db, key);
+        removed += stored(value).length;
+      }
+    });
+    return removed;
+  }
+
   /** Entries with hostcall payloads decoded. */
   *read(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<ReadableEntry> {
     for (const e of this.entries(agent, from, limit)) {

@@ -50,6 +50,7 @@ export const OPTIONS = {
   capabilities: { type: 'string' },
   manifest: { type: 'string' },
   force: { type: 'boolean' },
+  prune: { type: 'boolean' },
   registry: { type: 'string' },
   capability: { type: 'string' },
   help: { type: 'boolean', short: 'h' },

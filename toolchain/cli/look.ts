@@ -27,10 +27,15 @@ export const ps: Command = (v, p) =>
     true,
   );
 
+/**
+ * `agentos journal <agent-id> [--from N] [--limit N]` prints its records, one JSON line each;
+ * `--prune` drops them before its oldest checkpoint instead (docs/snapshots.md) and prints how many.
+ */
 export const journal: Command = (v, p) => {
   const id = need(p, 1, 'the agent id');
   const from = wholeFlag(v.from, '--from');
   const limit = wholeFlag(v.limit, '--limit');
+  if (v.prune === true) return withKernel(v, async (k) => print({ id, ...(await k.pruneJournal(id)) }), true);
   return withKernel(
     v,
     async (k) => {
