@@ -6,10 +6,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome, until } from '../testing/harness.js';
 import { packageRoot } from './base/paths.js';
+import type { Checkpoint } from './store/checkpoints.js';
 import type { ReadableEntry } from './store/journal.js';
 
 type Instance = Extract<ReadableEntry, { t: 'instance' }>;
@@ -135,6 +137,40 @@ describe('recovery of a lost instance', () => {
     expect(starts(journal).at(-1)).toMatchObject({ reason: 'recover', recovered: { from: cp.seq } });
     expect(await k.replay(id)).toMatchObject({ identical: true, checkpoint: cp.seq });
     expect(await codeOf(k.pruneJournal('nobody-000000'))).toMatch(/^AOS_E_AGENT_NOT_FOUND/);
+  });
+
+  it('a damaged checkpoint gives way to the whole journal; once the journal is pruned, to init, said so', async () => {
+    const home = tempHome();
+    let k = await openKernel({ home, checkpointEvery: null });
+    const id = await k.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
+    for (let i = 0; i < 3; i++) await k.send(id, { op: 'echo', i });
+    const cp = await k.checkpoint(id);
+    await k.send(id, { op: 'echo', i: 9 });
+    await k.close();
+    const damage = async () => {
+      const env = open({ path: join(home, 'db'), maxDbs: 64 });
+      const db = env.openDB<Checkpoint, [string, number]>({ name: 'checkpoints' });
+      const c = db.get([id, cp.seq])!;
+      const bytes = Buffer.from(c.bytes);
+      for (let i = 20; i < bytes.length; i += 97) bytes[i]! ^= 0xff;
+      await db.put([id, cp.seq], { ...c, bytes });
+      await env.close();
+    };
+    await damage();
+    k = await openKernel({ home, checkpointEvery: null });
+    // 4 echoes redone from init, then this one.
+    expect(await k.send(id, { op: 'state' })).toEqual({ handled: 5 });
+    expect(starts(await k.journal(id)).at(-1)).toMatchObject({ reason: 'recover', recovered: { from: 1 } });
+    expect(await k.replay(id)).toMatchObject({ identical: true });
+    await k.pruneJournal(id); // trusts the checkpoint: the journal before it goes
+    await k.close();
+    k = await openKernel({ home, checkpointEvery: null });
+    expect(await k.send(id, { op: 'state' })).toEqual({ handled: 1 }); // nothing to rebuild from
+    const journal = await k.journal(id);
+    expect(journal.filter((e) => e.t === 'lifecycle' && e.op === 'unrecovered').at(-1)).toMatchObject({
+      detail: expect.stringMatching(/^checkpoint #\d+ did not start/),
+    });
+    expect((await k.replay(id)).divergence).toMatchObject({ invocation: 0, what: 'instance' });
   });
 
   it('after a kill -9 of the kernel mid-invocation, the heap is rebuilt and the message runs once more', async () => {

@@ -11,8 +11,9 @@
  * Invocations that crashed or were cut are not executed again: their effects were rolled back
  * with their transaction, and the state recovery rebuilds is the one before them.
  *
- * What it does not rebuild (the journal is not whole, the component behaves otherwise than it
- * did) is reported; the instance then starts from init, as without recovery.
+ * A checkpoint that does not rebuild (damaged) gives way to the whole journal from the spawn,
+ * when it is kept. What it does not rebuild (the journal is not whole, the component behaves
+ * otherwise than it did) is reported; the instance then starts from init, as without recovery.
  *
  * @example
  * const rebuilt = await recovery.rebuild(agent, slot, load, budget);
@@ -66,9 +67,36 @@ export class Recovery {
     budget: WireBudget,
   ): Promise<Rebuilt | undefined> {
     await this.deps.store.flushed();
+    const cp = this.deps.checkpoints.latest(agent.id);
+    try {
+      return await this.rebuildFrom(agent, slot, load, budget, cp);
+    } catch (e) {
+      // A checkpoint that does not start or replay (damaged, say): the whole journal, if kept.
+      if (!cp || !this.whole(agent.id)) throw e;
+      this.deps.logger.warn(
+        { agent: agent.id, checkpoint: cp.seq, err: (e as Error).message },
+        'its checkpoint did not rebuild its state; rebuilding from its whole journal',
+      );
+      return await this.rebuildFrom(agent, slot, load, budget, undefined);
+    }
+  }
+
+  /** Whether the journal of `id` holds every entry from its spawn (none was pruned). */
+  private whole(id: string): boolean {
+    let i = 0;
+    for (const e of this.deps.journal.entries(id)) if (e.seq !== i++) return false;
+    return true;
+  }
+
+  private async rebuildFrom(
+    agent: AgentRuntime,
+    slot: WorkerSlot,
+    load: (snapshot?: Uint8Array) => LoadTask,
+    budget: WireBudget,
+    cp: Checkpoint | undefined,
+  ): Promise<Rebuilt | undefined> {
     const id = agent.id;
     const rec = agent.record;
-    const cp = this.deps.checkpoints.latest(id);
     const spawn = [...this.deps.journal.entries(id, 0, 1)];
     const rest = [...this.deps.journal.entries(id, cp ? cp.seq + 1 : 1)];
     const { steps } = stepsOf([...spawn, ...rest], id, true);
