@@ -18,6 +18,7 @@ import { KernelCatalog } from './catalog/kernel-catalog.js';
 import type { WorkerPool } from './exec/pool.js';
 import { forkAgent } from './fork.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
+import { checkpointAgent, pruneJournal, readJournal } from './journal-ops.js';
 import { resolveOptions } from './options.js';
 import { type BundleReplayOptions, type BundleReport, recordRun, replayBundle } from './recording.js';
 import { type ReplayOptions, type ReplayReport, replayAgent } from './replay.js';
@@ -265,39 +266,17 @@ export class Kernel {
    * @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no instance (it has
    * not run since it started or crashed) or an upgrade or a fork holds it; AOS_E_RESULT_TOO_LARGE
    */
-  async checkpoint(id: string): Promise<CheckpointInfo> {
-    this.core.check();
-    const agent = this.core.agents.get(id);
-    const c = agent.dormant
-      ? this.core.checkpoints.latest(id)
-      : await this.core.checkpointing.take(agent, true);
-    if (!c) throw new AgentOSError('AOS_E_BAD_STATE', `agent ${id} has no state kept`, { agent: id });
-    await this.core.store.flushed(); // on disk when this returns
-    return { seq: c.seq, at: c.at, bytes: c.bytes.byteLength };
+  checkpoint(id: string): Promise<CheckpointInfo> {
+    return checkpointAgent(this.core, id);
   }
 
   /**
    * Drops the agent's journal before its oldest kept checkpoint (docs/snapshots.md): recovery and
    * replay start from a checkpoint, so they need only what follows it. The spawn record stays.
-   * Returns how many entries went and the checkpoint the journal now starts from.
-   * @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no checkpoint
+   * Returns how many entries went and the checkpoint the journal now starts from (journal-ops.ts).
    */
-  async pruneJournal(id: string): Promise<{ removed: number; from: number }> {
-    this.core.check();
-    checkAgentId(id);
-    if (!this.core.processes.get(id))
-      throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    await this.core.store.flushed();
-    const cp = this.core.checkpoints.oldest(id);
-    if (!cp)
-      throw new AgentOSError(
-        'AOS_E_BAD_STATE',
-        `agent ${id} has no checkpoint: its journal is all that recovery and replay have (take one with kernel.checkpoint)`,
-        { agent: id },
-      );
-    const removed = this.core.journalStore.prune(id, cp.seq);
-    await this.core.store.flushed();
-    return { removed, from: cp.seq };
+  pruneJournal(id: string): Promise<{ removed: number; from: number }> {
+    return pruneJournal(this.core, id);
   }
 
   /** Delivers again (a crashed agent gets a fresh instance on its next message). */
@@ -327,17 +306,8 @@ export class Kernel {
   }
 
   /** The agent's journal, hostcall payloads decoded, from sequence `from`. */
-  async journal(id: string, options: { from?: number; limit?: number } = {}): Promise<ReadableEntry[]> {
-    checkAgentId(id);
-    if (typeof options !== 'object' || options === null)
-      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'journal options must be an object');
-    if (options.from !== undefined) checkWhole(options.from, 'from');
-    if (options.limit !== undefined) checkWhole(options.limit, 'limit');
-    if (!this.core.processes.get(id)) {
-      throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    }
-    await this.core.store.flushed();
-    return [...this.core.journalStore.read(id, options.from ?? 0, options.limit)];
+  journal(id: string, options: { from?: number; limit?: number } = {}): Promise<ReadableEntry[]> {
+    return readJournal(this.core, id, options);
   }
 
   /** Dead-lettered messages (of agent `id`, if given): each with why and how often it failed. */

@@ -1,0 +1,68 @@
+/**
+ * What `kernel.journal`, `kernel.checkpoint` and `kernel.pruneJournal` do (docs/snapshots.md): an
+ * agent's journal read, its state taken and kept as its newest checkpoint, and its journal
+ * dropped before its oldest one.
+ *
+ * @example
+ * await readJournal(core, id, { from: 10 });
+ * await checkpointAgent(core, id);   // { seq, at, bytes }, on disk
+ * await pruneJournal(core, id);      // { removed, from }
+ */
+import type { CheckpointInfo } from './agents/info.js';
+import type { KernelAssembly } from './assembly.js';
+import { AgentOSError } from './base/errors.js';
+import { checkAgentId, checkWhole } from './base/validate.js';
+import type { ReadableEntry } from './store/journal.js';
+
+/** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_AGENT_NOT_FOUND */
+export async function readJournal(
+  core: KernelAssembly,
+  id: string,
+  options: { from?: number; limit?: number },
+): Promise<ReadableEntry[]> {
+  checkAgentId(id);
+  if (typeof options !== 'object' || options === null)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'journal options must be an object');
+  if (options.from !== undefined) checkWhole(options.from, 'from');
+  if (options.limit !== undefined) checkWhole(options.limit, 'limit');
+  if (!core.processes.get(id)) {
+    throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+  }
+  await core.store.flushed();
+  return [...core.journalStore.read(id, options.from ?? 0, options.limit)];
+}
+
+/**
+ * @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no instance or an
+ * upgrade or a fork holds it; AOS_E_RESULT_TOO_LARGE
+ */
+export async function checkpointAgent(core: KernelAssembly, id: string): Promise<CheckpointInfo> {
+  core.check();
+  const agent = core.agents.get(id);
+  const c = agent.dormant ? core.checkpoints.latest(id) : await core.checkpointing.take(agent, true);
+  if (!c) throw new AgentOSError('AOS_E_BAD_STATE', `agent ${id} has no state kept`, { agent: id });
+  await core.store.flushed(); // on disk when this returns
+  return { seq: c.seq, at: c.at, bytes: c.bytes.byteLength };
+}
+
+/** @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no checkpoint */
+export async function pruneJournal(
+  core: KernelAssembly,
+  id: string,
+): Promise<{ removed: number; from: number }> {
+  core.check();
+  checkAgentId(id);
+  if (!core.processes.get(id))
+    throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+  await core.store.flushed();
+  const cp = core.checkpoints.oldest(id);
+  if (!cp)
+    throw new AgentOSError(
+      'AOS_E_BAD_STATE',
+      `agent ${id} has no checkpoint: its journal is all that recovery and replay have (take one with kernel.checkpoint)`,
+      { agent: id },
+    );
+  const removed = core.journalStore.prune(id, cp.seq);
+  await core.store.flushed();
+  return { removed, from: cp.seq };
+}
