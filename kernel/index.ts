@@ -24,6 +24,7 @@ export {
   type ToolDescriptor,
 } from './kernel.js';
 export { type ComponentInfo, inspectComponent } from './loader/loader.js';
+export type { Imported } from './migration/import.js';
 export type { BundleReplayOptions, BundleReport } from './recording.js';
 export type { Divergence } from './replay/cursor.js';
 export type { ReplayOptions, ReplayReport } from './replay.js';

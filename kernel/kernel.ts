@@ -13,12 +13,15 @@ import { millis, systemClock, timersOf } from './base/clock.js';
 import { AgentOSError } from './base/errors.js';
 import { jsonText } from './base/json.js';
 import { createLogger } from './base/logger.js';
-import { checkAgentId, checkWhole, validateMessage } from './base/validate.js';
+import { checkAgentId, validateMessage } from './base/validate.js';
 import { KernelCatalog } from './catalog/kernel-catalog.js';
+import { listDeadLetters, purgeDeadLetters, requeueDeadLetter } from './dead-letter-ops.js';
 import type { WorkerPool } from './exec/pool.js';
 import { forkAgent } from './fork.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
 import { checkpointAgent, pruneJournal, readJournal } from './journal-ops.js';
+import { exportAgent } from './migration/export.js';
+import { type Imported, importAgent } from './migration/import.js';
 import { resolveOptions } from './options.js';
 import { type BundleReplayOptions, type BundleReport, recordRun, replayBundle } from './recording.js';
 import { type ReplayOptions, type ReplayReport, replayAgent } from './replay.js';
@@ -163,6 +166,19 @@ export class Kernel {
    */
   post(id: string, body: unknown, options: SendOptions = {}): { messageId: number } {
     return { messageId: this.enqueue(id, body, options.kind ?? 'text').id };
+  }
+
+  /**
+   * Moves the agent out of this kernel into a portable bundle (docs/snapshots.md, *Migration*):
+   * terminated here, marked exported (AOS_E_AGENT_EXPORTED). `file`: written first, synced.
+   */
+  export(id: string, options: { file?: string } = {}): Promise<Buffer> {
+    return exportAgent(this.core, id, options);
+  }
+
+  /** Continues an exported agent here (a path or the bundle's bytes), with its id; see migration/import.ts. */
+  import(bundle: string | Uint8Array): Promise<Imported> {
+    return importAgent(this.core, bundle);
   }
 
   /**
@@ -311,37 +327,21 @@ export class Kernel {
   }
 
   /** Dead-lettered messages (of agent `id`, if given): each with why and how often it failed. */
-  async deadLetters(id?: string): Promise<DeadLetter[]> {
-    this.core.check();
-    await this.core.store.flushed();
-    return this.core.deadLetterQueue.list(id);
+  deadLetters(id?: string): Promise<DeadLetter[]> {
+    return listDeadLetters(this.core, id);
   }
 
   /**
    * Puts a dead letter back into its agent's mailbox as a new message (new id, attempts reset).
    * @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_DEAD_LETTER_NOT_FOUND, or the bus's refusals (agent gone, mailbox full)
    */
-  async requeue(id: string, messageId: number): Promise<{ messageId: number }> {
-    checkAgentId(id);
-    checkWhole(messageId, 'messageId');
-    this.core.check();
-    await this.core.store.flushed();
-    return { messageId: this.core.deadLetterQueue.requeue(id, messageId, this.core.bus).id };
+  requeue(id: string, messageId: number): Promise<{ messageId: number }> {
+    return requeueDeadLetter(this.core, id, messageId);
   }
 
   /** Deletes dead letters: all of them, those of agent `id`, or just `messageIds` of it. Returns how many. */
-  async purgeDeadLetters(id?: string, messageIds?: number[]): Promise<number> {
-    if (id !== undefined) checkAgentId(id);
-    if (messageIds !== undefined) {
-      if (!Array.isArray(messageIds))
-        throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'messageIds must be an array of whole numbers');
-      for (const [i, m] of messageIds.entries()) checkWhole(m, `messageIds[${i}]`);
-    }
-    this.core.check();
-    await this.core.store.flushed();
-    const n = this.core.deadLetterQueue.purge(id, messageIds);
-    await this.core.store.flushed();
-    return n;
+  purgeDeadLetters(id?: string, messageIds?: number[]): Promise<number> {
+    return purgeDeadLetters(this.core, id, messageIds);
   }
 
   /**

@@ -86,8 +86,9 @@ export async function replayIn(
   }
   for (const [i, step] of rest.entries()) {
     if (diverged || (step.t === 'invoke' && step.invocation > to)) break;
-    if (step.t === 'start' && step.entry.reason === 'resume') {
-      // From a dormant agent's kept state: where its instance was, as the replay's still is.
+    if (step.t === 'start' && (step.entry.reason === 'resume' || step.entry.reason === 'import')) {
+      // From a dormant agent's kept state, or its state at its export: where its instance
+      // was, as the replay's still is.
     } else if (step.t === 'start' && step.entry.reason === 'recover') {
       // The recorded run rebuilt the state it had after its last committed invocation: the
       // replay's instance still has it, or kept it before the crash, or starts as it did.

@@ -104,7 +104,7 @@ export async function upgradeAgent(
   if (agent.held && agent.heldBy !== 'dormancy')
     throw new AgentOSError(
       'AOS_E_BAD_STATE',
-      `${id} is being ${agent.heldBy === 'fork' ? 'forked' : 'upgraded'}`,
+      `${id} is being ${agent.heldBy === 'fork' ? 'forked' : agent.heldBy === 'export' ? 'exported' : 'upgraded'}`,
       {
         agent: id,
       },

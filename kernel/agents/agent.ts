@@ -51,8 +51,17 @@ export interface Residence {
 }
 
 /** The error for a message or call to terminated agent `id`. */
-export const terminated = (id: string): AgentOSError =>
-  new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
+export const terminated = (id: string, exported?: AgentRecord['exported']): AgentOSError =>
+  exported
+    ? new AgentOSError(
+        'AOS_E_AGENT_EXPORTED',
+        `agent ${id} was exported (bundle ${exported.bundle.slice(0, 12)}…, ${new Date(exported.at).toISOString()}): it runs where that bundle is imported, not here`,
+        { agent: id },
+      )
+    : new AgentOSError('AOS_E_AGENT_TERMINATED', `agent ${id} is terminated`, { agent: id });
+
+/** What an operation holding an agent does to it, for the error a second one gets. */
+const HELD: Record<string, string> = { upgrade: 'upgraded', fork: 'forked', export: 'exported' };
 
 export class AgentRuntime {
   /** Capability name → the context its host functions receive. */
@@ -95,20 +104,20 @@ export class AgentRuntime {
    */
   held = false;
   /** Who holds it: an upgrade, a fork, or the kernel taking its state (dormancy, a checkpoint). */
-  heldBy: 'upgrade' | 'fork' | 'dormancy' | 'checkpoint' | null = null;
+  heldBy: 'upgrade' | 'fork' | 'export' | 'dormancy' | 'checkpoint' | null = null;
   private readonly unholders: (() => void)[] = [];
 
   /**
    * Holds the agent for `by`, once the kernel (which holds it only while it takes the agent's
    * state) has let go. @throws AgentOSError AOS_E_BAD_STATE while an upgrade or a fork holds it
    */
-  async hold(by: 'upgrade' | 'fork'): Promise<void> {
+  async hold(by: 'upgrade' | 'fork' | 'export'): Promise<void> {
     while (this.held && (this.heldBy === 'dormancy' || this.heldBy === 'checkpoint'))
       await new Promise<void>((r) => this.unholders.push(r));
     if (this.held)
       throw new AgentOSError(
         'AOS_E_BAD_STATE',
-        `${this.id} is being ${this.heldBy === 'fork' ? 'forked' : 'upgraded'}`,
+        `${this.id} is being ${HELD[this.heldBy ?? 'upgrade'] ?? 'changed'}`,
         {
           agent: this.id,
         },
@@ -199,7 +208,7 @@ export class AgentRuntime {
 
   /** Throws AOS_E_AGENT_TERMINATED once the agent is terminated (its last call may still run). */
   assertLive(): void {
-    if (this.record.state === 'terminated') throw terminated(this.id);
+    if (this.record.state === 'terminated') throw terminated(this.id, this.record.exported);
   }
 
   /** Whoever waits for message `id`, no longer waiting here: the one way a waiter leaves. */

@@ -136,7 +136,7 @@ export class Agents {
     const agent = this.live.get(id);
     if (agent) return agent;
     const rec = typeof id === 'string' ? this.processes.get(id) : undefined;
-    if (rec?.state === 'terminated') throw terminated(id);
+    if (rec?.state === 'terminated') throw terminated(id, rec.exported);
     if (rec) {
       throw new AgentOSError(
         'AOS_E_BAD_STATE',

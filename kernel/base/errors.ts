@@ -29,6 +29,10 @@ export const ERROR_CODES = {
     'The agent trapped or returned a malformed value; its instance was discarded. The next message restarts it unless its restart policy is `never`.',
   AOS_E_AGENT_ERROR: 'The agent handled the message and returned an error.',
   AOS_E_AGENT_TERMINATED: 'The agent is terminated and takes no more messages.',
+  AOS_E_AGENT_EXPORTED:
+    'The agent was exported to a bundle and runs where that bundle is imported; this kernel no longer runs it.',
+  AOS_E_AGENT_EXISTS:
+    'This data dir already has an agent with that id (the bundle was imported here before, or the agent was never moved away).',
   AOS_E_BAD_STATE: 'The agent is not in a state that allows this operation.',
   AOS_E_BAD_MESSAGE:
     'The message is not valid: its body must be JSON that arrives as sent (no NaN, Infinity or lone surrogates, at most 1,000 levels deep) and its kind a non-empty string.',

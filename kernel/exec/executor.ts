@@ -111,7 +111,7 @@ export class Executor {
     const left = agent.queue.cut(from);
     this.deps.mailboxes.drop(agent.id, left);
     for (const m of left) {
-      agent.takeWaiter(m.id)?.reject(terminated(agent.id));
+      agent.takeWaiter(m.id)?.reject(terminated(agent.id, agent.record.exported));
     }
   }
 
@@ -349,7 +349,7 @@ export class Executor {
    */
   async startFirst(
     agent: AgentRuntime,
-    reason: 'spawn' | 'upgrade' | 'fork' = 'spawn',
+    reason: 'spawn' | 'upgrade' | 'fork' | 'import' | 'restart' = 'spawn',
     snapshot?: Uint8Array,
   ): Promise<AgentOSError | null> {
     // Busy from the start: a message that arrives while it waits for a worker (a broadcast)

@@ -47,8 +47,8 @@ export interface Rebuilt {
   replayed: number;
 }
 
-/** Instance starts from a kept state (dormancy, recovery, a fork): the heap was not started afresh. */
-const CONTINUING = new Set(['resume', 'recover', 'fork']);
+/** Instance starts from a kept state (dormancy, recovery, a fork, an import): the heap was not started afresh. */
+const CONTINUING = new Set(['resume', 'recover', 'fork', 'import']);
 
 type Invoke = Extract<Step, { t: 'invoke' }>;
 

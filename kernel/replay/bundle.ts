@@ -3,27 +3,22 @@
  * agent's record and whole journal, and the order of every invocation across agents. A replay
  * on any machine needs nothing else (docs/replay.md, *Bundles*).
  *
- * Layout: `AOSBNDL1` (8 bytes), the format version (u32 LE), the payload's length (u64 LE), the
- * payload's SHA-256 (32 bytes), then the payload: the contents in the hostcall value codec,
- * gzipped. Reading checks each of these, then every component against its digest, and every
- * agent's journal entries for shape, before anything uses them.
+ * Layout: replay/container.ts, with the magic `AOSBNDL1`. Reading checks the container, then
+ * every component against its digest, and every agent's journal entries for shape, before
+ * anything uses them.
  *
  * @example
  * const file = encodeBundle({ agents, components, order });
  * const back = decodeBundle(file, 'run.bundle');   // or AOS_E_BAD_BUNDLE saying what is wrong
  */
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { AgentOSError } from '../base/errors.js';
-import { decodeValue, encodeToBytes } from '../bridge/codec.js';
 import type { JournalEntry } from '../store/journal.js';
 import type { AgentRecord } from '../store/process-table.js';
+import { pack, unpack } from './container.js';
 
-const MAGIC = Buffer.from('AOSBNDL1', 'latin1');
+const MAGIC = 'AOSBNDL1';
 const FORMAT = 1;
-const HEADER = 8 + 4 + 8 + 32;
-/** The most a bundle's contents may unpack to. */
-const MAX_CONTENTS = 4 * 1024 ** 3 - 1;
 
 export interface BundledAgent {
   /** Its record as the kernel kept it (state, limits, provenance), capability state left out. */
@@ -46,40 +41,14 @@ export interface BundleContents {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 export function encodeBundle(contents: BundleContents): Buffer {
-  const payload = gzipSync(encodeToBytes(contents, MAX_CONTENTS), { level: 1 });
-  const header = Buffer.alloc(HEADER);
-  MAGIC.copy(header, 0);
-  header.writeUInt32LE(FORMAT, 8);
-  header.writeBigUInt64LE(BigInt(payload.length), 12);
-  createHash('sha256').update(payload).digest().copy(header, 20);
-  return Buffer.concat([header, payload]);
+  return pack(MAGIC, FORMAT, contents);
 }
 
 /** @throws AgentOSError AOS_E_BAD_BUNDLE naming what is wrong */
 export function decodeBundle(bytes: Uint8Array, what: string): BundleContents {
   const bad = (why: string): AgentOSError =>
     new AgentOSError('AOS_E_BAD_BUNDLE', `${what} is not a usable bundle: ${why}`, { bundle: what });
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length < HEADER || !b.subarray(0, 8).equals(MAGIC))
-    throw bad(b.length < 8 ? 'it is too short to be one' : 'it does not start with AOSBNDL1');
-  const format = b.readUInt32LE(8);
-  if (format !== FORMAT) throw bad(`it is format ${format}; this AgentOS reads format ${FORMAT}`);
-  const length = Number(b.readBigUInt64LE(12));
-  if (b.length - HEADER !== length)
-    throw bad(
-      b.length - HEADER < length
-        ? `it was cut short (${b.length - HEADER} of ${length} payload bytes)`
-        : `it has ${b.length - HEADER - length} bytes after its payload`,
-    );
-  const payload = b.subarray(HEADER);
-  if (!createHash('sha256').update(payload).digest().equals(b.subarray(20, HEADER)))
-    throw bad('its payload does not match its checksum (a byte was changed)');
-  let contents: BundleContents;
-  try {
-    contents = decodeValue(gunzipSync(payload, { maxOutputLength: MAX_CONTENTS })) as BundleContents;
-  } catch (e) {
-    throw bad(`its payload does not unpack (${(e as Error).message})`);
-  }
+  const contents = unpack(MAGIC, FORMAT, bytes, bad) as BundleContents;
   check(contents, bad);
   return contents;
 }

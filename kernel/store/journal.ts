@@ -265,6 +265,33 @@ export class Journal {
     return removed;
   }
 
+  /**
+   * Stores `entries` (an imported agent's, by their own sequence numbers) for an agent that has
+   * none here, each run of consecutive ones as groups; the next append gets `next`.
+   */
+  restore(agent: string, entries: readonly JournalEntry[], next: number): void {
+    let group: Group | undefined;
+    for (const { seq, ...record } of entries) {
+      if (group && (seq !== group.first + group.records.length || group.bytes >= GROUP_BYTES)) {
+        this.put(agent, group);
+        group = undefined;
+      }
+      group ??= { first: seq, records: [], bytes: 0 };
+      group.records.push(record as JournalRecord);
+      group.bytes += approxBytes(record as JournalRecord);
+    }
+    if (group) this.put(agent, group);
+    this.next.set(agent, next);
+  }
+
+  /** Drops every entry of `agent` (an import undone). Call after `Store.flushed()`. */
+  remove(agent: string): void {
+    this.pending.delete(agent);
+    this.next.set(agent, 0);
+    for (const key of [...this.db.getKeys({ start: [agent, -1], end: [agent, Number.MAX_SAFE_INTEGER] })])
+      this.batch.remove(this.db, key as [string, number]);
+  }
+
   /** Entries with hostcall payloads decoded. */
   *read(agent: string, from = 0, limit = Number.POSITIVE_INFINITY): Generator<ReadableEntry> {
     for (const e of this.entries(agent, from, limit)) {

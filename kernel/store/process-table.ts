@@ -87,6 +87,8 @@ export interface AgentRecord {
   priority: Priority;
   /** Share of CPU against agents of the same priority (fuel is charged divided by it). */
   weight: number;
+  /** Set when it was exported (it is then terminated here): when (ms since the epoch), and the bundle's sha256. */
+  exported?: { at: number; bundle: string };
 }
 
 export function emptyStats(): AgentStats {
@@ -123,6 +125,12 @@ export class ProcessTable {
    * Stores the record: it joins the kernel's write batch (so it commits in order with the
    * journal records and the unit of the call that changed it); reads see it at once.
    */
+  /** Drops the record (an import undone; terminated agents keep theirs). */
+  remove(id: string): void {
+    this.rows.delete(id);
+    this.store.batch.remove(this.db, id);
+  }
+
   put(record: AgentRecord): void {
     this.rows.set(record.id, record);
     this.store.batch.put(this.db, record.id, record);

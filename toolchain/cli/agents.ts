@@ -98,3 +98,26 @@ export const fork: Command = async (v, p) => {
     print({ id: await k.fork(id, v.name === undefined ? {} : { name: v.name }) }),
   );
 };
+
+/**
+ * `agentos export <agent-id> -o agent.bundle`: the agent moved into a portable file, terminated
+ * here (docs/snapshots.md, *Migration*). Its queued messages go with it, undelivered.
+ */
+export const exportAgent: Command = async (v, p) => {
+  const id = need(p, 1, 'the agent id');
+  const out = v.out ?? `${id}.bundle`;
+  return withKernel(
+    v,
+    async (k) => {
+      const bytes = await k.export(id, { file: out });
+      print({ id, bundle: out, bytes: bytes.length });
+    },
+    true,
+  );
+};
+
+/** `agentos import <agent.bundle>`: the exported agent continues in this data dir, with its id. */
+export const importAgent: Command = async (v, p) => {
+  const file = need(p, 1, 'the bundle file');
+  return withKernel(v, async (k) => print(await k.import(file)), true);
+};

@@ -13,7 +13,7 @@
  */
 import { argv, exit, stderr, stdout } from 'node:process';
 import { AgentOSError } from '../../kernel/base/errors.js';
-import { configure, fork, lifecycle, run, send, spawn, upgrade } from './agents.js';
+import { configure, exportAgent, fork, importAgent, lifecycle, run, send, spawn, upgrade } from './agents.js';
 import { parseFlags, usage } from './args.js';
 import {
   install,
@@ -44,6 +44,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   terminate: lifecycle,
   upgrade,
   fork,
+  export: exportAgent,
+  import: importAgent,
   ps,
   journal,
   replay,

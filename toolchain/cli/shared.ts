@@ -39,6 +39,8 @@ Usage:
   agentos replay <run.bundle> [--agents a,b]      (replays a recorded run here, from the file alone)
   agentos suspend|resume|terminate <agent-id>
   agentos fork <agent-id> [--name N]          (a new agent from where that one is)
+  agentos export <agent-id> [-o agent.bundle]   (moves it into one file; it stops running here)
+  agentos import <agent.bundle>               (it continues in this data dir, with its id)
   agentos upgrade <agent-id> [name@range | file.wasm] [--force]
                                 (onto the current version, or the one named, if its run replays the same)
   agentos meter <core.wasm> -o <out.wasm>     (the fuel pass on one core module, with stats;
