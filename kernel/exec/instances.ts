@@ -176,10 +176,7 @@ export class Instances {
 
   component(agent: AgentRuntime): Promise<LoadedComponent> {
     if (!agent.component) {
-      const bytes = this.deps.loader.stored(agent.record.digest);
-      agent.component = this.deps.loader
-        .inspect(bytes, `component ${agent.record.digest}`)
-        .then((info) => this.deps.loader.load(info, bytes));
+      agent.component = this.deps.loader.fromStore(agent.record.digest);
       agent.component.catch(() => {
         agent.component = undefined;
       });

@@ -254,6 +254,29 @@ export class Loader {
     return bytes;
   }
 
+  /**
+   * The compiled component of stored bytes `digest`: once per digest, shared by every agent that
+   * runs it (its bytes read back and checked, inspected, loaded by the first that asks), so an
+   * agent's first start after a restart does not read and hash 12 MB again.
+   */
+  fromStore(digest: string): Promise<LoadedComponent> {
+    const compiled = this.compiled.get(digest) ?? this.fromStoreLoads.get(digest);
+    if (compiled) return compiled;
+    const p = (async () => {
+      const bytes = this.stored(digest);
+      return this.load(await this.inspect(bytes, `component ${digest}`), bytes);
+    })();
+    this.fromStoreLoads.set(digest, p);
+    // Once compiled, `compiled` has it; a failure is tried again by the next start.
+    void p.then(
+      () => this.fromStoreLoads.delete(digest),
+      () => this.fromStoreLoads.delete(digest),
+    );
+    return p;
+  }
+
+  private readonly fromStoreLoads = new Map<string, Promise<LoadedComponent>>();
+
   /** Transpiles (or reuses the cached glue) and compiles the core modules once per digest. */
   load(info: ComponentInfo, bytes: Uint8Array): Promise<LoadedComponent> {
     const digest = info.digest;
