@@ -14,6 +14,7 @@ export type { CatalogEntry } from './catalog/catalog.js';
 export type { InstallOptions } from './catalog/install.js';
 export type { Installed, KernelCatalog } from './catalog/kernel-catalog.js';
 export type { Published } from './catalog/publish.js';
+export type { Imported } from './import-agent.js';
 export {
   type AgentInfo,
   type CheckpointInfo,
@@ -24,7 +25,6 @@ export {
   type ToolDescriptor,
 } from './kernel.js';
 export { type ComponentInfo, inspectComponent } from './loader/loader.js';
-export type { Imported } from './migration/import.js';
 export type { BundleReplayOptions, BundleReport } from './recording.js';
 export type { Divergence } from './replay/cursor.js';
 export type { ReplayOptions, ReplayReport } from './replay.js';

@@ -12,7 +12,7 @@ import { workingMemory } from '../hostcalls/working-memory/index.js';
 import { codeOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, sample, tempHome } from '../testing/harness.js';
 import type { Kernel } from './kernel.js';
-import { decodeAgentBundle, encodeAgentBundle } from './migration/agent-bundle.js';
+import { decodeAgentBundle, encodeAgentBundle } from './replay/agent-bundle.js';
 
 const code = async (p: Promise<unknown>): Promise<string> => (await codeOf(p)).split(':')[0]!;
 
@@ -143,6 +143,19 @@ describe('kernel.export and kernel.import', () => {
     const later = { t: 'lifecycle', at: 0, op: 'suspend', seq: 7 } as const;
     const gap = encodeAgentBundle({ ...contents, checkpoints: [], entries: [contents.entries[0]!, later] });
     expect(await codeOf(b.import(gap))).toMatch(/gap and no checkpoint/);
+    // A record the kernel would trip over as it runs the agent.
+    const hostile: [string, Record<string, unknown>][] = [
+      ['not an agent id', { id: '../../etc' }],
+      ['stats', { stats: null }],
+      ['stats.hostcalls', { stats: { ...contents.record.stats, hostcalls: { log: 'many' } } }],
+      ['world', { world: 'kernel' }],
+      ['generation', { generation: -1 }],
+    ];
+    for (const [why, patch] of hostile) {
+      const record = { ...contents.record, ...patch } as typeof contents.record;
+      const message = await codeOf(b.import(encodeAgentBundle({ ...contents, record })));
+      expect(message, why).toMatch(new RegExp(`^AOS_E_BAD_BUNDLE: .*${why.replace('.', '\\.')}`));
+    }
     const path = join(tempHome(), 'missing.bundle');
     expect(await code(b.import(path))).toBe('AOS_E_COMPONENT_NOT_FOUND');
     expect(b.list()).toHaveLength(before);

@@ -16,7 +16,7 @@ import type { KernelOptions } from './api.js';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
 import { createLogger } from './base/logger.js';
-import { packageRoot } from './base/paths.js';
+import { agentosVersion } from './base/paths.js';
 import { sha256 } from './loader/loader.js';
 import { type BundleContents, type BundledAgent, decodeBundle, encodeBundle } from './replay/bundle.js';
 import { type Isolation, isolated, type ReplayReport } from './replay.js';
@@ -45,9 +45,6 @@ export interface BundleReplayOptions
   /** Only these agents of the bundle. */
   agents?: string[];
 }
-
-const version = (): string =>
-  (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
 
 /** The bundle of `agents` (default: every agent, terminated ones included). @throws AgentOSError AOS_E_AGENT_NOT_FOUND */
 export async function recordRun(source: KernelAssembly, agents?: string[]): Promise<Buffer> {
@@ -80,7 +77,7 @@ export async function recordRun(source: KernelAssembly, agents?: string[]): Prom
   order.sort((a, b) => a.at - b.at || a.id - b.id || a.seq - b.seq);
   const contents: BundleContents = {
     recordedAt: Date.now(),
-    agentos: version(),
+    agentos: agentosVersion(),
     agents: bundled,
     components,
     order: order.map((o) => [o.agent, o.seq]),

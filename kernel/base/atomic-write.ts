@@ -1,9 +1,30 @@
 /** Writes a file so readers see either nothing or the whole of it (write aside, then rename). */
-import { renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { pid } from 'node:process';
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${pid}.tmp`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);
+}
+
+/**
+ * As `writeFileAtomic`, and on disk when it returns (synced before the rename), for a file that
+ * stands for something the kernel then drops (an exported agent, an archived journal).
+ */
+export function writeFileDurably(path: string, data: Uint8Array, mode = 0o600): void {
+  const tmp = `${path}.${pid}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }

@@ -24,6 +24,12 @@ export function packageRoot(): string {
   }
 }
 
+/** AgentOS's version (its package.json's), as the files it writes name it. */
+export function agentosVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
+    .version;
+}
+
 /** The kernel's WIT package directory. */
 export function witDir(): string {
   return join(packageRoot(), 'wit');

@@ -16,10 +16,10 @@
  */
 import { createHash } from 'node:crypto';
 import { AgentOSError } from '../base/errors.js';
-import { pack, unpack } from '../replay/container.js';
 import type { Checkpoint } from '../store/checkpoints.js';
 import type { JournalEntry } from '../store/journal.js';
-import type { AgentRecord } from '../store/process-table.js';
+import { type AgentRecord, emptyStats } from '../store/process-table.js';
+import { pack, unpack } from './container.js';
 
 const MAGIC = 'AOSAGNT1';
 const FORMAT = 1;
@@ -73,12 +73,8 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 function check(c: AgentBundleContents, bad: (why: string) => AgentOSError): void {
   if (!isObject(c) || !isObject(c.record) || !Array.isArray(c.entries) || !Array.isArray(c.checkpoints))
     throw bad('its contents are not an exported agent');
+  checkRecord(c.record, bad);
   const r = c.record;
-  if (typeof r.id !== 'string' || r.id === '' || typeof r.digest !== 'string')
-    throw bad('its record names no agent or component');
-  if (!STATES.has(r.state)) throw bad(`its record's state is ${JSON.stringify(r.state)}`);
-  if (!Array.isArray(r.grants) || typeof r.config !== 'string' || typeof r.seed !== 'string')
-    throw bad('its record lacks grants, config or seed');
   if (!isObject(c.capabilities)) throw bad('it has no capability state');
   if (!isObject(c.components)) throw bad('it has no components');
   for (const [digest, b] of Object.entries(c.components))
@@ -119,3 +115,33 @@ function check(c: AgentBundleContents, bad: (why: string) => AgentOSError): void
     if (!isObject(m) || typeof m.kind !== 'string' || typeof m.body !== 'string')
       throw bad(`queued message ${i} is not a message`);
 }
+
+/** An agent id as the kernel makes them (`name-hex`), and nothing a path or a log could misread. */
+const ID = /^[a-z0-9][a-z0-9-]{0,80}$/;
+
+/** The record's fields the kernel reads as it runs the agent (spawn's checks see the rest). */
+function checkRecord(r: AgentRecord, bad: (why: string) => AgentOSError): void {
+  if (typeof r.id !== 'string' || !ID.test(r.id))
+    throw bad(`its record's id ${JSON.stringify(r.id)} is not an agent id`);
+  if (typeof r.digest !== 'string' || typeof r.name !== 'string') throw bad('its record names no component');
+  if (!STATES.has(r.state)) throw bad(`its record's state is ${JSON.stringify(r.state)}`);
+  if (r.world !== 'agent' && r.world !== 'skill')
+    throw bad(`its record's world is ${JSON.stringify(r.world)}`);
+  if (!Array.isArray(r.grants) || !r.grants.every((g) => typeof g === 'string'))
+    throw bad('its record lacks its grants');
+  if (typeof r.config !== 'string' || typeof r.seed !== 'string')
+    throw bad('its record lacks its config or seed');
+  for (const k of ['createdAt', 'updatedAt', 'generation'] as const)
+    if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw bad(`its record's ${k} is not a whole number`);
+  if (!isObject(r.capState)) throw bad("its record's capability state is not an object");
+  if (r.lastError !== null && !(isObject(r.lastError) && typeof r.lastError.code === 'string'))
+    throw bad("its record's last error is not one");
+  const s = r.stats as unknown as Record<string, unknown>;
+  if (!isObject(s)) throw bad("its record's stats are not an object");
+  for (const [k, v] of Object.entries(emptyStats()))
+    if (typeof v === 'number' ? typeof s[k] !== 'number' || !Number.isFinite(s[k]) : !numbers(s[k]))
+      throw bad(`its record's stats.${k} is not what the kernel counts there`);
+}
+
+const numbers = (v: unknown): boolean =>
+  isObject(v) && Object.values(v).every((n) => typeof n === 'number' && Number.isFinite(n));

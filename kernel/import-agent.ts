@@ -1,8 +1,8 @@
 /**
- * `kernel.import(bundle)`: an agent another kernel exported (export.ts) continues here, with its
+ * `kernel.import(bundle)`: an agent another kernel exported (export-agent.ts) continues here, with its
  * id, its record, its capability state, its heap (the bundle's newest checkpoint), its journal's
  * tail and the messages that were queued for it. Everything is checked before anything is
- * stored: the bundle (agent-bundle.ts), every component against this data dir's signing policy,
+ * stored: the bundle (replay/agent-bundle.ts), every component against this data dir's signing policy,
  * the agent's component, grants and settings with every check of a spawn (this kernel must offer
  * what it was granted, and grant it the same), and that no agent here has its id. Its instance
  * then starts from the checkpoint, so that a state this kernel cannot run is refused at import;
@@ -16,14 +16,14 @@
  * await kernel.send(id, { by: 1 });   // counts on from where it was exported
  */
 import { readFileSync } from 'node:fs';
-import type { KernelAssembly } from '../assembly.js';
-import { AgentOSError } from '../base/errors.js';
-import { BUILD, type LoadedComponent, sha256 } from '../loader/loader.js';
-import { readManifest } from '../signing/manifest.js';
-import { spawnChecks } from '../spawn.js';
-import { checkSpawn } from '../spawn-options.js';
-import type { AgentState } from '../store/process-table.js';
-import { type AgentBundleContents, decodeAgentBundle } from './agent-bundle.js';
+import type { KernelAssembly } from './assembly.js';
+import { AgentOSError } from './base/errors.js';
+import { BUILD, type LoadedComponent, sha256 } from './loader/loader.js';
+import { type AgentBundleContents, decodeAgentBundle } from './replay/agent-bundle.js';
+import { readManifest } from './signing/manifest.js';
+import { spawnChecks } from './spawn.js';
+import { checkSpawn } from './spawn-options.js';
+import type { AgentState } from './store/process-table.js';
 
 export interface Imported {
   id: string;
@@ -137,6 +137,11 @@ async function admitAll(
     },
     spawnChecks(core),
   );
+  if (c.info.world !== rec.world)
+    throw new AgentOSError(
+      'AOS_E_WRONG_WORLD',
+      `${rec.id} ran as ${rec.world === 'agent' ? 'an agent' : 'a skill'}; its component is not one`,
+    );
   const same = (x: string[], y: string[]) => [...x].sort().join() === [...y].sort().join();
   if (!same(c.grants, rec.grants))
     throw new AgentOSError(

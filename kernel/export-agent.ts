@@ -1,6 +1,6 @@
 /**
  * `kernel.export(id)`: the agent, moved out of this kernel into a portable bundle
- * (agent-bundle.ts) that `Kernel.import` continues anywhere. The agent is held (no new call
+ * (replay/agent-bundle.ts) that `Kernel.import` continues anywhere. The agent is held (no new call
  * starts), its call in flight ends, and its state is taken as a checkpoint: its resident
  * instance's, or the one it goes dormant with, or (after a restart, before its next message) its
  * heap rebuilt first, as its next message would. Its capability state, its kept checkpoints, its
@@ -15,16 +15,12 @@
  * writeFileSync('counter.bundle', await kernel.export(id));
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { pid } from 'node:process';
-import type { KernelAssembly } from '../assembly.js';
-import { AgentOSError } from '../base/errors.js';
-import { packageRoot } from '../base/paths.js';
-import { checkAgentId } from '../base/validate.js';
-import { type AgentBundleContents, type BundledMessage, encodeAgentBundle } from './agent-bundle.js';
-
-const version = (): string =>
-  (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
+import type { KernelAssembly } from './assembly.js';
+import { writeFileDurably } from './base/atomic-write.js';
+import { AgentOSError } from './base/errors.js';
+import { agentosVersion } from './base/paths.js';
+import { checkAgentId } from './base/validate.js';
+import { type AgentBundleContents, type BundledMessage, encodeAgentBundle } from './replay/agent-bundle.js';
 
 /**
  * `file`: the bundle is written there (and synced to disk) before the agent leaves; if it cannot
@@ -85,7 +81,7 @@ export async function exportAgent(
     }));
     const contents: AgentBundleContents = {
       exportedAt: Date.now(),
-      agentos: version(),
+      agentos: agentosVersion(),
       record: structuredClone(rec),
       capabilities: core.capabilities.exportState(id),
       components,
@@ -104,20 +100,11 @@ export async function exportAgent(
   }
 }
 
-/** The whole file on disk, or none of it: written aside, synced, renamed. */
+/** The whole file on disk, or none of it. */
 function writeDurably(path: string, bytes: Uint8Array, id: string): void {
-  const tmp = `${path}.${pid}.tmp`;
   try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileDurably(path, bytes);
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new AgentOSError(
       'AOS_E_BAD_ARGUMENT',
       `cannot write the bundle to ${path}: ${(e as Error).message}; ${id} stays here`,
