@@ -108,7 +108,7 @@ export interface KernelOptions {
   dormantAfterMs?: number | null;
   /**
    * Take a checkpoint of an agent's state every this many committed invocations (and when it is
-   * suspended or goes dormant): a lost instance is rebuilt from the latest one plus the journal
+   * suspended, goes dormant or is exported): a lost instance is rebuilt from the latest one plus the journal
    * after it, and the journal before it can be pruned (docs/snapshots.md). Default 1000; null:
    * only on suspend and dormancy.
    */
@@ -120,6 +120,13 @@ export interface KernelOptions {
    * `init`: a fresh instance runs init (its heap starts afresh; its stored state stays).
    */
   recovery?: 'rebuild' | 'init';
+  /**
+   * `all` (default): every journal record is kept (`record` bundles whole runs). `checkpoints`:
+   * each time a checkpoint of an agent is kept, its journal before the oldest kept checkpoint is
+   * dropped (its spawn record stays), so its disk use stays flat; recovery and replay start from
+   * a checkpoint (docs/snapshots.md, *Retention*).
+   */
+  retention?: 'all' | 'checkpoints';
   /** How long close() waits for invocations in flight before it stops the workers. Default 10 s. */
   closeTimeoutMs?: number;
   /**

@@ -25,6 +25,7 @@ import { Dormancy } from './exec/dormancy.js';
 import { Executor } from './exec/executor.js';
 import { RETIRE_IDLE_MS, WorkerPool, type WorkerSlot } from './exec/pool.js';
 import { Recovery } from './exec/recovery.js';
+import { Retention } from './exec/retention.js';
 import { Scheduler } from './exec/scheduler.js';
 import { Watchdog } from './exec/watchdog.js';
 import { WorkerLinks } from './exec/worker-links.js';
@@ -155,6 +156,7 @@ export class KernelAssembly {
       dormantAfterMs,
       checkpointEvery,
       recovery,
+      retention,
     }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
@@ -189,7 +191,15 @@ export class KernelAssembly {
       kill: (slot, why) => pool.kill(slot, why),
     });
     this.watchdog.start();
+    const retained = new Retention({
+      policy: retention,
+      store: this.store,
+      journal: this.journalStore,
+      checkpoints: this.checkpoints,
+      logger: this.services.logger,
+    });
     this.checkpointing = new Checkpointing({
+      kept: (id) => retained.kept(id),
       every: checkpointEvery,
       snapshotOf: (a) => this.executor.snapshotOf(a),
       wake: (a) => this.executor.wake(a),
@@ -294,9 +304,13 @@ export class KernelAssembly {
     if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
   }
 
-  info(rec: AgentRecord): AgentInfo {
+  /** What the API says of the agent; `disk` adds what it takes on disk (it reads its whole journal's keys). */
+  info(rec: AgentRecord, disk = false): AgentInfo {
     return {
       ...this.agents.info(rec),
+      ...(disk
+        ? { disk: { journal: this.journalStore.bytes(rec.id), checkpoints: this.checkpoints.bytes(rec.id) } }
+        : {}),
       running: this.executor?.running(rec.id) ?? null,
       checkpoints: this.checkpoints.all(rec.id).map((c) => ({ seq: c.seq, at: c.at, bytes: c.bytes.length })),
     };
@@ -315,6 +329,12 @@ export class KernelAssembly {
     this.processes.put(rec);
     this.forget(rec.id);
     this.eventLog.emit('agent.terminated', rec.id, {});
+  }
+
+  /** Stops delivering to the agent; its state is taken as a checkpoint once its call in flight ends. */
+  suspend(id: string): void {
+    const agent = this.transition(id, ['ready', 'crashed'], 'suspended', 'suspend');
+    void this.checkpointing.take(agent);
   }
 
   transition(id: string, from: AgentState[], to: AgentState, op: string): AgentRuntime {

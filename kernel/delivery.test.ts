@@ -265,6 +265,8 @@ describe('at-least-once delivery', () => {
     kernel = await openKernel({ delivery: { attempts: 1 } });
     const id = await probe(kernel);
     kernel.suspend(id);
+    // Suspend takes a checkpoint, holding the agent meanwhile: the batch starts once it is kept.
+    await until('the suspend checkpoint is kept', () => kernel.inspect(id).checkpoints.length === 1);
     const sends = [{ op: 'echo' }, { op: 'trap' }, { op: 'echo' }, { op: 'echo' }].map((m) =>
       codeOf(kernel.send(id, m)).catch((e: unknown) => `resolved: ${String(e)}`),
     );

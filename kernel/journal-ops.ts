@@ -10,8 +10,11 @@
  */
 import type { CheckpointInfo } from './agents/info.js';
 import type { KernelAssembly } from './assembly.js';
+import { writeFileDurably } from './base/atomic-write.js';
 import { AgentOSError } from './base/errors.js';
+import { agentosVersion } from './base/paths.js';
 import { checkAgentId, checkWhole } from './base/validate.js';
+import { encodeJournalArchive } from './replay/journal-archive.js';
 import type { ReadableEntry } from './store/journal.js';
 
 /** @throws AgentOSError AOS_E_BAD_ARGUMENT, AOS_E_AGENT_NOT_FOUND */
@@ -45,13 +48,30 @@ export async function checkpointAgent(core: KernelAssembly, id: string): Promise
   return { seq: c.seq, at: c.at, bytes: c.bytes.byteLength };
 }
 
-/** @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no checkpoint */
+/** What a prune did: how many entries went, the checkpoint the journal starts from, the archive written. */
+export interface Pruned {
+  removed: number;
+  from: number;
+  archived?: string;
+}
+
+/**
+ * `archive`: the entries that go are written to that file first (store/journal-archive.ts), on
+ * disk before any goes. @throws AgentOSError AOS_E_AGENT_NOT_FOUND; AOS_E_BAD_STATE when it has no
+ * checkpoint; AOS_E_BAD_ARGUMENT (options, or the archive cannot be written: nothing is pruned)
+ */
 export async function pruneJournal(
   core: KernelAssembly,
   id: string,
-): Promise<{ removed: number; from: number }> {
+  options: { archive?: string } = {},
+): Promise<Pruned> {
   core.check();
   checkAgentId(id);
+  if (typeof options !== 'object' || options === null)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'prune options must be an object');
+  const archive = options.archive;
+  if (archive !== undefined && (typeof archive !== 'string' || archive === ''))
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'archive must be a non-empty path');
   if (!core.processes.get(id))
     throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
   await core.store.flushed();
@@ -62,7 +82,25 @@ export async function pruneJournal(
       `agent ${id} has no checkpoint: its journal is all that recovery and replay have (take one with kernel.checkpoint)`,
       { agent: id },
     );
+  if (archive !== undefined) {
+    const entries = core.journalStore.pruned(id, cp.seq);
+    const file = encodeJournalArchive({
+      agent: id,
+      archivedAt: Date.now(),
+      agentos: agentosVersion(),
+      entries,
+    });
+    try {
+      writeFileDurably(archive, file);
+    } catch (e) {
+      throw new AgentOSError(
+        'AOS_E_BAD_ARGUMENT',
+        `cannot write the archive to ${archive}: ${(e as Error).message}; nothing was pruned`,
+        { agent: id },
+      );
+    }
+  }
   const removed = core.journalStore.prune(id, cp.seq);
   await core.store.flushed();
-  return { removed, from: cp.seq };
+  return { removed, from: cp.seq, ...(archive === undefined ? {} : { archived: archive }) };
 }

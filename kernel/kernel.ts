@@ -17,11 +17,11 @@ import { checkAgentId, validateMessage } from './base/validate.js';
 import { KernelCatalog } from './catalog/kernel-catalog.js';
 import { listDeadLetters, purgeDeadLetters, requeueDeadLetter } from './dead-letter-ops.js';
 import type { WorkerPool } from './exec/pool.js';
+import { exportAgent } from './export-agent.js';
 import { forkAgent } from './fork.js';
 import { CapabilityHost } from './hostcall/capabilities.js';
-import { checkpointAgent, pruneJournal, readJournal } from './journal-ops.js';
-import { exportAgent } from './migration/export.js';
-import { type Imported, importAgent } from './migration/import.js';
+import { type Imported, importAgent } from './import-agent.js';
+import { checkpointAgent, type Pruned, pruneJournal, readJournal } from './journal-ops.js';
 import { resolveOptions } from './options.js';
 import { type BundleReplayOptions, type BundleReport, recordRun, replayBundle } from './recording.js';
 import { type ReplayOptions, type ReplayReport, replayAgent } from './replay.js';
@@ -176,7 +176,7 @@ export class Kernel {
     return exportAgent(this.core, id, options);
   }
 
-  /** Continues an exported agent here (a path or the bundle's bytes), with its id; see migration/import.ts. */
+  /** Continues an exported agent here (a path or the bundle's bytes), with its id; see import-agent.ts. */
   import(bundle: string | Uint8Array): Promise<Imported> {
     return importAgent(this.core, bundle);
   }
@@ -250,7 +250,7 @@ export class Kernel {
     const rec = this.core.agents.peek(id)?.record ?? this.core.processes.get(id);
     if (!rec)
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    return this.core.info(rec);
+    return this.core.info(rec, true);
   }
 
   /** Pending messages of an agent, oldest first. */
@@ -270,9 +270,9 @@ export class Kernel {
     return this.core.info(agent.record);
   }
 
-  /** Stops delivering messages to the agent; they queue until `resume`. */
+  /** Stops delivering messages to the agent (they queue until `resume`) and checkpoints it. */
   suspend(id: string): void {
-    this.core.transition(id, ['ready', 'crashed'], 'suspended', 'suspend');
+    this.core.suspend(id);
   }
 
   /**
@@ -291,8 +291,8 @@ export class Kernel {
    * replay start from a checkpoint, so they need only what follows it. The spawn record stays.
    * Returns how many entries went and the checkpoint the journal now starts from (journal-ops.ts).
    */
-  pruneJournal(id: string): Promise<{ removed: number; from: number }> {
-    return pruneJournal(this.core, id);
+  pruneJournal(id: string, options: { archive?: string } = {}): Promise<Pruned> {
+    return pruneJournal(this.core, id, options);
   }
 
   /** Delivers again (a crashed agent gets a fresh instance on its next message). */

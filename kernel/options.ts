@@ -45,6 +45,8 @@ export interface ResolvedOptions {
   checkpointEvery: number | null;
   /** What a lost instance's next start does: rebuild its state from the journal, or run init. */
   recovery: 'rebuild' | 'init';
+  /** Whether the journal before an agent's oldest checkpoint is dropped as checkpoints are kept. */
+  retention: 'all' | 'checkpoints';
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -73,6 +75,7 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'dormantAfterMs',
   'checkpointEvery',
   'recovery',
+  'retention',
   'capabilities',
   'config',
   'policy',
@@ -191,7 +194,11 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const recovery = options.recovery ?? 'rebuild';
   if (recovery !== 'rebuild' && recovery !== 'init')
     throw bad(`recovery must be "rebuild" or "init", got ${shown(recovery)}`);
+  const retention = options.retention ?? 'all';
+  if (retention !== 'all' && retention !== 'checkpoints')
+    throw bad(`retention must be "all" or "checkpoints", got ${shown(retention)}`);
   return {
+    retention,
     dormantAfterMs,
     checkpointEvery,
     recovery,

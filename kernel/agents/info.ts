@@ -35,6 +35,11 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
    * state includes, when it was taken (kernel clock ms) and its size.
    */
   checkpoints: CheckpointInfo[];
+  /**
+   * Bytes it takes in the data dir (`inspect` only, not `list`): its journal's stored entries
+   * (as of the last write) and its kept checkpoints. Bounded under `retention: 'checkpoints'`.
+   */
+  disk?: { journal: number; checkpoints: number };
   /** Fuel used in the current one-second window (kernel clock ms), for `limits.fuel.perSecond`. */
   fuelWindow: { start: number; fuel: number };
 }

@@ -2,7 +2,7 @@
  * Checkpointing: an agent's instance state taken and kept (store/checkpoints.ts) every
  * `checkpointEvery` committed invocations, and when asked (`kernel.checkpoint`), so that recovery
  * (exec/recovery.ts) re-executes at most that many invocations and the journal before the
- * checkpoint can be pruned (kernel/retention.ts). The agent is held while its state is taken
+ * checkpoint can be pruned (exec/retention.ts). The agent is held while its state is taken
  * (no call of it starts), once its call in flight ended; the snapshot runs on its worker when
  * that worker is free (exec/pinned.ts).
  *
@@ -27,6 +27,8 @@ export interface CheckpointingDeps {
   journal: Journal;
   logger: Logger;
   now: () => number;
+  /** Told of each checkpoint kept (it may prune the journal before the oldest one). */
+  kept?: (agent: string) => void;
 }
 
 export class Checkpointing {
@@ -58,6 +60,7 @@ export class Checkpointing {
     };
     this.deps.checkpoints.put(rec.id, c);
     agent.sinceCheckpoint = 0;
+    this.deps.kept?.(rec.id);
     return c;
   }
 

@@ -2,9 +2,9 @@
  * Checkpoints: an agent's instance state (worker/snapshot.ts) at a point of its journal, kept so
  * that its heap can be rebuilt (kernel/exec/recovery.ts: the checkpoint, then the journal's later
  * invocations re-executed with their hostcalls answered from the journal), replayed from there
- * (kernel/replay-run.ts), and so that the journal before it can be pruned (kernel/retention.ts).
- * Taken every `checkpointEvery` invocations, on suspend, when an agent goes dormant, and at a
- * fork's first start. The latest KEEP of each agent are kept.
+ * (kernel/replay-run.ts), and so that the journal before it can be pruned (exec/retention.ts).
+ * Taken every `checkpointEvery` invocations, on suspend, when an agent goes dormant, at a fork's
+ * first start, at an export, and when asked (`kernel.checkpoint`). The latest KEEP of each agent are kept.
  *
  * Keys are `[agent, seq]`: `seq` is the last journal entry the state includes (every record up
  * to it is in the state; none after it).

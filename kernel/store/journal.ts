@@ -254,15 +254,31 @@ export class Journal {
    */
   prune(agent: string, through: number): number {
     let removed = 0;
-    const groups = [...this.db.getRange({ start: [agent, 1], end: [agent, through + 1] })];
+    const groups = this.prunable(agent, through);
     this.batch.atomic(() => {
-      for (const { key, value } of groups) {
-        if (key[1] + stored(value).length - 1 > through) break; // the group runs past the cut
+      for (const { key, records } of groups) {
         this.batch.remove(this.db, key);
-        removed += stored(value).length;
+        removed += records.length;
       }
     });
     return removed;
+  }
+
+  /** The entries `prune(agent, through)` would drop, in order (an archive of them). */
+  pruned(agent: string, through: number): JournalEntry[] {
+    return this.prunable(agent, through).flatMap(({ key, records }) =>
+      records.map((r, i) => ({ ...r, seq: key[1] + i }) as JournalEntry),
+    );
+  }
+
+  private prunable(agent: string, through: number): { key: [string, number]; records: JournalRecord[] }[] {
+    const out: { key: [string, number]; records: JournalRecord[] }[] = [];
+    for (const { key, value } of this.db.getRange({ start: [agent, 1], end: [agent, through + 1] })) {
+      const records = stored(value);
+      if (key[1] + records.length - 1 > through) break; // the group runs past the cut
+      out.push({ key, records });
+    }
+    return out;
   }
 
   /**
@@ -282,6 +298,14 @@ export class Journal {
     }
     if (group) this.put(agent, group);
     this.next.set(agent, next);
+  }
+
+  /** Bytes the stored entries of `agent` take (encoded; as of the last flush). */
+  bytes(agent: string): number {
+    let n = 0;
+    for (const { value } of this.db.getRange({ start: [agent, -1], end: [agent, Number.MAX_SAFE_INTEGER] }))
+      n += value.length;
+    return n;
   }
 
   /** Drops every entry of `agent` (an import undone). Call after `Store.flushed()`. */

@@ -51,6 +51,7 @@ export const OPTIONS = {
   manifest: { type: 'string' },
   force: { type: 'boolean' },
   prune: { type: 'boolean' },
+  archive: { type: 'string' },
   registry: { type: 'string' },
   capability: { type: 'string' },
   help: { type: 'boolean', short: 'h' },

@@ -8,7 +8,7 @@ import { type Divergence, Kernel } from '../../index.js';
 import { AgentOSError } from '../../kernel/base/errors.js';
 import { runDemo } from '../demo.js';
 import { doctor as check } from '../doctor.js';
-import { jsonOut, logLevelFlag, print, wholeFlag } from './args.js';
+import { jsonOut, logLevelFlag, print, usage, wholeFlag } from './args.js';
 import { type Command, homeOf, need, withKernel } from './shared.js';
 
 export const ps: Command = (v, p) =>
@@ -29,13 +29,18 @@ export const ps: Command = (v, p) =>
 
 /**
  * `agentos journal <agent-id> [--from N] [--limit N]` prints its records, one JSON line each;
- * `--prune` drops them before its oldest checkpoint instead (docs/snapshots.md) and prints how many.
+ * `--prune` drops them before its oldest checkpoint instead (docs/snapshots.md) and prints how many,
+ * with `--archive FILE` after writing them to that file.
  */
 export const journal: Command = (v, p) => {
   const id = need(p, 1, 'the agent id');
   const from = wholeFlag(v.from, '--from');
   const limit = wholeFlag(v.limit, '--limit');
-  if (v.prune === true) return withKernel(v, async (k) => print({ id, ...(await k.pruneJournal(id)) }), true);
+  if (v.archive !== undefined && v.prune !== true) throw usage('--archive goes with --prune');
+  if (v.prune === true) {
+    const options = v.archive === undefined ? {} : { archive: v.archive };
+    return withKernel(v, async (k) => print({ id, ...(await k.pruneJournal(id, options)) }), true);
+  }
   return withKernel(
     v,
     async (k) => {

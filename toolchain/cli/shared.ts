@@ -32,7 +32,8 @@ Usage:
   agentos send <agent-id> --message JSON [--kind K] [--timeout MS]
   agentos ps [<agent-id>] [--json]
   agentos journal <agent-id> [--from N] [--limit N]
-  agentos journal <agent-id> --prune          (drops its journal before its oldest checkpoint)
+  agentos journal <agent-id> --prune [--archive FILE]
+                                (drops its journal before its oldest checkpoint; --archive: into FILE first)
   agentos replay <agent-id> [--from N] [--to M] [--component file.wasm]
                                 (re-runs it from its journal in a kernel of its own; exit 1 on divergence)
   agentos record [-o run.bundle] [--agents a,b]   (every agent's run, or those named, in one file)
