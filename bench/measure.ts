@@ -64,3 +64,15 @@ export function machine(): string {
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${version}, ${platform}`;
 }
+
+/**
+ * `md` (bench/RESULTS.md) with the section whose heading starts `## ${heading}` replaced by
+ * `section`, or `section` added before the analysis: a bench run alone updates its own part.
+ */
+export function withSection(md: string, heading: string, section: string): string {
+  const escaped = heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const at = new RegExp(`^## ${escaped}[^\\n]*\\n[\\s\\S]*?(?=^## )`, 'm');
+  if (at.test(md)) return md.replace(at, `${section}\n`);
+  const goals = md.indexOf('## Against the goals');
+  return goals < 0 ? `${md}\n${section}` : `${md.slice(0, goals)}${section}\n${md.slice(goals)}`;
+}

@@ -4,16 +4,18 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stderr } from 'node:process';
+import { argv, stderr } from 'node:process';
 import { packageRoot } from '../kernel/base/paths.js';
 import { dormancyFigures } from './dormancy.js';
 import { durabilityFigures } from './durability.js';
 import { fuelFigures } from './fuel.js';
 import { ipcFigures } from './ipc.js';
-import { type Figure, machine } from './measure.js';
+import { type Figure, machine, withSection } from './measure.js';
 import { recoveryFigures } from './recovery.js';
+import { registeredFigures, registeredSection } from './registered.js';
 import { registryFigures } from './registry.js';
 import { replayFigures } from './replay.js';
+import { retentionFigures, retentionSection } from './retention.js';
 import { schedulerFigures } from './scheduler.js';
 import { signingFigures } from './signing.js';
 import { kernelFigures, loadFigures } from './spine.js';
@@ -187,8 +189,10 @@ async function main(): Promise<void> {
     ...(await replayFigures(log)),
     ...(await dormancyFigures(log)),
     ...(await recoveryFigures(log)),
+    ...(await retentionFigures(log)),
   ];
-  const figures = [...spine, ...fuel, ...sched, ...ipc, ...durable, ...signing, ...replay];
+  const registered = await registeredFigures(log);
+  const figures = [...spine, ...fuel, ...sched, ...ipc, ...durable, ...signing, ...replay, ...registered];
   const root = packageRoot();
   const previous = previousRun(join(root, 'bench', 'results.json'));
   writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(figures, null, 2)}\n`);
@@ -308,9 +312,50 @@ journal, the state taken) and the call. Three kernels, the same run: checkpoints
 invocations, none (all 1,000 executed again), and \`recovery: 'init'\` (init again, the heap
 lost). Each checks the heap it got. A checkpoint's cost: \`kernel.checkpoint\` after each of 10
 echoes, until it is on disk, beside the echo itself.
-`;
+
+${retentionSection(
+  replay.filter((f) => f.name.startsWith('retention:')),
+  table,
+)}
+${registeredSection(registered, table)}`;
   writeFileSync(join(root, 'bench', 'RESULTS.md'), `${md}\n${analysis(figures, previous)}`);
   log('wrote bench/RESULTS.md and bench/results.json');
 }
 
-await main();
+/** A bench run alone: its figures replace its earlier ones, its section is rewritten, the rest kept. */
+const ALONE: Record<
+  string,
+  { prefix: string; heading: string; run: () => Promise<Figure[]>; section: (f: Figure[]) => string }
+> = {
+  registered: {
+    prefix: 'registered agents:',
+    heading: 'Registered agents',
+    run: () => registeredFigures(log),
+    section: (f) => registeredSection(f, table),
+  },
+  retention: {
+    prefix: 'retention:',
+    heading: 'Retention',
+    run: () => retentionFigures(log),
+    section: (f) => retentionSection(f, table),
+  },
+};
+
+/** `node dist/bench/run.js registered|retention`: that bench alone. */
+async function alone(name: string): Promise<void> {
+  const bench = ALONE[name]!;
+  log(`machine: ${machine()}`);
+  const figures = await bench.run();
+  const root = packageRoot();
+  const json = join(root, 'bench', 'results.json');
+  const others = [...previousRun(json).values()].filter((f) => !f.name.startsWith(bench.prefix));
+  writeFileSync(json, `${JSON.stringify([...others, ...figures], null, 2)}\n`);
+  const md = join(root, 'bench', 'RESULTS.md');
+  writeFileSync(md, withSection(readFileSync(md, 'utf8'), bench.heading, bench.section(figures)));
+  log('wrote its figures into bench/RESULTS.md and bench/results.json');
+}
+
+const only = argv[2];
+if (only !== undefined && !Object.hasOwn(ALONE, only))
+  throw new Error(`no bench ${JSON.stringify(only)} to run alone (${Object.keys(ALONE).join(', ')})`);
+await (only ? alone(only) : main());
