@@ -15,6 +15,7 @@
  * writeFileSync('counter.bundle', await kernel.export(id));
  */
 import { createHash } from 'node:crypto';
+import { terminated } from './agents/agent.js';
 import type { KernelAssembly } from './assembly.js';
 import { writeFileDurably } from './base/atomic-write.js';
 import { AgentOSError } from './base/errors.js';
@@ -118,7 +119,16 @@ function leave(core: KernelAssembly, id: string, bundle: string, at: number): vo
   const agent = core.agents.get(id);
   agent.record.exported = { at, bundle };
   core.transition(id, ['ready', 'suspended', 'crashed'], 'terminated', 'export');
-  core.executor.dropQueued(agent, 0);
+  // Moved, not refused: whoever waited is told where the message went (`details.moved`).
+  const moved = terminated(id, agent.record.exported);
+  core.executor.dropQueued(
+    agent,
+    0,
+    new AgentOSError('AOS_E_AGENT_EXPORTED', `${moved.message}; the message went with it, queued`, {
+      agent: id,
+      moved: true,
+    }),
+  );
   core.agents.remove(id);
   core.executor.release(agent);
   core.forget(id);

@@ -18,8 +18,9 @@
 import { readFileSync } from 'node:fs';
 import type { KernelAssembly } from './assembly.js';
 import { AgentOSError } from './base/errors.js';
+import { validateMessage } from './base/validate.js';
 import { BUILD, type LoadedComponent, sha256 } from './loader/loader.js';
-import { type AgentBundleContents, decodeAgentBundle } from './replay/agent-bundle.js';
+import { type AgentBundleContents, decodeAgentBundle, wholeJournal } from './replay/agent-bundle.js';
 import { readManifest } from './signing/manifest.js';
 import { spawnChecks } from './spawn.js';
 import { checkSpawn } from './spawn-options.js';
@@ -50,8 +51,13 @@ export async function importAgent(core: KernelAssembly, bundle: string | Uint8Ar
   const b = decodeAgentBundle(bytes, what);
   const rec = b.record;
   const id = rec.id;
+  // An agent that left this data dir may come back: its record here is only history.
+  const left = (): boolean => {
+    const here = core.processes.get(id);
+    return here?.state === 'terminated' && here.exported !== undefined;
+  };
   const exists = (): void => {
-    if (core.processes.get(id))
+    if (core.processes.get(id) && !left())
       throw new AgentOSError(
         'AOS_E_AGENT_EXISTS',
         `this data dir already has an agent ${id} (${core.processes.get(id)!.state}); nothing was imported`,
@@ -63,35 +69,50 @@ export async function importAgent(core: KernelAssembly, bundle: string | Uint8Ar
   core.check();
   exists(); // another import of it may have finished meanwhile
 
+  const newest = b.checkpoints.at(-1);
+  const usable = newest !== undefined && newest.digest === rec.digest && newest.build === BUILD;
+  if (newest && !usable && !wholeJournal(b))
+    throw new AgentOSError(
+      'AOS_E_BAD_STATE',
+      `${what}: ${id}'s state was taken by another AgentOS build (${newest.build}; this one is ${BUILD}) and its journal before it is not in the bundle: import it into a kernel of that build`,
+      { agent: id },
+    );
+  if (left()) {
+    // Its history here goes: the bundle's journal carries on from where it was exported.
+    await core.store.flushed();
+    core.journalStore.remove(id);
+    core.processes.remove(id);
+  }
   const at = Number(core.services.clock.now());
   delete rec.exported;
   Object.assign(rec, { updatedAt: at, lastError: rec.lastError ?? null });
   const agent = core.agents.create(rec);
   agent.component = loaded;
   core.agents.add(agent);
-  core.processes.put(rec);
-  core.journalStore.restore(id, b.entries, b.next);
-  for (const c of b.checkpoints) core.checkpoints.put(id, c);
-  const newest = b.checkpoints.at(-1);
   let checkpoint: number | null = null;
   try {
+    core.processes.put(rec);
+    core.journalStore.restore(id, b.entries, b.next);
+    for (const c of b.checkpoints) core.checkpoints.put(id, c);
     core.capabilities.importState(id, b.capabilities);
-    if (rec.state !== 'crashed' && newest && newest.digest === rec.digest && newest.build === BUILD) {
+    if (rec.state !== 'crashed' && usable) {
       const err = await core.executor.startFirst(agent, 'import', newest.bytes);
       if (err) throw err;
       checkpoint = newest.seq;
     }
+    // The source had taken them: they go in whatever room its mailbox limit leaves now.
+    for (const m of b.messages)
+      core.bus.deliver(
+        id,
+        null,
+        { kind: m.kind, body: m.body, ...(m.priority === undefined ? {} : { priority: m.priority }) },
+        { moved: true },
+      );
   } catch (e) {
     await undo(core, id);
     throw e;
   }
   for (const [digest, component] of Object.entries(b.components)) core.loader.keep(component, digest);
-  for (const m of b.messages)
-    core.bus.deliver(id, null, {
-      kind: m.kind,
-      body: m.body,
-      ...(m.priority === undefined ? {} : { priority: m.priority }),
-    });
   core.eventLog.emit('agent.spawned', id, {
     digest: rec.digest,
     world: rec.world,
@@ -149,8 +170,27 @@ async function admitAll(
       `${rec.id} ran with ${rec.grants.join(', ') || 'no grants'}; this data dir's trust would grant it ${c.grants.join(', ') || 'none'}`,
       { agent: rec.id },
     );
-  rec.provenance = c.provenance;
-  rec.imports = c.info.imports;
+  // Every queued message as a send here would take it (its size against this kernel's limit).
+  for (const m of b.messages) {
+    let body: unknown;
+    try {
+      body = JSON.parse(m.body);
+    } catch {
+      throw new AgentOSError('AOS_E_BAD_BUNDLE', `${what}: a queued message's body is not JSON`, {
+        bundle: what,
+      });
+    }
+    validateMessage(m.kind, body, core.maxMessageBytes);
+  }
+  // The settings as spawn resolved them: every field the kernel reads is there and in range.
+  Object.assign(rec, {
+    provenance: c.provenance,
+    imports: c.info.imports,
+    limits: c.limits,
+    priority: c.priority,
+    weight: c.weight,
+    restart: c.restart,
+  });
   // Transpiled before anything is stored: a component this kernel cannot load is refused here.
   const loaded = core.loader.load(c.info, c.bytes);
   await loaded;
@@ -161,7 +201,10 @@ async function admitAll(
 async function undo(core: KernelAssembly, id: string): Promise<void> {
   const agent = core.agents.peek(id);
   core.agents.remove(id);
-  if (agent) core.executor.release(agent);
+  if (agent) {
+    core.executor.dropQueued(agent, 0);
+    core.executor.release(agent);
+  }
   await core.store.flushed();
   core.journalStore.remove(id);
   core.checkpoints.forget(id);

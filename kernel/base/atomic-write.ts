@@ -1,5 +1,6 @@
 /** Writes a file so readers see either nothing or the whole of it (write aside, then rename). */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pid } from 'node:process';
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -17,12 +18,19 @@ export function writeFileDurably(path: string, data: Uint8Array, mode = 0o600): 
   try {
     const fd = openSync(tmp, 'w', mode);
     try {
-      writeSync(fd, data);
+      for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, path);
+    // The rename itself is on disk once the directory is.
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;

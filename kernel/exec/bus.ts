@@ -43,11 +43,17 @@ export class Bus implements Mailer {
    * @throws AgentOSError AOS_E_AGENT_NOT_FOUND, AOS_E_AGENT_TERMINATED, AOS_E_WRONG_WORLD,
    *   AOS_E_BAD_MESSAGE, AOS_E_MESSAGE_TOO_LARGE, AOS_E_QUOTA_EXCEEDED
    */
-  deliver(to: string, sender: string | null, e: Envelope, options: { quiet?: boolean } = {}): StoredMessage {
+  deliver(
+    to: string,
+    sender: string | null,
+    e: Envelope,
+    /** `moved`: a message another kernel took (an import): no room check, it was given room there. */
+    options: { quiet?: boolean; moved?: boolean } = {},
+  ): StoredMessage {
     const agent = this.deps.agents.get(to);
     agent.assertLive();
     this.check(agent, e);
-    this.room(agent, sender, options.quiet === true);
+    if (!options.moved) this.room(agent, sender, options.quiet === true);
     return this.enqueue(agent, this.deps.mailboxes.append(to, this.fields(sender, e)));
   }
 

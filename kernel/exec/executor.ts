@@ -106,13 +106,14 @@ export class Executor {
     this.dropQueued(agent, 0);
   }
 
-  /** Drops the terminated agent's queued messages from position `from` on; their senders are told. */
-  dropQueued(agent: AgentRuntime, from: number): void {
+  /**
+   * Drops the terminated agent's queued messages from position `from` on; their senders are
+   * told, with `error` (default: the agent is terminated, or exported).
+   */
+  dropQueued(agent: AgentRuntime, from: number, error = terminated(agent.id, agent.record.exported)): void {
     const left = agent.queue.cut(from);
     this.deps.mailboxes.drop(agent.id, left);
-    for (const m of left) {
-      agent.takeWaiter(m.id)?.reject(terminated(agent.id, agent.record.exported));
-    }
+    for (const m of left) agent.takeWaiter(m.id)?.reject(error);
   }
 
   /** The agent's call in flight: fuel as of its last park, and whether it is parked. */

@@ -54,6 +54,10 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 
 const STATES = new Set(['ready', 'suspended', 'crashed']);
 
+/** Whether the bundle carries every journal entry from the spawn on (none was left out). */
+export const wholeJournal = (c: Pick<AgentBundleContents, 'entries' | 'next'>): boolean =>
+  c.entries.length === c.next && c.entries.every((e, i) => e.seq === i);
+
 export function encodeAgentBundle(contents: AgentBundleContents): Buffer {
   return pack(MAGIC, FORMAT, contents);
 }
@@ -93,10 +97,19 @@ function check(c: AgentBundleContents, bad: (why: string) => AgentOSError): void
     if (i === 0 && (e.t !== 'spawn' || e.seq !== 0)) throw bad('its journal does not start with the spawn');
     if (e.t === 'hostcall' && !(e.args instanceof Uint8Array && e.result instanceof Uint8Array))
       throw bad(`journal entry #${e.seq} is not a hostcall record`);
+    if (
+      e.t === 'invoke' &&
+      !(isObject(e.message) && Number.isSafeInteger(e.message.id) && typeof e.message.body === 'string')
+    )
+      throw bad(`journal entry #${e.seq} is not an invocation record`);
+    if (e.t === 'outcome' && !(typeof e.value === 'string' && typeof e.fuel === 'number'))
+      throw bad(`journal entry #${e.seq} is not an outcome record`);
+    if (e.t === 'upgrade' && !Array.isArray(e.grants))
+      throw bad(`journal entry #${e.seq} is not an upgrade record`);
     if (e.t === 'spawn' || e.t === 'upgrade') has(e.digest, `journal entry #${e.seq}`);
   }
   if (last < 0) throw bad('its journal is empty');
-  if (!Number.isSafeInteger(c.next) || c.next <= last)
+  if (!Number.isSafeInteger(c.next) || c.next <= last || c.next > 2 ** 48)
     throw bad('its journal has no next entry after its last');
   let prev = -1;
   for (const [i, cp] of c.checkpoints.entries()) {
@@ -108,11 +121,16 @@ function check(c: AgentBundleContents, bad: (why: string) => AgentOSError): void
     has(cp.digest, `checkpoint #${cp.seq}`);
   }
   // Without a checkpoint, recovery rebuilds its heap from the whole journal.
-  if (c.checkpoints.length === 0 && c.entries.some((e, i) => e.seq !== i))
+  if (c.checkpoints.length === 0 && !wholeJournal(c))
     throw bad('its journal has a gap and no checkpoint to start from');
   if (!Array.isArray(c.messages)) throw bad('it has no message list');
   for (const [i, m] of c.messages.entries())
-    if (!isObject(m) || typeof m.kind !== 'string' || typeof m.body !== 'string')
+    if (
+      !isObject(m) ||
+      typeof m.kind !== 'string' ||
+      typeof m.body !== 'string' ||
+      (m.priority !== undefined && m.priority !== 0 && m.priority !== 2)
+    )
       throw bad(`queued message ${i} is not a message`);
 }
 
@@ -132,16 +150,17 @@ function checkRecord(r: AgentRecord, bad: (why: string) => AgentOSError): void {
   if (typeof r.config !== 'string' || typeof r.seed !== 'string')
     throw bad('its record lacks its config or seed');
   for (const k of ['createdAt', 'updatedAt', 'generation'] as const)
-    if (!Number.isSafeInteger(r[k]) || r[k] < 0) throw bad(`its record's ${k} is not a whole number`);
+    if (!Number.isSafeInteger(r[k]) || r[k] < 0 || r[k] > 2 ** 48)
+      throw bad(`its record's ${k} is not a whole number`);
   if (!isObject(r.capState)) throw bad("its record's capability state is not an object");
   if (r.lastError !== null && !(isObject(r.lastError) && typeof r.lastError.code === 'string'))
     throw bad("its record's last error is not one");
   const s = r.stats as unknown as Record<string, unknown>;
   if (!isObject(s)) throw bad("its record's stats are not an object");
   for (const [k, v] of Object.entries(emptyStats()))
-    if (typeof v === 'number' ? typeof s[k] !== 'number' || !Number.isFinite(s[k]) : !numbers(s[k]))
+    if (typeof v === 'number' ? !count(s[k]) : !numbers(s[k]))
       throw bad(`its record's stats.${k} is not what the kernel counts there`);
 }
 
-const numbers = (v: unknown): boolean =>
-  isObject(v) && Object.values(v).every((n) => typeof n === 'number' && Number.isFinite(n));
+const count = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+const numbers = (v: unknown): boolean => isObject(v) && Object.values(v).every(count);
