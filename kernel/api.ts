@@ -127,6 +127,12 @@ export interface KernelOptions {
    * a checkpoint (docs/snapshots.md, *Retention*).
    */
   retention?: 'all' | 'checkpoints';
+  /**
+   * With `retention: 'checkpoints'`: each automatic prune first writes what it drops to a journal
+   * archive in this directory (`<agent>-<first>-<last>.journal`), synced, and prunes nothing if
+   * it cannot. Default null: what is pruned is not kept.
+   */
+  journalArchiveDir?: string | null;
   /** How long close() waits for invocations in flight before it stops the workers. Default 10 s. */
   closeTimeoutMs?: number;
   /**

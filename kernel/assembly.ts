@@ -157,6 +157,7 @@ export class KernelAssembly {
       checkpointEvery,
       recovery,
       retention,
+      journalArchiveDir,
     }: ResolvedOptions,
     now: () => number,
     deliver: boolean,
@@ -193,6 +194,7 @@ export class KernelAssembly {
     this.watchdog.start();
     const retained = new Retention({
       policy: retention,
+      archiveDir: journalArchiveDir,
       store: this.store,
       journal: this.journalStore,
       checkpoints: this.checkpoints,

@@ -47,6 +47,8 @@ export interface ResolvedOptions {
   recovery: 'rebuild' | 'init';
   /** Whether the journal before an agent's oldest checkpoint is dropped as checkpoints are kept. */
   retention: 'all' | 'checkpoints';
+  /** Where the automatic prunes archive what they drop; null: nowhere. */
+  journalArchiveDir: string | null;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -76,6 +78,7 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'checkpointEvery',
   'recovery',
   'retention',
+  'journalArchiveDir',
   'capabilities',
   'config',
   'policy',
@@ -197,8 +200,12 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const retention = options.retention ?? 'all';
   if (retention !== 'all' && retention !== 'checkpoints')
     throw bad(`retention must be "all" or "checkpoints", got ${shown(retention)}`);
+  const journalArchiveDir = options.journalArchiveDir ?? null;
+  if (journalArchiveDir !== null && (typeof journalArchiveDir !== 'string' || journalArchiveDir === ''))
+    throw bad(`journalArchiveDir must be a directory path or null, got ${shown(journalArchiveDir)}`);
   return {
     retention,
+    journalArchiveDir,
     dormantAfterMs,
     checkpointEvery,
     recovery,

@@ -3,7 +3,7 @@
  * checkpoint goes as checkpoints are kept, so its disk use stays flat while recovery and replay
  * still work; a prune by hand can archive what it drops; suspend takes a checkpoint.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../testing/expect-error.js';
@@ -82,6 +82,26 @@ describe('journal retention', () => {
     const damaged = readFileSync(file);
     damaged[damaged.length - 1]! ^= 1;
     expect(() => decodeJournalArchive(damaged, 'x')).toThrow(/AOS_E_BAD_BUNDLE|checksum/);
+  });
+
+  it('archives what each automatic prune drops: archives and journal together hold every entry once', async () => {
+    const dir = join(tempHome(), 'archive');
+    const k = await openKernel({ checkpointEvery: 5, retention: 'checkpoints', journalArchiveDir: dir });
+    const id = await k.spawn(await sample('counter'), { grants: ['log', 'working-memory'] });
+    await count(k, id, 23);
+    await until('two prunes archived', () => existsSync(dir) && readdirSync(dir).length >= 2);
+    await k.flushed();
+    await until('the prunes are done', async () => (await invocations(k, id)) <= 10);
+    const archived = readdirSync(dir).flatMap((f) => {
+      expect(f).toMatch(new RegExp(`^${id}-\\d+-\\d+\\.journal$`));
+      return decodeJournalArchive(readFileSync(join(dir, f)), f).entries.map((e) => e.seq);
+    });
+    const kept = (await k.journal(id)).map((e) => e.seq);
+    const all = [...archived, ...kept].sort((a, b) => a - b);
+    expect(all).toEqual([...all.keys()]); // 0, 1, 2, …: each entry once, none lost
+    expect(await codeOf(openKernel({ journalArchiveDir: '' }))).toMatch(
+      /^AOS_E_BAD_CONFIG: journalArchiveDir/,
+    );
   });
 
   it('takes a checkpoint when an agent is suspended', async () => {

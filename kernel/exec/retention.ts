@@ -5,13 +5,20 @@
  * checkpoint is on disk. Recovery and replay start from a kept checkpoint, so they need nothing
  * before it: an agent's journal then holds at most about `KEEP × checkpointEvery` invocations,
  * and its disk use stays flat however long it runs. `retention: 'all'` (the default) keeps every
- * record, for `record` and whole-run replays; `kernel.pruneJournal` prunes by hand.
+ * record, for `record` and whole-run replays; `kernel.pruneJournal` prunes by hand. With
+ * `journalArchiveDir`, what each prune drops is first written there, one AOSJRNL1 file per prune
+ * (`<agent>-<first>-<last>.journal`), synced; a file that cannot be written stops the prune.
  *
  * @example
  * const r = new Retention({ policy: 'checkpoints', store, journal, checkpoints, logger });
  * r.kept('counter-1a2b3c');   // after a checkpoint is queued: its journal before it goes
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileDurably } from '../base/atomic-write.js';
+import { agentosVersion } from '../base/paths.js';
+import { encodeJournalArchive } from '../replay/journal-archive.js';
 import type { Checkpoints } from '../store/checkpoints.js';
 import type { Journal } from '../store/journal.js';
 import type { Store } from '../store/store.js';
@@ -20,6 +27,8 @@ export type RetentionPolicy = 'all' | 'checkpoints';
 
 export interface RetentionDeps {
   policy: RetentionPolicy;
+  /** Where what goes is archived first (replay/journal-archive.ts), one file per prune; null: not kept. */
+  archiveDir: string | null;
   store: Store;
   journal: Journal;
   checkpoints: Checkpoints;
@@ -41,7 +50,19 @@ export class Retention {
       .then(() => {
         this.due.delete(agent);
         const oldest = this.deps.checkpoints.oldest(agent);
-        if (oldest) this.deps.journal.prune(agent, oldest.seq);
+        if (!oldest) return;
+        if (this.deps.archiveDir !== null) {
+          const entries = this.deps.journal.pruned(agent, oldest.seq);
+          if (entries.length === 0) return;
+          // Written and synced first: if it cannot be, nothing is pruned (the error is logged).
+          const name = `${agent}-${entries[0]!.seq}-${entries.at(-1)!.seq}.journal`;
+          mkdirSync(this.deps.archiveDir, { recursive: true });
+          writeFileDurably(
+            join(this.deps.archiveDir, name),
+            encodeJournalArchive({ agent, archivedAt: Date.now(), agentos: agentosVersion(), entries }),
+          );
+        }
+        this.deps.journal.prune(agent, oldest.seq);
       })
       .catch((e: unknown) => {
         this.due.delete(agent);
