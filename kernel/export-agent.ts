@@ -17,10 +17,10 @@
 import { createHash } from 'node:crypto';
 import { terminated } from './agents/agent.js';
 import type { KernelAssembly } from './assembly.js';
-import { writeFileDurably } from './base/atomic-write.js';
+import { writeFileOrRefuse } from './base/atomic-write.js';
 import { AgentOSError } from './base/errors.js';
 import { agentosVersion } from './base/paths.js';
-import { checkAgentId } from './base/validate.js';
+import { checkAgentId, checkPathOption } from './base/validate.js';
 import { type AgentBundleContents, type BundledMessage, encodeAgentBundle } from './replay/agent-bundle.js';
 
 /**
@@ -35,10 +35,7 @@ export async function exportAgent(
 ): Promise<Buffer> {
   core.check();
   checkAgentId(id);
-  if (typeof options !== 'object' || options === null)
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'export options must be an object');
-  if (options.file !== undefined && (typeof options.file !== 'string' || options.file === ''))
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'file must be a non-empty path');
+  checkPathOption(options, 'file', 'export');
   const agent = core.agents.get(id);
   agent.assertLive();
   await agent.hold('export');
@@ -92,25 +89,13 @@ export async function exportAgent(
       messages,
     };
     const bundle = encodeAgentBundle(contents);
-    if (options.file !== undefined) writeDurably(options.file, bundle, id);
+    if (options.file !== undefined)
+      writeFileOrRefuse(options.file, bundle, 'bundle', `${id} stays here`, { agent: id });
     leave(core, id, createHash('sha256').update(bundle).digest('hex'), contents.exportedAt);
     await core.store.flushed();
     return bundle;
   } finally {
     agent.unhold();
-  }
-}
-
-/** The whole file on disk, or none of it. */
-function writeDurably(path: string, bytes: Uint8Array, id: string): void {
-  try {
-    writeFileDurably(path, bytes);
-  } catch (e) {
-    throw new AgentOSError(
-      'AOS_E_BAD_ARGUMENT',
-      `cannot write the bundle to ${path}: ${(e as Error).message}; ${id} stays here`,
-      { agent: id },
-    );
   }
 }
 

@@ -10,10 +10,10 @@
  */
 import type { CheckpointInfo } from './agents/info.js';
 import type { KernelAssembly } from './assembly.js';
-import { writeFileDurably } from './base/atomic-write.js';
+import { writeFileOrRefuse } from './base/atomic-write.js';
 import { AgentOSError } from './base/errors.js';
 import { agentosVersion } from './base/paths.js';
-import { checkAgentId, checkWhole } from './base/validate.js';
+import { checkAgentId, checkPathOption, checkWhole } from './base/validate.js';
 import { encodeJournalArchive } from './replay/journal-archive.js';
 import type { ReadableEntry } from './store/journal.js';
 
@@ -67,11 +67,8 @@ export async function pruneJournal(
 ): Promise<Pruned> {
   core.check();
   checkAgentId(id);
-  if (typeof options !== 'object' || options === null)
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'prune options must be an object');
+  checkPathOption(options, 'archive', 'prune');
   const archive = options.archive;
-  if (archive !== undefined && (typeof archive !== 'string' || archive === ''))
-    throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'archive must be a non-empty path');
   if (!core.processes.get(id))
     throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
   await core.store.flushed();
@@ -90,15 +87,7 @@ export async function pruneJournal(
       agentos: agentosVersion(),
       entries,
     });
-    try {
-      writeFileDurably(archive, file);
-    } catch (e) {
-      throw new AgentOSError(
-        'AOS_E_BAD_ARGUMENT',
-        `cannot write the archive to ${archive}: ${(e as Error).message}; nothing was pruned`,
-        { agent: id },
-      );
-    }
+    writeFileOrRefuse(archive, file, 'archive', 'nothing was pruned', { agent: id });
   }
   const removed = core.journalStore.prune(id, cp.seq);
   await core.store.flushed();

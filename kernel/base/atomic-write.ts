@@ -2,6 +2,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pid } from 'node:process';
+import { AgentOSError } from './errors.js';
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${pid}.tmp`;
@@ -34,5 +35,27 @@ export function writeFileDurably(path: string, data: Uint8Array, mode = 0o600): 
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * `writeFileDurably`, or AOS_E_BAD_ARGUMENT naming the file, why, and what happens instead
+ * (`instead`: "the agent stays here", "nothing was pruned").
+ */
+export function writeFileOrRefuse(
+  path: string,
+  data: Uint8Array,
+  what: string,
+  instead: string,
+  details: Record<string, unknown> = {},
+): void {
+  try {
+    writeFileDurably(path, data);
+  } catch (e) {
+    throw new AgentOSError(
+      'AOS_E_BAD_ARGUMENT',
+      `cannot write the ${what} to ${path}: ${(e as Error).message}; ${instead}`,
+      details,
+    );
   }
 }

@@ -86,3 +86,15 @@ export function checkWhole(v: unknown, what: string): asserts v is number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${what} must be a whole number, got ${shown(v)}`);
 }
+
+/**
+ * Throws AOS_E_BAD_ARGUMENT unless `options` is an object and its `key`, when given, a
+ * non-empty path. @example checkPathOption(options, 'file', 'export')
+ */
+export function checkPathOption(options: unknown, key: string, op: string): void {
+  if (typeof options !== 'object' || options === null)
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${op} options must be an object`);
+  const v = (options as Record<string, unknown>)[key];
+  if (v !== undefined && (typeof v !== 'string' || v === ''))
+    throw new AgentOSError('AOS_E_BAD_ARGUMENT', `${key} must be a non-empty path`);
+}

@@ -182,6 +182,8 @@ export const BUILD = `jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATC
 
 export class Loader {
   private readonly compiled = new Map<string, Promise<LoadedComponent>>();
+  /** `fromStore` loads under way, until `compiled` has them. */
+  private readonly fromStoreLoads = new Map<string, Promise<LoadedComponent>>();
 
   /**
    * @param home the data dir (component bytes live in `home/components`)
@@ -274,8 +276,6 @@ export class Loader {
     );
     return p;
   }
-
-  private readonly fromStoreLoads = new Map<string, Promise<LoadedComponent>>();
 
   /** Transpiles (or reuses the cached glue) and compiles the core modules once per digest. */
   load(info: ComponentInfo, bytes: Uint8Array): Promise<LoadedComponent> {
