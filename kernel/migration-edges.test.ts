@@ -118,6 +118,14 @@ describe('migration at its edges', () => {
     expect(await b.send(id, { by: 0 })).toEqual({ count: 15 });
   });
 
+  it('refuses an export whose state is over maxResultBytes; the agent stays, counting on', async () => {
+    const a = await openKernel({ maxResultBytes: 4096 });
+    const id = await counter(a, 2);
+    expect(await codeOf(a.export(id))).toMatch(/^AOS_E_RESULT_TOO_LARGE/);
+    expect(a.inspect(id).state).toBe('ready');
+    expect(await a.send(id, { by: 1 })).toEqual({ count: 3 });
+  });
+
   it('comes back to a data dir it left, and counts on there', async () => {
     const a = await openKernel();
     const b = await openKernel();
