@@ -306,7 +306,7 @@ export class KernelAssembly {
     if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
   }
 
-  /** What the API says of the agent; `disk` adds what it takes on disk (it reads its whole journal's keys). */
+  /** What the API says of the agent; `disk` adds what it takes on disk (it reads every stored value of its journal, so it costs as much as the journal is long). */
   info(rec: AgentRecord, disk = false): AgentInfo {
     return {
       ...this.agents.info(rec),
