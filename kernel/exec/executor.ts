@@ -18,7 +18,16 @@ import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
 import { PinnedTasks } from './pinned.js';
 import type { WorkerSlot } from './pool.js';
+import { type Queued, RunQueue } from './run-queue.js';
 import type { Running, Scheduler } from './scheduler.js';
+
+/** What a pump looks at: a parked call, or a queued agent admitted with its budget. */
+interface Candidate {
+  agent: AgentRuntime;
+  parked?: Running;
+  budget?: WireBudget;
+  queued?: Queued;
+}
 
 export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
@@ -35,7 +44,7 @@ export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
 }
 
 export class Executor {
-  private readonly runQueue = new Set<AgentRuntime>();
+  private readonly runQueue = new RunQueue();
   private readonly inflight = new Set<Promise<unknown>>();
   private stopped = false;
   /** Spawns waiting for a free worker, in arrival order (handSlots gives them one). */
@@ -217,45 +226,63 @@ export class Executor {
 
   /**
    * Hands out free permits: parked calls and runnable agents, by priority class then virtual
-   * time (scheduler.ts). What cannot get a permit is counted as waiting, so running calls yield.
+   * time (scheduler.ts), looking only at the agents it takes from the run queue (run-queue.ts).
+   * What cannot get a permit is counted as waiting, so running calls yield; counting stops
+   * past the running calls, which are all that could yield to it.
    */
   private pumpOnce(): void {
     this.pinned.runFree();
     const s = this.deps.scheduler;
-    const candidates: { agent: AgentRuntime; parked?: Running; budget?: WireBudget }[] = [];
-    for (const agent of this.runQueue) {
-      if (!agent.runnable) {
-        this.runQueue.delete(agent);
-        continue;
-      }
-      const budget = this.admission.admit(agent);
-      if (budget) candidates.push({ agent, budget });
-      else this.runQueue.delete(agent); // woken again when it may go (or suspended)
-    }
-    for (const parked of s.parked()) candidates.push({ agent: parked.agent, parked });
-    candidates.sort((a, b) => s.before(a.agent, b.agent));
+    const parked = s.parked().sort((a, b) => s.before(a.agent, b.agent));
+    const aside: Queued[] = [];
     let waiting = 0;
     let best: AgentRuntime | undefined;
     let unplaced = false;
-    for (const c of candidates) {
+    const enough = s.running.size + 1;
+    while (waiting < enough) {
+      // The better of the best parked call and the best queued agent (queued first among equals).
+      const head = this.runQueue.peek();
+      const p = parked[0];
+      const c: Candidate | undefined =
+        p && (!head || s.before(p.agent, head) < 0)
+          ? { agent: parked.shift()!.agent, parked: p }
+          : this.admitNext();
+      if (!c) {
+        if (!head && !p) break;
+        continue; // the head could not run now (dropped from the queue): look again
+      }
       const slot = c.parked ? c.parked.slot : this.place(c.agent);
       if (!slot) {
         // Growing helps only an agent that would take any free worker (not one waiting for
         // its own worker, busy with a call that will end).
         if (!c.parked && this.movable(c.agent)) unplaced = true;
+        if (c.queued) aside.push(c.queued);
         continue;
       }
-      if (c.parked ? !c.parked.parked : !c.agent.runnable) continue; // taken meanwhile
+      if (c.parked && !c.parked.parked) continue; // taken meanwhile
       if (s.free <= 0) {
         waiting++;
         best ??= c.agent;
+        if (c.queued) aside.push(c.queued);
       } else if (c.parked) s.resume(c.parked);
       else this.dispatch(c.agent, slot, c.budget!);
     }
+    for (const q of aside) if (q.agent.runnable) this.runQueue.putBack(q);
     s.waiting(waiting, best);
     // Work waits for a worker while permits are free: blocked calls hold the workers (an
     // ipc.call chain). One more worker lets the chain go on (the pool grows up to maxWorkers).
     if (unplaced && s.free > 0 && !this.deps.pool.freeSlot() && s.anyBlocked()) this.deps.pool.grow();
+  }
+
+  /**
+   * Takes the best queued agent with its budget, or undefined when the queue is empty or that
+   * agent may not run now (it is dropped from the queue: admission wakes it when it may go).
+   */
+  private admitNext(): Candidate | undefined {
+    const q = this.runQueue.pop();
+    if (!q?.agent.runnable) return undefined;
+    const budget = this.admission.admit(q.agent);
+    return budget ? { agent: q.agent, budget, queued: q } : undefined;
   }
 
   /**
