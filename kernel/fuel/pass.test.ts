@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
 import type { AgentOSError } from '../base/errors.js';
 import { FUEL, instrumentFuel } from './pass.js';
-import { instrumentInThread } from './thread.js';
+import { FuelThread, instrumentInThread } from './thread.js';
 
 const B = binaryen as typeof binaryen & { Features: { CompactImports: number } };
 
@@ -172,6 +172,30 @@ describe('fuel pass', () => {
     await expect(instrumentInThread(new Uint8Array([1, 2, 3]), 'junk')).rejects.toMatchObject({
       code: 'AOS_E_FUEL_UNSUPPORTED',
     });
+  });
+
+  it('meters many modules on one thread, in order, and a failure costs only a fresh thread', async () => {
+    const thread = new FuelThread();
+    try {
+      const want = Buffer.from(instrumentFuel(SMALL, 'small').bytes);
+      const sent = [
+        thread.meter(SMALL, 'a'),
+        thread.meter(SMALL, 'b'),
+        thread.meter(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]), 'junk'),
+        thread.meter(SMALL, 'c'),
+      ];
+      const [a, b, junk, c] = await Promise.allSettled(sent);
+      for (const r of [a, b, c]) {
+        expect(r?.status).toBe('fulfilled');
+        if (r?.status === 'fulfilled') expect(Buffer.from(r.value.bytes).equals(want)).toBe(true);
+      }
+      expect(junk).toMatchObject({ status: 'rejected', reason: { code: 'AOS_E_FUEL_UNSUPPORTED' } });
+      expect(thread.started).toBe(2); // binaryen loaded once for a, b and junk; c on a fresh thread
+      expect(Buffer.from((await thread.meter(SMALL, 'd')).bytes).equals(want)).toBe(true);
+      expect(thread.started).toBe(2);
+    } finally {
+      await thread.close();
+    }
   });
 });
 

@@ -1,25 +1,32 @@
 /**
- * The fuel pass thread's entry (see thread.ts). binaryen prints warnings (an unknown name
- * subsection) and validator dumps to the console; they are silenced before it loads, and a
- * failed validation is reported as a coded error instead.
+ * The fuel pass thread's entry (see thread.ts): loads binaryen once, then meters each module it
+ * is sent, in order. binaryen prints warnings (an unknown name subsection) and validator dumps
+ * to the console; they are silenced before it loads, and a failed validation is reported as a
+ * coded error instead.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import type { ThreadMessage } from './thread.js';
+import { parentPort } from 'node:worker_threads';
+import type { ThreadJob, ThreadMessage } from './thread.js';
 
 const quiet = (): void => {};
 console.log = quiet;
 console.warn = quiet;
 console.error = quiet;
 
-const { bytes, what } = workerData as { bytes: Uint8Array; what: string };
-const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(m, transfer);
-const { instrumentFuel } = await import('./pass.js');
-const { AgentOSError } = await import('../base/errors.js');
-try {
-  const result = instrumentFuel(bytes, what, (phase) => post({ phase }));
-  post({ result }, [result.bytes.buffer as ArrayBuffer]);
-} catch (e) {
-  const coded = e instanceof AgentOSError ? e : null;
-  const message = e instanceof Error ? e.message : String(e);
-  post({ error: { code: coded?.code ?? null, message, details: { ...coded?.details } } });
-}
+const port = parentPort!;
+const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+// Jobs that arrive while binaryen loads wait for it.
+const loaded = Promise.all([import('./pass.js'), import('../base/errors.js')]);
+let chain = Promise.resolve();
+port.on('message', ({ id, bytes, what }: ThreadJob) => {
+  chain = chain.then(async () => {
+    const [{ instrumentFuel }, { AgentOSError }] = await loaded;
+    try {
+      const result = instrumentFuel(bytes, what, (phase) => post({ id, phase }));
+      post({ id, result }, [result.bytes.buffer as ArrayBuffer]);
+    } catch (e) {
+      const coded = e instanceof AgentOSError ? e : null;
+      const message = e instanceof Error ? e.message : String(e);
+      post({ id, error: { code: coded?.code ?? null, message, details: { ...coded?.details } } });
+    }
+  });
+});

@@ -1,61 +1,154 @@
 /**
- * Runs the fuel pass on its own thread: instrumenting a 12 MB SpiderMonkey core takes ~4 s and
- * ~400 MB, which must neither block the kernel's event loop nor stay resident after. The thread
- * gets a deep stack, since the walk recurses as deep as the module's expressions nest.
+ * Runs the fuel pass on its own thread: instrumenting a 12 MB SpiderMonkey core takes seconds
+ * and ~400 MB, which must neither block the kernel's event loop nor stay resident after. One
+ * thread meters every core module of a component, one after the other, so binaryen is loaded
+ * once per component (not once per module); it starts loading as soon as the thread is made, so
+ * a caller that starts the thread before transpiling overlaps the two. The thread gets a deep
+ * stack, since the walk recurses as deep as the module's expressions nest.
+ *
+ * A module the pass fails on ends its thread (binaryen may be left unusable after an abort); the
+ * next module gets a fresh one.
  *
  * @example
- * const { bytes } = await instrumentInThread(core, 'component.core.wasm', (p) => console.log(p));
+ * const thread = new FuelThread();              // binaryen starts loading
+ * try {
+ *   const { bytes } = await thread.meter(core, 'component.core.wasm', (p) => console.log(p));
+ * } finally {
+ *   await thread.close();
+ * }
  */
 import { Worker } from 'node:worker_threads';
 import { AgentOSError, type ErrorCode } from '../base/errors.js';
 import { compiledEntry } from '../base/paths.js';
 import type { FuelPhase, FuelResult } from './pass.js';
 
-/** What the thread posts back. */
-export type ThreadMessage =
+/** A module to meter, as posted to the thread. */
+export interface ThreadJob {
+  id: number;
+  bytes: Uint8Array;
+  what: string;
+}
+
+/** What the thread posts back about job `id`. */
+export type ThreadMessage = { id: number } & (
   | { phase: FuelPhase }
   | { result: FuelResult }
-  | { error: { code: ErrorCode | null; message: string; details: Record<string, unknown> } };
+  | { error: { code: ErrorCode | null; message: string; details: Record<string, unknown> } }
+);
 
-export function instrumentInThread(
+interface Job {
+  bytes: Uint8Array;
+  what: string;
+  onPhase?: (phase: FuelPhase) => void;
+  resolve: (r: FuelResult) => void;
+  reject: (e: AgentOSError) => void;
+}
+
+const failed = (what: string, message: string, cause?: unknown): AgentOSError =>
+  new AgentOSError('AOS_E_FUEL_UNSUPPORTED', `${what}: the fuel pass failed: ${message}`, {}, { cause });
+
+export class FuelThread {
+  private worker: Worker | null = null;
+  private readonly jobs = new Map<number, Job>();
+  private next = 0;
+  /** Threads started so far: one, unless a module failed (each failure starts a fresh one). */
+  started = 0;
+
+  constructor() {
+    this.worker = this.spawn();
+  }
+
+  /**
+   * Meters one core module on the thread (queued behind any module sent before it).
+   * @throws AgentOSError as instrumentFuel does (AOS_E_FUEL_UNSUPPORTED, AOS_E_RESERVED_NAME)
+   */
+  meter(bytes: Uint8Array, what: string, onPhase?: (phase: FuelPhase) => void): Promise<FuelResult> {
+    const worker = this.worker ?? this.spawn();
+    this.worker = worker;
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.jobs.set(id, { bytes, what, onPhase, resolve, reject });
+      worker.postMessage({ id, bytes, what } satisfies ThreadJob);
+    });
+  }
+
+  /** Ends the thread (its memory goes with it); modules still queued fail. */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private spawn(): Worker {
+    this.started++;
+    const worker = new Worker(
+      new URL(compiledEntry(new URL('./thread-main.js', import.meta.url), 'kernel/fuel/thread-main.js')),
+      { resourceLimits: { stackSizeMb: 64 } },
+    );
+    worker.on('message', (m: ThreadMessage) => {
+      const job = this.jobs.get(m.id);
+      if (!job) return;
+      if ('phase' in m) {
+        job.onPhase?.(m.phase);
+        return;
+      }
+      this.jobs.delete(m.id);
+      if ('result' in m) job.resolve(m.result);
+      else {
+        job.reject(
+          m.error.code
+            ? new AgentOSError(m.error.code, m.error.message, m.error.details)
+            : failed(job.what, m.error.message),
+        );
+        this.retire(worker); // binaryen may be unusable now: the next module gets a fresh thread
+      }
+    });
+    worker.on('error', (e) => this.failAll(worker, (what) => failed(what, e.message, e)));
+    worker.on('exit', (code) =>
+      this.failAll(
+        worker,
+        (what) => new AgentOSError('AOS_E_INTERNAL', `the fuel pass thread for ${what} exited (${code})`),
+      ),
+    );
+    return worker;
+  }
+
+  /**
+   * Replaces `worker` (binaryen may be unusable after a failure): the modules queued on it go
+   * to a fresh thread, in their order.
+   */
+  private retire(worker: Worker): void {
+    if (this.worker !== worker) return;
+    worker.removeAllListeners();
+    void worker.terminate();
+    this.worker = null;
+    if (this.jobs.size === 0) return;
+    const fresh = this.spawn();
+    this.worker = fresh;
+    for (const [id, job] of this.jobs)
+      fresh.postMessage({ id, bytes: job.bytes, what: job.what } satisfies ThreadJob);
+  }
+
+  /** The thread is gone: every module sent to it fails with `error`. */
+  private failAll(worker: Worker, error: (what: string) => AgentOSError): void {
+    if (this.worker === worker) this.worker = null;
+    for (const [id, job] of this.jobs) {
+      this.jobs.delete(id);
+      job.reject(error(job.what));
+    }
+  }
+}
+
+/** Meters one module on a thread of its own, ended after. */
+export async function instrumentInThread(
   bytes: Uint8Array,
   what: string,
   onPhase?: (phase: FuelPhase) => void,
 ): Promise<FuelResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(
-      new URL(compiledEntry(new URL('./thread-main.js', import.meta.url), 'kernel/fuel/thread-main.js')),
-      { workerData: { bytes, what }, resourceLimits: { stackSizeMb: 64 } },
-    );
-    let settled = false;
-    worker.on('message', (m: ThreadMessage) => {
-      if ('phase' in m) onPhase?.(m.phase);
-      else if ('result' in m) {
-        settled = true;
-        resolve(m.result);
-      } else {
-        settled = true;
-        reject(
-          m.error.code
-            ? new AgentOSError(m.error.code, m.error.message, m.error.details)
-            : new AgentOSError('AOS_E_FUEL_UNSUPPORTED', `${what}: the fuel pass failed: ${m.error.message}`),
-        );
-      }
-    });
-    worker.on('error', (e) => {
-      settled = true;
-      reject(
-        new AgentOSError(
-          'AOS_E_FUEL_UNSUPPORTED',
-          `${what}: the fuel pass failed: ${e.message}`,
-          {},
-          { cause: e },
-        ),
-      );
-    });
-    worker.on('exit', (code) => {
-      if (!settled)
-        reject(new AgentOSError('AOS_E_INTERNAL', `the fuel pass thread for ${what} exited (${code})`));
-    });
-  });
+  const thread = new FuelThread();
+  try {
+    return await thread.meter(bytes, what, onPhase);
+  } finally {
+    await thread.close();
+  }
 }

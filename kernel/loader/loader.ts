@@ -34,7 +34,7 @@ import { writeFileAtomic } from '../base/atomic-write.js';
 import { AgentOSError } from '../base/errors.js';
 import { readWasmHeader } from '../base/wasm-header.js';
 import { FUEL_PASS_VERSION, missingMeter } from '../fuel/names.js';
-import { instrumentInThread } from '../fuel/thread.js';
+import { FuelThread } from '../fuel/thread.js';
 import { SIGNATURE_SECTION } from '../signing/format.js';
 import { MANIFEST_SECTION, type Manifest, readManifest } from '../signing/manifest.js';
 import { withoutCustomSections } from '../signing/sections.js';
@@ -331,22 +331,22 @@ export class Loader {
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
     const dir = join(this.cacheDir, `${this.codeDigest(digest, bytes)}-${BUILD}`);
     if (existsSync(join(dir, 'meta.json'))) return dir;
-    let out: Awaited<ReturnType<typeof transpile>>;
-    try {
-      out = await transpile(bytes, { ...TRANSPILE_OPTIONS });
-    } catch (e) {
-      throw malformed(e, `component ${digest} cannot be transpiled`);
-    }
+    // One thread meters every core module; binaryen loads in it while jco transpiles.
+    const thread = new FuelThread();
     const tmp = `${dir}.${pid}.${Date.now()}.tmp`;
-    mkdirSync(tmp, { recursive: true });
     const modules: string[] = [];
     try {
+      let out: Awaited<ReturnType<typeof transpile>>;
+      try {
+        out = await transpile(bytes, { ...TRANSPILE_OPTIONS });
+      } catch (e) {
+        throw malformed(e, `component ${digest} cannot be transpiled`);
+      }
+      mkdirSync(tmp, { recursive: true });
       for (const [name, content] of Object.entries(out.files)) {
         if (name.endsWith('.wasm')) {
-          writeFileSync(
-            join(tmp, name),
-            await this.meter(content, `component ${digest.slice(0, 12)} ${name}`),
-          );
+          const what = `component ${digest.slice(0, 12)} ${name}`;
+          writeFileSync(join(tmp, name), await this.meter(thread, content, what));
           modules.push(name);
         } else if (name === 'component.js') {
           writeFileSync(join(tmp, 'component.mjs'), patchGlue(Buffer.from(content).toString('utf8')));
@@ -355,6 +355,8 @@ export class Loader {
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
       throw e;
+    } finally {
+      await thread.close();
     }
     writeFileSync(
       join(tmp, 'meta.json'),
@@ -376,8 +378,8 @@ export class Loader {
     return dir;
   }
 
-  /** Runs the fuel pass on one core module, on its own thread, logging progress on large ones. */
-  private async meter(bytes: Uint8Array, what: string): Promise<Uint8Array> {
+  /** Runs the fuel pass on one core module on `thread`, logging progress on large ones. */
+  private async meter(thread: FuelThread, bytes: Uint8Array, what: string): Promise<Uint8Array> {
     const large = bytes.length > 1 << 20;
     const t0 = performance.now();
     if (large) {
@@ -386,7 +388,7 @@ export class Loader {
       this.logger?.info({ module: what }, msg);
       this.onProgress?.(msg);
     }
-    const r = await instrumentInThread(bytes, what);
+    const r = await thread.meter(bytes, what);
     if (large) {
       const ms = Math.round(performance.now() - t0);
       this.logger?.info({ module: what, ms, ...r.stats.ms }, `metered ${what} in ${ms} ms`);
