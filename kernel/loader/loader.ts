@@ -388,7 +388,8 @@ export class Loader {
       this.logger?.info({ module: what }, msg);
       this.onProgress?.(msg);
     }
-    const r = await thread.meter(bytes, what);
+    const phase = (p: string): void => this.onProgress?.(`  ${p} (${Math.round(performance.now() - t0)} ms)`);
+    const r = await thread.meter(bytes, what, large ? phase : undefined);
     if (large) {
       const ms = Math.round(performance.now() - t0);
       this.logger?.info({ module: what, ms, ...r.stats.ms }, `metered ${what} in ${ms} ms`);
