@@ -9,6 +9,7 @@
  * const pool = await WorkerPool.start(2, events);
  * const result = await pool.run(pool.freeSlot()!, { op: 'unload', agents: ['a'] });
  */
+import '../base/wasm-features.js'; // first: extended-const before any compile
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AgentOSError } from '../base/errors.js';

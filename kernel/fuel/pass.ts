@@ -25,6 +25,7 @@
  * import { instrumentFuel } from 'agentos/toolchain';
  * const { bytes, stats } = instrumentFuel(readFileSync('core.wasm'));
  */
+import '../base/wasm-features.js'; // first: extended-const before any compile
 import binaryen from 'binaryen';
 import { AgentOSError } from '../base/errors.js';
 import { FUEL } from './names.js';

@@ -21,6 +21,7 @@
  * const loaded = await loader.load(info, bytes);
  * loader.keep(bytes, info.digest);
  */
+import '../base/wasm-features.js'; // first: extended-const before any compile
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -383,8 +384,7 @@ export class Loader {
     const large = bytes.length > 1 << 20;
     const t0 = performance.now();
     if (large) {
-      const mb = (bytes.length / (1 << 20)).toFixed(1);
-      const msg = `metering ${what} (${mb} MB) for fuel; once per component, several seconds`;
+      const msg = `metering ${what} (${(bytes.length / (1 << 20)).toFixed(1)} MB) for fuel; once per component, several seconds`;
       this.logger?.info({ module: what }, msg);
       this.onProgress?.(msg);
     }

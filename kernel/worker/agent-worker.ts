@@ -6,6 +6,7 @@
  * kernel. A trap, a throw or a malformed return discards that instance only; the worker and its
  * other instances carry on.
  */
+import '../base/wasm-features.js'; // first: extended-const before any compile
 import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { HostcallClient } from '../bridge/channel.js';
 import { serveCommands } from '../bridge/commands.js';
