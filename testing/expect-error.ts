@@ -10,3 +10,13 @@ export async function codeOf(f: Promise<unknown> | (() => unknown)): Promise<str
   }
   throw new Error('expected a coded error, got success');
 }
+
+/** The coded error a call rejects with (it must reject). */
+export async function errorOf(p: Promise<unknown>): Promise<AgentOSError> {
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  if (!(e instanceof AgentOSError)) throw new Error(`expected an AgentOSError, got ${String(e)}`);
+  return e;
+}

@@ -24,11 +24,15 @@ import { signComponent } from '../kernel/signing/signature.js';
 import { buildComponent } from '../toolchain/build.js';
 import { buildSamples, samplePath } from '../toolchain/build-samples.js';
 import { DEV_PUBLISHER, devKey, devTrust } from '../toolchain/dev-key.js';
+import type { Engine } from '../toolchain/engines.js';
 import { buildWatComponent, type WatOptions } from '../toolchain/wat.js';
 
 const FIXTURES_DIR = join(packageRoot(), 'testing', 'fixtures');
 
-export type FixtureSpec = ({ ts: string; world: 'agent' | 'skill' } | ({ wat: string } & WatOptions)) & {
+export type FixtureSpec = (
+  | { ts: string; world: 'agent' | 'skill' /** Default spidermonkey. */; engine?: Engine }
+  | ({ wat: string } & WatOptions)
+) & {
   /** The kernel refuses it at load, so buildAll builds it but does not transpile it. */
   refused?: true;
 };
@@ -42,6 +46,10 @@ export const FIXTURES = {
   tally: { ts: 'tally.ts', world: 'agent' },
   thrower: { ts: 'thrower.ts', world: 'agent' },
   'thrower-skill': { ts: 'thrower-skill.ts', world: 'skill' },
+  // The same guests on QuickJS (the TS fixtures above are built with SpiderMonkey).
+  'thrower-qjs': { ts: 'thrower.ts', world: 'agent', engine: 'quickjs' },
+  'thrower-skill-qjs': { ts: 'thrower-skill.ts', world: 'skill', engine: 'quickjs' },
+  'tally-qjs': { ts: 'tally.ts', world: 'agent', engine: 'quickjs' },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
@@ -112,7 +120,7 @@ function witDigest(): string {
 
 /** What `agentos build` does to a source (its wrapper included): a TS fixture is rebuilt when it changes. */
 function buildDigest(): string {
-  const files = ['build.ts', 'export-wrapper.ts'].map((f) =>
+  const files = ['build.ts', 'export-wrapper.ts', 'engines.ts', 'component-exports.ts'].map((f) =>
     readFileSync(join(packageRoot(), 'toolchain', f)),
   );
   return sha256(Buffer.concat(files));
@@ -164,7 +172,8 @@ export async function fixture(name: FixtureName): Promise<string> {
   mkdirSync(cacheDir(), { recursive: true });
   const built = `${out}.${process.pid}.unsigned`;
   if ('ts' in spec) {
-    await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out: built, manifest });
+    const engine = spec.engine ?? 'spidermonkey';
+    await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out: built, manifest, engine });
   } else {
     writeFileAtomic(built, await buildWatComponent(source, { ...spec, manifest }));
   }

@@ -1,6 +1,6 @@
 /**
  * Builds the first-party components in components/ to components/dist/<name>.wasm (run by the
- * install), each with its manifest (components/<name>/agentos.json) and signed with the
+ * install) on the default engine (toolchain/engines.ts), each with its manifest (components/<name>/agentos.json) and signed with the
  * development key (toolchain/dev-key.ts). A component whose source, manifest and key are
  * unchanged since its last build is not rebuilt.
  */
@@ -14,6 +14,7 @@ import { sha256 } from '../kernel/loader/loader.js';
 import { signComponent } from '../kernel/signing/signature.js';
 import { type BuildWorld, buildComponent } from './build.js';
 import { devKey } from './dev-key.js';
+import { DEFAULT_ENGINE } from './engines.js';
 
 export const SAMPLES: { name: string; world: BuildWorld }[] = [
   { name: 'echo', world: 'agent' },
@@ -40,14 +41,14 @@ export async function buildSamples(log: (line: string) => void = () => {}): Prom
         readFileSync(src),
         readFileSync(manifest),
         witHash,
-        Buffer.from(`${world}\0${key.publicKey.id}`),
+        Buffer.from(`${world}\0${key.publicKey.id}\0${DEFAULT_ENGINE}`),
       ]),
     );
     if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) continue;
-    const r = await buildComponent(src, { world, out });
+    const r = await buildComponent(src, { world, out, engine: DEFAULT_ENGINE });
     writeFileSync(out, signComponent(readFileSync(out), key, out));
     writeFileSync(stamp, hash);
-    log(`built components/dist/${name}.wasm (${(r.size / 1048576).toFixed(1)} MB, ${r.ms} ms)`);
+    log(`built components/dist/${name}.wasm (${r.engine}, ${(r.size / 1048576).toFixed(1)} MB, ${r.ms} ms)`);
   }
 }
 

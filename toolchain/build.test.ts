@@ -1,11 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentOSError } from '../kernel/base/errors.js';
 import { inspectComponent } from '../kernel/loader/loader.js';
 import { type Manifest, readManifest } from '../kernel/signing/manifest.js';
 import { signComponent } from '../kernel/signing/signature.js';
-import { codeOf } from '../testing/expect-error.js';
+import { codeOf, errorOf } from '../testing/expect-error.js';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../testing/harness.js';
 import { buildComponent } from './build.js';
 import { devKey } from './dev-key.js';
@@ -157,16 +156,6 @@ describe('agentos build', () => {
     );
   });
 });
-
-/** The coded error a call rejects with (it must reject). */
-async function errorOf(p: Promise<unknown>): Promise<AgentOSError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  if (!(e instanceof AgentOSError)) throw new Error(`expected an AgentOSError, got ${String(e)}`);
-  return e;
-}
 
 /** A SpiderMonkey stack line: `function@file:line:column`. */
 const STACK_LINE = /\n {4}\S*@\S+:\d+:\d+/;

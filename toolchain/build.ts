@@ -7,7 +7,8 @@
  *    escapes it comes back as a crash report instead of a trap that loses its message;
  * 3. the world is written for this component: the chosen world's exports plus an import for
  *    exactly the interfaces the source uses, so the component asks for nothing else;
- * 4. componentize-js (SpiderMonkey) builds the component with every WASI feature disabled;
+ * 4. the chosen engine (engines.ts: QuickJS by default, or SpiderMonkey) builds the component,
+ *    with no WASI imports;
  * 5. the manifest (toolchain/manifest-file.ts: agentos.json beside the source) is embedded as
  *    the `agentos-manifest` section, once its world matches and it requests every capability
  *    the source imports. Sign the result with `agentos sign`.
@@ -17,19 +18,18 @@
  * r.imports; // ['agentos:kernel/log@0.1.0']
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { componentize } from '@bytecodealliance/componentize-js';
+import { dirname, resolve } from 'node:path';
 import { build, type Message, type Plugin } from 'esbuild';
 import { ABI_VERSION, importName, PACKAGE, WIT_INTERFACES } from '../kernel/base/abi.js';
 import { AgentOSError, refusal } from '../kernel/base/errors.js';
 import { sha256 } from '../kernel/loader/loader.js';
 import { importsNotRequested } from '../kernel/signing/grants.js';
 import { type Manifest, withManifest } from '../kernel/signing/manifest.js';
+import { type BuildWorld, componentizeWith, DEFAULT_ENGINE, type Engine, EXPORTS } from './engines.js';
 import { wrapExports } from './export-wrapper.js';
 import { findManifest } from './manifest-file.js';
-import { withWitWorkspace } from './wit-workspace.js';
 
-export type BuildWorld = 'agent' | 'skill';
+export type { BuildWorld, Engine } from './engines.js';
 
 export interface BuildOptions {
   /** Default: the manifest's; given, it must be the manifest's. */
@@ -38,6 +38,8 @@ export interface BuildOptions {
   out: string;
   /** The manifest, or its path; default: agentos.json (or package.json's `agentos`) beside the source. */
   manifest?: Manifest | string;
+  /** The JS engine inside the component (engines.ts); default DEFAULT_ENGINE. */
+  engine?: Engine;
 }
 
 export interface BuildResult {
@@ -47,13 +49,9 @@ export interface BuildResult {
   imports: string[];
   /** Where the manifest came from. */
   manifest: string;
+  engine: Engine;
   ms: number;
 }
-
-const EXPORTS: Record<BuildWorld, string[]> = { agent: ['init', 'handle'], skill: ['describe', 'invoke'] };
-
-/** Every WASI feature componentize-js knows, all off: the kernel's interfaces are the only imports. */
-const DISABLED_FEATURES = ['stdio', 'random', 'clocks', 'http', 'fetch-event'] as const;
 
 const KNOWN = new Set<string>(WIT_INTERFACES);
 
@@ -135,42 +133,20 @@ export async function buildComponent(entry: string, options: BuildOptions): Prom
   const imports = [...new Set(output.imports.filter((i) => i.external).map((i) => i.path))].sort();
   const unrequested = importsNotRequested(imports, found.manifest, `${entry} (manifest ${found.from})`);
   if (unrequested.length > 0) throw refusal(entry, unrequested);
-  const code = await wrapExports(bundle.outputFiles![0]!.text, EXPORTS[world]);
-
-  const lines = [`include ${PACKAGE}/${world}@${ABI_VERSION};`, ...imports.map((i) => `import ${i};`)];
-  return withWitWorkspace({ pkg: 'agentos:build', world: 'component', lines }, async (witPath, dir) => {
-    writeFileSync(join(dir, 'component.js'), code);
-    let component: Uint8Array;
-    try {
-      ({ component } = await componentize({
-        sourcePath: join(dir, 'component.js'),
-        witPath,
-        worldName: 'component',
-        disableFeatures: [...DISABLED_FEATURES],
-      }));
-    } catch (e) {
-      const reason = String((e as Error)?.message ?? e)
-        .split('\n')
-        .slice(0, 4)
-        .join(' ');
-      throw new AgentOSError(
-        'AOS_E_BUILD_FAILED',
-        `componentizing ${entry} failed: ${reason}`,
-        {},
-        { cause: e },
-      );
-    }
-    const out = resolve(options.out);
-    const bytes = withManifest(component, found.manifest, entry);
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, bytes);
-    return {
-      out,
-      size: bytes.length,
-      digest: sha256(bytes),
-      imports,
-      manifest: found.from,
-      ms: Math.round(performance.now() - t0),
-    };
-  });
+  const engine = options.engine ?? DEFAULT_ENGINE;
+  const code = await wrapExports(bundle.outputFiles![0]!.text, EXPORTS[world], engine);
+  const component = await componentizeWith(engine, { code, world, imports, entry });
+  const out = resolve(options.out);
+  const bytes = withManifest(component, found.manifest, entry);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, bytes);
+  return {
+    out,
+    size: bytes.length,
+    digest: sha256(bytes),
+    imports,
+    manifest: found.from,
+    engine,
+    ms: Math.round(performance.now() - t0),
+  };
 }

@@ -12,8 +12,17 @@
  * and so is what componentize-js already lowers to `err(...)`: a value with its own `payload`
  * (how a hostcall's error is thrown) and a thrown `{ tag, val }` error variant.
  *
+ * QuickJS (componentize-qjs) lowers results differently: only a thrown `{ tag, val }` becomes
+ * `err(...)`; a returned `{ tag: 'err', val }` traps in handle and is silently dropped in init,
+ * and a returned `{ tag: 'ok', val }` traps. So for QuickJS the wrapper throws its crash reports,
+ * takes a returned `{ tag: 'ok' | 'err', val }` as the result itself (as componentize-js does:
+ * `ok` returns `val`, `err` throws it), refuses a returned promise (its exports run synchronously)
+ * and exports init under the internal name the QuickJS build gives it (build-quickjs.ts). The
+ * guest sees one convention on both engines: return the value, or throw `{ tag, val }`.
+ *
  * @example
  * const code = await wrapExports(bundledSource, ['init', 'handle']);
+ * const qjs = await wrapExports(bundledSource, ['init', 'handle'], 'quickjs');
  */
 import { build, type Plugin } from 'esbuild';
 import { GUEST_ERROR_TAGS } from '../kernel/base/errors.js';
@@ -22,8 +31,14 @@ import { CRASH_MARKER } from '../kernel/worker/protocol.js';
 /** How each export reports a crash: describe returns a list, the others a result. */
 const AS_LIST = new Set(['describe']);
 
-/** The wrapper's code (plain JS: it runs inside SpiderMonkey, after esbuild). */
-function wrapperSource(names: readonly string[]): string {
+export type Engine = 'quickjs' | 'spidermonkey';
+
+/** What a QuickJS build calls the agent's init while componentize-qjs runs (build-quickjs.ts). */
+export const QUICKJS_INIT = 'agent-init';
+
+/** The wrapper's code (plain JS: it runs inside the engine, after esbuild). */
+function wrapperSource(names: readonly string[], engine: Engine): string {
+  const qjs = engine === 'quickjs';
   const lines = [
     `import * as user from 'agentos-build:source';`,
     `const MARKER = ${JSON.stringify(CRASH_MARKER)};`,
@@ -41,7 +56,8 @@ function wrapperSource(names: readonly string[]): string {
     // The guest's frames only: the stack is cut where the wrapper called the export.
     `function frames(stack) {`,
     `  const lines = stack.split('\\n').filter((l) => l !== '');`,
-    `  const cut = lines.findIndex((l) => /^__agentos_call\\d*@/.test(l));`,
+    // SpiderMonkey frames read "f@file:line:col", QuickJS ones "    at f (file:line:col)".
+    `  const cut = lines.findIndex((l) => /^(__agentos_call\\d*@|\\s*at __agentos_call\\d*\\b)/.test(l));`,
     `  return (cut >= 0 ? lines.slice(0, cut) : lines).join('\\n');`,
     `}`,
     `function report(where, e) {`,
@@ -56,24 +72,49 @@ function wrapperSource(names: readonly string[]): string {
     `  }`,
     `  return MARKER + JSON.stringify(r);`,
     `}`,
-    `const asErr = (t) => ({ tag: 'err', val: { tag: 'invalid', val: t } });`,
+    qjs
+      ? `const asErr = (t) => { throw { tag: 'invalid', val: t }; };`
+      : `const asErr = (t) => ({ tag: 'err', val: { tag: 'invalid', val: t } });`,
     `const asList = (t) => [{ name: MARKER, description: t, inputSchema: '{}' }];`,
     `function caught(where, e, as) { if (isGuestError(e)) throw e; return as(report(where, e)); }`,
     `function __agentos_call(f, args) { return f(...args); }`,
-    `function guarded(where, f, args, as) {`,
+    `function guarded(where, f, args, as, results) {`,
     `  let r;`,
     `  try { r = __agentos_call(f, args); } catch (e) { return caught(where, e, as); }`,
     `  if (r !== null && typeof r === 'object' && typeof r.then === 'function')`,
-    `    return r.then(undefined, (e) => caught(where, e, as));`,
+    qjs
+      ? `    return caught(where, new TypeError(where + ' returned a promise: QuickJS exports run synchronously'), as);`
+      : `    return r.then(undefined, (e) => caught(where, e, as));`,
+    ...(qjs ? QUICKJS_RESULTS : []),
     `  return r;`,
     `}`,
   ];
   for (const name of names) {
     const as = AS_LIST.has(name) ? 'asList' : 'asErr';
-    lines.push(`export function ${name}(...args) { return guarded('${name}', user.${name}, args, ${as}); }`);
+    const exported = qjs && name === 'init' ? camel(QUICKJS_INIT) : name;
+    const results = qjs && !AS_LIST.has(name) ? 'true' : 'false';
+    lines.push(
+      `export function ${exported}(...args) { return guarded('${name}', user.${name}, args, ${as}, ${results}); }`,
+    );
   }
   return lines.join('\n');
 }
+
+/**
+ * QuickJS: a returned `{ tag: 'ok' | 'err', val }` (nothing else on it) is the result itself, as
+ * componentize-js takes it; an `err` whose value is no error variant is a crash.
+ */
+const QUICKJS_RESULTS = [
+  `  if (results && r !== null && typeof r === 'object' && (r.tag === 'ok' || r.tag === 'err') &&`,
+  `      Object.keys(r).every((k) => k === 'tag' || k === 'val')) {`,
+  `    if (r.tag === 'ok') return r.val;`,
+  `    if (isVariant(r.val)) throw r.val;`,
+  `    return caught(where, r.val, as);`,
+  `  }`,
+];
+
+/** `agent-init` → `agentInit`: the JS name componentize-qjs gives a WIT name. */
+const camel = (name: string): string => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Serves the bundled source to the wrapper; kernel imports stay external as the bundle has them. */
 function sourceOf(bundled: string): Plugin {
@@ -91,9 +132,13 @@ function sourceOf(bundled: string): Plugin {
 }
 
 /** The bundled component source with `names` (its world's exports) wrapped; one ES module. */
-export async function wrapExports(bundled: string, names: readonly string[]): Promise<string> {
+export async function wrapExports(
+  bundled: string,
+  names: readonly string[],
+  engine: Engine = 'spidermonkey',
+): Promise<string> {
   const out = await build({
-    stdin: { contents: wrapperSource(names), loader: 'js', sourcefile: 'agentos-exports.js' },
+    stdin: { contents: wrapperSource(names, engine), loader: 'js', sourcefile: 'agentos-exports.js' },
     bundle: true,
     format: 'esm',
     platform: 'neutral',
