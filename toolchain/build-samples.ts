@@ -22,6 +22,10 @@ export const SAMPLES: { name: string; world: BuildWorld }[] = [
   { name: 'text-stats', world: 'skill' },
 ];
 
+/** What builds a sample (beside this file, compiled or not): a change to any rebuilds them. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const BUILD_FILES = ['build', 'engines', 'export-wrapper', 'component-exports'].map((f) => `./${f}${EXT}`);
+
 /** Path of a built sample. */
 export function samplePath(name: string): string {
   return join(packageRoot(), 'components', 'dist', `${name}.wasm`);
@@ -38,6 +42,7 @@ export async function buildSamples(log: (line: string) => void = () => {}): Prom
     const key = devKey();
     const hash = sha256(
       Buffer.concat([
+        ...BUILD_FILES.map((f) => readFileSync(new URL(f, import.meta.url))),
         readFileSync(src),
         readFileSync(manifest),
         witHash,

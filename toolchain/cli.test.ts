@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../kernel/base/paths.js';
 import { agentos, cli, type Run } from '../testing/cli-runner.js';
 import { fixture, sample, tempHome } from '../testing/harness.js';
 
@@ -18,6 +19,18 @@ describe('agentos CLI', () => {
     expect(info.size).toBeGreaterThan(1_000_000);
     expect((info.exports as { name: string }[]).map((e) => e.name)).toEqual(['init', 'handle']);
   });
+
+  it('build takes --engine and says which it used; an unknown engine is a usage error', async () => {
+    const out = join(tempHome(), 'echo.wasm');
+    const src = join(packageRoot(), 'components', 'echo', 'index.ts');
+    const r = await cli(['build', src, '-o', out, '--engine', 'quickjs']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ engine: 'quickjs', imports: ['agentos:kernel/log@0.1.0'] });
+    expect(existsSync(out)).toBe(true);
+    const bad = await cli(['build', src, '-o', out, '--engine', 'v8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--engine must be quickjs or spidermonkey');
+  }, 120_000);
 
   it('run prints the outcome as JSON on stdout and exits 0', async () => {
     const home = tempHome();
@@ -48,10 +61,10 @@ describe('agentos CLI', () => {
     const first = await run();
     expect(first.code).toBe(0);
     expect(first.stderr).toMatch(
-      /^metering component \w+ component\.core\.wasm \(\d+\.\d MB\) for fuel; once per component, several seconds\nmetered component \w+ component\.core\.wasm in \d+ ms\n$/,
+      /^metering component \w+ component\.core\d*\.wasm \(\d+\.\d MB\) for fuel; once per component, several seconds\n {2}read \(\d+ ms\)\n {2}instrument \(\d+ ms\)\n {2}validate \(\d+ ms\)\n {2}emit \(\d+ ms\)\nmetered component \w+ component\.core\d*\.wasm in \d+ ms\n$/,
     );
     expect(await run()).toMatchObject({ code: 0, stderr: '', stdout: '"x"\n' });
-    // Metering a 12 MB component the first time takes ~5 s alone, and 25 s or more on a busy machine.
+    // Metering a new component takes seconds (a 12 MB SpiderMonkey one 15 s or more on a busy machine).
   }, 180_000);
 
   it('run calls skill tools, and lists them without --tool', async () => {

@@ -68,6 +68,18 @@ describe.each(ENGINES)('the error convention on $engine', ({ agent, skill, frame
     expect(crashed.message).toContain('Error: no config');
   });
 
+  it('its heap survives suspend and resume, goes on in a fork, and its run replays identically', async () => {
+    const kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture(agent));
+    for (let i = 0; i < 3; i++) await kernel.send(id, { i });
+    kernel.suspend(id);
+    kernel.resume(id);
+    expect(await kernel.send(id, { return: 'calls' })).toEqual({ calls: 4 });
+    const fork = await kernel.fork(id);
+    expect(await kernel.send(fork, { return: 'calls' })).toEqual({ calls: 5 });
+    expect(await kernel.replay(id)).toMatchObject({ identical: true, invocations: 4 });
+  });
+
   it("a skill's describe and invoke report what they throw, and the skill answers the next call", async () => {
     const kernel = await openKernel(ONCE);
     const id = await kernel.spawn(await fixture(skill));
@@ -91,6 +103,22 @@ describe('the engines apart', () => {
     expect(qjs.message).toContain('handle returned a promise: QuickJS exports run synchronously');
     const sm = await errorOf(kernel.send(await kernel.spawn(await fixture('thrower')), { throw: 'async' }));
     expect(sm.message).toMatch(/crashed: RangeError: rejected later/);
+  });
+
+  it("QuickJS: Date.now() is a crash that names the kernel's clock (no trap); new Date(value) works", async () => {
+    const kernel = await openKernel(ONCE);
+    const id = await kernel.spawn(await fixture('thrower-qjs'));
+    const e = await errorOf(kernel.send(id, { return: 'date' }));
+    expect(e.code).toBe('AOS_E_AGENT_CRASHED');
+    expect(e.message).toContain(
+      'Date.now(): a QuickJS component has no clock of its own; use now() from agentos:kernel/clock',
+    );
+    expect(await kernel.send(id, { after: 1 })).toEqual({ after: 1 });
+    // SpiderMonkey's clock is fixed at build (docs/determinism.md).
+    const sm = await kernel.send(await kernel.spawn(await fixture('thrower')), {
+      return: 'date',
+    });
+    expect(sm).toMatchObject({ epoch: '1970-01-01T00:00:00.000Z' });
   });
 
   it('a QuickJS build exports exactly its world, at a fraction of the size', async () => {

@@ -44,6 +44,7 @@ function wrapperSource(names: readonly string[], engine: Engine): string {
     `const MARKER = ${JSON.stringify(CRASH_MARKER)};`,
     `const TAGS = ${JSON.stringify(GUEST_ERROR_TAGS)};`,
     `const own = Object.prototype.hasOwnProperty;`,
+    ...(qjs ? QUICKJS_NO_CLOCK : []),
     `const isVariant = (v) => v !== null && typeof v === 'object' && TAGS.includes(v.tag) && typeof v.val === 'string';`,
     // What componentize-js turns into err(...) already: leave it to do so.
     `const isGuestError = (e) => e !== null && typeof e === 'object' &&`,
@@ -111,6 +112,27 @@ const QUICKJS_RESULTS = [
   `    if (isVariant(r.val)) throw r.val;`,
   `    return caught(where, r.val, as);`,
   `  }`,
+];
+
+/**
+ * QuickJS: the build stubs WASI, so `Date.now()`, `new Date()` and `performance.now()` reach a
+ * stubbed clock and trap, which loses the message. They throw a clear Error instead (a crash
+ * report that says what to use), before any export runs. `new Date(value)` still works.
+ */
+const QUICKJS_NO_CLOCK = [
+  `const noClock = (what) => { throw new Error(what + ': a QuickJS component has no clock of its own; use now() from agentos:kernel/clock'); };`,
+  `{`,
+  `  const D = Date;`,
+  `  const now = () => noClock('Date.now()');`,
+  `  const Dated = new Proxy(D, {`,
+  `    construct(t, args, nt) { if (args.length === 0) noClock('new Date()'); return Reflect.construct(t, args, nt); },`,
+  `    apply(t, self, args) { return noClock('Date()'); },`,
+  `    get(t, key) { return key === 'now' ? now : Reflect.get(t, key); },`,
+  `  });`,
+  `  globalThis.Date = Dated;`,
+  `  if (typeof globalThis.performance === 'object' && globalThis.performance !== null)`,
+  `    try { Object.defineProperty(globalThis.performance, 'now', { value: () => noClock('performance.now()') }); } catch {}`,
+  `}`,
 ];
 
 /** `agent-init` → `agentInit`: the JS name componentize-qjs gives a WIT name. */

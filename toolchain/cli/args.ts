@@ -24,6 +24,7 @@ export const OPTIONS = {
   home: { type: 'string' },
   'log-level': { type: 'string' },
   world: { type: 'string' },
+  engine: { type: 'string' },
   out: { type: 'string', short: 'o' },
   grant: { type: 'string', multiple: true },
   config: { type: 'string' },

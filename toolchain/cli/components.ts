@@ -6,6 +6,7 @@ import { inspectComponent, readComponent } from '../../kernel/loader/loader.js';
 import { checkSignatures } from '../../kernel/signing/signature.js';
 import { TrustStore } from '../../kernel/signing/trust.js';
 import { type BuildOptions, buildComponent } from '../build.js';
+import { ENGINES, type Engine } from '../engines.js';
 import { print, usage } from './args.js';
 import { type Command, homeOf, need } from './shared.js';
 
@@ -13,10 +14,14 @@ export const build: Command = async (v, p) => {
   const world = v.world as BuildOptions['world'];
   if (world !== undefined && world !== 'agent' && world !== 'skill')
     throw usage('--world must be agent or skill');
+  const engine = v.engine as Engine | undefined;
+  if (engine !== undefined && !ENGINES.includes(engine))
+    throw usage(`--engine must be ${ENGINES.join(' or ')}`);
   if (!v.out) throw usage('build needs -o <out.wasm>');
   const options: BuildOptions = {
     out: v.out,
     ...(world ? { world } : {}),
+    ...(engine ? { engine } : {}),
     ...(v.manifest ? { manifest: v.manifest } : {}),
   };
   print(await buildComponent(need(p, 1, 'the source file'), options));

@@ -10,6 +10,7 @@ export const USAGE = `agentos — a microkernel for AI agents as WebAssembly com
 
 Usage:
   agentos build <source.ts|js> -o <out.wasm> [--manifest agentos.json] [--world agent|skill]
+                [--engine quickjs|spidermonkey]   (default quickjs: docs/components.md)
   agentos inspect <component.wasm> [--json]   (world, imports, exports, manifest, signatures)
   agentos keygen -o <file.key>                (an Ed25519 key, 0600, and <file.key>.pub)
   agentos sign <component.wasm> --key <file.key> [-o <out.wasm>]
