@@ -86,10 +86,10 @@ export class Kernel {
   }
 
   /**
-   * Loads a component (a path or its bytes), checks it (its exports against its world, its
-   * imports against the grants, each grant's scope, each option: every problem reported at once),
-   * transpiles it, then keeps its bytes, records the agent and starts an instance (running init).
-   * Nothing is stored unless every check passes. Returns the agent id.
+   * Loads a component (a path, its bytes, an installed name, or `sha256:<digest>` of one this
+   * kernel keeps — spawned without reading or hashing it again), checks it (exports, imports
+   * against the grants, scopes, options: every problem at once), then records the agent and
+   * starts an instance (running init). Nothing is stored unless every check passes.
    */
   spawn(component: string | Uint8Array, options: SpawnOptions = {}): Promise<string> {
     return spawnAgent(this.core, component, options);

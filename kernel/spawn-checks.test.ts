@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, openKernel, PROBE_GRANTS, tempHome } from '../testing/harness.js';
@@ -168,5 +168,46 @@ describe('bad input to spawn is refused before anything is stored', () => {
     );
     expect(problems(e).map((p) => p.code)).toEqual(['AOS_E_BAD_CONFIG']);
     nothingStored();
+  });
+});
+
+describe('spawn by digest', () => {
+  it('spawns a component the kernel keeps from its sha256, checked as any spawn is', async () => {
+    const home = tempHome();
+    const kernel = await openKernel({ home });
+    const first = await kernel.spawn(await fixture('echo-wat'));
+    const digest = kernel.inspect(first).digest;
+    const again = await kernel.spawn(`sha256:${digest}`);
+    expect(kernel.inspect(again)).toMatchObject({ digest, world: 'agent', state: 'ready' });
+    expect(await kernel.send(again, { n: 1 })).toEqual({ n: 1 });
+    // Its options are checked like any spawn's, and a refusal stores nothing.
+    const bad = await refused(kernel.spawn(`sha256:${digest}`, { grants: ['nope'] }));
+    expect(bad.code).toBe('AOS_E_UNKNOWN_CAPABILITY');
+    expect(kernel.list()).toHaveLength(2);
+  });
+
+  it('refuses a digest the kernel does not keep, and stored bytes that were changed', async () => {
+    const { kernel, nothingStored } = await kernelOnHome();
+    const unknown = await refused(kernel.spawn(`sha256:${'0'.repeat(64)}`));
+    expect(unknown.code).toBe('AOS_E_COMPONENT_NOT_FOUND');
+    nothingStored();
+    // Not a digest (63 hex digits): read as a path or an installed name, and not found.
+    const short = await refused(kernel.spawn(`sha256:${'0'.repeat(63)}`));
+    expect(short.code).not.toBe('AOS_E_DIGEST_MISMATCH');
+  });
+
+  it('refuses stored bytes changed in the data dir before they are read back', async () => {
+    const home = tempHome();
+    const kernel = await openKernel({ home });
+    const first = await kernel.spawn(await fixture('echo-wat'));
+    await kernel.close();
+    const reopened = await openKernel({ home });
+    const kept = reopened.inspect(first).digest;
+    const path = join(home, 'components', `${kept}.wasm`);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 1] = (bytes.at(-1) ?? 0) ^ 0xff;
+    writeFileSync(path, bytes);
+    const e = await refused(reopened.spawn(`sha256:${kept}`));
+    expect(e.code).toBe('AOS_E_DIGEST_MISMATCH');
   });
 });

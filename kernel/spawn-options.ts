@@ -48,6 +48,11 @@ export interface CheckedSpawn {
 export interface SpawnChecks {
   inspect(bytes: Uint8Array, what: string): Promise<ComponentInfo>;
   /**
+   * A component this kernel keeps, by digest (`sha256:<hex>`): its bytes and inspection, read and
+   * checked once. @throws AgentOSError AOS_E_COMPONENT_NOT_FOUND, AOS_E_DIGEST_MISMATCH
+   */
+  byDigest(digest: string): Promise<{ bytes: Uint8Array; info: ComponentInfo }>;
+  /**
    * The installed component a reference names (`text-stats`, `text-stats@^1.2`), or null when
    * `component` is a path. @throws AgentOSError AOS_E_NOT_INSTALLED
    */
@@ -59,6 +64,9 @@ export interface SpawnChecks {
   /** Builds the capability's view of `draft` for `grant`; throws AOS_E_BAD_CONFIG for a bad scope. */
   configure(capability: Capability, draft: Readonly<AgentRecord>, grant: Grant): void;
 }
+
+/** A spawn by digest: `sha256:` and the component's 64 hex digits. */
+const DIGEST_REF = /^sha256:([0-9a-f]{64})$/;
 
 const OPTIONS: readonly (keyof SpawnOptions)[] = [
   'grants',
@@ -79,16 +87,20 @@ export async function checkSpawn(
 ): Promise<CheckedSpawn> {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn options must be an object');
-  const installed = typeof component === 'string' ? checks.fromCatalog(component) : null;
+  // `sha256:<hex>`: a component the kernel keeps, spawned without reading or hashing it again.
+  const digest = typeof component === 'string' ? DIGEST_REF.exec(component)?.[1] : undefined;
+  const installed = typeof component === 'string' && !digest ? checks.fromCatalog(component) : null;
   const what = installed?.what ?? (typeof component === 'string' ? component : 'component');
   let bytes: Uint8Array;
-  if (installed) bytes = installed.bytes;
+  let kept: { bytes: Uint8Array; info: ComponentInfo } | undefined;
+  if (digest) ({ bytes } = kept = await checks.byDigest(digest));
+  else if (installed) bytes = installed.bytes;
   else if (typeof component === 'string') bytes = await readComponent(component);
   else if (component instanceof Uint8Array) bytes = component;
-  else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path or the component bytes');
+  else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path, a digest or the component bytes');
   // Bytes that are no component at all, or that the signing policy refuses, leave nothing else
   // to check.
-  const info = await checks.inspect(bytes, what);
+  const info = kept?.info ?? (await checks.inspect(bytes, what));
   const vouched = checks.admit(bytes, info, what);
 
   const optionProblems: AgentOSError[] = [];
@@ -131,7 +143,9 @@ export async function checkSpawn(
   const rawName =
     options.name ??
     installed?.name ??
-    (typeof component === 'string' ? basename(component, '.wasm') : info.world);
+    (typeof component === 'string' && !digest
+      ? basename(component, '.wasm')
+      : (info.manifest?.name ?? info.world));
   if (typeof rawName !== 'string')
     optionProblems.push(new AgentOSError('AOS_E_BAD_CONFIG', `name must be a string, got ${typeof rawName}`));
   const c: CheckedSpawn = {

@@ -20,6 +20,7 @@ import type { AgentRecord } from './store/process-table.js';
 export function spawnChecks(core: KernelAssembly): SpawnChecks {
   return {
     inspect: (bytes, what) => core.loader.inspect(bytes, what),
+    byDigest: (digest) => core.loader.byDigest(digest),
     admit: (bytes, info, what) => core.policy.admit(bytes, info.digest, info.manifest, what),
     fromCatalog: (ref) => installedFor(core, ref),
     defaults: core.defaults,

@@ -4,11 +4,9 @@
  * 1. verify: wasm at all, a component (not a core module), not truncated, parses;
  * 2. inspect: imports, exports, and the world (agent or skill) whose signatures the exports
  *    match (kernel/loader/world-check.ts); cached by digest;
- * 3. transpile with jco and meter every core module with the fuel pass (kernel/fuel), once
- *    per code digest (the component without its signature and manifest), cached in
- *    `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`;
- *    a module that uses the pass's reserved names is refused (AOS_E_RESERVED_NAME), and a failed
- *    metering leaves no half-written cache entry;
+ * 3. transpile with jco and meter every core module with the fuel pass (transpile-cache.ts),
+ *    once per code digest; a module that uses the pass's reserved names is refused
+ *    (AOS_E_RESERVED_NAME);
  * 4. compile the core modules once per kernel, each checked to carry its meter (cached ones
  *    too); workers receive the compiled `WebAssembly.Module`s;
  * 5. keep the bytes content-addressed in the data dir (`components/<sha256>.wasm`) — spawn does
@@ -22,42 +20,23 @@
  * loader.keep(bytes, info.digest);
  */
 import '../base/wasm-features.js'; // first: extended-const before any compile
-import { Buffer } from 'node:buffer';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pid } from 'node:process';
 import { pathToFileURL } from 'node:url';
-import { componentWit, transpile } from '@bytecodealliance/jco';
+import { componentWit } from '@bytecodealliance/jco';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../base/atomic-write.js';
 import { AgentOSError } from '../base/errors.js';
 import { readWasmHeader } from '../base/wasm-header.js';
-import { FUEL_PASS_VERSION, missingMeter } from '../fuel/names.js';
-import { FuelThread } from '../fuel/thread.js';
-import { SIGNATURE_SECTION } from '../signing/format.js';
-import { MANIFEST_SECTION, type Manifest, readManifest } from '../signing/manifest.js';
-import { withoutCustomSections } from '../signing/sections.js';
-import { GLUE_PATCH_VERSION, patchGlue } from './glue-patch.js';
+import { missingMeter } from '../fuel/names.js';
+import { type Manifest, readManifest } from '../signing/manifest.js';
+import { sha256 } from './digest.js';
+import { malformed, TranspileCache } from './transpile-cache.js';
 import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';
 
+export { BUILD, JCO_VERSION, TRANSPILE_OPTIONS } from './transpile-cache.js';
 export type { ComponentWorld } from './world-check.js';
-
-/** Pinned in package.json; part of the cache key so a different jco never reuses old glue. */
-export const JCO_VERSION = '1.35.0';
-
-/**
- * The jco options every transpile uses: the loader's, and the benchmarks' bare baselines, so both
- * measure the same glue. jco writes its defaults into the object it is given, so pass a copy
- * (`{ ...TRANSPILE_OPTIONS }`); the constant is frozen so that passing it itself fails loudly.
- */
-export const TRANSPILE_OPTIONS: Readonly<NonNullable<Parameters<typeof transpile>[1]>> = Object.freeze({
-  name: 'component',
-  instantiation: 'sync',
-  noTypescript: true,
-  quiet: true,
-});
 
 /** What `agentos inspect` shows. */
 export interface ComponentInfo {
@@ -84,9 +63,7 @@ export interface LoadedComponent {
   modules: Record<string, WebAssembly.Module>;
 }
 
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
+export { sha256 } from './digest.js';
 
 const IFACE_IMPORT = /^([a-z][a-z0-9-]*:[a-z][a-z0-9-]*\/[a-z][a-z0-9-]*(?:@[0-9A-Za-z.+-]+)?);$/;
 
@@ -112,12 +89,6 @@ function parseWorld(wit: string): Pick<ComponentInfo, 'imports' | 'exports'> {
     }
   }
   return { imports, exports };
-}
-
-/** An AOS_E_MALFORMED_COMPONENT for a failure of jco's parser, with its first line as the reason. */
-function malformed(e: unknown, sentence: string): AgentOSError {
-  const reason = String((e as Error)?.message ?? e).split('\n')[0];
-  return new AgentOSError('AOS_E_MALFORMED_COMPONENT', `${sentence}: ${reason}`, {}, { cause: e });
 }
 
 /**
@@ -175,12 +146,6 @@ export async function inspectComponent(
 const INSPECT_VERSION = 3;
 
 /** Transpiles and compiles components, caching both. */
-/**
- * What a component's metered core modules depend on besides its bytes: a snapshot of an instance
- * fits only an instance of modules built the same way.
- */
-export const BUILD = `jco${JCO_VERSION}-fuel${FUEL_PASS_VERSION}-glue${GLUE_PATCH_VERSION}`;
-
 export class Loader {
   private readonly compiled = new Map<string, Promise<LoadedComponent>>();
   /** `fromStore` loads under way, until `compiled` has them. */
@@ -190,20 +155,38 @@ export class Loader {
    * @param home the data dir (component bytes live in `home/components`)
    * @param cacheDir where transpiled glue is cached; default `home/cache`. Several data dirs may share one.
    */
+  /** Inspections by digest: the same bytes, the same answer. */
+  private readonly inspected = new Map<string, ComponentInfo>();
+  /** Stored components read back for spawns by digest. */
+  private readonly storedByDigest = new Map<string, Promise<{ bytes: Uint8Array; info: ComponentInfo }>>();
+  private readonly cache: TranspileCache;
+
   constructor(
     private readonly home: string,
     readonly cacheDir: string = join(home, 'cache'),
-    private readonly logger?: Logger,
-    private readonly onProgress?: (message: string) => void,
-  ) {}
+    logger?: Logger,
+    onProgress?: (message: string) => void,
+  ) {
+    this.cache = new TranspileCache(cacheDir, logger, onProgress);
+  }
 
   /**
-   * inspectComponent, remembered by digest in the cache dir: parsing a 12 MB component's WIT
-   * takes ~30 ms, hashing it ~6 ms. The header checks still run on every call.
+   * inspectComponent, remembered by digest in the cache dir and in memory: parsing a 12 MB
+   * component's WIT takes ~30 ms. The header checks and the hash still run on every call (a
+   * spawn by digest skips both: byDigest).
    */
   async inspect(bytes: Uint8Array, what: string): Promise<ComponentInfo> {
     readWasmHeader(bytes, what, 'component');
     const digest = sha256(bytes);
+    // The same bytes (their digest) have the same manifest: read once per kernel.
+    const seen = this.inspected.get(digest);
+    if (seen) return seen;
+    const info = await this.inspectUncached(bytes, what, digest);
+    this.inspected.set(digest, info);
+    return info;
+  }
+
+  private async inspectUncached(bytes: Uint8Array, what: string, digest: string): Promise<ComponentInfo> {
     const path = join(this.cacheDir, 'inspect', `${digest}-v${INSPECT_VERSION}.json`);
     if (existsSync(path)) {
       try {
@@ -258,6 +241,24 @@ export class Loader {
   }
 
   /**
+   * The stored component `digest` and what inspect says of it, for a spawn by digest: read back,
+   * checked and inspected once per kernel, then answered from memory (no file read, no hash).
+   * @throws AgentOSError AOS_E_COMPONENT_NOT_FOUND, AOS_E_DIGEST_MISMATCH
+   */
+  byDigest(digest: string): Promise<{ bytes: Uint8Array; info: ComponentInfo }> {
+    let p = this.storedByDigest.get(digest);
+    if (!p) {
+      p = (async () => {
+        const bytes = this.stored(digest);
+        return { bytes, info: await this.inspect(bytes, `component ${digest}`) };
+      })();
+      p.catch(() => this.storedByDigest.delete(digest));
+      this.storedByDigest.set(digest, p);
+    }
+    return p;
+  }
+
+  /**
    * The compiled component of stored bytes `digest`: once per digest, shared by every agent that
    * runs it (its bytes read back and checked, inspected, loaded by the first that asks), so an
    * agent's first start after a restart does not read and hash 12 MB again.
@@ -291,7 +292,7 @@ export class Loader {
   }
 
   private async compile(info: ComponentInfo, bytes: Uint8Array): Promise<LoadedComponent> {
-    const dir = await this.transpiled(info.digest, bytes);
+    const dir = await this.cache.transpiled(info.digest, bytes);
     const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { modules: string[] };
     const modules: Record<string, WebAssembly.Module> = {};
     for (const name of meta.modules) {
@@ -310,91 +311,8 @@ export class Loader {
     return { info, glueUrl: pathToFileURL(join(dir, 'component.mjs')).href, modules };
   }
 
-  /**
-   * The digest of what transpiling reads: the component without its signature and manifest
-   * sections, which jco ignores. Re-signing a component, or a new version that changed only its
-   * manifest, reuses the metered modules instead of metering 12 MB again. Remembered per digest
-   * in `cache/code/`, so a cached load hashes nothing more.
-   */
-  private codeDigest(digest: string, bytes: Uint8Array): string {
-    const link = join(this.cacheDir, 'code', digest);
-    if (existsSync(link)) {
-      const known = readFileSync(link, 'utf8');
-      if (/^[0-9a-f]{64}$/.test(known)) return known;
-    }
-    const code = sha256(withoutCustomSections(bytes, [SIGNATURE_SECTION, MANIFEST_SECTION], digest));
-    mkdirSync(join(this.cacheDir, 'code'), { recursive: true });
-    writeFileAtomic(link, code);
-    return code;
-  }
-
   /** The cache dir holding the transpiled glue and metered modules for `digest`, creating it if absent. */
-  async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
-    const dir = join(this.cacheDir, `${this.codeDigest(digest, bytes)}-${BUILD}`);
-    if (existsSync(join(dir, 'meta.json'))) return dir;
-    // One thread meters every core module; binaryen loads in it while jco transpiles.
-    const thread = new FuelThread();
-    const tmp = `${dir}.${pid}.${Date.now()}.tmp`;
-    const modules: string[] = [];
-    try {
-      let out: Awaited<ReturnType<typeof transpile>>;
-      try {
-        out = await transpile(bytes, { ...TRANSPILE_OPTIONS });
-      } catch (e) {
-        throw malformed(e, `component ${digest} cannot be transpiled`);
-      }
-      mkdirSync(tmp, { recursive: true });
-      for (const [name, content] of Object.entries(out.files)) {
-        if (name.endsWith('.wasm')) {
-          const what = `component ${digest.slice(0, 12)} ${name}`;
-          writeFileSync(join(tmp, name), await this.meter(thread, content, what));
-          modules.push(name);
-        } else if (name === 'component.js') {
-          writeFileSync(join(tmp, 'component.mjs'), patchGlue(Buffer.from(content).toString('utf8')));
-        }
-      }
-    } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw e;
-    } finally {
-      await thread.close();
-    }
-    writeFileSync(
-      join(tmp, 'meta.json'),
-      JSON.stringify({
-        digest,
-        jco: JCO_VERSION,
-        fuelPass: FUEL_PASS_VERSION,
-        gluePatch: GLUE_PATCH_VERSION,
-        modules,
-      }),
-    );
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another kernel on the same data dir won the race: use its copy.
-      rmSync(tmp, { recursive: true, force: true });
-      if (!existsSync(join(dir, 'meta.json'))) throw e;
-    }
-    return dir;
-  }
-
-  /** Runs the fuel pass on one core module on `thread`, logging progress on large ones. */
-  private async meter(thread: FuelThread, bytes: Uint8Array, what: string): Promise<Uint8Array> {
-    const large = bytes.length > 1 << 20;
-    const t0 = performance.now();
-    if (large) {
-      const msg = `metering ${what} (${(bytes.length / (1 << 20)).toFixed(1)} MB) for fuel; once per component, several seconds`;
-      this.logger?.info({ module: what }, msg);
-      this.onProgress?.(msg);
-    }
-    const phase = (p: string): void => this.onProgress?.(`  ${p} (${Math.round(performance.now() - t0)} ms)`);
-    const r = await thread.meter(bytes, what, large ? phase : undefined);
-    if (large) {
-      const ms = Math.round(performance.now() - t0);
-      this.logger?.info({ module: what, ms, ...r.stats.ms }, `metered ${what} in ${ms} ms`);
-      this.onProgress?.(`metered ${what} in ${ms} ms`);
-    }
-    return r.bytes;
+  transpiled(digest: string, bytes: Uint8Array): Promise<string> {
+    return this.cache.transpiled(digest, bytes);
   }
 }
