@@ -16,6 +16,7 @@ import { registeredFigures, registeredSection } from './registered.js';
 import { registryFigures } from './registry.js';
 import { replayFigures } from './replay.js';
 import { retentionFigures, retentionSection } from './retention.js';
+import { scaleFigures, scaleSection } from './scale.js';
 import { schedulerFigures } from './scheduler.js';
 import { signingFigures } from './signing.js';
 import { kernelFigures, loadFigures } from './spine.js';
@@ -192,7 +193,18 @@ async function main(): Promise<void> {
     ...(await retentionFigures(log)),
   ];
   const registered = await registeredFigures(log);
-  const figures = [...spine, ...fuel, ...sched, ...ipc, ...durable, ...signing, ...replay, ...registered];
+  const scale = await scaleFigures(log);
+  const figures = [
+    ...spine,
+    ...fuel,
+    ...sched,
+    ...ipc,
+    ...durable,
+    ...signing,
+    ...replay,
+    ...registered,
+    ...scale,
+  ];
   const root = packageRoot();
   const previous = previousRun(join(root, 'bench', 'results.json'));
   writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(figures, null, 2)}\n`);
@@ -317,7 +329,9 @@ ${retentionSection(
   replay.filter((f) => f.name.startsWith('retention:')),
   table,
 )}
-${registeredSection(registered, table)}`;
+${registeredSection(registered, table)}
+
+${scaleSection(scale, table)}`;
   writeFileSync(join(root, 'bench', 'RESULTS.md'), `${md}\n${analysis(figures, previous)}`);
   log('wrote bench/RESULTS.md and bench/results.json');
 }
@@ -333,6 +347,12 @@ const ALONE: Record<
     run: () => registeredFigures(log),
     section: (f) => registeredSection(f, table),
   },
+  scale: {
+    prefix: 'scale:',
+    heading: 'Scale',
+    run: () => scaleFigures(log),
+    section: (f) => scaleSection(f, table),
+  },
   retention: {
     prefix: 'retention:',
     heading: 'Retention',
@@ -341,7 +361,7 @@ const ALONE: Record<
   },
 };
 
-/** `node dist/bench/run.js registered|retention`: that bench alone. */
+/** `node dist/bench/run.js registered|retention|scale`: that bench alone. */
 async function alone(name: string): Promise<void> {
   const bench = ALONE[name]!;
   log(`machine: ${machine()}`);
