@@ -64,8 +64,21 @@ export class Dormancy {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
+      // One lane per worker: taking a state is a task on the agent's own worker, so agents on
+      // different workers go dormant side by side and those on one worker one after the other.
       const now = this.deps.now();
-      for (const a of [...this.deps.agents()]) if (this.idle(a, now)) await this.sleep(a);
+      const lanes = new Map<number, AgentRuntime[]>();
+      for (const a of this.deps.agents()) {
+        if (!this.idle(a, now)) continue;
+        const lane = lanes.get(a.worker!) ?? [];
+        lane.push(a);
+        lanes.set(a.worker!, lane);
+      }
+      await Promise.all(
+        [...lanes.values()].map(async (lane) => {
+          for (const a of lane) if (this.idle(a, this.deps.now())) await this.sleep(a);
+        }),
+      );
     } finally {
       this.sweeping = false;
     }
