@@ -340,7 +340,7 @@ Measured ${date} on ${machine()}.
 ${table(figures)}
 
 How each is measured: one kernel (shipped defaults, \`dormantAfterMs: ${DORMANT_AFTER_MS}\`) on a fresh
-data dir under /tmp, the 12 MB JS echo sample. One agent is spawned and left to go dormant (the
+data dir under /tmp, the JS echo sample (QuickJS, 1.6 MB). One agent is spawned and left to go dormant (the
 component compiled), then the process's memory is read (\`process.memoryUsage()\` after three
 full collections of the main thread; RSS covers the worker threads, where the instances live, and
 /proc/self/status splits it into anonymous memory and mapped file pages, which are LMDB's map of
