@@ -258,7 +258,8 @@ SpiderMonkey core 5–7 s of 12–15 s; jco's transpile adds 1.2 s (QuickJS). *S
 is one command round trip to a worker; the kernel thread's \`Atomics.notify\` that hands over the
 task took 0.37 ms on average in a profile of 2,000 spawns (the woken worker takes the core), and
 with the checks gone from spawns by digest the kernel thread is idle a third of the time: the
-round trips, one per instance, set the rate. Starting several instances in one command, and
-metering a component's core modules while jco transpiles it, are the next steps.
+round trips, one per instance, set the rate: starting several instances in one command is the
+next step. Metering the core modules the component embeds while jco transpiles it was tried and
+gained nothing on two cores (the fuel pass then ran 2.4 s → 4.5 s: both want the CPU).
 `;
 }
