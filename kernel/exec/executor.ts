@@ -17,17 +17,10 @@ import { Delivery, type DeliveryDeps, lostResult } from './delivery.js';
 import { type InstanceDeps, Instances } from './instances.js';
 import { type OutcomeDeps, Outcomes, startError } from './outcomes.js';
 import { PinnedTasks } from './pinned.js';
+import { type Candidate, movable, placeOf } from './placement.js';
 import type { WorkerSlot } from './pool.js';
 import { type Queued, RunQueue } from './run-queue.js';
-import type { Running, Scheduler } from './scheduler.js';
-
-/** What a pump looks at: a parked call, or a queued agent admitted with its budget. */
-interface Candidate {
-  agent: AgentRuntime;
-  parked?: Running;
-  budget?: WireBudget;
-  queued?: Queued;
-}
+import type { Scheduler } from './scheduler.js';
 
 export interface ExecutorDeps extends OutcomeDeps, InstanceDeps, DeliveryDeps {
   /** Deliver nothing (the kernel was opened to look, not to run). */
@@ -251,11 +244,11 @@ export class Executor {
         if (!head && !p) break;
         continue; // the head could not run now (dropped from the queue): look again
       }
-      const slot = c.parked ? c.parked.slot : this.place(c.agent);
+      const slot = c.parked ? c.parked.slot : placeOf(c.agent, this.deps.pool, this.deps.scheduler);
       if (!slot) {
         // Growing helps only an agent that would take any free worker (not one waiting for
         // its own worker, busy with a call that will end).
-        if (!c.parked && this.movable(c.agent)) unplaced = true;
+        if (!c.parked && movable(c.agent, this.deps.pool, this.deps.scheduler)) unplaced = true;
         if (c.queued) aside.push(c.queued);
         continue;
       }
@@ -283,26 +276,6 @@ export class Executor {
     if (!q?.agent.runnable) return undefined;
     const budget = this.admission.admit(q.agent);
     return budget ? { agent: q.agent, budget, queued: q } : undefined;
-  }
-
-  /**
-   * The worker for the agent's next call, without taking it: its own worker when free; a free
-   * worker when it has none, or when its worker holds a parked or blocked call (it starts a
-   * fresh instance there rather than wait behind it). Undefined: it must wait.
-   */
-  private place(agent: AgentRuntime): WorkerSlot | undefined {
-    const own = agent.worker === null ? undefined : this.deps.pool.slots.get(agent.worker);
-    if (agent.worker !== null && !own) agent.instanceGone(); // its worker died
-    if (own && !own.busy) return own;
-    return this.movable(agent) ? this.deps.pool.freeSlot() : undefined;
-  }
-
-  /** Whether the agent may start on any free worker: it has none, or its worker is held. */
-  private movable(agent: AgentRuntime): boolean {
-    const slot = agent.worker === null ? undefined : this.deps.pool.slots.get(agent.worker);
-    if (!slot?.busy) return true;
-    const held = this.deps.scheduler.running.get(slot.thread);
-    return held?.parked === true || held?.blocked === true;
   }
 
   private dispatch(agent: AgentRuntime, slot: WorkerSlot, budget: WireBudget): void {
