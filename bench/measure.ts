@@ -1,6 +1,9 @@
 /** Small measurement helpers shared by the benchmarks. */
+
 import { cpus, totalmem } from 'node:os';
 import { platform, version } from 'node:process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export interface Percentiles {
   n: number;
@@ -75,4 +78,12 @@ export function withSection(md: string, heading: string, section: string): strin
   if (at.test(md)) return md.replace(at, `${section}\n`);
   const goals = md.indexOf('## Against the goals');
   return goals < 0 ? `${md}\n${section}` : `${md.slice(0, goals)}${section}\n${md.slice(goals)}`;
+}
+
+/** The main thread's collector (a full GC), whether or not node was started with --expose-gc. */
+export function collector(): () => void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) return g;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }

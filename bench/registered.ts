@@ -14,13 +14,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { env, memoryUsage } from 'node:process';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Kernel, KernelOptions } from '../index.js';
 import { Kernel as KernelWithDefaults } from '../index.js';
 import { sample, TEST_CACHE_DIR } from '../testing/harness.js';
 import { devTrust } from '../toolchain/dev-key.js';
-import { type Figure, figure, machine, percentiles } from './measure.js';
+import { collector, type Figure, figure, machine, percentiles } from './measure.js';
 
 const REGISTERED = Number(env.AGENTOS_BENCH_REGISTERED ?? 10_000);
 const RESIDENT = Number(env.AGENTOS_BENCH_RESIDENT ?? 1_000);
@@ -37,14 +35,6 @@ const SETTLE_MS = 3000;
 const count = (n: number): string => n.toLocaleString('en-US');
 const MiB = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The main thread's collector (a full GC), whether or not node was started with --expose-gc. */
-function collector(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 interface Memory {
   rss: number;

@@ -8,12 +8,10 @@
  * Alone: `node dist/bench/run.js scale` (AGENTOS_BENCH_SCALE_MAX sets a smaller top size).
  */
 import { env, memoryUsage } from 'node:process';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { Kernel } from '../index.js';
-import { fixture, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
-import { devTrust } from '../toolchain/dev-key.js';
-import { type Figure, figure, machine } from './measure.js';
+import type { Kernel } from '../index.js';
+import { fixture, sample, tempHome } from '../testing/harness.js';
+import { openBenchKernel } from './kernel.js';
+import { collector, type Figure, figure, machine } from './measure.js';
 
 const TOP = Number(env.AGENTOS_BENCH_SCALE_MAX ?? 10_000);
 const SIZES = [500, 5_000, 10_000].filter((n) => n <= TOP);
@@ -30,13 +28,6 @@ const DISPATCH_BEFORE: Record<number, number> = { 500: 1290, 5000: 365 };
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function collector(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
 async function rss(gc: () => void): Promise<number> {
   for (let i = 0; i < 3; i++) {
     gc();
@@ -45,24 +36,9 @@ async function rss(gc: () => void): Promise<number> {
   return memoryUsage().rss;
 }
 
-const open = (): Promise<Kernel> =>
-  Kernel.open({
-    home: tempHome(),
-    cacheDir: TEST_CACHE_DIR,
-    logLevel: 'silent',
-    policy: { trust: devTrust() },
-    durability: 'relaxed',
-  });
-
 /** A component's first spawn on a kernel with an empty cache (transpile, meter, compile), ms. */
 async function firstSpawn(wasm: string): Promise<number> {
-  const kernel = await Kernel.open({
-    home: tempHome(),
-    cacheDir: tempHome('agentos-bench-cache-'),
-    logLevel: 'silent',
-    policy: { trust: devTrust() },
-    durability: 'relaxed',
-  });
+  const kernel = await openBenchKernel({ cacheDir: tempHome('agentos-bench-cache-') });
   try {
     const t0 = performance.now();
     await kernel.spawn(wasm, { grants: ['log'] });
@@ -106,7 +82,7 @@ async function spawnRate(kernel: Kernel, wasm: string, n: number, grants: string
 }
 
 async function spawns(log: (s: string) => void): Promise<Figure[]> {
-  const kernel = await open();
+  const kernel = await openBenchKernel();
   try {
     const wasm = await fixture('echo-wat');
     const qjs = await sample('echo');
@@ -149,7 +125,7 @@ async function spawns(log: (s: string) => void): Promise<Figure[]> {
 
 /** RSS added per resident echo agent of one engine, on a kernel of its own. */
 async function residentCost(wasm: string, gc: () => void): Promise<number> {
-  const kernel = await open();
+  const kernel = await openBenchKernel();
   try {
     await kernel.send(await kernel.spawn(wasm, { grants: ['log'] }), 'warm');
     const before = await rss(gc);
@@ -181,7 +157,7 @@ async function residents(log: (s: string) => void): Promise<Figure[]> {
 }
 
 async function dispatch(log: (s: string) => void): Promise<Figure[]> {
-  const kernel = await open();
+  const kernel = await openBenchKernel();
   try {
     const wasm = await fixture('echo-wat');
     const ids: string[] = [];

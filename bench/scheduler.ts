@@ -4,23 +4,14 @@
  * - an interactive echo agent's latency while 4 CPU hogs run, against the same agent on an idle
  *   kernel.
  */
-import { Kernel } from '../index.js';
-import { fixture, PROBE_GRANTS, sample, TEST_CACHE_DIR, tempHome } from '../testing/harness.js';
-import { devTrust } from '../toolchain/dev-key.js';
+import { fixture, PROBE_GRANTS, sample } from '../testing/harness.js';
 import { bareAtomicsRoundTrip } from './baselines.js';
+import { openBenchKernel } from './kernel.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
 // Scheduling latency, not the disk: the echo is answered when it returns (durability relaxed;
 // bench/durability.ts measures what the wait for the disk adds).
-const open = (options: Parameters<typeof Kernel.open>[0]): Promise<Kernel> =>
-  Kernel.open({
-    home: tempHome(),
-    cacheDir: TEST_CACHE_DIR,
-    logLevel: 'silent',
-    policy: { trust: devTrust() },
-    durability: 'relaxed',
-    ...options,
-  });
+const open = openBenchKernel;
 
 /**
  * One kernel, one CPU permit, a slice of one tick (1 M fuel): two equal hogs run one after the
