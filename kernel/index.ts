@@ -8,6 +8,7 @@
  * const kernel = await Kernel.open({ home: './.agentos', capabilities: [log] });
  */
 export { ABI_VERSION, PACKAGE, WIT_INTERFACES } from './base/abi.js';
+export { type AddressSpace, addressSpace } from './base/address-space.js';
 export { type Clock, ManualClock, systemClock } from './base/clock.js';
 export { AgentOSError, ERROR_CODES, type ErrorCode, GuestError, type GuestErrorTag } from './base/errors.js';
 export type { CatalogEntry } from './catalog/catalog.js';

@@ -55,6 +55,8 @@ export const ERROR_CODES = {
     'The invocation used up a fuel budget (per invocation, per window or lifetime); its instance was discarded. Raise the budget in the spawn options, or find the loop.',
   AOS_E_MEMORY_LIMIT:
     'The instance tried to grow its linear memory past its cap; it was discarded. Raise `limits.memoryBytes`, or find the leak.',
+  AOS_E_CAPACITY:
+    'This process holds as many wasm memories as its address space allows; the instance was not started. Let idle agents go dormant (`dormantAfterMs`), run Node with --disable-wasm-trap-handler (about 2.5× as many), or spread agents over more kernel processes.',
   AOS_E_DEADLINE:
     'The invocation ran past its wall-clock deadline; its instance was discarded. Raise `limits.deadlineMs`.',
   AOS_E_BAD_RESULT:

@@ -6,6 +6,7 @@
  * @example
  * const limits = resolveLimits(DEFAULT_LIMITS, { fuel: { invocation: 5e8 }, memoryBytes: 64 << 20 });
  */
+import { addressSpace, BOUNDED_MEMORY_BYTES } from './address-space.js';
 import { AgentOSError } from './errors.js';
 
 /** Fuel budgets, in fuel units (about one wasm instruction each); null: no limit. */
@@ -82,6 +83,17 @@ function onlyKeys(o: Record<string, unknown>, keys: readonly string[], what: str
       );
 }
 
+/** A memory cap; without the trap handler at most BOUNDED_MEMORY_BYTES (base/address-space.ts). */
+function memoryCap(v: unknown, what: string): number {
+  const n = positive(v, what);
+  if (n > BOUNDED_MEMORY_BYTES && !addressSpace().trapHandler)
+    throw new AgentOSError(
+      'AOS_E_BAD_CONFIG',
+      `${what} must be at most ${BOUNDED_MEMORY_BYTES} (1 GiB) in a process without the wasm trap handler (--disable-wasm-trap-handler bounds every memory), got ${n}`,
+    );
+  return n;
+}
+
 /** `base` with `input` applied, every value checked. */
 export function resolveLimits(base: Limits, input: unknown, what = 'limits'): Limits {
   if (input === undefined) return structuredClone(base);
@@ -95,7 +107,7 @@ export function resolveLimits(base: Limits, input: unknown, what = 'limits'): Li
     if (f.perSecond !== undefined) out.fuel.perSecond = orNull(f.perSecond, `${what}.fuel.perSecond`);
     if (f.lifetime !== undefined) out.fuel.lifetime = orNull(f.lifetime, `${what}.fuel.lifetime`);
   }
-  if (o.memoryBytes !== undefined) out.memoryBytes = positive(o.memoryBytes, `${what}.memoryBytes`);
+  if (o.memoryBytes !== undefined) out.memoryBytes = memoryCap(o.memoryBytes, `${what}.memoryBytes`);
   if (o.deadlineMs !== undefined) out.deadlineMs = orNull(o.deadlineMs, `${what}.deadlineMs`);
   if (o.mailbox !== undefined) out.mailbox = positive(o.mailbox, `${what}.mailbox`);
   if (o.hostcallsPerSecond !== undefined) {

@@ -12,6 +12,7 @@
 import '../base/wasm-features.js'; // first: extended-const before any compile
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { addressSpace, memoryCounter } from '../base/address-space.js';
 import { AgentOSError } from '../base/errors.js';
 import { compiledEntry } from '../base/paths.js';
 import { type Channel, createChannel } from '../bridge/channel.js';
@@ -157,6 +158,8 @@ export class WorkerPool {
         wanted: this.wanted,
         posts: slot.posts.sab,
         maxResultBytes: this.maxResultBytes,
+        memories: memoryCounter(),
+        space: addressSpace(),
         [key]: { thread: w.id },
       };
       // The serve task ends however the worker ends (stopped, thrown, exited): that is the

@@ -32,6 +32,7 @@ import { readWasmHeader } from '../base/wasm-header.js';
 import { missingMeter } from '../fuel/names.js';
 import { type Manifest, readManifest } from '../signing/manifest.js';
 import { sha256 } from './digest.js';
+import { boundedForProcess as bounded } from './memory-maximum.js';
 import { malformed, TranspileCache } from './transpile-cache.js';
 import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';
 
@@ -296,7 +297,7 @@ export class Loader {
     const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { modules: string[] };
     const modules: Record<string, WebAssembly.Module> = {};
     for (const name of meta.modules) {
-      const module = await WebAssembly.compile(readFileSync(join(dir, name)));
+      const module = await WebAssembly.compile(bounded(readFileSync(join(dir, name)), join(dir, name)));
       // The fuel pass puts a meter in every module it writes; one without it must not run.
       const lacks = missingMeter(module);
       if (lacks) {

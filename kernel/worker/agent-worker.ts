@@ -25,6 +25,7 @@ import {
   valueCrash,
 } from './classify.js';
 import { endCommand, importObject, workerSides } from './imports.js';
+import { admit, configureGate, memoriesOf, track } from './memory-gate.js';
 import { type Budget, Meter } from './meter.js';
 import {
   type BatchResult,
@@ -167,6 +168,8 @@ async function load(task: LoadTask): Promise<TaskResult> {
   }
   const g = await glue;
   instances.delete(task.agent);
+  const refused = await admit(memoriesOf(task.digest, modules));
+  if (refused) return { kind: 'crash', ...refused, us: us(t0), thread: threadId, fuel: 0, memory: 0 };
   const meter = new Meter(task.memoryBytes);
   meter.onTick = onTick;
   let exports: Instance['exports'] = {};
@@ -183,6 +186,7 @@ async function load(task: LoadTask): Promise<TaskResult> {
     return null;
   });
   endCommand(locals);
+  track(meter.memories());
   if (started.kind === 'crash' && !started.code && !exports.handle && !exports.invoke)
     started.message = `instantiation failed: ${started.message}`;
   // An instance whose init failed is never used: the kernel does not track it.
@@ -198,6 +202,7 @@ export default async function serve(task: ServeTask): Promise<void> {
   posts = new PostWriter({ sab: task.posts });
   modulePort = task.port;
   maxResultBytes = task.maxResultBytes;
+  configureGate(task.memories, task.space);
   await serveCommands(task.commands, (t) => run(t as Task), {
     maxResultBytes: commandResultBytes(maxResultBytes),
     unsendable,

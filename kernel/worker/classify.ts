@@ -59,6 +59,9 @@ function limitOf(e: unknown): Pick<Crash, 'code' | 'details'> {
   if (e instanceof DeadlinePassed) return { code: 'AOS_E_DEADLINE', details: { ms: e.ms } };
   if (e instanceof RangeError && /call stack/i.test(e.message))
     return { code: 'AOS_E_STACK_OVERFLOW', details: {} };
+  // V8 found no address space for a new memory (base/address-space.ts).
+  if (e instanceof RangeError && /allocate (wasm )?memory/i.test(e.message))
+    return { code: 'AOS_E_CAPACITY', details: {} };
   return {};
 }
 

@@ -141,6 +141,11 @@ export class Meter {
     return this.cores.map((c) => c.exports);
   }
 
+  /** The memories the instance's core modules define (imported ones are another core's). */
+  memories(): WebAssembly.Memory[] {
+    return this.cores.flatMap((c) => (c.memory ? [c.memory] : []));
+  }
+
   /** Linear memory now, in bytes, over the instance's core modules. */
   memoryBytes(): number {
     let n = 0;

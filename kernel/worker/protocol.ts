@@ -2,7 +2,9 @@
  * What the kernel and its workers say to each other (piscina task data and results).
  * Plain structured-cloneable values only.
  */
+
 import type { MessagePort } from 'node:worker_threads';
+import type { AddressSpace } from '../base/address-space.js';
 import type { StoredMessage } from '../store/message.js';
 
 /** What one call into the instance may use (see worker/meter.ts). */
@@ -41,6 +43,9 @@ export interface ServeTask {
   posts: SharedArrayBuffer;
   /** The largest result one call may return (the kernel's `maxResultBytes`). */
   maxResultBytes: number;
+  /** The process-wide count of wasm memories alive, and how many fit (base/address-space.ts). */
+  memories: SharedArrayBuffer;
+  space: AddressSpace;
 }
 
 /** The kernel's default `maxResultBytes`: 16 MiB. */
@@ -160,6 +165,8 @@ export type LimitCode =
   | 'AOS_E_DEADLINE'
   | 'AOS_E_STACK_OVERFLOW'
   | 'AOS_E_RESULT_TOO_LARGE'
+  /** The process's room for wasm memories (base/address-space.ts): the instance never started. */
+  | 'AOS_E_CAPACITY'
   /** Not a limit: a value of the wrong type or malformed JSON. */
   | 'AOS_E_BAD_RESULT';
 
