@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { argv, stderr } from 'node:process';
 import { packageRoot } from '../kernel/base/paths.js';
+import { addressSpaceFigures, addressSpaceSection } from './address-space.js';
 import { dormancyFigures } from './dormancy.js';
 import { durabilityFigures } from './durability.js';
 import { fuelFigures } from './fuel.js';
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
   ];
   const registered = await registeredFigures(log);
   const scale = await scaleFigures(log);
+  const space = await addressSpaceFigures(log);
   const figures = [
     ...spine,
     ...fuel,
@@ -204,6 +206,7 @@ async function main(): Promise<void> {
     ...replay,
     ...registered,
     ...scale,
+    ...space,
   ];
   const root = packageRoot();
   const previous = previousRun(join(root, 'bench', 'results.json'));
@@ -331,7 +334,9 @@ ${retentionSection(
 )}
 ${registeredSection(registered, table)}
 
-${scaleSection(scale, table)}`;
+${scaleSection(scale, table)}
+
+${addressSpaceSection(space, table)}`;
   writeFileSync(join(root, 'bench', 'RESULTS.md'), `${md}\n${analysis(figures, previous)}`);
   log('wrote bench/RESULTS.md and bench/results.json');
 }
@@ -353,6 +358,12 @@ const ALONE: Record<
     run: () => scaleFigures(log),
     section: (f) => scaleSection(f, table),
   },
+  'address-space': {
+    prefix: 'address space:',
+    heading: 'Address space',
+    run: () => addressSpaceFigures(log),
+    section: (f) => addressSpaceSection(f, table),
+  },
   retention: {
     prefix: 'retention:',
     heading: 'Retention',
@@ -361,7 +372,7 @@ const ALONE: Record<
   },
 };
 
-/** `node dist/bench/run.js registered|retention|scale`: that bench alone. */
+/** `node dist/bench/run.js registered|retention|scale|address-space`: that bench alone. */
 async function alone(name: string): Promise<void> {
   const bench = ALONE[name]!;
   log(`machine: ${machine()}`);
