@@ -1,7 +1,8 @@
 /**
  * The fuel benchmarks: the same work, metered and not, side by side in one run, on the main
  * thread (no kernel, no worker: only the fuel pass's cost is measured).
- * - a JS compute skill: text-stats (SpiderMonkey) counting words in a 13 KB text;
+ * - a JS compute skill: text-stats counting words in a 13 KB text, built with QuickJS (the
+ *   default engine) and with SpiderMonkey;
  * - compiled compute: a xorshift loop (a tight loop, the worst case: one check per iteration)
  *   and recursive fib (a check per call);
  * - the one-time cost of metering the 12 MB SpiderMonkey core module.
@@ -13,7 +14,7 @@ import binaryen from 'binaryen';
 import { instrumentFuel } from '../kernel/fuel/pass.js';
 import { inspectComponent, Loader } from '../kernel/loader/loader.js';
 import { Meter } from '../kernel/worker/meter.js';
-import { sample, tempHome } from '../testing/harness.js';
+import { fixture, sample, tempHome } from '../testing/harness.js';
 import { plainDir } from './baselines.js';
 import { type Figure, figure, percentiles, timeEach } from './measure.js';
 
@@ -57,8 +58,10 @@ async function sideBySide(
   return [percentiles(xs).p50, percentiles(ys).p50];
 }
 
-async function jsSkill(log: (s: string) => void): Promise<Figure> {
-  const bytes = readFileSync(await sample('text-stats'));
+async function jsSkill(log: (s: string) => void, engine: 'QuickJS' | 'SpiderMonkey'): Promise<Figure> {
+  const bytes = readFileSync(
+    engine === 'QuickJS' ? await sample('text-stats') : await fixture('text-stats-sm'),
+  );
   const info = await inspectComponent(bytes, 'text-stats');
   const metered = await glueFrom(
     await new Loader(tempHome(), tempHome('agentos-bench-cache-')).transpiled(info.digest, bytes),
@@ -84,10 +87,10 @@ async function jsSkill(log: (s: string) => void): Promise<Figure> {
     () => p.invoke!('stats', args),
   );
   log(
-    `JS skill: metered ${(meteredUs / 1000).toFixed(1)} ms, plain ${(plainUs / 1000).toFixed(1)} ms, ${fuel} fuel`,
+    `JS skill (${engine}): metered ${(meteredUs / 1000).toFixed(1)} ms, plain ${(plainUs / 1000).toFixed(1)} ms, ${fuel} fuel`,
   );
   return figure(
-    `JS compute skill (text-stats over 13 KB, SpiderMonkey), metered; ${(fuel / 1e6).toFixed(0)} M fuel`,
+    `JS compute skill (text-stats over 13 KB, ${engine}), metered; ${(fuel / 1e6).toFixed(0)} M fuel`,
     meteredUs / 1000,
     'ms',
     'the same call, not metered',
@@ -154,7 +157,7 @@ function compiled(log: (s: string) => void): Promise<Figure[]> {
 }
 
 async function meteringCost(log: (s: string) => void): Promise<Figure> {
-  const bytes = readFileSync(await sample('echo'));
+  const bytes = readFileSync(await fixture('echo-sm'));
   const dir = await plainDir(bytes);
   const core = readFileSync(join(dir, 'component.core.wasm'));
   const t0 = performance.now();
@@ -174,5 +177,10 @@ async function meteringCost(log: (s: string) => void): Promise<Figure> {
 }
 
 export async function fuelFigures(log: (s: string) => void): Promise<Figure[]> {
-  return [await jsSkill(log), ...(await compiled(log)), await meteringCost(log)];
+  return [
+    await jsSkill(log, 'QuickJS'),
+    await jsSkill(log, 'SpiderMonkey'),
+    ...(await compiled(log)),
+    await meteringCost(log),
+  ];
 }

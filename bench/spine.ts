@@ -23,7 +23,25 @@ async function ms(f: () => Promise<unknown>): Promise<number> {
 const message = (body: string) => ({ id: 1n, kind: 'text', sender: undefined, body, sentAt: 0n });
 
 export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
-  const bytes = readFileSync(await sample('echo'));
+  return [
+    ...(await loads(
+      log,
+      await fixture('echo-sm'),
+      'a 12 MB JS component (SpiderMonkey)',
+      'the same component',
+    )),
+    ...(await loads(
+      log,
+      await sample('echo'),
+      'a 1.6 MB JS component (QuickJS)',
+      'the same QuickJS component',
+    )),
+  ];
+}
+
+/** First and cached loads of one component, median of 3, beside jco + compile alone. */
+async function loads(log: (s: string) => void, path: string, what: string, same: string): Promise<Figure[]> {
+  const bytes = readFileSync(path);
   const first: number[] = [];
   const raw: number[] = [];
   const cached: number[] = [];
@@ -58,18 +76,18 @@ export async function loadFigures(log: (s: string) => void): Promise<Figure[]> {
     );
   }
   log(
-    `load: first ${median(first).toFixed(0)} ms (raw ${median(raw).toFixed(0)}), cached ${median(cached).toFixed(1)} ms (raw ${median(rawCached).toFixed(1)})`,
+    `load ${what}: first ${median(first).toFixed(0)} ms (raw ${median(raw).toFixed(0)}), cached ${median(cached).toFixed(1)} ms (raw ${median(rawCached).toFixed(1)})`,
   );
   return [
     figure(
-      'first load of a 12 MB JS component (verify + transpile + meter + cache + compile)',
+      `first load of ${what} (verify + transpile + meter + cache + compile)`,
       median(first),
       'ms',
       'jco transpile + WebAssembly.compile, no kernel',
       median(raw),
     ),
     figure(
-      'cached load of the same component (verify + cached glue + compile)',
+      `cached load of ${same} (verify + cached glue + compile)`,
       median(cached),
       'ms',
       'WebAssembly.compile of the cached core modules',
@@ -88,27 +106,36 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
   });
   const figures: Figure[] = [];
   try {
-    const echoPath = await sample('echo');
+    const smPath = await fixture('echo-sm');
+    const qjsPath = await sample('echo');
     const echoWat = await fixture('echo-wat');
-    // Warm the transpile cache, then measure spawns.
-    await kernel.spawn(echoPath, { grants: ['log'] });
+    const dirs = new Map<string, string>();
+    for (const [what, path] of [
+      ['a 12 MB JS agent (SpiderMonkey)', smPath],
+      ['a 1.6 MB JS agent (QuickJS)', qjsPath],
+    ] as const) {
+      // Warm the transpile cache, then measure spawns.
+      await kernel.spawn(path, { grants: ['log'] });
+      const spawns: number[] = [];
+      for (let i = 0; i < 7; i++) spawns.push(await ms(() => kernel.spawn(path, { grants: ['log'] })));
+      const dir = await plainDir(readFileSync(path));
+      dirs.set(path, dir);
+      const bare = await bareInstance(dir);
+      const bareSpawn = await timeEach(7, 2, () => bare.instantiate().init!('{}'));
+      figures.push(
+        figure(
+          `spawn ${what} (verify, link, instantiate in a worker, init)`,
+          median(spawns),
+          'ms',
+          'bare jco instantiate + init on the main thread',
+          percentiles(bareSpawn).p50 / 1000,
+        ),
+      );
+      log(
+        `spawn ${what}: ${median(spawns).toFixed(1)} ms (bare ${(percentiles(bareSpawn).p50 / 1000).toFixed(1)} ms)`,
+      );
+    }
     await kernel.spawn(echoWat);
-    const spawns: number[] = [];
-    for (let i = 0; i < 7; i++) spawns.push(await ms(() => kernel.spawn(echoPath, { grants: ['log'] })));
-    const bytes = readFileSync(echoPath);
-    const dir = await plainDir(bytes);
-    const bare = await bareInstance(dir);
-    const bareSpawn = await timeEach(7, 2, () => bare.instantiate().init!('{}'));
-    figures.push(
-      figure(
-        'spawn a 12 MB JS agent (verify, link, instantiate in a worker, init)',
-        median(spawns),
-        'ms',
-        'bare jco instantiate + init on the main thread',
-        percentiles(bareSpawn).p50 / 1000,
-      ),
-    );
-    log(`spawn: ${median(spawns).toFixed(1)} ms (bare ${(percentiles(bareSpawn).p50 / 1000).toFixed(1)} ms)`);
 
     // The same invocations on a kernel that answers when the handler returns (durability
     // relaxed), beside the default one that answers once the outcome is on disk.
@@ -121,7 +148,8 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
     });
     try {
       for (const [label, path, grants, glueDir] of [
-        ['JS (SpiderMonkey) echo', echoPath, ['log'], dir],
+        ['JS (QuickJS) echo', qjsPath, ['log'], dirs.get(qjsPath)!],
+        ['JS (SpiderMonkey) echo', smPath, ['log'], dirs.get(smPath)!],
         ['hand-written wasm echo', echoWat, [], await plainDir(readFileSync(echoWat))],
       ] as const) {
         const ids = [
@@ -133,11 +161,14 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
         // Interleaved rounds, so every side sees the same machine (its wake-up latency drifts).
         const runs: number[][] = [[], []];
         const bare: number[] = [];
+        const hops: number[] = [];
         for (let round = 0; round < 6; round++) {
           for (const [i, k] of [kernel, relaxed].entries())
             runs[i]!.push(...(await timeEach(500, 100, () => k.send(ids[i]!, { text: 'hi' }))));
           bare.push(...(await timeEach(500, 100, () => b.exports.handle!(message('{"text":"hi"}')))));
+          hops.push((await bareAtomicsRoundTrip(5000)).p50Us);
         }
+        const hop = median(hops);
         const bareRuns = percentiles(bare);
         for (const [i, mode] of ['strict', 'relaxed'].entries()) {
           const kernelRuns = percentiles(runs[i]!);
@@ -156,6 +187,17 @@ export async function kernelFigures(log: (s: string) => void): Promise<Figure[]>
               ),
             );
         }
+        // What isolation must pay at least: the call itself and one thread hop there and back.
+        figures.push(
+          figure(
+            `trivial invocation end to end, p50 (${label}), durability relaxed, against a bare jco call + a bare Atomics round trip`,
+            percentiles(runs[1]!).p50,
+            'µs',
+            'bare jco call p50 + bare Atomics round trip p50, this run',
+            bareRuns.p50 + hop,
+            '≤ 1.3×',
+          ),
+        );
       }
     } finally {
       await relaxed.close();

@@ -54,6 +54,12 @@ export const FIXTURES = {
   'tally-qjs': { ts: 'tally.ts', world: 'agent', engine: 'quickjs' },
   // The echo sample built with SpiderMonkey, beside the sample itself (QuickJS, the default).
   'echo-sm': { ts: '../../components/echo/index.ts', world: 'agent', engine: 'spidermonkey', lazy: true },
+  'text-stats-sm': {
+    ts: '../../components/text-stats/index.ts',
+    world: 'skill',
+    engine: 'spidermonkey',
+    lazy: true,
+  },
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
