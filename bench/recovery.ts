@@ -13,11 +13,16 @@ import { devTrust } from '../toolchain/dev-key.js';
 import { type Figure, figure, percentiles } from './measure.js';
 
 const JOURNAL = 1000; // committed invocations before the trap
+/** The other journal lengths, for recovery time as a function of the journal's length. */
+const LENGTHS = [250, 2000];
 const CHECKPOINT_EVERY = 100;
 const TAKES = 10;
 
-/** ms from a trap to the next message's answer, after JOURNAL echoes. */
-async function afterTrap(options: Partial<KernelOptions>): Promise<{ ms: number; handled: unknown }> {
+/** ms from a trap to the next message's answer, after `n` echoes. */
+async function afterTrap(
+  options: Partial<KernelOptions>,
+  n = JOURNAL,
+): Promise<{ ms: number; handled: unknown }> {
   const kernel: Kernel = await KernelWithDefaults.open({
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
@@ -28,7 +33,7 @@ async function afterTrap(options: Partial<KernelOptions>): Promise<{ ms: number;
   });
   try {
     const id = await kernel.spawn(await fixture('probe'), { grants: PROBE_GRANTS });
-    for (let i = 0; i < JOURNAL; i++) await kernel.send(id, { op: 'echo', i });
+    for (let i = 0; i < n; i++) await kernel.send(id, { op: 'echo', i });
     await codeOf(kernel.send(id, { op: 'trap' }));
     const t0 = performance.now();
     const handled = await kernel.send(id, { op: 'state' });
@@ -78,6 +83,26 @@ export async function recoveryFigures(log: (s: string) => void): Promise<Figure[
   } finally {
     await kernel.close();
   }
+  const lengths: Figure[] = [];
+  for (const n of LENGTHS) {
+    const a = await afterTrap({ checkpointEvery: CHECKPOINT_EVERY }, n);
+    const b = await afterTrap({ checkpointEvery: null }, n);
+    for (const r of [a, b])
+      if ((r.handled as { handled: number }).handled !== n + 1)
+        throw new Error(`recovery bench (${n}): the heap was not as expected: ${JSON.stringify(r.handled)}`);
+    log(
+      `recovery after ${n} invocations: ${a.ms.toFixed(0)} ms with checkpoints, ${b.ms.toFixed(0)} ms with none`,
+    );
+    lengths.push(
+      figure(
+        `recover a JS agent's heap after a trap, ${n} invocations journaled, a checkpoint every ${CHECKPOINT_EVERY}: its next message, answered`,
+        a.ms,
+        'ms',
+        `the same with no checkpoint (all ${n} executed again)`,
+        b.ms,
+      ),
+    );
+  }
   log(
     `recovery after ${JOURNAL} invocations: ${every.ms.toFixed(0)} ms with checkpoints every ${CHECKPOINT_EVERY}, ${none.ms.toFixed(0)} ms with none, ${init.ms.toFixed(0)} ms from init (heap lost); checkpoint ${(take.p50 / 1000).toFixed(1)} ms p50, ${bytes} bytes`,
   );
@@ -89,6 +114,7 @@ export async function recoveryFigures(log: (s: string) => void): Promise<Figure[
       `the same with no checkpoint (all ${JOURNAL} executed again)`,
       none.ms,
     ),
+    ...lengths,
     figure(
       `recover a JS agent's heap after a trap (checkpoint every ${CHECKPOINT_EVERY}), beside losing it`,
       every.ms,

@@ -70,6 +70,32 @@ name: the same every run.
 `;
 }
 
+/** bench/RESULTS.md's replay section: replay, dormant agents, recovery (retention has its own). */
+function replaySection(replay: Figure[], table: (f: Figure[]) => string): string {
+  return `## Replay: a recorded run again, from its journal
+
+${table(replay.filter((f) => !f.name.startsWith('retention:')))}
+
+How each is measured: a probe agent on a kernel with the shipped capabilities. Its run is
+recorded (every message sent and awaited, timed from the first send to the last outcome), then
+replayed three times with \`kernel.replay\` (median): an isolated kernel opened on its own data
+dir, the agent placed, every message delivered again and every hostcall answered from the
+journal and checked, the kernel closed. The waiting run's \`clock.sleep\` calls are answered at
+once; the computing run has nothing to skip, so it shows what a replay costs on its own.
+**Dormant agents**: 12 echo agents on a kernel with \`dormantAfterMs: 1500\`, each spawned (timed:
+the cold spawn), sent one message, then left until all are dormant; the next message to each is
+timed (an instance started from the kept state in a worker, then the call), then one more (a warm
+call, for scale).
+**Recovery**: a probe agent sent 1,000 echoes (250 and 2,000 for the journal lengths beside it; each awaited), then a message that traps, with
+\`delivery.attempts: 1\`; the next message is timed: its heap rebuilt (the latest checkpoint
+started, the invocations after it executed again with their hostcalls answered from the
+journal, the state taken) and the call. Three kernels, the same run: checkpoints every 100
+invocations, none (all 1,000 executed again), and \`recovery: 'init'\` (init again, the heap
+lost). Each checks the heap it got. A checkpoint's cost: \`kernel.checkpoint\` after each of 10
+echoes, until it is on disk, beside the echo itself.
+`;
+}
+
 async function main(): Promise<void> {
   const started = new Date();
   log(`machine: ${machine()}`);
@@ -169,27 +195,7 @@ force (the policy check, then the blobs, which the registry already has after th
 round, and the manifest), 7 runs after 1; pull is the OCI client's pull (manifest, blob,
 digest and size checked), 15 runs after 2. Baseline: a bare \`fetch\` of the same blob.
 
-## Replay: a recorded run again, from its journal
-
-${table(replay)}
-
-How each is measured: a probe agent on a kernel with the shipped capabilities. Its run is
-recorded (every message sent and awaited, timed from the first send to the last outcome), then
-replayed three times with \`kernel.replay\` (median): an isolated kernel opened on its own data
-dir, the agent placed, every message delivered again and every hostcall answered from the
-journal and checked, the kernel closed. The waiting run's \`clock.sleep\` calls are answered at
-once; the computing run has nothing to skip, so it shows what a replay costs on its own.
-**Dormant agents**: 12 echo agents on a kernel with \`dormantAfterMs: 1500\`, each spawned (timed:
-the cold spawn), sent one message, then left until all are dormant; the next message to each is
-timed (an instance started from the kept state in a worker, then the call), then one more (a warm
-call, for scale).
-**Recovery**: a probe agent sent 1,000 echoes (each awaited), then a message that traps, with
-\`delivery.attempts: 1\`; the next message is timed: its heap rebuilt (the latest checkpoint
-started, the invocations after it executed again with their hostcalls answered from the
-journal, the state taken) and the call. Three kernels, the same run: checkpoints every 100
-invocations, none (all 1,000 executed again), and \`recovery: 'init'\` (init again, the heap
-lost). Each checks the heap it got. A checkpoint's cost: \`kernel.checkpoint\` after each of 10
-echoes, until it is on disk, beside the echo itself.
+${replaySection(replay, table)}
 
 ${retentionSection(
   replay.filter((f) => f.name.startsWith('retention:')),
@@ -211,7 +217,8 @@ const ALONE: Record<
     prefix: string | string[];
     heading: string;
     run: () => Promise<Figure[]>;
-    section: (f: Figure[]) => string;
+    /** Its section, from its fresh figures and every figure recorded (this run's included). */
+    section: (fresh: Figure[], all: Figure[]) => string;
   }
 > = {
   spine: {
@@ -219,6 +226,25 @@ const ALONE: Record<
     heading: 'Spine',
     run: async () => [...(await loadFigures(log)), ...(await kernelFigures(log))],
     section: (f) => spineSection(f, table),
+  },
+  recovery: {
+    prefix: ["recover a JS agent's heap", 'take a checkpoint of a JS agent', 'a checkpoint of a JS probe'],
+    heading: 'Replay',
+    run: () => recoveryFigures(log),
+    section: (_, all) =>
+      replaySection(
+        all.filter((f) =>
+          [
+            'replay of',
+            'wake a dormant',
+            'the kept state',
+            "recover a JS agent's heap",
+            'take a checkpoint',
+            'a checkpoint of',
+          ].some((p) => f.name.startsWith(p)),
+        ),
+        table,
+      ),
   },
   fuel: {
     prefix: ['JS compute skill', 'compiled compute', 'metering a '],
@@ -252,7 +278,7 @@ const ALONE: Record<
   },
 };
 
-/** `node dist/bench/run.js spine|fuel|registered|retention|scale|address-space`: that bench alone. */
+/** `node dist/bench/run.js spine|fuel|recovery|registered|retention|scale|address-space`: that bench alone. */
 async function alone(name: string): Promise<void> {
   const bench = ALONE[name]!;
   log(`machine: ${machine()}`);
@@ -265,7 +291,7 @@ async function alone(name: string): Promise<void> {
   const all = [...others, ...figures];
   writeFileSync(json, `${JSON.stringify(all, null, 2)}\n`);
   const md = join(root, 'bench', 'RESULTS.md');
-  const text = withSection(readFileSync(md, 'utf8'), bench.heading, bench.section(figures));
+  const text = withSection(readFileSync(md, 'utf8'), bench.heading, bench.section(figures, all));
   // The analysis is the file's last section: written again from every figure now recorded.
   const goals = text.indexOf('## Against the goals');
   let against: string | null = null;
