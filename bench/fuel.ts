@@ -72,8 +72,12 @@ async function jsSkill(log: (s: string) => void, engine: 'QuickJS' | 'SpiderMonk
   for (const name of Object.keys(metered.modules))
     plainModules[name] = await WebAssembly.compile(readFileSync(join(plainPath, name)));
   const meter = new Meter(1 << 30);
-  const m = metered.glue.instantiate((n) => metered.modules[n]!, {}, meter.instantiateCore);
-  const p = plainGlue.instantiate((n) => plainModules[n]!, {});
+  const imports = { 'agentos:kernel/log': { write: () => {} } };
+  // QuickJS runs code as it is instantiated: that too is metered.
+  meter.begin(UNLIMITED);
+  const m = metered.glue.instantiate((n) => metered.modules[n]!, imports, meter.instantiateCore);
+  meter.end();
+  const p = plainGlue.instantiate((n) => plainModules[n]!, imports);
   const args = JSON.stringify({ text: 'The quick brown fox jumps over the lazy dog. '.repeat(300) });
   let fuel = 0;
   const [meteredUs, plainUs] = await sideBySide(

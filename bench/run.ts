@@ -67,6 +67,10 @@ How each is measured: the same export on the main thread, once from the metered 
 (with the worker's meter answering \`out_of_fuel\` every 1 M units) and once from the plain
 ones jco emits, in 5 interleaved rounds; the median of each. The fuel each call used is in its
 name: the same every run.
+
+The tight loop's ratio depends on the host this machine's VM runs on: 1.006× on 2026-12-02,
+about 1.55× on 2026-12-03 for the same loop, metered by the 2026-12-02 build as well as by
+today's (both run side by side that day): the pass did not change, the host did.
 `;
 }
 
@@ -89,7 +93,7 @@ call, for scale).
 **Recovery**: a probe agent sent 1,000 echoes (250 and 2,000 for the journal lengths beside it; each awaited), then a message that traps, with
 \`delivery.attempts: 1\`; the next message is timed: its heap rebuilt (the latest checkpoint
 started, the invocations after it executed again with their hostcalls answered from the
-journal, the state taken) and the call. Three kernels, the same run: checkpoints every 100
+journal, the state taken) and the call, median of 3 kernels each. Three configurations, the same run: checkpoints every 100
 invocations, none (all 1,000 executed again), and \`recovery: 'init'\` (init again, the heap
 lost). Each checks the heap it got. A checkpoint's cost: \`kernel.checkpoint\` after each of 10
 echoes, until it is on disk, beside the echo itself.
