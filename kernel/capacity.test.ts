@@ -116,6 +116,64 @@ describe('the process room for wasm memories', () => {
   }, 150_000);
 });
 
+async function scene(name: string, memories: number): Promise<Record<string, unknown>> {
+  const script = join(packageRoot(), 'dist', 'testing', 'capacity-scenes.js');
+  const { stdout } = await run(
+    process.execPath,
+    [script, name, tempHome(), await fixture('echo-wat'), await fixture('probe')],
+    { env: { ...process.env, AGENTOS_WASM_MEMORIES: String(memories) }, timeout: 120_000 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+describe('room comes back', () => {
+  it('when a kernel closes: a second kernel in the process fills the same room', async () => {
+    expect(await scene('reopen', 5)).toEqual({ first: 5, afterClose: 0, second: 5 });
+  }, 150_000);
+
+  it('when instances crash past their deadline and restart: the count follows the instances held', async () => {
+    const r = await scene('worker-loss', 8);
+    expect(r).toMatchObject({ before: 3, after: 2, answered: { text: 'ok' } });
+    expect(r.killed).toMatch(/^AOS_E_DEADLINE/);
+  }, 150_000);
+
+  it('for a dormant agent woken without room: its message waits (not counted, not dead-lettered) and is answered', async () => {
+    const r = await scene('dormant', 4);
+    expect(r).toEqual({
+      waiting: { settled: null, state: 'ready', deadLetters: 0 },
+      answer: { text: 'after' },
+      deadLettersAfter: 0,
+    });
+  }, 150_000);
+
+  it('a replay with no room is refused with AOS_E_CAPACITY, not reported as a divergence', async () => {
+    expect(await scene('replay', 4)).toEqual({ replayed: 'AOS_E_CAPACITY' });
+  }, 150_000);
+
+  it('refuses an AGENTOS_WASM_MEMORIES that is not a positive whole number, at open', async () => {
+    for (const bad of ['abc', '-1', '0x10', '1e3', '0']) {
+      const err = await run(
+        process.execPath,
+        [
+          join(packageRoot(), 'dist', 'testing', 'capacity-child.js'),
+          tempHome(),
+          await fixture('echo-wat'),
+          '1',
+        ],
+        {
+          env: { ...process.env, AGENTOS_WASM_MEMORIES: bad },
+        },
+      ).then(
+        () => null,
+        (e: { stderr: string }) => e.stderr,
+      );
+      expect(err).toMatch(
+        /AGENTOS_WASM_MEMORIES must be a positive whole number[\s\S]*code: 'AOS_E_BAD_CONFIG'/,
+      );
+    }
+  }, 150_000);
+});
+
 describe('trapHandlerDisabled', () => {
   it('reads the flag from the command line and NODE_OPTIONS, the last one winning', () => {
     expect(trapHandlerDisabled([], '')).toBe(false);

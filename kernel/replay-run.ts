@@ -239,6 +239,8 @@ function startedAsRecorded(
 ): Divergence | undefined {
   if (!err && recordedFailure === undefined) return undefined;
   if (err && err.message === recordedFailure) return undefined;
+  // No room in this process is not the component behaving otherwise: the replay cannot run.
+  if (err?.code === 'AOS_E_CAPACITY') throw err;
   return {
     invocation: 0,
     what: 'instance',

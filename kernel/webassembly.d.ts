@@ -20,7 +20,9 @@ declare namespace WebAssembly {
     value: number | bigint;
   }
   class Memory {
+    constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
     readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
   }
   class RuntimeError extends Error {}
   function compile(bytes: BufferSource): Promise<Module>;

@@ -19,10 +19,12 @@
  *
  * @example
  * const space = addressSpace(); // { trapHandler: true, capacity: 12900, ... }
- * const live = memoryCounter();  // SharedArrayBuffer: Int32Array(live)[0] memories alive
+ * const cell = claimCell();       // a new worker's cell of the process-wide count
+ * memoriesAlive(new Int32Array(memoryCounter())); // memories alive across the process
  */
 import { readFileSync } from 'node:fs';
 import { env, execArgv } from 'node:process';
+import { AgentOSError } from './errors.js';
 
 /** The largest memory a bounds-checked instance may declare: 1 GiB (16,384 pages). */
 export const BOUNDED_MEMORY_BYTES = 1 << 30;
@@ -52,6 +54,41 @@ export interface AddressSpace {
   maxMappings: number | null;
   /** What bounds it: the address space, the map count (`vm.max_map_count`), or the operator. */
   boundBy: 'address space' | 'vm.max_map_count' | 'AGENTOS_WASM_MEMORIES';
+}
+
+/** VmSize in bytes, or null without /proc. */
+function vmSize(): number | null {
+  try {
+    const m = /VmSize:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether V8 guards memories here, seen from what one 64 KiB memory reserves (10 GiB with the
+ * trap handler): the flags say what the process was started with only if nobody changed
+ * NODE_OPTIONS since. Null where /proc cannot tell.
+ */
+function guarded(): boolean | null {
+  const before = vmSize();
+  const probe = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const after = vmSize();
+  void probe;
+  return before === null || after === null ? null : after - before >= 8 * 1024 ** 3;
+}
+
+/** The lower capacity an operator set, or null; anything but a positive decimal integer is refused. */
+function operatorCapacity(): number | null {
+  const text = env.AGENTOS_WASM_MEMORIES;
+  if (text === undefined || text === '') return null;
+  if (!/^[1-9][0-9]{0,8}$/.test(text))
+    throw new AgentOSError(
+      'AOS_E_BAD_CONFIG',
+      `AGENTOS_WASM_MEMORIES must be a positive whole number of wasm memories (at most 999999999), got ${JSON.stringify(text)}`,
+    );
+  return Number(text);
 }
 
 /** Whether the process was started without V8's wasm trap handler. */
@@ -108,7 +145,8 @@ let measured: AddressSpace | null = null;
 /** This process's capacity for wasm memories, measured once (at the first call). */
 export function addressSpace(): AddressSpace {
   if (measured) return measured;
-  const trapHandler = !trapHandlerDisabled();
+  const set = operatorCapacity();
+  const trapHandler = guarded() ?? !trapHandlerDisabled();
   const reservation = trapHandler ? GUARDED_RESERVATION : BOUNDED_MEMORY_BYTES;
   const now = layout(reservation);
   const maxMappings = maxMapCount();
@@ -126,16 +164,64 @@ export function addressSpace(): AddressSpace {
     boundBy: byMaps < bySpace ? 'vm.max_map_count' : 'address space',
   };
   // An operator's lower bound, to keep room for something else in the process.
-  const set = Number(env.AGENTOS_WASM_MEMORIES);
-  if (env.AGENTOS_WASM_MEMORIES && Number.isSafeInteger(set) && set >= 0 && set < measured.capacity)
+  if (set !== null && set < measured.capacity)
     measured = { ...measured, capacity: set, boundBy: 'AGENTOS_WASM_MEMORIES' };
   return measured;
 }
 
-let counter: SharedArrayBuffer | null = null;
+/**
+ * The process-wide count: one cell per worker (its memories alive, and those it has reserved
+ * for an instance it is starting), so a worker that dies or a kernel that closes gives its
+ * room back at once by zeroing its cell. Cell 0 holds how many cells are in use, at most. Kept
+ * on `globalThis` under a registered symbol, so two copies of this package in one process share
+ * one count.
+ */
+interface Counter {
+  readonly version: 1;
+  readonly sab: SharedArrayBuffer;
+  /** Which cells a worker holds (the main thread's to change). */
+  readonly taken: Uint8Array;
+}
 
-/** The process-wide count of wasm memories alive in the kernel's workers (one per process). */
+const CELLS = 4096;
+const KEY = Symbol.for('agentos.wasm-memories');
+
+function counter(): Counter {
+  const g = globalThis as { [KEY]?: Counter };
+  g[KEY] ??= { version: 1, sab: new SharedArrayBuffer(CELLS * 4), taken: new Uint8Array(CELLS) };
+  return g[KEY];
+}
+
+/** The count's buffer, for the workers (base/address-space.ts's cells). */
 export function memoryCounter(): SharedArrayBuffer {
-  counter ??= new SharedArrayBuffer(4);
-  return counter;
+  return counter().sab;
+}
+
+/** A cell for a new worker (its count starts at 0). */
+export function claimCell(): number {
+  const { sab, taken } = counter();
+  const cells = new Int32Array(sab);
+  for (let i = 1; i < CELLS; i++) {
+    if (taken[i]) continue;
+    taken[i] = 1;
+    Atomics.store(cells, i, 0);
+    if (Atomics.load(cells, 0) < i + 1) Atomics.store(cells, 0, i + 1);
+    return i;
+  }
+  throw new Error(`more than ${CELLS - 1} kernel workers in one process`);
+}
+
+/** The worker holding `cell` is gone: its memories went with its heap. */
+export function releaseCell(cell: number): void {
+  const { sab, taken } = counter();
+  Atomics.store(new Int32Array(sab), cell, 0);
+  taken[cell] = 0;
+}
+
+/** Memories alive (and reserved) across the process, from the cells. */
+export function memoriesAlive(cells: Int32Array): number {
+  let n = 0;
+  const top = Atomics.load(cells, 0);
+  for (let i = 1; i < top; i++) n += Atomics.load(cells, i);
+  return n;
 }

@@ -60,6 +60,9 @@ export interface OutcomeDeps {
 
 type Crash = Extract<TaskResult, { kind: 'crash' }>;
 
+/** How long a message whose instance found no room in the process waits before it is tried again. */
+export const CAPACITY_RETRY_MS = 1000;
+
 export class Outcomes {
   /**
    * Set when close() stopped waiting for invocations in flight: whatever they return later is
@@ -74,6 +77,16 @@ export class Outcomes {
     if (this.abandoned) return;
     agent.instanceGone();
     const err = startError(agent.id, r);
+    if (err.code === 'AOS_E_CAPACITY') {
+      // No room in the process (base/address-space.ts) says nothing of the agent or the
+      // message: nothing ran, so the message stays at the head, uncounted, and is tried again.
+      agent.retryAt = this.deps.now() + CAPACITY_RETRY_MS;
+      this.deps.logger.warn(
+        { agent: agent.id, code: err.code },
+        `${err.message}; message ${message.id} waits for room`,
+      );
+      return;
+    }
     const usage = r.kind === 'missing' ? undefined : r;
     this.deps.commits.unit(() => this.fail(agent, message, err, 'crash', err.message, usage));
   }

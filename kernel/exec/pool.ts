@@ -12,7 +12,7 @@
 import '../base/wasm-features.js'; // first: extended-const before any compile
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { addressSpace, memoryCounter } from '../base/address-space.js';
+import { addressSpace, claimCell, memoryCounter, releaseCell } from '../base/address-space.js';
 import { AgentOSError } from '../base/errors.js';
 import { compiledEntry } from '../base/paths.js';
 import { type Channel, createChannel } from '../bridge/channel.js';
@@ -56,6 +56,8 @@ export interface WorkerSlot {
   readonly unloads: string[];
   /** An extra worker the pool let go (idle, nothing resident): not a loss. */
   retired?: boolean;
+  /** Its cell of the process's count of wasm memories; -1 once given back (base/address-space.ts). */
+  memoryCell: number;
   /** Why the kernel terminated this worker (a call past its deadline: watchdog.ts), if it did. */
   killed?: Killed;
   /** Terminates the worker's thread (piscina aborts its serve task and starts a replacement). */
@@ -137,6 +139,7 @@ export class WorkerPool {
         park: createParkChannel(),
         posts: createPostRing(),
         busy: false,
+        memoryCell: claimCell(),
         residents: new Set(),
         digests: new Set(),
         unloads: [],
@@ -159,6 +162,7 @@ export class WorkerPool {
         posts: slot.posts.sab,
         maxResultBytes: this.maxResultBytes,
         memories: memoryCounter(),
+        memoryCell: slot.memoryCell,
         space: addressSpace(),
         [key]: { thread: w.id },
       };
@@ -183,6 +187,9 @@ export class WorkerPool {
   /** The worker behind `slot` is gone (once, whichever signal comes first). */
   private lose(slot: WorkerSlot, why: Error): void {
     slot.commands.fail(why);
+    // Its memories went with it (or go as it is torn down): the room is the process's again.
+    if (slot.memoryCell >= 0) releaseCell(slot.memoryCell);
+    slot.memoryCell = -1;
     if (this.slots.get(slot.thread) !== slot) return;
     this.slots.delete(slot.thread);
     this.extras.delete(slot.thread);

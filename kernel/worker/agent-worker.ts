@@ -25,7 +25,7 @@ import {
   valueCrash,
 } from './classify.js';
 import { endCommand, importObject, workerSides } from './imports.js';
-import { admit, configureGate, memoriesOf, track } from './memory-gate.js';
+import { admit, configureGate, dropped, memoriesOf, memoryCap, settle } from './memory-gate.js';
 import { type Budget, Meter } from './meter.js';
 import {
   type BatchResult,
@@ -63,6 +63,14 @@ interface Instance {
 const glues = new Map<string, Promise<Glue>>();
 const modulesByDigest = new Map<string, Record<string, WebAssembly.Module>>();
 const instances = new Map<string, Instance>();
+
+/** Drops `agent`'s instance, if this worker holds one (its memories are garbage from now on). */
+function drop(agent: string): void {
+  const inst = instances.get(agent);
+  if (!inst) return;
+  instances.delete(agent);
+  dropped(inst.meter.memories().length);
+}
 /** This worker's hostcall channel and module port, from its `serve` task. */
 let client: HostcallClient | null = null;
 let parker: Parker | null = null;
@@ -118,7 +126,7 @@ function guard(
   }
   const usage = { us: us(t0), thread: threadId, fuel: meter.end(), memory: meter.memoryBytes() };
   const crash = (c: Crash | string): TaskResult => {
-    instances.delete(agent);
+    drop(agent);
     return { kind: 'crash', ...(typeof c === 'string' ? { message: c } : c), ...usage };
   };
   if (!failure) {
@@ -139,7 +147,7 @@ const us = (t0: number): number => Math.round((performance.now() - t0) * 10000) 
  * and the instance goes.
  */
 function unsendable(result: unknown, why: string): TaskResult | BatchResult {
-  if (currentAgent !== null) instances.delete(currentAgent);
+  if (currentAgent !== null) drop(currentAgent);
   const asCrash = (r: TaskResult): TaskResult =>
     r.kind === 'missing'
       ? r
@@ -167,10 +175,11 @@ async function load(task: LoadTask): Promise<TaskResult> {
     glues.set(task.digest, glue);
   }
   const g = await glue;
-  instances.delete(task.agent);
-  const refused = await admit(memoriesOf(task.digest, modules));
+  drop(task.agent);
+  const reserved = memoriesOf(task.digest, modules);
+  const refused = await admit(reserved);
   if (refused) return { kind: 'crash', ...refused, us: us(t0), thread: threadId, fuel: 0, memory: 0 };
-  const meter = new Meter(task.memoryBytes);
+  const meter = new Meter(memoryCap(task.memoryBytes));
   meter.onTick = onTick;
   let exports: Instance['exports'] = {};
   const link = { client: client!, posts: posts!, current: () => current };
@@ -186,10 +195,12 @@ async function load(task: LoadTask): Promise<TaskResult> {
     return null;
   });
   endCommand(locals);
-  track(meter.memories());
+  settle(reserved, meter.memories());
   if (started.kind === 'crash' && !started.code && !exports.handle && !exports.invoke)
     started.message = `instantiation failed: ${started.message}`;
   // An instance whose init failed is never used: the kernel does not track it.
+  // Memories of an instance that did not start are garbage from now on.
+  if (started.kind !== 'ok') dropped(meter.memories().length);
   if (started.kind === 'ok')
     instances.set(task.agent, { generation: task.generation, digest: task.digest, exports, meter, locals });
   return started;
@@ -202,7 +213,7 @@ export default async function serve(task: ServeTask): Promise<void> {
   posts = new PostWriter({ sab: task.posts });
   modulePort = task.port;
   maxResultBytes = task.maxResultBytes;
-  configureGate(task.memories, task.space);
+  configureGate(task.memories, task.memoryCell, task.space);
   await serveCommands(task.commands, (t) => run(t as Task), {
     maxResultBytes: commandResultBytes(maxResultBytes),
     unsendable,
@@ -221,7 +232,7 @@ const witMessage = (m: StoredMessage) => ({
 async function run(task: Task): Promise<TaskResult | BatchResult> {
   currentAgent = task.op === 'unload' ? null : task.agent;
   if (task.op === 'unload') {
-    for (const agent of task.agents) instances.delete(agent);
+    for (const agent of task.agents) drop(agent);
     return { kind: 'ok', value: null, us: 0, thread: threadId, fuel: 0, memory: 0 };
   }
   if (task.op === 'load') return load(task);

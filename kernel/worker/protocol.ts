@@ -45,6 +45,8 @@ export interface ServeTask {
   maxResultBytes: number;
   /** The process-wide count of wasm memories alive, and how many fit (base/address-space.ts). */
   memories: SharedArrayBuffer;
+  /** This worker's cell in it (the kernel zeroes the cell when the worker is gone). */
+  memoryCell: number;
   space: AddressSpace;
 }
 
