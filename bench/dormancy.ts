@@ -5,13 +5,25 @@
  */
 import type { Kernel } from '../index.js';
 import { Kernel as KernelWithDefaults } from '../index.js';
-import { sample, TEST_CACHE_DIR, tempHome, until } from '../testing/harness.js';
+import { fixture, sample, TEST_CACHE_DIR, tempHome, until } from '../testing/harness.js';
 import { devTrust } from '../toolchain/dev-key.js';
 import { type Figure, figure, percentiles } from './measure.js';
 
 const AGENTS = 12;
 
 export async function dormancyFigures(log: (s: string) => void): Promise<Figure[]> {
+  return [
+    ...(await dormancy(log, 'QuickJS', await sample('echo'), '1.6 MB')),
+    ...(await dormancy(log, 'SpiderMonkey', await fixture('echo-sm'), '12 MB')),
+  ];
+}
+
+async function dormancy(
+  log: (s: string) => void,
+  engine: string,
+  echo: string,
+  size: string,
+): Promise<Figure[]> {
   const kernel: Kernel = await KernelWithDefaults.open({
     home: tempHome(),
     cacheDir: TEST_CACHE_DIR,
@@ -20,7 +32,6 @@ export async function dormancyFigures(log: (s: string) => void): Promise<Figure[
     dormantAfterMs: 1500, // long enough that woken agents stay awake while they are timed
   });
   try {
-    const echo = await sample('echo');
     await kernel.spawn(echo, { grants: ['log'] }); // warm: the component is compiled once
     const spawns: number[] = [];
     const ids: string[] = [];
@@ -50,19 +61,19 @@ export async function dormancyFigures(log: (s: string) => void): Promise<Figure[
     }
     const [wake, spawn, call] = [percentiles(wakes), percentiles(spawns), percentiles(warm)];
     log(
-      `dormancy: wake p50 ${(wake.p50 / 1000).toFixed(1)} ms, cold spawn p50 ${(spawn.p50 / 1000).toFixed(1)} ms, warm send ${(call.p50 / 1000).toFixed(2)} ms, kept ${keptBytes} of ${memory} bytes`,
+      `dormancy (${engine}): wake p50 ${(wake.p50 / 1000).toFixed(1)} ms, cold spawn p50 ${(spawn.p50 / 1000).toFixed(1)} ms, warm send ${(call.p50 / 1000).toFixed(2)} ms, kept ${keptBytes} of ${memory} bytes`,
     );
     return [
       figure(
-        `wake a dormant JS agent: its next message, answered (an instance from its kept state, then the call), p50 of ${AGENTS}`,
+        `wake a dormant JS agent (${engine}): its next message, answered (an instance from its kept state, then the call), p50 of ${AGENTS}`,
         wake.p50 / 1000,
         'ms',
-        'a cold spawn of the same 12 MB echo component (instantiate in a worker, init), p50',
+        `a cold spawn of the same ${size} echo component (instantiate in a worker, init), p50`,
         spawn.p50 / 1000,
         '≤ 10 ms p50',
       ),
       figure(
-        'the kept state of a dormant JS echo agent (memories and globals, gzipped)',
+        `the kept state of a dormant JS echo agent (${engine}; memories and globals, gzipped)`,
         keptBytes,
         'bytes',
         'its linear memory (peak)',

@@ -214,6 +214,17 @@ ${addressSpaceSection(space, table)}`;
   log('wrote bench/RESULTS.md and bench/results.json');
 }
 
+/** The figures bench/RESULTS.md's replay section shows (retention has its own). */
+const inReplaySection = (f: Figure): boolean =>
+  [
+    'replay of',
+    'wake a dormant',
+    'the kept state',
+    "recover a JS agent's heap",
+    'take a checkpoint',
+    'a checkpoint of',
+  ].some((p) => f.name.startsWith(p));
+
 /** A bench run alone: its figures replace its earlier ones, its section is rewritten, the rest kept. */
 const ALONE: Record<
   string,
@@ -235,20 +246,13 @@ const ALONE: Record<
     prefix: ["recover a JS agent's heap", 'take a checkpoint of a JS agent', 'a checkpoint of a JS probe'],
     heading: 'Replay',
     run: () => recoveryFigures(log),
-    section: (_, all) =>
-      replaySection(
-        all.filter((f) =>
-          [
-            'replay of',
-            'wake a dormant',
-            'the kept state',
-            "recover a JS agent's heap",
-            'take a checkpoint',
-            'a checkpoint of',
-          ].some((p) => f.name.startsWith(p)),
-        ),
-        table,
-      ),
+    section: (_, all) => replaySection(all.filter(inReplaySection), table),
+  },
+  dormancy: {
+    prefix: ['wake a dormant', 'the kept state of a dormant'],
+    heading: 'Replay',
+    run: () => dormancyFigures(log),
+    section: (_, all) => replaySection(all.filter(inReplaySection), table),
   },
   fuel: {
     prefix: ['JS compute skill', 'compiled compute', 'metering a '],
@@ -282,7 +286,7 @@ const ALONE: Record<
   },
 };
 
-/** `node dist/bench/run.js spine|fuel|recovery|registered|retention|scale|address-space`: that bench alone. */
+/** `node dist/bench/run.js spine|fuel|recovery|dormancy|registered|retention|scale|address-space`: that bench alone. */
 async function alone(name: string): Promise<void> {
   const bench = ALONE[name]!;
   log(`machine: ${machine()}`);
