@@ -179,6 +179,23 @@ describe('taking over a stale lock', () => {
     expect(readFileSync(join(home, 'LOCK.claim-dead'), 'utf8')).toBe(claim);
   });
 
+  it("keeps a dead claimant's claim while a live one further down the chain takes the lock over", async () => {
+    // A dead claim ('dead' claimed by nonce 'gone'), and a live process holding the claim on 'gone'.
+    const home = tempHome();
+    stale(home);
+    const deadClaim = lockText({ pid: 2 ** 22 + 2, start: '9', boot: bootId(), nonce: 'gone' });
+    writeFileSync(join(home, 'LOCK.claim-dead'), deadClaim);
+    const other = sleeper();
+    const live = lockText({ pid: other.pid!, start: startTime(other.pid!), boot: bootId(), nonce: 'busy' });
+    writeFileSync(join(home, 'LOCK.claim-gone'), live);
+    const e = await refusal(Store.open(home));
+    expect(e.message).toMatch(new RegExp(`is being taken over by process ${other.pid}`));
+    // Had the dead claim gone, the next process would claim 'dead' afresh and win beside the live one.
+    expect(readFileSync(join(home, 'LOCK.claim-dead'), 'utf8')).toBe(deadClaim);
+    expect(readFileSync(join(home, 'LOCK.claim-gone'), 'utf8')).toBe(live);
+    expect(lockOf(home).nonce).toBe('dead');
+  });
+
   it('leaves a LOCK that another process took meanwhile alone when releasing', async () => {
     const home = tempHome();
     const store = await Store.open(home);

@@ -13,7 +13,8 @@
  * one exists, as O_EXCL would, and no reader sees it half written). Taking over a stale one is a
  * claim: `LOCK.claim-<nonce of the stale lock>` is linked the same way, so for each stale lock one
  * process alone gets the claim; it checks that LOCK is still that stale lock and renames its own
- * over it. A claim whose claimant died is itself stale and claimed the same way, by its nonce.
+ * over it. A claim whose claimant died is itself stale and claimed the same way, by its nonce;
+ * it stays until the LOCK has changed, so a stale lock is never claimed under two names at once.
  * Nonces never repeat, so a claim cannot be won twice.
  *
  * @example
@@ -199,28 +200,39 @@ export class HomeLock {
 /**
  * Replaces the stale lock `stale` (its id) with `mine`. 'won'; 'lost' when the LOCK changed
  * meanwhile (look again); or the pid of a live process that is taking it over right now.
+ *
+ * The dead claims passed on the way are removed only once the LOCK is no longer `stale` (won, or
+ * seen changed): while a live claimant further down the chain is taking it over, they are what
+ * keeps anyone else from claiming the same stale lock by another name.
  */
 function takeOver(home: string, stale: string, mine: string): 'won' | 'lost' | number {
   const path = join(home, 'LOCK');
-  const claims: string[] = [];
+  const dead: string[] = [];
+  let own: string | null = null;
+  let moved = false;
   try {
     for (let id = stale, depth = 0; depth < 16; depth++) {
       const claim = join(home, `LOCK.claim-${id}`);
       if (link(mine, claim)) {
-        claims.push(claim);
-        if (read(path)?.id !== stale) return 'lost';
+        own = claim;
+        if (read(path)?.id !== stale) {
+          moved = true;
+          return 'lost';
+        }
         renameSync(mine, path);
+        moved = true;
         return 'won';
       }
       const found = read(claim);
       if (!found) return 'lost'; // its claimant finished
       if (judge(found.owner) !== 'gone') return found.owner.pid;
-      claims.push(claim); // a dead claimant's: ours to remove once done
+      dead.push(claim);
       id = found.id;
     }
     return 'lost';
   } finally {
-    for (const c of claims) rmSync(c, { force: true });
+    if (own !== null) rmSync(own, { force: true });
+    if (moved) for (const c of dead) rmSync(c, { force: true });
   }
 }
 
