@@ -11,6 +11,7 @@ declare namespace WebAssembly {
     constructor(bytes: BufferSource);
     static imports(module: Module): ModuleImportDescriptor[];
     static exports(module: Module): { name: string; kind: ModuleImportDescriptor['kind'] }[];
+    static customSections(module: Module, name: string): ArrayBuffer[];
   }
   class Instance {
     constructor(module: Module, imports?: Imports);

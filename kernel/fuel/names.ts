@@ -1,7 +1,7 @@
 /**
  * The names the fuel pass adds to a module and the kernel's worker reads, the pass's version,
  * and the check that a core module carries the meter the pass added. Kept apart from the pass
- * so the worker and the loader do not load binaryen.
+ * so the worker does not load the pass.
  *
  * @example
  * const lacks = missingMeter(await WebAssembly.compile(bytes));
@@ -19,7 +19,7 @@ export const FUEL = {
 } as const;
 
 /** Bump when the pass's output changes, so cached instrumented modules are redone. */
-export const FUEL_PASS_VERSION = 3;
+export const FUEL_PASS_VERSION = 4;
 
 /**
  * What a compiled core module lacks of the meter the fuel pass adds to every module (its

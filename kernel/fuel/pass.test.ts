@@ -1,22 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
 import { parse } from '@bytecodealliance/jco';
-import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
+import { exportNames, instantiate, thrown, used, wat } from '../../testing/metered.js';
 import type { AgentOSError } from '../base/errors.js';
 import { FUEL, instrumentFuel } from './pass.js';
 import { FuelThread, instrumentInThread } from './thread.js';
-
-const B = binaryen as typeof binaryen & { Features: { CompactImports: number } };
-
-/** A core module from WAT, as binaryen emits it. */
-function wat(text: string): Uint8Array {
-  const m = binaryen.parseText(text);
-  m.setFeatures(B.Features.All & ~B.Features.CompactImports);
-  const out = m.emitBinary();
-  m.dispose();
-  return out;
-}
 
 const SMALL = wat(`(module
   (memory (export "memory") 1)
@@ -41,56 +30,6 @@ const SMALL = wat(`(module
   (func (export "grow") (param $pages i32) (result i32) (memory.grow (local.get $pages)))
   (func (export "straight") (result i32) (i32.add (i32.const 1) (i32.const 2)))
 )`);
-
-interface Metered {
-  exports: Record<string, (...a: number[]) => number | bigint>;
-  fuel: WebAssembly.Global;
-  limit: WebAssembly.Global;
-  calls: { outOfFuel: number; memoryLimit: number[] };
-}
-
-/** Instantiates a metered module whose out_of_fuel throws after `refills` refills of `grant`. */
-function instantiate(bytes: Uint8Array, grant = 1_000_000n, refills = 0): Metered {
-  const calls = { outOfFuel: 0, memoryLimit: [] as number[] };
-  let fuel: WebAssembly.Global | undefined;
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-    [FUEL.module]: {
-      [FUEL.outOfFuel]: () => {
-        calls.outOfFuel++;
-        if (calls.outOfFuel > refills) throw new Error('out of fuel');
-        fuel!.value = grant;
-      },
-      [FUEL.memoryLimit]: (pages: number) => {
-        calls.memoryLimit.push(pages);
-        throw new Error('memory limit');
-      },
-    },
-  });
-  fuel = inst.exports[FUEL.fuelGlobal] as WebAssembly.Global;
-  const limit = inst.exports[FUEL.memoryLimitGlobal] as WebAssembly.Global;
-  return { exports: inst.exports as Metered['exports'], fuel, limit, calls };
-}
-
-/** What `f` throws. */
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
-/** The export names of a core module. */
-const exportNames = (bytes: Uint8Array): string[] =>
-  WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
-
-/** Fuel used by `f`, starting from a full tank. */
-function used(m: Metered, f: () => unknown): bigint {
-  m.fuel.value = 1n << 40n;
-  f();
-  return (1n << 40n) - (m.fuel.value as bigint);
-}
 
 describe('fuel pass', () => {
   it('meters, validates, and leaves the results alone', () => {
@@ -168,7 +107,7 @@ describe('fuel pass', () => {
     const phases: string[] = [];
     const r = await instrumentInThread(SMALL, 'small', (p) => phases.push(p));
     expect(Buffer.from(r.bytes).equals(Buffer.from(instrumentFuel(SMALL, 'small').bytes))).toBe(true);
-    expect(phases).toEqual(['read', 'instrument', 'validate', 'emit']);
+    expect(phases).toEqual(['read', 'instrument', 'emit', 'validate']);
     await expect(instrumentInThread(new Uint8Array([1, 2, 3]), 'junk')).rejects.toMatchObject({
       code: 'AOS_E_FUEL_UNSUPPORTED',
     });
@@ -331,18 +270,27 @@ describe('bulk operations are charged by their size, before they run', () => {
     expect(m.fuel.value).toBe((1n << 40n) - (1n << 62n) - 4n);
   });
 
-  it('refuses table.fill, table.copy and table.init, whose size it cannot reach', async () => {
-    for (const [op, text] of [
-      ['TableFill', '(table.fill $t (i32.const 0) (table.get $t (i32.const 0)) (i32.const 1))'],
-      ['TableCopy', '(table.copy $t $t (i32.const 0) (i32.const 0) (i32.const 1))'],
-      ['TableInit', '(table.init $t $e (i32.const 0) (i32.const 0) (i32.const 1))'],
-    ]) {
-      const bytes = wat(`(module (table $t 1 funcref) (elem $e func) (func (export "f") ${text}))`);
-      expect(thrown(() => instrumentFuel(bytes, 'tables'))).toMatchObject({
-        code: 'AOS_E_FUEL_UNSUPPORTED',
-        details: { expression: op },
-      });
+  it('charges table.fill, table.copy and table.init by their size too', () => {
+    const m = instantiate(
+      instrumentFuel(
+        wat(`(module (table $t 64 funcref) (elem $e func $f $f $f $f $f $f $f $f)
+          (func $f)
+          (func (export "fill") (param $n i32) (table.fill $t (i32.const 0) (ref.func $f) (local.get $n)))
+          (func (export "copy") (param $n i32) (table.copy $t $t (i32.const 8) (i32.const 0) (local.get $n)))
+          (func (export "init") (param $n i32) (table.init $t $e (i32.const 0) (i32.const 0) (local.get $n))))`),
+        'tables',
+      ).bytes,
+    );
+    for (const op of ['fill', 'copy', 'init']) {
+      const f = m.exports[op]!;
+      expect(
+        used(m, () => f(8)),
+        op,
+      ).toBe(used(m, () => f(0)) + 8n);
     }
+    m.fuel.value = 50n;
+    expect(() => m.exports.fill!(64)).toThrow('out of fuel'); // refused before it runs
+    expect(m.calls.outOfFuel).toBe(1);
   });
 
   it('refuses memory.atomic.wait: it would block a worker without using fuel', async () => {

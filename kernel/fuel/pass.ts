@@ -4,13 +4,13 @@
  * of every component, first-party or third-party, and cached by digest.
  *
  * - A mutable i64 global `__agentos_fuel` is charged, for each basic block, that block's static
- *   instruction count (binaryen IR nodes), so one unit is about one executed wasm instruction
- *   (walk.ts: charges pass through a per-function local). At function entries and loop headers
+ *   instruction count, so one unit is one executed wasm instruction (meter-body.ts: charges pass
+ *   through a per-function local). At function entries and loop headers
  *   the counter is checked: below zero, the module calls the import `agentos:meter.out_of_fuel`,
  *   which refills the counter, parks the thread, or throws to end the invocation.
- * - Bulk operations (`memory.fill`, `memory.copy`, `memory.init`, `table.grow`) are charged
- *   their size, one unit per byte or element, and checked, once their operands are evaluated
- *   and before they run (walk.ts, `sized`).
+ * - Bulk operations (`memory.fill`, `.copy`, `.init`, `table.fill`, `.copy`, `.init`, `.grow`)
+ *   are charged their size, one unit per byte or element, and checked, once their operands are
+ *   evaluated and before they run.
  * - Every `memory.grow` first calls `agentos:meter.memory_limit(delta)` when the grown size would
  *   pass the page limit in the mutable i32 global `__agentos_memory_limit`.
  * - Every mutable global, defined memory and table is exported as `__snap_global_<i>`,
@@ -18,24 +18,33 @@
  *
  * A module that already uses the pass's names (reserved.ts) is refused with AOS_E_RESERVED_NAME,
  * the pass's own output included: a module cannot bring its own meter, and metering twice is an
- * error, not a no-op. The pass is deterministic (same input, same bytes). Its output is
- * validated by binaryen before it is returned.
+ * error, not a no-op. The pass is deterministic (same input, same bytes). It works on the binary
+ * itself: the original bytes are copied through, the charges inserted between them, and the
+ * indices the pass's imports move rewritten (sections-rewrite.ts), so 12 MB take well under a
+ * second, not the seconds an IR round trip takes. Its output is validated by V8 before it is
+ * returned. A module with more than one memory, or a 64-bit table, is refused.
  *
  * @example
  * import { instrumentFuel } from 'agentos/toolchain';
  * const { bytes, stats } = instrumentFuel(readFileSync('core.wasm'));
  */
 import '../base/wasm-features.js'; // first: extended-const before any compile
-import binaryen from 'binaryen';
 import { AgentOSError } from '../base/errors.js';
+import { meterBody } from './meter-body.js';
+import { type Layout, readLayout, type SectionAt } from './module-layout.js';
 import { FUEL } from './names.js';
 import { refuseReserved, reservedInterface, reservedInternal } from './reserved.js';
-import { type Walker, walkerFor } from './walk.js';
-
-const B = binaryen as typeof binaryen & {
-  Features: { CompactImports: number };
-  Function: { setBody(f: binaryen.FunctionRef, body: binaryen.ExpressionRef): void };
-};
+import {
+  appended,
+  elements,
+  names,
+  type Shift,
+  start,
+  tables,
+  withExports,
+  withGlobals,
+} from './sections-rewrite.js';
+import { concat, name, Reader, s64, section, u32, vec } from './wasm-bytes.js';
 
 export { FUEL, FUEL_PASS_VERSION } from './names.js';
 
@@ -49,7 +58,7 @@ export interface FuelStats {
   bulkOps: number;
   snapExports: string[];
   /** Milliseconds per phase. */
-  ms: { read: number; instrument: number; validate: number; emit: number };
+  ms: { read: number; instrument: number; emit: number; validate: number };
 }
 
 export interface FuelResult {
@@ -57,10 +66,27 @@ export interface FuelResult {
   stats: FuelStats;
 }
 
-export type FuelPhase = 'read' | 'instrument' | 'validate' | 'emit';
+export type FuelPhase = 'read' | 'instrument' | 'emit' | 'validate';
 
-/** Node 20's V8 rejects binaryen's compact import encoding (`unknown import kind 0x7e`). */
-const FEATURES = B.Features.All & ~B.Features.CompactImports;
+/** Where each known section goes, so a section the pass adds lands in its place. */
+const ORDER: Record<number, number> = {
+  1: 1,
+  2: 2,
+  3: 3,
+  4: 4,
+  5: 5,
+  13: 6,
+  6: 7,
+  7: 8,
+  8: 9,
+  9: 10,
+  12: 11,
+  10: 12,
+  11: 13,
+};
+
+const unsupported = (what: string, why: string): AgentOSError =>
+  new AgentOSError('AOS_E_FUEL_UNSUPPORTED', `${what}: the fuel pass cannot meter it: ${why}`);
 
 /**
  * Instruments one core module.
@@ -73,7 +99,7 @@ export function instrumentFuel(
   what = 'core module',
   onPhase?: (phase: FuelPhase) => void,
 ): FuelResult {
-  const ms = { read: 0, instrument: 0, validate: 0, emit: 0 };
+  const ms = { read: 0, instrument: 0, emit: 0, validate: 0 };
   let t = performance.now();
   const lap = (phase: keyof typeof ms): void => {
     const now = performance.now();
@@ -81,36 +107,55 @@ export function instrumentFuel(
     t = now;
   };
   onPhase?.('read');
-  // binaryen aborts (and is left unusable) on bytes it cannot read: V8 checks them first, and
-  // its imports and exports are checked before binaryen spends seconds reading a large module.
+  // V8 checks the bytes first, so the pass reads only valid modules.
   refuseReserved(reservedInterface(compiled(bytes, what)), what);
-  const m = B.readBinary(bytes);
-  try {
-    m.setFeatures(FEATURES);
-    lap('read');
-    refuseReserved(reservedInternal(m), what);
-    onPhase?.('instrument');
-    const snapExports = exportState(m);
-    const walker = walkerFor(m, what);
-    const counts = meterFunctions(m, walker);
-    lap('instrument');
-    onPhase?.('validate');
-    if (!m.validate()) {
-      throw new AgentOSError(
-        'AOS_E_FUEL_UNSUPPORTED',
-        `${what}: the fuel-instrumented module does not validate`,
-      );
+  const layout = readLayout(bytes, what);
+  if (layout.memories.length > 1) throw unsupported(what, 'it has more than one memory');
+  if (layout.tables.some((x) => x.is64)) throw unsupported(what, 'it has a 64-bit table');
+  const nameSection = layout.sections.find((x) => x.id === 0 && customName(bytes, x, what) === 'name');
+  const shift: Shift = { from: layout.importedFunctions, by: layout.memories.length ? 2 : 1 };
+  const named = nameSection
+    ? names(bytes, nameAt(bytes, nameSection, what), nameSection.end, what, shift)
+    : null;
+  if (named) refuseReserved(reservedInternal(named), what);
+  lap('read');
+  onPhase?.('instrument');
+  const plan = rewrite(bytes, layout, shift, what);
+  lap('instrument');
+  onPhase?.('emit');
+  const parts: (Uint8Array | readonly number[])[] = [bytes.subarray(0, 8)];
+  const added = new Map(plan.sections);
+  const flushBefore = (rank: number): void => {
+    for (const [id, payload] of [...added].sort((a, b) => ORDER[a[0]]! - ORDER[b[0]]!)) {
+      if (ORDER[id]! >= rank || layout.sections.some((x) => x.id === id)) continue;
+      parts.push(section(id, payload));
+      added.delete(id);
     }
-    lap('validate');
-    onPhase?.('emit');
-    const emitted = m.emitBinary();
-    // A standalone copy, so the bytes can be transferred between threads.
-    const out = emitted.byteLength === emitted.buffer.byteLength ? emitted : emitted.slice();
-    lap('emit');
-    return { bytes: out, stats: { ...counts, snapExports, ms } };
-  } finally {
-    m.dispose();
+  };
+  for (const x of layout.sections) {
+    if (x.id !== 0) flushBefore(ORDER[x.id] ?? 0);
+    const payload = x.id === 0 ? null : added.get(x.id);
+    if (x === nameSection) {
+      if (named) parts.push(section(0, concat([name('name'), named.payload])));
+    } else if (payload) {
+      parts.push(section(x.id, payload));
+      added.delete(x.id);
+    } else parts.push(bytes.subarray(x.start, x.end));
   }
+  flushBefore(Number.POSITIVE_INFINITY);
+  const out = concat(parts);
+  lap('emit');
+  onPhase?.('validate');
+  if (!WebAssembly.validate(out))
+    throw new AgentOSError(
+      'AOS_E_FUEL_UNSUPPORTED',
+      `${what}: the fuel-instrumented module does not validate`,
+    );
+  lap('validate');
+  return {
+    bytes: out,
+    stats: { ...plan.counts, functions: layout.functionTypes.length, snapExports: plan.snaps, ms },
+  };
 }
 
 /** V8's reading of the bytes (~0.1 s for 12 MB: it compiles lazily). */
@@ -127,92 +172,176 @@ function compiled(bytes: Uint8Array, what: string): WebAssembly.Module {
   }
 }
 
-/** Exports every mutable global, defined memory and table under `__snap_*`. */
-function exportState(m: binaryen.Module): string[] {
-  const names: string[] = [];
+function customName(bytes: Uint8Array, x: SectionAt, what: string): string {
+  return new Reader(bytes, x.payload, x.end, what).name();
+}
+
+function nameAt(bytes: Uint8Array, x: SectionAt, what: string): number {
+  const r = new Reader(bytes, x.payload, x.end, what);
+  r.name();
+  return r.pos;
+}
+
+const funcType = (params: readonly number[], results: readonly number[]): number[] => [
+  0x60,
+  ...u32(params.length),
+  ...params,
+  ...u32(results.length),
+  ...results,
+];
+
+/** The new payloads of the sections the pass changes or adds, and what it counted. */
+function rewrite(bytes: Uint8Array, layout: Layout, shift: Shift, what: string) {
+  const of = (id: number): SectionAt | undefined => layout.sections.find((x) => x.id === id);
+  const payloadOf = (id: number): [Uint8Array | null, number, number] => {
+    const x = of(id);
+    return x ? [bytes, x.payload, x.end] : [null, 0, 0];
+  };
+  const memory = layout.memories[0];
+  const idx = memory?.is64 ? 0x7e : 0x7f;
+  const outOfFuel = layout.importedFunctions;
+  const fuel = layout.globals.length;
+  const growCheck = memory ? layout.importedFunctions + shift.by + layout.functionTypes.length : -1;
+  const newTypes: number[][] = [];
+  const typeOf = (t: number[]): number => {
+    const key = t.join(',');
+    const i = newTypes.findIndex((x) => x.join(',') === key);
+    if (i >= 0) return layout.types.length + i;
+    newTypes.push(t);
+    return layout.types.length + newTypes.length - 1;
+  };
+  const imports = [[...name(FUEL.module), ...name(FUEL.outOfFuel), 0x00, ...u32(typeOf(funcType([], [])))]];
+  const globals = [[0x7e, 0x01, 0x42, 0x00, 0x0b]];
+  const exports: [string, number, number][] = [[FUEL.fuelGlobal, 3, fuel]];
+  if (memory) {
+    imports.push([
+      ...name(FUEL.module),
+      ...name(FUEL.memoryLimit),
+      0x00,
+      ...u32(typeOf(funcType([idx], []))),
+    ]);
+    globals.push([0x7f, 0x01, 0x41, 0x7f, 0x0b]);
+    exports.push([FUEL.memoryLimitGlobal, 3, fuel + 1]);
+  }
+  const snaps = snapExports(layout);
+  exports.push(...snaps.map(([n, kind, index]): [string, number, number] => [n, kind, index]));
+  const counts = { loops: 0, charges: 0, memoryGrows: 0, bulkOps: 0 };
+  const code = meterCode(bytes, of(10), layout, { what, fuel, outOfFuel, growCheck, shift, counts, typeOf });
+  const sections = new Map<number, Uint8Array>();
+  if (memory) {
+    code.push(growCheckBody(memory.is64, fuel + 1, outOfFuel + 1));
+    sections.set(3, appended(...payloadOf(3), what, [u32(typeOf(funcType([idx], [idx])))]));
+  }
+  sections.set(10, vec(code.length, code));
+  sections.set(1, appended(...payloadOf(1), what, newTypes));
+  sections.set(2, appended(...payloadOf(2), what, imports));
+  sections.set(6, withGlobals(...payloadOf(6), what, shift, globals));
+  sections.set(7, withExports(...payloadOf(7), what, shift, exports));
+  const [b4, p4, e4] = payloadOf(4);
+  if (b4) sections.set(4, tables(b4, p4, e4, what, shift));
+  const [b8, p8, e8] = payloadOf(8);
+  if (b8) sections.set(8, start(b8, p8, e8, what, shift));
+  const [b9, p9, e9] = payloadOf(9);
+  if (b9) sections.set(9, elements(b9, p9, e9, what, shift));
+  return { sections, counts, snaps: snaps.map(([n]) => n) };
+}
+
+/** `__snap_global_<i>`, `__snap_table_<i>`, `__snap_memory_0`: [name, kind, index]. */
+function snapExports(layout: Layout): [string, number, number][] {
+  const out: [string, number, number][] = [];
   let g = 0;
-  for (let i = 0; i < m.getNumGlobals(); i++) {
-    const info = B.getGlobalInfo(m.getGlobalByIndex(i));
-    if (info.module) continue;
-    if (info.mutable) {
-      const name = `${FUEL.snapPrefix}global_${g}`;
-      m.addGlobalExport(info.name, name);
-      names.push(name);
-    }
+  layout.globals.forEach((x, i) => {
+    if (x.imported) return;
+    if (x.mutable) out.push([`${FUEL.snapPrefix}global_${g}`, 3, i]);
     g++;
-  }
+  });
   let t = 0;
-  for (let i = 0; i < m.getNumTables(); i++) {
-    const info = B.getTableInfo(m.getTableByIndex(i));
-    if (info.module) continue;
-    const name = `${FUEL.snapPrefix}table_${t++}`;
-    m.addTableExport(info.name, name);
-    names.push(name);
-  }
-  const memory = definedMemoryName(m);
-  if (memory !== null) {
-    const name = `${FUEL.snapPrefix}memory_0`;
-    m.addMemoryExport(memory, name);
-    names.push(name);
-  }
-  return names;
+  layout.tables.forEach((x, i) => {
+    if (!x.imported) out.push([`${FUEL.snapPrefix}table_${t++}`, 1, i]);
+  });
+  if (layout.memories[0] && !layout.memories[0].imported) out.push([`${FUEL.snapPrefix}memory_0`, 2, 0]);
+  return out;
 }
 
-/** The internal name of the module's own (not imported) memory, or null. */
-export function definedMemoryName(m: binaryen.Module): string | null {
-  if (!m.hasMemory()) return null;
-  const info = m.getMemoryInfo();
-  if (info.module) return null;
-  for (let i = 0; i < m.getNumExports(); i++) {
-    const e = B.getExportInfo(m.getExportByIndex(i));
-    if (e.kind === B.ExternalMemory) return e.value;
+/** Every defined function's body, metered, each as its size and bytes. */
+function meterCode(
+  bytes: Uint8Array,
+  x: SectionAt | undefined,
+  layout: Layout,
+  ctx: {
+    what: string;
+    fuel: number;
+    outOfFuel: number;
+    growCheck: number;
+    shift: Shift;
+    counts: { loops: number; charges: number; memoryGrows: number; bulkOps: number };
+    typeOf: (t: number[]) => number;
+  },
+): Uint8Array[] {
+  if (!x) return [];
+  const r = new Reader(bytes, x.payload, x.end, ctx.what);
+  const n = r.u32();
+  const out: Uint8Array[] = [];
+  const common = {
+    what: ctx.what,
+    fuel: ctx.fuel,
+    outOfFuel: ctx.outOfFuel,
+    growCheck: ctx.growCheck,
+    shiftFrom: ctx.shift.from,
+    shift: ctx.shift.by,
+    memory64: layout.memories[0]?.is64 ?? false,
+    counts: ctx.counts,
+  };
+  for (let i = 0; i < n; i++) {
+    const size = r.u32();
+    const from = r.pos;
+    r.skip(size);
+    const type = layout.types[layout.functionTypes[i]!];
+    if (!type) throw r.fail(`function ${i} has no function type`);
+    const wrapper =
+      type.resultCount === 0
+        ? [0x40]
+        : type.resultCount === 1
+          ? [...type.results]
+          : s64(BigInt(ctx.typeOf([0x60, 0x00, ...u32(type.resultCount), ...type.results])));
+    const parts = meterBody(bytes, from, r.pos, { ...common, params: type.params, wrapper });
+    let total = 0;
+    for (const p of parts) total += p.length;
+    out.push(concat([u32(total), ...parts]));
   }
-  return '0'; // binaryen's name for an unnamed first memory
-}
-
-/** Adds the counter, the imports and the checks, and rewrites every defined function. */
-function meterFunctions(
-  m: binaryen.Module,
-  walker: Walker,
-): Pick<FuelStats, 'functions' | 'loops' | 'charges' | 'memoryGrows' | 'bulkOps'> {
-  m.addGlobal(FUEL.fuelGlobal, B.i64, true, m.i64.const(0n as unknown as number));
-  m.addGlobalExport(FUEL.fuelGlobal, FUEL.fuelGlobal);
-  m.addFunctionImport('__agentos_out_of_fuel', FUEL.module, FUEL.outOfFuel, B.none, B.none);
-  const fns: binaryen.FunctionRef[] = [];
-  for (let i = 0; i < m.getNumFunctions(); i++) fns.push(m.getFunctionByIndex(i));
-  const memory = m.hasMemory() ? m.getMemoryInfo() : null;
-  if (memory) addGrowCheck(m, memory.is64);
-  let functions = 0;
-  for (const f of fns) {
-    const info = B.getFunctionInfo(f);
-    if (info.module || !info.body) continue;
-    functions++;
-    B.Function.setBody(f, walker.meter(f, info.body));
-  }
-  return { functions, ...walker.counts };
+  return out;
 }
 
 /**
- * `__agentos_grow_check(delta) -> delta`: calls memory_limit(delta) when memory.size + delta
- * passes the limit. Sizes compare as u64, so no delta can wrap around.
+ * `grow_check(delta) -> delta`: calls memory_limit(delta) when memory.size + delta passes the
+ * limit. Sizes compare as u64, so no 32-bit delta can wrap around; for memory64 a wrap would read
+ * as "fits", and V8's own 16 GiB ceiling still refuses the grow.
  */
-function addGrowCheck(m: binaryen.Module, is64: boolean): void {
-  m.addGlobal(FUEL.memoryLimitGlobal, B.i32, true, m.i32.const(-1));
-  m.addGlobalExport(FUEL.memoryLimitGlobal, FUEL.memoryLimitGlobal);
-  const idx = is64 ? B.i64 : B.i32;
-  m.addFunctionImport('__agentos_memory_limit', FUEL.module, FUEL.memoryLimit, idx, B.none);
-  const delta = m.local.get(0, idx);
-  const u64 = (e: binaryen.ExpressionRef): binaryen.ExpressionRef => (is64 ? e : m.i64.extend_u(e));
-  const size = u64(m.memory.size(undefined, is64));
-  const limit = m.i64.extend_u(m.global.get(FUEL.memoryLimitGlobal, B.i32));
-  // u64 add cannot overflow for 32-bit sizes; for memory64 a wrap would read as "fits",
-  // and V8's own 16 GiB ceiling still refuses the grow.
-  const over = m.i64.gt_u(m.i64.add(size, u64(m.local.get(0, idx))), limit);
-  m.addFunction(
-    '__agentos_grow_check',
-    idx,
-    idx,
-    [],
-    m.block(null, [m.if(over, m.call('__agentos_memory_limit', [delta], B.none)), m.local.get(0, idx)], idx),
-  );
+function growCheckBody(is64: boolean, limit: number, memoryLimit: number): Uint8Array {
+  const ext = is64 ? [] : [0xad];
+  const code = [
+    0x00, // no locals
+    0x3f,
+    0x00,
+    ...ext, // memory.size
+    0x20,
+    0x00,
+    ...ext,
+    0x7c, // + delta
+    0x23,
+    ...u32(limit),
+    0xad,
+    0x56, // > limit (u64)
+    0x04,
+    0x40,
+    0x20,
+    0x00,
+    0x10,
+    ...u32(memoryLimit),
+    0x0b,
+    0x20,
+    0x00,
+    0x0b,
+  ];
+  return concat([u32(code.length), code]);
 }

@@ -8,13 +8,12 @@
  * - an export whose name starts with `__agentos_` or `__snap_` (the pass's exports);
  * - any import from the module `agentos:meter` (the pass's imports);
  * - a function or global whose internal name, from the name section, starts with `__agentos_`
- *   (the pass adds functions and globals with such names; a clash would abort binaryen).
+ *   (the pass's own functions and globals; a module that names its own so is forging them).
  * The pass's own output uses all of them, so metering a metered module is refused too.
  *
  * @example
- * refuseReserved(compiled, binaryenModule, 'component.core.wasm'); // throws AOS_E_RESERVED_NAME
+ * refuseReserved(reservedInterface(compiled), 'component.core.wasm'); // throws AOS_E_RESERVED_NAME
  */
-import binaryen from 'binaryen';
 import { AgentOSError } from '../base/errors.js';
 import { FUEL } from './names.js';
 
@@ -39,16 +38,14 @@ export function reservedInterface(module: WebAssembly.Module): ReservedUse | nul
   return null;
 }
 
-/** The first function or global (binaryen's names: the name section's, when it has one) reserved. */
-export function reservedInternal(m: binaryen.Module): ReservedUse | null {
-  for (let i = 0; i < m.getNumFunctions(); i++) {
-    const name = binaryen.getFunctionInfo(m.getFunctionByIndex(i)).name;
+/** The first function or global the name section names with a reserved name, or null. */
+export function reservedInternal(names: {
+  functions: readonly string[];
+  globals: readonly string[];
+}): ReservedUse | null {
+  for (const name of names.functions)
     if (name.startsWith(FUEL.reservedPrefix)) return { kind: 'function', name };
-  }
-  for (let i = 0; i < m.getNumGlobals(); i++) {
-    const name = binaryen.getGlobalInfo(m.getGlobalByIndex(i)).name;
-    if (name.startsWith(FUEL.reservedPrefix)) return { kind: 'global', name };
-  }
+  for (const name of names.globals) if (name.startsWith(FUEL.reservedPrefix)) return { kind: 'global', name };
   return null;
 }
 

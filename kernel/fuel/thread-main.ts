@@ -1,20 +1,13 @@
 /**
- * The fuel pass thread's entry (see thread.ts): loads binaryen once, then meters each module it
- * is sent, in order. binaryen prints warnings (an unknown name subsection) and validator dumps
- * to the console; they are silenced before it loads, and a failed validation is reported as a
- * coded error instead.
+ * The fuel pass thread's entry (see thread.ts): meters each module it is sent, in order, and
+ * posts back the result or the coded error.
  */
 import { parentPort } from 'node:worker_threads';
 import type { ThreadJob, ThreadMessage } from './thread.js';
 
-const quiet = (): void => {};
-console.log = quiet;
-console.warn = quiet;
-console.error = quiet;
-
 const port = parentPort!;
 const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-// Jobs that arrive while binaryen loads wait for it.
+// Jobs that arrive while the pass loads wait for it.
 const loaded = Promise.all([import('./pass.js'), import('../base/errors.js')]);
 let chain = Promise.resolve();
 port.on('message', ({ id, bytes, what }: ThreadJob) => {

@@ -1,16 +1,15 @@
 /**
- * Runs the fuel pass on its own thread: instrumenting a 12 MB SpiderMonkey core takes seconds
- * and ~400 MB, which must neither block the kernel's event loop nor stay resident after. One
- * thread meters every core module of a component, one after the other, so binaryen is loaded
- * once per component (not once per module); it starts loading as soon as the thread is made, so
- * a caller that starts the thread before transpiling overlaps the two. The thread gets a deep
- * stack, since the walk recurses as deep as the module's expressions nest.
+ * Runs the fuel pass on its own thread: metering a 12 MB SpiderMonkey core takes about half a
+ * second, which must not block the kernel's event loop. One thread meters every core module it
+ * is sent, one after the other; it starts with the first module (modules too small to be worth a
+ * thread are metered in-process by the caller, transpile-cache.ts). The thread gets a deep stack,
+ * in case a module nests deeper than the main thread's would allow.
  *
- * A module the pass fails on ends its thread (binaryen may be left unusable after an abort); the
- * next module gets a fresh one.
+ * A module the pass fails on ends its thread; the next module gets a fresh one, so a failure
+ * never leaves the next module with a thread in an unknown state.
  *
  * @example
- * const thread = new FuelThread();              // binaryen starts loading
+ * const thread = new FuelThread();
  * try {
  *   const { bytes } = await thread.meter(core, 'component.core.wasm', (p) => console.log(p));
  * } finally {
@@ -51,12 +50,8 @@ export class FuelThread {
   private worker: Worker | null = null;
   private readonly jobs = new Map<number, Job>();
   private next = 0;
-  /** Threads started so far: one, unless a module failed (each failure starts a fresh one). */
+  /** Threads started so far: one once a module is sent, unless a module failed (each failure starts a fresh one). */
   started = 0;
-
-  constructor() {
-    this.worker = this.spawn();
-  }
 
   /**
    * Meters one core module on the thread (queued behind any module sent before it).
@@ -100,7 +95,7 @@ export class FuelThread {
             ? new AgentOSError(m.error.code, m.error.message, m.error.details)
             : failed(job.what, m.error.message),
         );
-        this.retire(worker); // binaryen may be unusable now: the next module gets a fresh thread
+        this.retire(worker); // the next module gets a fresh thread
       }
     });
     worker.on('error', (e) => this.failAll(worker, (what) => failed(what, e.message, e)));
@@ -113,10 +108,7 @@ export class FuelThread {
     return worker;
   }
 
-  /**
-   * Replaces `worker` (binaryen may be unusable after a failure): the modules queued on it go
-   * to a fresh thread, in their order.
-   */
+  /** Replaces `worker` after a failure: the modules queued on it go to a fresh thread, in their order. */
   private retire(worker: Worker): void {
     if (this.worker !== worker) return;
     worker.removeAllListeners();

@@ -1,9 +1,9 @@
 /**
  * The transpile cache: a component's jco glue and its metered core modules, made once per code
  * digest (the component without its signature and manifest) and kept in
- * `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`. One fuel-pass thread
- * meters every core module (kernel/fuel/thread.ts), started before jco transpiles so binaryen
- * loads meanwhile; a failed metering leaves no half-written entry.
+ * `cache/<sha256>-jco<version>-fuel<pass version>-glue<patch version>/`. Small core modules are
+ * metered in-process, large ones on one fuel-pass thread (kernel/fuel/thread.ts), so the event
+ * loop is never blocked for long; a failed metering leaves no half-written entry.
  *
  * @example
  * const dir = await new TranspileCache(cacheDir).transpiled(digest, bytes); // dir/component.mjs
@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../base/atomic-write.js';
 import { AgentOSError } from '../base/errors.js';
 import { FUEL_PASS_VERSION } from '../fuel/names.js';
+import { instrumentFuel } from '../fuel/pass.js';
 import { FuelThread } from '../fuel/thread.js';
 import { SIGNATURE_SECTION } from '../signing/format.js';
 import { MANIFEST_SECTION } from '../signing/manifest.js';
@@ -32,6 +33,9 @@ export const JCO_VERSION = '1.35.0';
  * measure the same glue. jco writes its defaults into the object it is given, so pass a copy
  * (`{ ...TRANSPILE_OPTIONS }`); the constant is frozen so that passing it itself fails loudly.
  */
+/** Core modules smaller than this are metered in-process: under ~10 ms, less than a thread's start. */
+const IN_PROCESS_BYTES = 512 << 10;
+
 export const TRANSPILE_OPTIONS: Readonly<NonNullable<Parameters<typeof transpile>[1]>> = Object.freeze({
   name: 'component',
   instantiation: 'sync',
@@ -80,7 +84,7 @@ export class TranspileCache {
   async transpiled(digest: string, bytes: Uint8Array): Promise<string> {
     const dir = join(this.cacheDir, `${this.codeDigest(digest, bytes)}-${BUILD}`);
     if (existsSync(join(dir, 'meta.json'))) return dir;
-    // One thread meters every core module; binaryen loads in it while jco transpiles.
+    // One thread meters every large core module, started with the first.
     const thread = new FuelThread();
     const tmp = `${dir}.${pid}.${Date.now()}.tmp`;
     const modules: string[] = [];
@@ -127,12 +131,16 @@ export class TranspileCache {
     return dir;
   }
 
-  /** Runs the fuel pass on one core module on `thread`, logging progress on large ones. */
+  /**
+   * Runs the fuel pass on one core module: in-process when it is small (a few milliseconds at
+   * most), else on `thread`, logging progress on large ones.
+   */
   private async meter(thread: FuelThread, bytes: Uint8Array, what: string): Promise<Uint8Array> {
+    if (bytes.length < IN_PROCESS_BYTES) return instrumentFuel(bytes, what).bytes;
     const large = bytes.length > 1 << 20;
     const t0 = performance.now();
     if (large) {
-      const msg = `metering ${what} (${(bytes.length / (1 << 20)).toFixed(1)} MB) for fuel; once per component, several seconds`;
+      const msg = `metering ${what} (${(bytes.length / (1 << 20)).toFixed(1)} MB) for fuel, once per component`;
       this.logger?.info({ module: what }, msg);
       this.onProgress?.(msg);
     }
