@@ -10,6 +10,7 @@
  * const record = newRecord(c, 'echo-1a2b3c', Date.now());
  */
 import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import { basename } from 'node:path';
 import type { SpawnOptions } from './api.js';
 import { AgentOSError, refusal } from './base/errors.js';
@@ -17,6 +18,7 @@ import { jsonText } from './base/json.js';
 import { checkPriority, checkWeight, type Limits, type Priority, resolveLimits } from './base/limits.js';
 import { checkGrants, type HostcallTable, importProblems } from './hostcall/linker.js';
 import { type ComponentInfo, readComponent } from './loader/loader.js';
+import { type PathDigests, statOf } from './loader/path-digests.js';
 import type { Capability, Grant } from './sdk/capability.js';
 import { effectiveGrants, importsNotRequested } from './signing/grants.js';
 import type { Provenance } from './signing/policy.js';
@@ -57,6 +59,8 @@ export interface SpawnChecks {
    * `component` is a path. @throws AgentOSError AOS_E_NOT_INSTALLED
    */
   fromCatalog(component: string): { bytes: Uint8Array; what: string; name: string } | null;
+  /** What the files spawned by path held when last read (a spawn of an unchanged one skips the read). */
+  paths: PathDigests;
   /** The signing policy's verdict: who vouches for the component, or why it may not load. */
   admit(bytes: Uint8Array, info: ComponentInfo, what: string): Provenance;
   defaults: Limits;
@@ -93,14 +97,21 @@ export async function checkSpawn(
   const what = installed?.what ?? (typeof component === 'string' ? component : 'component');
   let bytes: Uint8Array;
   let kept: { bytes: Uint8Array; info: ComponentInfo } | undefined;
+  let before: BigIntStats | null = null;
   if (digest) ({ bytes } = kept = await checks.byDigest(digest));
   else if (installed) bytes = installed.bytes;
-  else if (typeof component === 'string') bytes = await readComponent(component);
-  else if (component instanceof Uint8Array) bytes = component;
+  else if (typeof component === 'string') {
+    // A file unchanged since this kernel last read it is spawned by its digest (path-digests.ts).
+    before = statOf(component);
+    const known = checks.paths.known(component, before);
+    kept = known ? await checks.byDigest(known).catch(() => undefined) : undefined;
+    bytes = kept?.bytes ?? (await readComponent(component));
+  } else if (component instanceof Uint8Array) bytes = component;
   else throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'spawn takes a path, a digest or the component bytes');
   // Bytes that are no component at all, or that the signing policy refuses, leave nothing else
   // to check.
   const info = kept?.info ?? (await checks.inspect(bytes, what));
+  if (typeof component === 'string' && before && !kept) checks.paths.remember(component, before, info.digest);
   const vouched = checks.admit(bytes, info, what);
 
   const optionProblems: AgentOSError[] = [];

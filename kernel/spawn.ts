@@ -21,6 +21,7 @@ export function spawnChecks(core: KernelAssembly): SpawnChecks {
   return {
     inspect: (bytes, what) => core.loader.inspect(bytes, what),
     byDigest: (digest) => core.loader.byDigest(digest),
+    paths: core.loader.paths,
     admit: (bytes, info, what) => core.policy.admit(bytes, info.digest, info.manifest, what),
     fromCatalog: (ref) => installedFor(core, ref),
     defaults: core.defaults,

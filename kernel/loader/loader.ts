@@ -33,6 +33,7 @@ import { missingMeter } from '../fuel/names.js';
 import { type Manifest, readManifest } from '../signing/manifest.js';
 import { sha256 } from './digest.js';
 import { boundedForProcess as bounded } from './memory-maximum.js';
+import { PathDigests } from './path-digests.js';
 import { malformed, TranspileCache } from './transpile-cache.js';
 import { type ComponentWorld, checkExports, revealKernelTypes } from './world-check.js';
 
@@ -160,6 +161,8 @@ export class Loader {
   private readonly inspected = new Map<string, ComponentInfo>();
   /** Stored components read back for spawns by digest. */
   private readonly storedByDigest = new Map<string, Promise<{ bytes: Uint8Array; info: ComponentInfo }>>();
+  /** What files spawned by path held when last read (path-digests.ts). */
+  readonly paths = new PathDigests();
   private readonly cache: TranspileCache;
 
   constructor(
