@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { parse } from '@bytecodealliance/jco';
 import { describe, expect, it } from 'vitest';
 import { fixture, openKernel, tempHome } from '../testing/harness.js';
+import { wat } from '../testing/metered.js';
 import type { AgentOSError } from './base/errors.js';
+import { packageRoot } from './base/paths.js';
 import { FUEL } from './fuel/names.js';
 import { instrumentFuel } from './fuel/pass.js';
 import type { Kernel } from './kernel.js';
@@ -96,7 +98,9 @@ describe('an unmetered module that reaches the kernel anyway', () => {
     // The pass's output is adopted, and its loop ends at the budget.
     const metered = meter.instantiateCore(new WebAssembly.Module(instrumentFuel(plain, 'plain').bytes));
     meter.begin({ fuel: 10_000, kind: 'invocation', tick: 1000, deadline: null });
-    expect(() => (metered.exports.f as () => void)()).toThrow('fuel exhausted');
+    // It traps itself (unreachable) on the meter's word, the meter holding why.
+    expect(() => (metered.exports.f as () => void)()).toThrow(WebAssembly.RuntimeError);
+    expect(meter.ending?.message).toMatch('fuel exhausted');
   });
 
   it('is refused by the loader when a cache entry was altered, naming the file', async () => {
@@ -150,4 +154,62 @@ describe('bulk memory operations are charged by their size', () => {
     expect(kernel.inspect(id).stats.fuel).toBeGreaterThan((64 << 20) + (32 << 20));
     expect(await kernel.send(id, 'fine')).toBe('fine');
   }, 30_000);
+});
+
+describe('a module that catches whatever ends its invocation', () => {
+  // Ending an invocation is a trap the module runs itself (unreachable), which no catch_all can
+  // catch; were it a throw into the module, these would loop or grow on, their budget spent.
+  const source = async () =>
+    wat(
+      readFileSync(join(packageRoot(), 'testing', 'fixtures', 'catch-all.wat'), 'utf8').replace(
+        ';;COMMON',
+        readFileSync(join(packageRoot(), 'testing', 'fixtures', 'common.wat.inc'), 'utf8'),
+      ),
+    );
+  const body = (m: WebAssembly.Memory, op: number): number[] => {
+    new Uint8Array(m.buffer)[8192] = op;
+    return [0, 0, 0, 0, 0, 0, 8192, 1, 0];
+  };
+
+  it('is ended by the meter at its fuel budget, its deadline and its memory limit all the same', async () => {
+    const module = new WebAssembly.Module(instrumentFuel(await source(), 'catch-all').bytes);
+    const run = (limits: { fuel: number; deadline: number | null; memory: number }, op: number) => {
+      const meter = new Meter(limits.memory);
+      const exports = meter.instantiateCore(module).exports as Record<string, CallableFunction>;
+      meter.begin({ fuel: limits.fuel, kind: 'invocation', tick: 100_000, deadline: limits.deadline });
+      const args = body(exports.memory as unknown as WebAssembly.Memory, op).map((v, i) =>
+        i === 0 || i === 8 ? BigInt(v) : v,
+      );
+      let trapped: unknown = null;
+      try {
+        exports.handle!(...args);
+      } catch (e) {
+        trapped = e;
+      }
+      return { trapped, ending: meter.ending, used: meter.end() };
+    };
+    const spent = run({ fuel: 2_000_000, deadline: null, memory: 8 << 20 }, 0x31);
+    expect(spent.trapped).toBeInstanceOf(WebAssembly.RuntimeError);
+    expect(spent.ending).toMatchObject({ budget: 2_000_000 });
+    expect(spent.used).toBeLessThan(2_000_000 + 1_000);
+    const late = run({ fuel: 1e15, deadline: performance.now() + 50, memory: 8 << 20 }, 0x31);
+    expect(late.ending?.message).toMatch(/deadline passed/);
+    const grown = run({ fuel: 1e9, deadline: null, memory: 8 << 20 }, 0x32);
+    expect(grown.trapped).toBeInstanceOf(WebAssembly.RuntimeError);
+    expect(grown.ending).toMatchObject({ limit: 8 << 20 });
+  });
+
+  it('is refused at spawn on Node 20 (jco reads no legacy try); nothing is stored', async () => {
+    const home = tempHome();
+    const kernel = await openKernel({ ...ONCE, home });
+    try {
+      expect(await rejection(kernel.spawn(await fixture('catch-all')))).toMatchObject({
+        code: 'AOS_E_MALFORMED_COMPONENT',
+      });
+      expect(kernel.list()).toEqual([]);
+      expect(storedComponents(home)).toEqual([]);
+    } finally {
+      await kernel.close();
+    }
+  });
 });

@@ -26,12 +26,16 @@ import { buildSamples, samplePath } from '../toolchain/build-samples.js';
 import { DEV_PUBLISHER, devKey, devTrust } from '../toolchain/dev-key.js';
 import type { Engine } from '../toolchain/engines.js';
 import { buildWatComponent, type WatOptions } from '../toolchain/wat.js';
+import { wat } from './metered.js';
 
 const FIXTURES_DIR = join(packageRoot(), 'testing', 'fixtures');
 
 export type FixtureSpec = (
   | { ts: string; world: 'agent' | 'skill' /** Default spidermonkey. */; engine?: Engine }
-  | ({ wat: string } & WatOptions)
+  | ({
+      wat: string /** Parsed by binaryen (legacy exception handling), not wasm-tools. */;
+      parser?: 'binaryen';
+    } & WatOptions)
 ) & {
   /** The kernel refuses it at load, so buildAll builds it but does not transpile it. */
   refused?: true;
@@ -67,6 +71,7 @@ export const FIXTURES = {
   'sender-wat': { wat: 'sender.wat', world: 'agent', imports: ['ipc'] },
   'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },
   'bulk-fill': { wat: 'bulk-fill.wat', world: 'agent' },
+  'catch-all': { wat: 'catch-all.wat', world: 'agent', parser: 'binaryen', refused: true },
   'forged-fuel': { wat: 'forged-fuel.wat', world: 'agent', refused: true },
   'atomic-wait': { wat: 'atomic-wait.wat', world: 'agent', refused: true },
   'unknown-import': {
@@ -185,7 +190,8 @@ export async function fixture(name: FixtureName): Promise<string> {
     const engine = spec.engine ?? 'spidermonkey';
     await buildComponent(join(FIXTURES_DIR, file), { world: spec.world, out: built, manifest, engine });
   } else {
-    writeFileAtomic(built, await buildWatComponent(source, { ...spec, manifest }));
+    const core = 'parser' in spec && spec.parser === 'binaryen' ? wat(source) : undefined;
+    writeFileAtomic(built, await buildWatComponent(source, { ...spec, manifest, core }));
   }
   writeFileAtomic(out, signComponent(readFileSync(built), signer, name));
   rmSync(built, { force: true });

@@ -35,6 +35,8 @@ export interface WatOptions {
   kernelWitEdits?: [string, string, string][];
   /** A manifest to embed (kernel/signing/manifest.ts). */
   manifest?: Manifest;
+  /** The core module itself, made by another tool from the same text: used instead of parsing it. */
+  core?: Uint8Array;
 }
 
 export async function buildWatComponent(wat: string, options: WatOptions): Promise<Uint8Array> {
@@ -58,7 +60,7 @@ export async function buildWatComponent(wat: string, options: WatOptions): Promi
           throw new AgentOSError('AOS_E_BUILD_FAILED', `${file} has no ${JSON.stringify(from)}`);
         writeFileSync(path, text.replace(from, to));
       }
-      const core = await parse(wat);
+      const core = options.core ?? (await parse(wat));
       const component = await componentNew(
         await componentEmbed({ binary: core, witPath, world: 'component' }),
       );

@@ -11,24 +11,26 @@
  * targets, and a `loop`'s end, continue the run they are in: the only way past them is through it.
  *
  * Run charges go to a local (a register), not to the global counter: the local is flushed into
- * the global and checked at loop headers, and flushed before `return`, tail calls and throws and
- * at the end of the body. The body is wrapped in a block of its results so that a branch to the
- * function's own label flushes too. Function entries charge the global directly and check it.
- * Calls need no flush: the callee charges the global itself. Only a trap (the instance is
- * discarded then) or an exception a callee throws leaves pending fuel of the frames it unwinds
- * uncounted: at most what each ran since its last flush, once per throw.
+ * the global and checked at loop headers; flushed before `return`, tail calls and throws and at
+ * the end of the body (wrapped in a block of its results, so a branch to the function's own
+ * label flushes too); and flushed before a call when what may be pending there passes `SLACK`.
+ * Function entries charge the global directly and check it. The pass bounds what may be pending
+ * at each point (the most any path since a flush can have charged: joins take the larger, a
+ * handler's entry counts as unbounded), and an exit also checks when that bound passes `SLACK`.
+ * So a trap, a throw or a deep recursion unwinding leaves at most `SLACK` units per frame
+ * uncounted or unchecked, and otherwise the count passes the budget by at most one basic block.
  *
  * A bulk operation (`memory.fill`, `.copy`, `.init`, `table.fill`, `.copy`, `.init`, `.grow`) is
  * one instruction but takes time by its size, so its size is charged too, one unit per byte or
- * element, to the global, and checked, after its operands and before it runs (a memory64 size is
- * charged at most 2^62, so the counter cannot wrap). Each `memory.grow` first calls the pass's
- * grow check with its delta.
+ * element, to the global, and checked, after its operands and before it runs. Each `memory.grow`
+ * first calls the pass's grow check with its delta.
  *
  * @example
  * const parts = meterBody(bytes, start, end, { ...context, params: 2, wrapper: [0x7f] });
  */
+import { Charges } from './charges.js';
 import { BULK, cannotMeter, skipAtomic, skipGc, skipMisc, skipPlain, skipSimd } from './opcodes.js';
-import { Reader, s64, u32 } from './wasm-bytes.js';
+import { Reader, u32 } from './wasm-bytes.js';
 
 export interface BodyContext {
   what: string;
@@ -44,18 +46,44 @@ export interface BodyContext {
   counts: { loops: number; charges: number; memoryGrows: number; bulkOps: number };
 }
 
-/** A run's charge, filled in once its cost is known. */
-interface Slot {
-  kind: 'entry' | 'check' | 'charge';
-  cost: number;
+/** Units that may stay pending (unflushed) at a call, or unchecked at an exit. */
+export const SLACK = 128;
+/** A bound that forces the next flush and check: what is pending is not known. */
+const UNKNOWN = SLACK + 1;
+
+/** Code filled in once what it depends on is known. */
+interface Hole {
   code: readonly number[];
 }
 
-type Frame = { kind: 'func' | 'block' | 'loop' | 'if' | 'try'; targeted: boolean };
+/** A run: its charge (a hole), its cost, the bound on what was pending before it, its first call. */
+interface Run extends Hole {
+  kind: 'entry' | 'check' | 'charge';
+  cost: number;
+  pending: number;
+  call: Hole | null;
+}
+
+interface Frame {
+  kind: 'func' | 'block' | 'loop' | 'if' | 'try';
+  targeted: boolean;
+  /** The largest bound a branch to this frame's end carried. */
+  exits: number;
+  /** An `if`: the bound at its start (where an else arm, or the path without one, begins). */
+  start: number;
+  hasElse: boolean;
+}
 
 const I64 = 0x7e;
 const I32 = 0x7f;
-const CAP = s64(1n << 62n);
+
+const frame = (kind: Frame['kind'], start = 0): Frame => ({
+  kind,
+  targeted: false,
+  exits: 0,
+  start,
+  hasElse: false,
+});
 
 /**
  * The metered body (locals and code, without its size) as byte runs.
@@ -88,25 +116,10 @@ export function meterBody(
     }
     return t;
   };
-  const { fuel, counts } = ctx;
-  const check = [0x23, ...u32(fuel), 0x42, 0x00, 0x53, 0x04, 0x40, 0x10, ...u32(ctx.outOfFuel), 0x0b];
-  const P = u32(pending);
-  const flush = (cost: number): number[] => [
-    0x23,
-    ...u32(fuel),
-    0x20,
-    ...P,
-    ...(cost ? [0x42, ...s64(BigInt(cost)), 0x7c] : []),
-    0x7d,
-    0x24,
-    ...u32(fuel),
-    0x42,
-    0x00,
-    0x21,
-    ...P,
-  ];
+  const { counts } = ctx;
+  const c = new Charges(ctx.fuel, ctx.outOfFuel, pending);
 
-  const out: (Uint8Array | Slot)[] = [];
+  const out: (Uint8Array | Hole)[] = [];
   let from = r.pos;
   const cut = (at: number): void => {
     if (at > from) out.push(bytes.subarray(from, at));
@@ -115,31 +128,30 @@ export function meterBody(
   const put = (code: readonly number[]): void => {
     out.push(Uint8Array.from(code));
   };
-  let run: Slot = { kind: 'entry', cost: 0, code: [] };
+  let run: Run = { kind: 'entry', cost: 0, code: [], pending: 0, call: null };
   out.push(run);
   put([0x02, ...ctx.wrapper]);
-  const endRun = (): void => {
-    const c = run.cost;
+  /** Fills the run's charge; returns the bound on what is pending after it. */
+  const endRun = (): number => {
+    const cost = run.cost;
+    let after = 0;
     if (run.kind === 'charge') {
-      if (c > 0) run.code = [0x20, ...P, 0x42, ...s64(BigInt(c)), 0x7c, 0x21, ...P];
-    } else if (run.kind === 'check') run.code = [...flush(Math.max(1, c)), ...check];
-    else
-      run.code = [
-        0x23,
-        ...u32(fuel),
-        0x42,
-        ...s64(BigInt(Math.max(1, c))),
-        0x7d,
-        0x24,
-        ...u32(fuel),
-        ...check,
-      ];
+      if (cost > 0) run.code = c.charge(cost);
+      after = run.pending + cost;
+      // Its first call flushes when too much may be pending there (all of the run is charged).
+      if (run.call && after > SLACK) {
+        run.call.code = c.flush();
+        after = 0;
+      }
+    } else if (run.kind === 'check') run.code = [...c.flush(Math.max(1, cost)), ...c.check];
+    else run.code = c.entry(Math.max(1, cost));
     if (run.code.length) counts.charges++;
+    return after;
   };
-  /** Ends the run before the instruction at r.pos and starts `kind` after it. */
-  const startRun = (kind: Slot['kind']): void => {
+  /** Starts a run of `kind` after the instruction just read, with `pendingBefore` pending. */
+  const startRun = (kind: Run['kind'], pendingBefore: number): void => {
     cut(r.pos);
-    run = { kind, cost: 0, code: [] };
+    run = { kind, cost: 0, code: [], pending: pendingBefore, call: null };
     out.push(run);
   };
   /** Inserts `code` before the instruction that starts at `at`. */
@@ -147,11 +159,19 @@ export function meterBody(
     cut(at);
     put(code);
   };
-  const frames: Frame[] = [{ kind: 'func', targeted: false }];
-  const target = (label: number): void => {
+  /** A call at `at`: the run's first one gets a hole for a flush. */
+  const calling = (at: number): void => {
+    if (run.kind !== 'charge' || run.call) return;
+    cut(at);
+    run.call = { code: [] };
+    out.push(run.call);
+  };
+  const frames: Frame[] = [frame('func')];
+  const target = (label: number, bound: number): void => {
     const f = frames[frames.length - 1 - label];
     if (!f) throw r.fail(`a branch to label ${label}, which is not there`);
     f.targeted = true;
+    f.exits = Math.max(f.exits, bound);
   };
   const func = (at: number, op: number): void => {
     const f = r.u32();
@@ -161,19 +181,11 @@ export function meterBody(
       from = r.pos;
     }
   };
-  /** Charges a bulk operation's size (of `type`), before the operation at `at`. */
-  const sized = (at: number, type: number): void => {
-    const t = u32(temp(type));
-    const n =
-      type === I64 ? [0x20, ...t, 0x42, ...CAP, 0x20, ...t, 0x42, ...CAP, 0x58, 0x1b] : [0x20, ...t, 0xad];
-    before(at, [0x21, ...t, 0x23, ...u32(fuel), ...n, 0x7d, 0x24, ...u32(fuel), ...check, 0x20, ...t]);
-    counts.bulkOps++;
-  };
-  /** Leaves the function (or may: a throw): the pending fuel goes to the global first. */
-  const leaving = (at: number): void => {
+  /** Leaves the function, or may (a throw): pending fuel goes to the global, checked if large. */
+  const leaving = (at: number, checked = true): void => {
     run.cost++;
-    endRun();
-    before(at, flush(0));
+    const bound = endRun();
+    before(at, [...c.flush(), ...(checked && bound > SLACK ? c.check : [])]);
   };
 
   for (;;) {
@@ -184,39 +196,49 @@ export function meterBody(
       case 0x06: // try
         r.blockType();
         run.cost++;
-        frames.push({ kind: op === 0x02 ? 'block' : 'try', targeted: false });
+        frames.push(frame(op === 0x02 ? 'block' : 'try'));
         continue;
       case 0x03: // loop
         r.blockType();
         run.cost++;
         endRun();
-        frames.push({ kind: 'loop', targeted: false });
+        frames.push(frame('loop'));
         counts.loops++;
-        startRun('check');
+        startRun('check', 0);
         continue;
-      case 0x04: // if
+      case 0x04: {
+        // if
         r.blockType();
         run.cost++;
-        endRun();
-        frames.push({ kind: 'if', targeted: false });
-        startRun('charge');
+        const bound = endRun();
+        frames.push(frame('if', bound));
+        startRun('charge', bound);
         continue;
-      case 0x05: // else
-      case 0x19: // catch_all
-        endRun();
-        startRun('charge');
+      }
+      case 0x05: {
+        // else
+        const f = frames[frames.length - 1]!;
+        f.exits = Math.max(f.exits, endRun());
+        f.hasElse = true;
+        startRun('charge', f.start);
         continue;
+      }
       case 0x07: // catch
-        r.u32();
-        endRun();
-        startRun('charge');
+      case 0x19: {
+        // catch_all: entered from wherever the try body threw
+        if (op === 0x07) r.u32();
+        const f = frames[frames.length - 1]!;
+        f.exits = Math.max(f.exits, endRun());
+        startRun('charge', UNKNOWN);
         continue;
-      case 0x18: // delegate: ends the try
+      }
+      case 0x18: {
+        // delegate: ends the try
         r.u32();
-        frames.pop();
-        endRun();
-        startRun('charge');
+        const f = frames.pop()!;
+        startRun('charge', Math.max(endRun(), f.exits));
         continue;
+      }
       case 0x1f: {
         // try_table: its catch clauses branch to labels outside it
         r.blockType();
@@ -225,48 +247,53 @@ export function meterBody(
           const kind = r.u8();
           if (kind <= 1) r.u32();
           else if (kind > 3) throw r.fail(`a try_table catch of kind ${kind}`);
-          target(r.u32());
+          target(r.u32(), UNKNOWN);
         }
         run.cost++;
-        frames.push({ kind: 'try', targeted: false });
+        frames.push(frame('try'));
         continue;
       }
       case 0x0b: {
         const f = frames.pop()!;
         if (f.kind === 'func') {
-          endRun();
+          const bound = Math.max(endRun(), f.exits);
           cut(r.pos); // this end closes the wrapper block
-          put([...flush(0), 0x0b]);
+          put([...c.flush(), ...(bound > SLACK ? c.check : []), 0x0b]);
           from = r.pos;
           if (r.pos !== end) throw r.fail('code after the end of a function body');
+          const head = Uint8Array.from(u32(groups + added.length));
           return [
-            Uint8Array.from([...u32(groups + added.length)]),
+            head,
             bytes.subarray(declsFrom, declsTo),
-            ...declarations(added),
+            ...added.map((t) => Uint8Array.of(1, t)),
             ...filled(out),
           ];
         }
         if (f.kind === 'loop' || (f.kind === 'block' && !f.targeted)) continue;
-        endRun();
-        startRun('charge');
+        const fell = endRun();
+        startRun('charge', Math.max(fell, f.exits, f.kind === 'if' && !f.hasElse ? f.start : 0));
         continue;
       }
       case 0x0c: // br
       case 0x0d: // br_if
       case 0xd5: // br_on_null
-      case 0xd6: // br_on_non_null
-        target(r.u32());
+      case 0xd6: {
+        // br_on_non_null
+        const label = r.u32();
         run.cost++;
-        endRun();
-        startRun('charge');
+        const bound = endRun();
+        target(label, bound);
+        startRun('charge', op === 0x0c ? 0 : bound);
         continue;
+      }
       case 0x0e: {
         // br_table
-        const n = r.u32();
-        for (let i = 0; i <= n; i++) target(r.u32());
+        const labels: number[] = [];
+        for (let n = r.u32(), i = 0; i <= n; i++) labels.push(r.u32());
         run.cost++;
-        endRun();
-        startRun('charge');
+        const bound = endRun();
+        for (const l of labels) target(l, bound);
+        startRun('charge', 0);
         continue;
       }
       case 0x0f: // return
@@ -275,32 +302,34 @@ export function meterBody(
       case 0x0a: // throw_ref
         if (op === 0x08 || op === 0x09) r.u32();
         leaving(at);
-        startRun('charge');
+        startRun('charge', 0);
         continue;
-      case 0x12: // return_call
-        leaving(at);
+      case 0x12: // return_call: the callee's entry checks
+        leaving(at, false);
         func(at, op);
-        startRun('charge');
+        startRun('charge', 0);
         continue;
       case 0x13: // return_call_indirect
       case 0x15: // return_call_ref
         r.u32();
         if (op === 0x13) r.u32();
-        leaving(at);
-        startRun('charge');
+        leaving(at, false);
+        startRun('charge', 0);
         continue;
       case 0x10: // call
+        calling(at);
+        func(at, op);
+        run.cost++;
+        continue;
       case 0xd2: // ref.func
         func(at, op);
         run.cost++;
         continue;
       case 0x11: // call_indirect
-        r.u32();
-        r.u32();
-        run.cost++;
-        continue;
       case 0x14: // call_ref
+        calling(at);
         r.u32();
+        if (op === 0x11) r.u32();
         run.cost++;
         continue;
       case 0x40: // memory.grow
@@ -313,7 +342,11 @@ export function meterBody(
         const sub = r.u32();
         skipMisc(r, sub);
         const bulk = BULK.get(sub);
-        if (bulk) sized(at, bulk.size === 'memory' && ctx.memory64 ? I64 : I32);
+        if (bulk) {
+          const type = bulk.size === 'memory' && ctx.memory64 ? I64 : I32;
+          before(at, c.sized(temp(type), type));
+          counts.bulkOps++;
+        }
         run.cost++;
         continue;
       }
@@ -323,11 +356,12 @@ export function meterBody(
         if (sub === 24 || sub === 25) {
           // br_on_cast, br_on_cast_fail: flags, label, two heap types
           r.u8();
-          target(r.u32());
+          const label = r.u32();
           r.s33();
           r.s33();
-          endRun();
-          startRun('charge');
+          const bound = endRun();
+          target(label, bound);
+          startRun('charge', bound);
         } else skipGc(r, sub);
         continue;
       }
@@ -346,13 +380,8 @@ export function meterBody(
   }
 }
 
-/** The added locals' declarations: one group each. */
-function declarations(types: readonly number[]): Uint8Array[] {
-  return types.map((t) => Uint8Array.of(1, t));
-}
-
 /** The runs, with each charge's code in place. */
-function filled(out: readonly (Uint8Array | Slot)[]): Uint8Array[] {
+function filled(out: readonly (Uint8Array | Hole)[]): Uint8Array[] {
   const parts: Uint8Array[] = [];
   for (const p of out) {
     if (p instanceof Uint8Array) parts.push(p);

@@ -7,6 +7,7 @@
  * const layout = readLayout(bytes, 'core.wasm');
  * layout.importedFunctions; // functions at or above this index move up when the pass imports more
  */
+import { AgentOSError } from '../base/errors.js';
 import { Reader } from './wasm-bytes.js';
 
 export interface SectionAt {
@@ -170,12 +171,19 @@ export function skipConst(r: Reader, onFunc?: (at: number, index: number) => voi
       // extended-const add, sub, mul
     } else if (op === 0xfd && r.u32() === 12) r.skip(16);
     else if (op === 0xfb) {
+      // struct.new and array.new_fixed (their size is in the module); not array.new, whose
+      // length is a value: it would allocate at instantiation without a charge.
       const sub = r.u32();
-      if (sub <= 1 || sub === 6 || sub === 7) r.u32();
+      if (sub <= 1) r.u32();
       else if (sub === 8) {
         r.u32();
         r.u32();
-      } else if (sub < 26 || sub > 28) throw r.fail(`GC opcode 0xfb ${sub} in a constant expression`);
+      } else if (sub < 26 || sub > 28)
+        throw new AgentOSError(
+          'AOS_E_FUEL_UNSUPPORTED',
+          `${r.what}: the fuel pass cannot meter GC opcode 0xfb ${sub} in a constant expression`,
+          { expression: `0xfb ${sub}`, offset: r.pos },
+        );
     } else throw r.fail(`opcode 0x${op.toString(16)} in a constant expression`);
   }
 }

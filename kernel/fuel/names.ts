@@ -19,7 +19,7 @@ export const FUEL = {
 } as const;
 
 /** Bump when the pass's output changes, so cached instrumented modules are redone. */
-export const FUEL_PASS_VERSION = 4;
+export const FUEL_PASS_VERSION = 5;
 
 /**
  * What a compiled core module lacks of the meter the fuel pass adds to every module (its

@@ -101,7 +101,9 @@ describe('fuel pass, attacked', () => {
     expect([e.via!(0), e.via!(1), e.via!(2), e.direct!(), e.started!()]).toEqual([1, 2, 7, 9, 42]);
     // The names moved with their functions: a trap's stack names the function that trapped.
     expect(names(bytes)).toHaveLength(1);
-    expect(() => e.explode!()).toThrow(expect.objectContaining({ stack: expect.stringMatching(/at boom \(wasm/) }));
+    expect(() => e.explode!()).toThrow(
+      expect.objectContaining({ stack: expect.stringMatching(/at boom \(wasm/) }),
+    );
   });
 
   it('meters multi-value functions and blocks with parameters, their values intact', () => {
@@ -126,7 +128,7 @@ describe('fuel pass, attacked', () => {
     const limit = { g: undefined as unknown as WebAssembly.Global };
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
       env: { mem: new WebAssembly.Memory({ initial: 1 }) },
-      'agentos:meter': { out_of_fuel: () => {}, memory_limit: (d: number) => asked.push(d) },
+      'agentos:meter': { out_of_fuel: () => 0, memory_limit: (d: number) => void asked.push(d) }, // 0: go on
     });
     limit.g = inst.exports.__agentos_memory_limit as WebAssembly.Global;
     (inst.exports.__agentos_fuel as WebAssembly.Global).value = 1n << 40n;
@@ -145,5 +147,60 @@ describe('fuel pass, attacked', () => {
     const m = instantiate(bytes);
     m.fuel.value = 100n;
     expect(m.exports.f!()).toBe(3);
+  });
+
+  it('checks at returns: a deep recursion unwinding through long straight code is stopped', () => {
+    const stores = Array.from({ length: 2000 }, (_, i) => `(global.set $g (i32.const ${i}))`).join(' ');
+    const m = metered(
+      `(module (global $g (mut i32) (i32.const 0))
+        (func $f (export "f") (param $n i32)
+          (if (local.get $n) (then (call $f (i32.sub (local.get $n) (i32.const 1)))))
+          ${stores}))`,
+      100_000n,
+    );
+    m.fuel.value = 100_000n;
+    // 1,000 frames of 4,000 instructions each on the way back up: stopped at the first check
+    // past the grant, not after all of them with the counter 4 M below zero.
+    expect(() => m.exports.f!(1000)).toThrow('out of fuel');
+    expect(m.fuel.value as bigint).toBeGreaterThan(-10_000n);
+  });
+
+  it('flushes before a call what may be pending past the slack, so a throw through it loses little', () => {
+    const stores = Array.from({ length: 1000 }, (_, i) => `(global.set $g (i32.const ${i}))`).join(' ');
+    const m = metered(`(module (tag $e) (global $g (mut i32) (i32.const 0))
+      (func $thrower (throw $e))
+      (func $work (param $n i32) (if (local.get $n) (then ${stores} (call $thrower))))
+      (func (export "once") (param $n i32) (try (do (call $work (local.get $n))) (catch $e))))`);
+    // The 2,000 instructions of the stores ran before the throw unwound $work: all charged.
+    expect(used(m, () => m.exports.once!(1)) - used(m, () => m.exports.once!(0))).toBeGreaterThanOrEqual(
+      2000n,
+    );
+  });
+
+  it('moves and checks every name section, not just the first (a damaged one before it is dropped)', async () => {
+    const source = await parse(
+      '(module (func $pad) (func $boom (export "explode") (unreachable)) (func $__agentos_hidden))',
+    );
+    const damaged = [0, 9, 4, ...Buffer.from('name'), 1, 2, 5, 0];
+    const twice = Uint8Array.from([...source.subarray(0, 8), ...damaged, ...source.subarray(8)]);
+    expect(WebAssembly.validate(twice)).toBe(true);
+    expect(() => instrumentFuel(twice, 'two names')).toThrow(
+      expect.objectContaining({
+        code: 'AOS_E_RESERVED_NAME',
+        details: { kind: 'function', name: '__agentos_hidden' },
+      }),
+    );
+    const fine = await parse('(module (func $pad) (func $boom (export "explode") (unreachable)))');
+    const bytes = instrumentFuel(
+      Uint8Array.from([...fine.subarray(0, 8), ...damaged, ...fine.subarray(8)]),
+      'two names',
+    ).bytes;
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+      'agentos:meter': { out_of_fuel: () => 0 },
+    });
+    (inst.exports.__agentos_fuel as WebAssembly.Global).value = 1n << 40n;
+    expect(() => (inst.exports.explode as () => void)()).toThrow(
+      expect.objectContaining({ stack: expect.stringMatching(/at boom \(wasm/) }),
+    );
   });
 });

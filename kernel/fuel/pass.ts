@@ -30,6 +30,7 @@
  */
 import '../base/wasm-features.js'; // first: extended-const before any compile
 import { AgentOSError } from '../base/errors.js';
+import { Charges } from './charges.js';
 import { meterBody } from './meter-body.js';
 import { type Layout, readLayout, type SectionAt } from './module-layout.js';
 import { FUEL } from './names.js';
@@ -37,6 +38,7 @@ import { refuseReserved, reservedInterface, reservedInternal } from './reserved.
 import {
   appended,
   elements,
+  type Names,
   names,
   type Shift,
   start,
@@ -112,12 +114,15 @@ export function instrumentFuel(
   const layout = readLayout(bytes, what);
   if (layout.memories.length > 1) throw unsupported(what, 'it has more than one memory');
   if (layout.tables.some((x) => x.is64)) throw unsupported(what, 'it has a 64-bit table');
-  const nameSection = layout.sections.find((x) => x.id === 0 && customName(bytes, x, what) === 'name');
   const shift: Shift = { from: layout.importedFunctions, by: layout.memories.length ? 2 : 1 };
-  const named = nameSection
-    ? names(bytes, nameAt(bytes, nameSection, what), nameSection.end, what, shift)
-    : null;
-  if (named) refuseReserved(reservedInternal(named), what);
+  // Every section named "name" (V8 reads the first it can): each moved and checked, or dropped.
+  const named = new Map<SectionAt, Names | null>();
+  for (const x of layout.sections)
+    if (x.id === 0 && customName(bytes, x, what) === 'name') {
+      const n = names(bytes, nameAt(bytes, x, what), x.end, what, shift);
+      if (n) refuseReserved(reservedInternal(n), what);
+      named.set(x, n);
+    }
   lap('read');
   onPhase?.('instrument');
   const plan = rewrite(bytes, layout, shift, what);
@@ -135,8 +140,9 @@ export function instrumentFuel(
   for (const x of layout.sections) {
     if (x.id !== 0) flushBefore(ORDER[x.id] ?? 0);
     const payload = x.id === 0 ? null : added.get(x.id);
-    if (x === nameSection) {
-      if (named) parts.push(section(0, concat([name('name'), named.payload])));
+    if (named.has(x)) {
+      const n = named.get(x);
+      if (n) parts.push(section(0, concat([name('name'), n.payload])));
     } else if (payload) {
       parts.push(section(x.id, payload));
       added.delete(x.id);
@@ -203,14 +209,21 @@ function rewrite(bytes: Uint8Array, layout: Layout, shift: Shift, what: string) 
   const fuel = layout.globals.length;
   const growCheck = memory ? layout.importedFunctions + shift.by + layout.functionTypes.length : -1;
   const newTypes: number[][] = [];
+  const typeIndex = new Map<string, number>();
   const typeOf = (t: number[]): number => {
     const key = t.join(',');
-    const i = newTypes.findIndex((x) => x.join(',') === key);
-    if (i >= 0) return layout.types.length + i;
-    newTypes.push(t);
-    return layout.types.length + newTypes.length - 1;
+    let i = typeIndex.get(key);
+    if (i === undefined) {
+      i = layout.types.length + newTypes.length;
+      newTypes.push(t);
+      typeIndex.set(key, i);
+    }
+    return i;
   };
-  const imports = [[...name(FUEL.module), ...name(FUEL.outOfFuel), 0x00, ...u32(typeOf(funcType([], [])))]];
+  // The meter's imports answer 0 (go on) or 1 (end: the module traps itself).
+  const imports = [
+    [...name(FUEL.module), ...name(FUEL.outOfFuel), 0x00, ...u32(typeOf(funcType([], [0x7f])))],
+  ];
   const globals = [[0x7e, 0x01, 0x42, 0x00, 0x0b]];
   const exports: [string, number, number][] = [[FUEL.fuelGlobal, 3, fuel]];
   if (memory) {
@@ -218,7 +231,7 @@ function rewrite(bytes: Uint8Array, layout: Layout, shift: Shift, what: string) 
       ...name(FUEL.module),
       ...name(FUEL.memoryLimit),
       0x00,
-      ...u32(typeOf(funcType([idx], []))),
+      ...u32(typeOf(funcType([idx], [0x7f]))),
     ]);
     globals.push([0x7f, 0x01, 0x41, 0x7f, 0x0b]);
     exports.push([FUEL.memoryLimitGlobal, 3, fuel + 1]);
@@ -314,7 +327,7 @@ function meterCode(
 
 /**
  * `grow_check(delta) -> delta`: calls memory_limit(delta) when memory.size + delta passes the
- * limit. Sizes compare as u64, so no 32-bit delta can wrap around; for memory64 a wrap would read
+ * limit (which ends the invocation: it answers 1 and the module traps). Sizes compare as u64, so no 32-bit delta can wrap around; for memory64 a wrap would read
  * as "fits", and V8's own 16 GiB ceiling still refuses the grow.
  */
 function growCheckBody(is64: boolean, limit: number, memoryLimit: number): Uint8Array {
@@ -336,8 +349,7 @@ function growCheckBody(is64: boolean, limit: number, memoryLimit: number): Uint8
     0x40,
     0x20,
     0x00,
-    0x10,
-    ...u32(memoryLimit),
+    ...Charges.call(memoryLimit),
     0x0b,
     0x20,
     0x00,

@@ -122,8 +122,10 @@ function guard(
   try {
     value = f();
   } catch (e) {
-    failure = { e };
+    // A trap the meter asked for (fuel, deadline, memory limit): its reason, not the trap.
+    failure = { e: meter.ending ?? e };
   }
+  meter.ending = null;
   const usage = { us: us(t0), thread: threadId, fuel: meter.end(), memory: meter.memoryBytes() };
   const crash = (c: Crash | string): TaskResult => {
     drop(agent);

@@ -11,6 +11,11 @@
  * passes the budget by more than one basic block or one bulk operation (charged its size before
  * it runs).
  *
+ * Ending an invocation (budget spent, deadline passed, memory limit hit) is not a throw into the
+ * module, which a `catch_all` of its own could catch and go on: the import returns 1 and the
+ * module traps itself (`unreachable`, which wasm cannot catch); `ending` says why, and the
+ * worker reports that instead of the trap.
+ *
  * @example
  * const meter = new Meter(256 << 20); // linear memory cap, in bytes
  * const exports = glue.instantiate(getCoreModule, imports, meter.instantiateCore);
@@ -33,7 +38,7 @@ export interface Budget {
   deadline: number | null;
 }
 
-/** Thrown from `out_of_fuel` when the budget is spent; ends the invocation. */
+/** Why `out_of_fuel` ended the invocation: the budget is spent. */
 export class FuelExhausted extends Error {
   constructor(
     readonly used: number,
@@ -57,7 +62,7 @@ export class MemoryLimitHit extends Error {
   }
 }
 
-/** Thrown from `out_of_fuel` once the wall-clock deadline has passed. */
+/** Why `out_of_fuel` ended the invocation: the wall-clock deadline has passed. */
 export class DeadlinePassed extends Error {
   constructor(readonly ms: number) {
     super(`deadline passed: the invocation ran ${ms} ms`);
@@ -98,6 +103,8 @@ export class Meter {
   private started = 0;
   /** The largest linear memory total seen, in bytes. */
   peakMemory = 0;
+  /** Why the meter ended the invocation (the module trapped itself on its word), or null. */
+  ending: Error | null = null;
   /**
    * Called at every grant with the fuel used so far and since the last park; may block (the
    * scheduler parks the thread here). Returns the ms it blocked, which the deadline leaves out.
@@ -119,8 +126,8 @@ export class Meter {
     const all: Imports = {
       ...imports,
       [FUEL.module]: {
-        [FUEL.outOfFuel]: () => this.outOfFuel(core),
-        [FUEL.memoryLimit]: (delta: number | bigint) => this.memoryLimit(Number(delta)),
+        [FUEL.outOfFuel]: () => this.stop(() => this.outOfFuel(core)),
+        [FUEL.memoryLimit]: (delta: number | bigint) => this.stop(() => this.memoryLimit(Number(delta))),
       },
     };
     const instance = new WebAssembly.Instance(module, all);
@@ -159,6 +166,7 @@ export class Meter {
    */
   begin(budget: Budget): void {
     this.budget = budget;
+    this.ending = null;
     this.settled = 0;
     this.sliceStart = 0;
     this.started = performance.now();
@@ -192,6 +200,17 @@ export class Meter {
     if (!c.fuel) return;
     c.fuel.value = BigInt(n);
     c.given = n;
+  }
+
+  /** 0: go on; 1: the module traps itself, `ending` holding why. */
+  private stop(f: () => void): number {
+    try {
+      f();
+      return 0;
+    } catch (e) {
+      this.ending ??= e instanceof Error ? e : new Error(String(e));
+      return 1;
+    }
   }
 
   private outOfFuel(core: Core): void {
