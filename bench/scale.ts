@@ -227,15 +227,16 @@ threads, where the instances live), divided by ${RESIDENT}. **Dispatch**: one ke
 are spawned up to each size, then every agent is sent one message at once, three rounds, the
 best kept (msg/s until all are answered). The figure at 500 is the baseline of the larger sizes.
 
-What sets the floors where a goal is not met. *First spawn*: the fuel pass, in binaryen.js, whose
-C++ exceptions go through JavaScript trampolines (\`invoke_*\`: half of a read's time in a
-profile): reading the QuickJS component's 1.3 MB core module takes 1.2 s of its 2.4 s, the 12 MB
-SpiderMonkey core 5–7 s of 12–15 s; jco's transpile adds 1.2 s (QuickJS). *Spawns*: each start
-is one command round trip to a worker; the kernel thread's \`Atomics.notify\` that hands over the
-task took 0.37 ms on average in a profile of 2,000 spawns (the woken worker takes the core), and
-with the checks gone from spawns by digest the kernel thread is idle a third of the time: the
-round trips, one per instance, set the rate: starting several instances in one command is the
-next step. Metering the core modules the component embeds while jco transpiles it was tried and
-gained nothing on two cores (the fuel pass then ran 2.4 s → 4.5 s: both want the CPU).
+What sets the floors. *First spawn*: jco's transpile (~0.5–0.8 s) and the fuel pass over the
+binary (~0.15 s for QuickJS's 1.3 MB core, ~0.6–0.9 s for SpiderMonkey's 12 MB one; binaryen.js
+took 1.5 s and 6.6 s for the same before 2026-12-04), then compiling and the first instance.
+*Warm QuickJS spawns* (goal ≥ 200/s): the instance itself. Instantiating the echo sample's jco
+glue and running init takes ~5.5 ms of CPU even bare on the main thread (~3 ms of it jco's
+generated instantiation code, ~1.4 ms \`WebAssembly.Instance\`), and the kernel thread spends
+~2.6 ms per spawn (records, journal, the command round trip); on two cores that sets ~200/s. In a
+profile of 400 spawns by digest the kernel thread was idle ~60 % of the time: the workers'
+instantiation is the bound. Pre-instantiated spare instances would move that work before the
+spawn, not remove it, so they would cut a spawn's latency when the machine has idle time, not
+the rate of back-to-back spawns on two busy cores.
 `;
 }
