@@ -3,7 +3,7 @@
  * kernels side by side, one with `retention: 'all'` (the default: every record kept) and one with
  * `retention: 'checkpoints'` (the journal before the oldest kept checkpoint dropped as
  * checkpoints are kept, kernel/exec/retention.ts), both with a checkpoint every CHECKPOINT_EVERY.
- * At each quarter of the run it samples the agent's journal bytes (`inspect(id).disk.journal`)
+ * At each quarter of the run it samples the agent's journal bytes (`inspect(id, { disk: true }).disk.journal`)
  * and the data dir's file size (LMDB's data.mdb, which reuses freed pages and never shrinks):
  * journal bytes per message, and how much each grows over the second half of the soak.
  *
@@ -60,7 +60,7 @@ async function soak(retention: 'all' | 'checkpoints'): Promise<Soak> {
         await kernel.flushed();
         samples.push({
           messages: sent,
-          journal: kernel.inspect(id).disk!.journal,
+          journal: kernel.inspect(id, { disk: true }).disk!.journal,
           dataDir: dataDirBytes(home),
         });
       }
@@ -129,7 +129,7 @@ The sample counter agent (working memory, a log line per message) takes ${MESSAG
 kernels side by side, each with a checkpoint every ${CHECKPOINT_EVERY} invocations: \`retention: 'all'\` (every
 journal record kept) and \`retention: 'checkpoints'\` (the journal before the oldest kept checkpoint
 dropped as checkpoints are kept). Messages go ${CHUNK} at a time (${CHUNK - 1} posted, the last one sent and
-its count checked). At each quarter: the agent's journal bytes (\`inspect(id).disk.journal\`) and
+its count checked). At each quarter: the agent's journal bytes (\`inspect(id, { disk: true }).disk.journal\`) and
 the size of the data dir's db/data.mdb (LMDB reuses freed pages; the file never shrinks). Growth is
 from the half-way sample to the end. What data.mdb still gains under \`'checkpoints'\` is not
 live data (the agent's journal and its two checkpoints stay the same size): it is LMDB's

@@ -246,11 +246,22 @@ export class Kernel {
       .map((r) => this.core.info(this.core.agents.peek(r.id)?.record ?? r));
   }
 
-  inspect(id: string): AgentInfo {
+  /**
+   * What the kernel knows of the agent. `disk: true` adds the bytes it takes in the data dir,
+   * which reads its whole journal's keys: an inspect without it costs the same however long the
+   * agent has run.
+   */
+  inspect(id: string, options: { disk?: boolean } = {}): AgentInfo {
     const rec = this.core.agents.peek(id)?.record ?? this.core.processes.get(id);
     if (!rec)
       throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    return this.core.info(rec, true);
+    if (
+      typeof options !== 'object' ||
+      options === null ||
+      !['boolean', 'undefined'].includes(typeof options.disk)
+    )
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'inspect options must be an object like { disk: true }');
+    return this.core.info(rec, options.disk === true);
   }
 
   /** Pending messages of an agent, oldest first. */

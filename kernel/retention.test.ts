@@ -34,18 +34,24 @@ describe('journal retention', () => {
       async () => (await invocations(k, id)) <= 10,
     );
     await k.flushed();
-    const at20 = k.inspect(id).disk!.journal;
+    const at20 = k.inspect(id, { disk: true }).disk!.journal;
     expect(await count(k, id, 40)).toEqual({ count: 60 });
     await count(all, kept, 40);
     await until('pruned again', async () => (await invocations(k, id)) <= 10);
     await k.flushed();
     await all.flushed();
     // Bounded: at most two checkpoints' worth of invocations, and about as many bytes at 60 as at 20.
-    const disk = k.inspect(id).disk!;
+    const disk = k.inspect(id, { disk: true }).disk!;
+    // Only when asked: it reads the journal's keys, and a plain inspect must not cost that.
+    expect(k.inspect(id).disk).toBeUndefined();
+    for (const bad of [null, 'disk', { disk: 'yes' }])
+      expect(() => k.inspect(id, bad as never)).toThrow(
+        expect.objectContaining({ code: 'AOS_E_BAD_ARGUMENT' }),
+      );
     expect(disk.journal).toBeLessThan(at20 * 1.5);
     expect(disk.checkpoints).toBeGreaterThan(0);
     expect(await invocations(all, kept)).toBe(60);
-    expect(all.inspect(kept).disk!.journal).toBeGreaterThan(disk.journal * 3);
+    expect(all.inspect(kept, { disk: true }).disk!.journal).toBeGreaterThan(disk.journal * 3);
     // The spawn record stays; replay starts from the oldest checkpoint.
     expect((await k.journal(id))[0]).toMatchObject({ t: 'spawn', seq: 0 });
     expect(await k.replay(id)).toMatchObject({

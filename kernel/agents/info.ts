@@ -36,8 +36,8 @@ export interface AgentInfo extends Omit<AgentRecord, 'capState' | 'config'> {
    */
   checkpoints: CheckpointInfo[];
   /**
-   * Bytes it takes in the data dir (`inspect` only, not `list`): its journal's stored entries
-   * (as of the last write) and its kept checkpoints. Bounded under `retention: 'checkpoints'`.
+   * Bytes it takes in the data dir (`inspect(id, { disk: true })` only): its journal's stored
+   * entries (as of the last write) and its kept checkpoints. Bounded under `retention: 'checkpoints'`.
    */
   disk?: { journal: number; checkpoints: number };
   /** Fuel used in the current one-second window (kernel clock ms), for `limits.fuel.perSecond`. */

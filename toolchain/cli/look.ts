@@ -15,7 +15,7 @@ export const ps: Command = (v, p) =>
   withKernel(
     v,
     async (k) => {
-      if (p[1] !== undefined) return print(k.inspect(p[1]));
+      if (p[1] !== undefined) return print(k.inspect(p[1], { disk: true }));
       const all = k.list();
       if (v.json) return print(all);
       for (const a of all) {
