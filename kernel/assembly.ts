@@ -314,7 +314,7 @@ export class KernelAssembly {
         ? { disk: { journal: this.journalStore.bytes(rec.id), checkpoints: this.checkpoints.bytes(rec.id) } }
         : {}),
       running: this.executor?.running(rec.id) ?? null,
-      checkpoints: this.checkpoints.all(rec.id).map((c) => ({ seq: c.seq, at: c.at, bytes: c.bytes.length })),
+      checkpoints: this.checkpoints.summary(rec.id).map((c) => ({ ...c })),
     };
   }
   /**

@@ -31,8 +31,22 @@ export interface Checkpoint {
 /** How many checkpoints of one agent are kept (the newest). */
 export const KEEP = 2;
 
+/** A kept checkpoint without its state: what `inspect` and `list` show. */
+export interface CheckpointSummary {
+  seq: number;
+  at: number;
+  /** Size of the state. */
+  bytes: number;
+}
+
 export class Checkpoints {
   private readonly db: Database<Checkpoint, [string, number]>;
+  /**
+   * Each agent's kept checkpoints without their states, oldest first: read once, then kept as
+   * they are put and dropped, so listing them never decodes a state (10,000 agents' states
+   * would be hundreds of MB for one `kernel.list()`).
+   */
+  private readonly summaries = new Map<string, CheckpointSummary[]>();
 
   constructor(private readonly store: Store) {
     this.db = store.db('checkpoints') as unknown as Database<Checkpoint, [string, number]>;
@@ -66,28 +80,49 @@ export class Checkpoints {
     return undefined;
   }
 
+  /** The kept checkpoints of `agent` without their states, oldest first (as queued). */
+  summary(agent: string): readonly CheckpointSummary[] {
+    let list = this.summaries.get(agent);
+    if (!list) {
+      list = this.all(agent).map((c) => ({ seq: c.seq, at: c.at, bytes: c.bytes.length }));
+      this.summaries.set(agent, list);
+    }
+    return list;
+  }
+
   /**
    * Queues the write with the kernel's next batch (after every record queued before it, so it is
    * never on disk without the journal it stands for), and drops the ones past the newest KEEP.
    */
   put(agent: string, c: Checkpoint): void {
-    const older = this.all(agent)
-      .map((x) => x.seq)
-      .filter((s) => s < c.seq);
+    const kept = this.summary(agent).filter((x) => x.seq < c.seq);
+    const dropped = kept.slice(0, Math.max(0, kept.length - (KEEP - 1)));
     this.store.batch.atomic(() => {
       this.store.batch.put(this.db, [agent, c.seq], c);
-      for (const s of older.slice(0, Math.max(0, older.length - (KEEP - 1))))
-        this.store.batch.remove(this.db, [agent, s]);
+      for (const x of dropped) this.store.batch.remove(this.db, [agent, x.seq]);
     });
+    const newer = this.summary(agent).filter((x) => x.seq > c.seq);
+    this.summaries.set(agent, [
+      ...kept.slice(dropped.length),
+      { seq: c.seq, at: c.at, bytes: c.bytes.length },
+      ...newer,
+    ]);
   }
 
   /** Drops every checkpoint of `agent` (terminated, exported). */
   forget(agent: string): void {
-    for (const c of this.all(agent)) this.store.batch.remove(this.db, [agent, c.seq]);
+    for (const x of this.summary(agent)) this.store.batch.remove(this.db, [agent, x.seq]);
+    const none: CheckpointSummary[] = [];
+    this.summaries.set(agent, none);
+    // Once the removals are on disk, nothing need be remembered of the agent (unless it has new ones).
+    const done = (): void => {
+      if (this.summaries.get(agent) === none) this.summaries.delete(agent);
+    };
+    void this.store.flushed().then(done, done);
   }
 
   /** Bytes the kept checkpoints of `agent` take. */
   bytes(agent: string): number {
-    return this.all(agent).reduce((n, c) => n + c.bytes.length, 0);
+    return this.summary(agent).reduce((n, x) => n + x.bytes, 0);
   }
 }
