@@ -129,7 +129,7 @@ describe('fuel pass', () => {
         if (r?.status === 'fulfilled') expect(Buffer.from(r.value.bytes).equals(want)).toBe(true);
       }
       expect(junk).toMatchObject({ status: 'rejected', reason: { code: 'AOS_E_FUEL_UNSUPPORTED' } });
-      expect(thread.started).toBe(2); // binaryen loaded once for a, b and junk; c on a fresh thread
+      expect(thread.started).toBe(2); // one thread for a, b and junk; c on a fresh one
       expect(Buffer.from((await thread.meter(SMALL, 'd')).bytes).equals(want)).toBe(true);
       expect(thread.started).toBe(2);
     } finally {
