@@ -306,6 +306,26 @@ export class KernelAssembly {
     if (this.closed) throw new AgentOSError('AOS_E_KERNEL_CLOSED', 'the kernel is closed');
   }
 
+  /** The agent's record (the running one, else the process table's). @throws AgentOSError AOS_E_AGENT_NOT_FOUND */
+  known(id: string): AgentRecord {
+    const rec = this.agents.peek(id)?.record ?? this.processes.get(id);
+    if (!rec)
+      throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+    return rec;
+  }
+
+  /** `kernel.inspect`. @throws AgentOSError AOS_E_AGENT_NOT_FOUND, AOS_E_BAD_ARGUMENT */
+  inspect(id: string, options: { disk?: boolean }): AgentInfo {
+    const rec = this.known(id);
+    if (
+      typeof options !== 'object' ||
+      options === null ||
+      !['boolean', 'undefined'].includes(typeof options.disk)
+    )
+      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'inspect options must be an object like { disk: true }');
+    return this.info(rec, options.disk === true);
+  }
+
   /** What the API says of the agent; `disk` adds what it takes on disk (it reads every stored value of its journal, so it costs as much as the journal is long). */
   info(rec: AgentRecord, disk = false): AgentInfo {
     return {

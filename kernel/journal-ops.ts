@@ -28,9 +28,7 @@ export async function readJournal(
     throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'journal options must be an object');
   if (options.from !== undefined) checkWhole(options.from, 'from');
   if (options.limit !== undefined) checkWhole(options.limit, 'limit');
-  if (!core.processes.get(id)) {
-    throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-  }
+  core.known(id);
   await core.store.flushed();
   return [...core.journalStore.read(id, options.from ?? 0, options.limit)];
 }
@@ -69,8 +67,7 @@ export async function pruneJournal(
   checkAgentId(id);
   checkPathOption(options, 'archive', 'prune');
   const archive = options.archive;
-  if (!core.processes.get(id))
-    throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
+  core.known(id);
   await core.store.flushed();
   const cp = core.checkpoints.oldest(id);
   if (!cp)

@@ -246,22 +246,9 @@ export class Kernel {
       .map((r) => this.core.info(this.core.agents.peek(r.id)?.record ?? r));
   }
 
-  /**
-   * What the kernel knows of the agent. `disk: true` adds the bytes it takes in the data dir,
-   * which reads its whole journal's keys: an inspect without it costs the same however long the
-   * agent has run.
-   */
+  /** What the kernel knows of the agent; `disk: true` adds its bytes in the data dir (a journal scan). */
   inspect(id: string, options: { disk?: boolean } = {}): AgentInfo {
-    const rec = this.core.agents.peek(id)?.record ?? this.core.processes.get(id);
-    if (!rec)
-      throw new AgentOSError('AOS_E_AGENT_NOT_FOUND', `no agent ${JSON.stringify(id)}`, { agent: id });
-    if (
-      typeof options !== 'object' ||
-      options === null ||
-      !['boolean', 'undefined'].includes(typeof options.disk)
-    )
-      throw new AgentOSError('AOS_E_BAD_ARGUMENT', 'inspect options must be an object like { disk: true }');
-    return this.core.info(rec, options.disk === true);
+    return this.core.inspect(id, options);
   }
 
   /** Pending messages of an agent, oldest first. */

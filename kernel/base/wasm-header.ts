@@ -31,6 +31,19 @@ export function readU32(bytes: Uint8Array, pos: number): [number, number] | null
   return null;
 }
 
+/** LEB128 encoding of an unsigned 32-bit integer. */
+export function encodeU32(n: number): number[] {
+  const out: number[] = [];
+  let v = n >>> 0;
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
 /**
  * Checks the preamble and walks the top-level sections.
  * @throws AgentOSError AOS_E_NOT_WASM, AOS_E_TRUNCATED or AOS_E_NOT_COMPONENT (when `expect` is 'component').

@@ -9,6 +9,7 @@
  * const id = r.u8(); const size = r.u32();
  */
 import { AgentOSError } from '../base/errors.js';
+import { encodeU32 } from '../base/wasm-header.js';
 
 export class Reader {
   constructor(
@@ -115,18 +116,8 @@ export class Reader {
   }
 }
 
-/** An unsigned LEB128. */
-export function u32(n: number): number[] {
-  const out: number[] = [];
-  let v = n >>> 0;
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
-}
+/** An unsigned LEB128 (base/wasm-header.ts). */
+export const u32 = encodeU32;
 
 /** A signed LEB128 of a 64-bit value. */
 export function s64(n: bigint): number[] {

@@ -14,8 +14,8 @@
  */
 import { addressSpace, BOUNDED_MEMORY_BYTES } from '../base/address-space.js';
 import { AgentOSError } from '../base/errors.js';
-import { readU32 } from '../base/wasm-header.js';
-import { encodeU32, sectionsOf } from '../signing/sections.js';
+import { encodeU32, readU32 } from '../base/wasm-header.js';
+import { sectionsOf } from '../signing/sections.js';
 
 const MEMORY_SECTION = 5;
 const PAGE = 65536;

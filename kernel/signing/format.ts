@@ -11,8 +11,7 @@
  * "wasmsig" ‖ 0x01 ‖ 0x01 ‖ 0x01 ‖ h1 ‖ … ‖ hn (signedMessage).
  */
 import { AgentOSError } from '../base/errors.js';
-import { readU32 } from '../base/wasm-header.js';
-import { encodeU32 } from './sections.js';
+import { encodeU32, readU32 } from '../base/wasm-header.js';
 
 export const SPEC_VERSION = 0x01;
 export const CONTENT_TYPE_WASM = 0x01;

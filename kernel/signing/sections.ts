@@ -9,7 +9,7 @@
  * const out = Buffer.concat([preamble, customSection('note', Buffer.from('hi')), ...rest]);
  */
 import { AgentOSError } from '../base/errors.js';
-import { readU32, readWasmHeader } from '../base/wasm-header.js';
+import { encodeU32, readU32, readWasmHeader } from '../base/wasm-header.js';
 
 /** A top-level section: `bytes.subarray(start, end)` is the whole section, header included. */
 export interface Section {
@@ -64,19 +64,6 @@ export function sectionsOf(bytes: Uint8Array, what: string): Sections {
     pos = end;
   }
   return { preamble: bytes.subarray(0, 8), sections };
-}
-
-/** LEB128 encoding of an unsigned 32-bit integer. */
-export function encodeU32(n: number): number[] {
-  const out: number[] = [];
-  let v = n >>> 0;
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
 }
 
 /** A custom section: id 0, size, name, content. */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../testing/expect-error.js';
 import { fixture, tempHome } from '../../testing/harness.js';
+import { encodeU32 } from '../base/wasm-header.js';
 import { decodeSignatureData, SIGNATURE_SECTION, signedMessage } from './format.js';
 import {
   generateKeyPair,
@@ -12,7 +13,7 @@ import {
   verifyBytes,
   writeKeyPair,
 } from './keys.js';
-import { customSection, encodeU32, sectionsOf, withoutCustomSections } from './sections.js';
+import { customSection, sectionsOf, withoutCustomSections } from './sections.js';
 import { checkSignatures, signComponent, unsigned } from './signature.js';
 
 /** The code of the coded error `f` throws. */
