@@ -11,6 +11,7 @@ import { fixture, openKernel, tempHome } from '../testing/harness.js';
 import { wat } from '../testing/metered.js';
 import type { AgentOSError } from './base/errors.js';
 import { packageRoot } from './base/paths.js';
+import { DEFAULT_TICK } from './exec/budgets.js';
 import { FUEL } from './fuel/names.js';
 import { instrumentFuel } from './fuel/pass.js';
 import type { Kernel } from './kernel.js';
@@ -154,6 +155,35 @@ describe('bulk memory operations are charged by their size', () => {
     expect(kernel.inspect(id).stats.fuel).toBeGreaterThan((64 << 20) + (32 << 20));
     expect(await kernel.send(id, 'fine')).toBe('fine');
   }, 30_000);
+});
+
+describe('a core module whose start function never returns', () => {
+  // The engine would run a start section before the meter knows the module's counter: no grant,
+  // no check, a spawn that never ends. The pass exports it instead, and the meter runs it.
+  it('is ended at its fuel budget while the component is instantiated; the kernel carries on', async () => {
+    const kernel = await openKernel({ ...ONCE, workers: 1 });
+    const err = await rejection(
+      kernel.spawn(await fixture('start-loop'), { limits: { fuel: { invocation: 10_000_000 } } }),
+    );
+    expect(err).toMatchObject({
+      code: 'AOS_E_FUEL_EXHAUSTED',
+      details: { budget: 10_000_000, budgetKind: 'invocation' },
+    });
+    const used = (err.details as { used: number }).used;
+    expect(used).toBeGreaterThanOrEqual(10_000_000);
+    expect(used).toBeLessThan(10_000_000 + DEFAULT_TICK);
+    // The one worker is free again.
+    const echo = await kernel.spawn(await fixture('echo-wat'));
+    expect(await kernel.send(echo, 'after')).toBe('after');
+  }, 60_000);
+
+  it('is ended at its deadline too', async () => {
+    const kernel = await openKernel({ ...ONCE, workers: 1 });
+    const err = await rejection(
+      kernel.spawn(await fixture('start-loop'), { limits: { deadlineMs: 200, fuel: { invocation: 1e13 } } }),
+    );
+    expect(err).toMatchObject({ code: 'AOS_E_DEADLINE' });
+  }, 60_000);
 });
 
 describe('a module that catches whatever ends its invocation', () => {

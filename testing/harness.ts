@@ -67,6 +67,7 @@ export const FIXTURES = {
   'echo-wat': { wat: 'echo.wat', world: 'agent' },
   'trap-wat': { wat: 'trap.wat', world: 'agent' },
   'limits-wat': { wat: 'limits.wat', world: 'agent' },
+  'start-loop': { wat: 'start-loop.wat', world: 'agent' },
   'big-wat': { wat: 'big.wat', world: 'agent' },
   'sender-wat': { wat: 'sender.wat', world: 'agent', imports: ['ipc'] },
   'hostcall-loop': { wat: 'hostcall-loop.wat', world: 'agent', imports: ['log', 'working-memory'] },

@@ -13,13 +13,19 @@ export const FUEL = {
   memoryLimit: 'memory_limit',
   fuelGlobal: '__agentos_fuel',
   memoryLimitGlobal: '__agentos_memory_limit',
+  /**
+   * The module's start function, exported instead of run by the engine: the meter runs it once
+   * it holds the module's counter (a start function the engine ran would spend fuel no grant
+   * gave, and a loop in it nothing could end).
+   */
+  startExport: '__agentos_start',
   snapPrefix: '__snap_',
   /** Exports and internal function and global names the pass keeps for itself. */
   reservedPrefix: '__agentos_',
 } as const;
 
 /** Bump when the pass's output changes, so cached instrumented modules are redone. */
-export const FUEL_PASS_VERSION = 5;
+export const FUEL_PASS_VERSION = 6;
 
 /**
  * What a compiled core module lacks of the meter the fuel pass adds to every module (its

@@ -93,11 +93,17 @@ describe('fuel pass, attacked', () => {
     let outOfFuel = 0;
     const inst = new WebAssembly.Instance(module, {
       env: { seven: () => 7 },
-      'agentos:meter': { out_of_fuel: () => void outOfFuel++ }, // the start function runs on an empty tank
+      'agentos:meter': { out_of_fuel: () => outOfFuel++ },
     });
-    expect(outOfFuel).toBe(1);
-    (inst.exports.__agentos_fuel as WebAssembly.Global).value = 1n << 40n;
+    // The engine ran no start function: it is exported for the meter to run, metered.
+    expect(outOfFuel).toBe(0);
     const e = inst.exports as Record<string, (i?: number) => number>;
+    expect(e.started!()).toBe(0);
+    expect(WebAssembly.Module.exports(module).find((x) => x.name === '__agentos_start')?.kind).toBe(
+      'function',
+    );
+    (inst.exports.__agentos_fuel as WebAssembly.Global).value = 1n << 40n;
+    e.__agentos_start!();
     expect([e.via!(0), e.via!(1), e.via!(2), e.direct!(), e.started!()]).toEqual([1, 2, 7, 9, 42]);
     // The names moved with their functions: a trap's stack names the function that trapped.
     expect(names(bytes)).toHaveLength(1);

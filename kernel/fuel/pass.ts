@@ -41,7 +41,7 @@ import {
   type Names,
   names,
   type Shift,
-  start,
+  startFunction,
   tables,
   withExports,
   withGlobals,
@@ -140,7 +140,8 @@ export function instrumentFuel(
   for (const x of layout.sections) {
     if (x.id !== 0) flushBefore(ORDER[x.id] ?? 0);
     const payload = x.id === 0 ? null : added.get(x.id);
-    if (named.has(x)) {
+    if (payload === DROPPED) added.delete(x.id);
+    else if (named.has(x)) {
       const n = named.get(x);
       if (n) parts.push(section(0, concat([name('name'), n.payload])));
     } else if (payload) {
@@ -196,6 +197,9 @@ const funcType = (params: readonly number[], results: readonly number[]): number
   ...results,
 ];
 
+/** A section the pass leaves out (its payload in `rewrite`'s map). */
+const DROPPED = new Uint8Array(0);
+
 /** The new payloads of the sections the pass changes or adds, and what it counted. */
 function rewrite(bytes: Uint8Array, layout: Layout, shift: Shift, what: string) {
   const of = (id: number): SectionAt | undefined => layout.sections.find((x) => x.id === id);
@@ -238,6 +242,9 @@ function rewrite(bytes: Uint8Array, layout: Layout, shift: Shift, what: string) 
   }
   const snaps = snapExports(layout);
   exports.push(...snaps.map(([n, kind, index]): [string, number, number] => [n, kind, index]));
+  const [b8, p8, e8] = payloadOf(8);
+  // The start function is exported and the section dropped: the meter runs it (FUEL.startExport).
+  if (b8) exports.push([FUEL.startExport, 0, startFunction(b8, p8, e8, what, shift)]);
   const counts = { loops: 0, charges: 0, memoryGrows: 0, bulkOps: 0 };
   const code = meterCode(bytes, of(10), layout, { what, fuel, outOfFuel, growCheck, shift, counts, typeOf });
   const sections = new Map<number, Uint8Array>();
@@ -252,8 +259,7 @@ function rewrite(bytes: Uint8Array, layout: Layout, shift: Shift, what: string) 
   sections.set(7, withExports(...payloadOf(7), what, shift, exports));
   const [b4, p4, e4] = payloadOf(4);
   if (b4) sections.set(4, tables(b4, p4, e4, what, shift));
-  const [b8, p8, e8] = payloadOf(8);
-  if (b8) sections.set(8, start(b8, p8, e8, what, shift));
+  if (b8) sections.set(8, DROPPED);
   const [b9, p9, e9] = payloadOf(9);
   if (b9) sections.set(9, elements(b9, p9, e9, what, shift));
   return { sections, counts, snaps: snaps.map(([n]) => n) };

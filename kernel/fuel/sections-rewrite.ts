@@ -120,9 +120,15 @@ export function withExports(
   return vec(n + added.length, out);
 }
 
-/** The start section, moved. */
-export function start(bytes: Uint8Array, payload: number, end: number, what: string, s: Shift): Uint8Array {
-  return Uint8Array.from(u32(moved(new Reader(bytes, payload, end, what).u32(), s)));
+/** The start section's function, moved. */
+export function startFunction(
+  bytes: Uint8Array,
+  payload: number,
+  end: number,
+  what: string,
+  s: Shift,
+): number {
+  return moved(new Reader(bytes, payload, end, what).u32(), s);
 }
 
 /** The element section with every function index moved. */

@@ -9,7 +9,8 @@
  * the budget and the deadline, gives the scheduler its say (`onTick`: it may park the thread
  * there) and grants again. Fuel still granted to other modules is reserved, so the total never
  * passes the budget by more than one basic block or one bulk operation (charged its size before
- * it runs).
+ * it runs). A module's start function is run by `instantiateCore` once the module's counter is
+ * known (the pass exports it in place of the start section), so instantiation is metered too.
  *
  * Ending an invocation (budget spent, deadline passed, memory limit hit) is not a throw into the
  * module, which a `catch_all` of its own could catch and go on: the import returns 1 and the
@@ -140,6 +141,10 @@ export class Meter {
     this.cores.push(core);
     const bytes = this.memoryBytes();
     if (bytes > this.limitBytes) throw new MemoryLimitHit(0, bytes, this.limitBytes);
+    // Its start function, metered like any call now that its counter is known (the fuel pass
+    // took it out of the module's start section). A trap in it fails the instantiation.
+    const start = x[FUEL.startExport];
+    if (typeof start === 'function') start();
     return instance;
   };
 
