@@ -128,6 +128,14 @@ export interface KernelOptions {
    */
   retention?: 'all' | 'checkpoints';
   /**
+   * Spare instances each worker keeps per component it started lately (up to four components),
+   * instantiated between commands so the next start of that component runs only init
+   * (docs/components.md, *Spare instances*). They start exactly as a fresh instance would (the
+   * same fuel, the same journal), and are made only while the process has room for many
+   * instances. Default 1; 0: none; at most 8.
+   */
+  spares?: number;
+  /**
    * With `retention: 'checkpoints'`: each automatic prune first writes what it drops to a journal
    * archive in this directory (`<agent>-<first>-<last>.journal`), synced, and prunes nothing if
    * it cannot. Default null: what is pruned is not kept.

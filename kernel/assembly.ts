@@ -153,6 +153,7 @@ export class KernelAssembly {
       tick,
       watchdogGraceMs,
       maxResultBytes,
+      spares,
       dormantAfterMs,
       checkpointEvery,
       recovery,
@@ -183,6 +184,7 @@ export class KernelAssembly {
       maxWorkers,
       RETIRE_IDLE_MS,
       maxResultBytes,
+      spares,
     );
     const scheduler = new Scheduler(cpus, this.pool.wanted);
     const pool = this.pool;

@@ -24,6 +24,10 @@ describe('kernel options', () => {
       [{ logger: console.log }, /^logger must be a pino logger/],
       [{ delivery: 3 }, /^delivery must be an object, got 3$/],
       [{ delivery: { attempt: 2 } }, /^delivery has no option "attempt"/],
+      [{ spares: -1 }, /^spares must be an integer from 0 to 8, got -1$/],
+      [{ spares: 1.5 }, /^spares must be an integer from 0 to 8, got 1.5$/],
+      [{ spares: 9 }, /^spares must be/],
+      [{ spares: '1' }, /^spares must be .* got "1"$/],
       [{ workrs: 4 }, /^the kernel has no option "workrs" \(known: home, cpus, /],
     ];
     for (const [options, re] of cases) {

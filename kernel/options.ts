@@ -15,7 +15,7 @@ import { DEFAULT_LIMITS, type Limits, resolveLimits } from './base/limits.js';
 import { shown } from './base/validate.js';
 import { DEFAULT_TICK } from './exec/budgets.js';
 import type { Durability } from './exec/commits.js';
-import { DEFAULT_MAX_RESULT_BYTES, MAX_RESULT_BYTES } from './worker/protocol.js';
+import { DEFAULT_MAX_RESULT_BYTES, DEFAULT_SPARES, MAX_RESULT_BYTES } from './worker/protocol.js';
 
 export interface ResolvedOptions {
   cpus: number;
@@ -49,6 +49,8 @@ export interface ResolvedOptions {
   retention: 'all' | 'checkpoints';
   /** Where the automatic prunes archive what they drop; null: nowhere. */
   journalArchiveDir: string | null;
+  /** Spare instances per worker per component it started lately. */
+  spares: number;
 }
 
 const bad = (why: string): AgentOSError => new AgentOSError('AOS_E_BAD_CONFIG', why);
@@ -79,6 +81,7 @@ const KNOWN: readonly (keyof KernelOptions)[] = [
   'recovery',
   'retention',
   'journalArchiveDir',
+  'spares',
   'capabilities',
   'config',
   'policy',
@@ -203,7 +206,11 @@ export function resolveOptions(options: KernelOptions): ResolvedOptions {
   const journalArchiveDir = options.journalArchiveDir ?? null;
   if (journalArchiveDir !== null && (typeof journalArchiveDir !== 'string' || journalArchiveDir === ''))
     throw bad(`journalArchiveDir must be a directory path or null, got ${shown(journalArchiveDir)}`);
+  const spares = options.spares ?? DEFAULT_SPARES;
+  if (!(Number.isSafeInteger(spares) && spares >= 0 && spares <= 8))
+    throw bad(`spares must be an integer from 0 to 8, got ${shown(spares)}`);
   return {
+    spares,
     retention,
     journalArchiveDir,
     dormantAfterMs,

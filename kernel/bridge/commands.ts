@@ -206,6 +206,12 @@ export interface ServeOptions {
    * with the figures of `result` that are numbers.
    */
   unsendable?: (result: unknown, why: string) => unknown;
+  /**
+   * Work for idle moments: called while no task waits, before the worker blocks; true when it
+   * did some (it is called again if still no task waits), false when it has none. Each call
+   * should be short: a task sent meanwhile waits for it.
+   */
+  idle?: () => boolean;
 }
 
 /** The fallback when the caller gave no `unsendable`: numeric usage figures are kept. */
@@ -243,7 +249,14 @@ export async function serveCommands(
     return true;
   };
 
+  const idle = options.idle;
+  const waiting = (): boolean => {
+    const s = Atomics.load(ctrl, STATE);
+    return s === TASK || s === STOP;
+  };
+
   for (;;) {
+    if (idle) while (!waiting() && idle()) {}
     if (!until(TASK)) return;
     const total = ctrl[TOTAL]!;
     let bytes: Uint8Array;

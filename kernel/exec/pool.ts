@@ -23,6 +23,7 @@ import {
   type BatchResult,
   commandResultBytes,
   DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_SPARES,
   type HandleBatchTask,
   type ServeTask,
   type Task,
@@ -85,6 +86,8 @@ export class WorkerPool {
   readonly slots = new Map<number, WorkerSlot>();
   /** How much work waits for a CPU permit; every worker reads it (bridge/park.ts). */
   readonly wanted = createWanted();
+  /** Instances started from a spare (worker/spares.ts), for tests and benchmarks. */
+  spareStarts = 0;
   /** The base pool, then one single-thread pool per extra worker. */
   private readonly pools: Piscina[] = [];
   /** Extra workers, by thread: their pool and when they last went idle. */
@@ -104,6 +107,7 @@ export class WorkerPool {
     private readonly events: PoolEvents,
     private readonly retireMs: number,
     private readonly maxResultBytes: number,
+    private readonly spares: number,
   ) {
     this.pools.push(this.spawn(size, false));
     this.retireTimer = setInterval(() => this.retireIdle(), retireMs / 3);
@@ -164,6 +168,7 @@ export class WorkerPool {
         memories: memoryCounter(),
         memoryCell: slot.memoryCell,
         space: addressSpace(),
+        spares: this.spares,
         [key]: { thread: w.id },
       };
       // The serve task ends however the worker ends (stopped, thrown, exited): that is the
@@ -200,7 +205,8 @@ export class WorkerPool {
   /**
    * Starts `size` workers (growing up to `max` when blocked calls hold them all; an extra
    * worker idle for `retireMs` with nothing resident retires). A call may return up to
-   * `maxResultBytes` (chunked over the command channel past its buffer).
+   * `maxResultBytes` (chunked over the command channel past its buffer). Each worker keeps
+   * `spares` spare instances per component it started lately (worker/spares.ts).
    */
   static async start(
     size: number,
@@ -208,8 +214,9 @@ export class WorkerPool {
     max = size,
     retireMs = RETIRE_IDLE_MS,
     maxResultBytes = DEFAULT_MAX_RESULT_BYTES,
+    spares = DEFAULT_SPARES,
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool(size, Math.max(size, max), events, retireMs, maxResultBytes);
+    const pool = new WorkerPool(size, Math.max(size, max), events, retireMs, maxResultBytes, spares);
     // Each worker piscina creates says so (workerCreate); 30 s without all of them is a failure.
     const all = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 30_000);
@@ -305,13 +312,15 @@ export class WorkerPool {
   }
 
   /** Runs `task` on the worker `slot` (which the caller marked busy). Rejects if the worker dies. */
-  run(slot: WorkerSlot, task: Task): Promise<TaskResult> {
+  async run(slot: WorkerSlot, task: Task): Promise<TaskResult> {
     if (task.op === 'load' && task.modules) {
       slot.port.postMessage({ digest: task.digest, modules: task.modules });
       const { modules: _m, ...rest } = task;
-      return this.command(slot, { ...rest, modulesOnPort: true }) as Promise<TaskResult>;
+      task = { ...rest, modulesOnPort: true };
     }
-    return this.command(slot, task) as Promise<TaskResult>;
+    const r = (await this.command(slot, task)) as TaskResult;
+    if (r.kind !== 'missing' && r.spare) this.spareStarts++;
+    return r;
   }
 
   /** Runs a `handleBatch` task on `slot` (which the caller marked busy). */

@@ -24,7 +24,7 @@ import {
   resultBytes,
   valueCrash,
 } from './classify.js';
-import { endCommand, importObject, workerSides } from './imports.js';
+import { endCommand, type Glue, type Imports, importObject, workerSides } from './imports.js';
 import { admit, configureGate, dropped, memoriesOf, memoryCap, settle } from './memory-gate.js';
 import { type Budget, Meter } from './meter.js';
 import {
@@ -41,14 +41,7 @@ import {
   type WireBudget,
 } from './protocol.js';
 import { apply, capture, remember } from './snapshot.js';
-
-interface Glue {
-  instantiate(
-    getCoreModule: (name: string) => WebAssembly.Module,
-    imports: Record<string, Record<string, (...args: unknown[]) => unknown>>,
-    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
-  ): Record<string, (...args: unknown[]) => unknown>;
-}
+import { Spares, spareKey, spareMaker } from './spares.js';
 
 interface Instance {
   generation: number;
@@ -159,6 +152,8 @@ function unsendable(result: unknown, why: string): TaskResult | BatchResult {
   return asCrash(r);
 }
 
+let spares = new Spares(0, () => {});
+
 async function load(task: LoadTask): Promise<TaskResult> {
   const t0 = performance.now();
   if (task.modulesOnPort && modulePort) {
@@ -178,34 +173,60 @@ async function load(task: LoadTask): Promise<TaskResult> {
   }
   const g = await glue;
   drop(task.agent);
-  const reserved = memoriesOf(task.digest, modules);
-  const refused = await admit(reserved);
-  if (refused) return { kind: 'crash', ...refused, us: us(t0), thread: threadId, fuel: 0, memory: 0 };
-  const meter = new Meter(memoryCap(task.memoryBytes));
-  meter.onTick = onTick;
-  let exports: Instance['exports'] = {};
-  const link = { client: client!, posts: posts!, current: () => current };
-  const { imports, locals } = importObject(task.imports, await workerSides(task.workerModules), link);
-  current = 0;
+  const sides = await workerSides(task.workerModules);
+  const key = spareKey(task);
   const snapshot = task.snapshot;
-  const started = guard(task.agent, meter, task.budget, t0, 'init', () => {
-    exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
-    remember(task.digest, meter.exports()); // the fresh image snapshots are kept against
-    // From a snapshot: the state it was in, not init's.
+  /** From a snapshot: the state it was in, not init's. */
+  const begin = (exports: Instance['exports'], meter: Meter): null => {
     if (snapshot) apply(meter.exports(), snapshot);
     else if (task.world === 'agent') exports.init!(task.config);
     return null;
-  });
+  };
+  const spare = spares.take(key);
+  let meter: Meter;
+  let exports: Instance['exports'] = {};
+  let locals: LocalFunction[];
+  let started: TaskResult;
+  current = 0;
+  if (spare) {
+    ({ meter, exports, locals } = spare);
+    meter.onTick = onTick;
+    meter.resume(budgetOf(task.budget));
+    spare.claim();
+    started = guard(task.agent, meter, null, t0, 'init', () => begin(exports, meter));
+  } else {
+    const reserved = memoriesOf(task.digest, modules);
+    let refused = await admit(reserved);
+    // Spares give way to an instance that is wanted.
+    if (refused && spares.clear() > 0) refused = await admit(reserved);
+    if (refused) return { kind: 'crash', ...refused, us: us(t0), thread: threadId, fuel: 0, memory: 0 };
+    const m = new Meter(memoryCap(task.memoryBytes));
+    meter = m;
+    meter.onTick = onTick;
+    const link = { client: client!, posts: posts!, current: () => current };
+    let imports: Imports;
+    ({ imports, locals } = importObject(task.imports, sides, link));
+    started = guard(task.agent, meter, task.budget, t0, 'init', () => {
+      exports = g.instantiate((name) => modules[name]!, imports, m.instantiateCore);
+      remember(task.digest, m.exports()); // the fresh image snapshots are kept against
+      return begin(exports, m);
+    });
+    settle(reserved, meter.memories());
+  }
   endCommand(locals);
-  settle(reserved, meter.memories());
   if (started.kind === 'crash' && !started.code && !exports.handle && !exports.invoke)
     started.message = `instantiation failed: ${started.message}`;
   // An instance whose init failed is never used: the kernel does not track it.
   // Memories of an instance that did not start are garbage from now on.
   if (started.kind !== 'ok') dropped(meter.memories().length);
-  if (started.kind === 'ok')
+  if (started.kind === 'ok') {
     instances.set(task.agent, { generation: task.generation, digest: task.digest, exports, meter, locals });
-  return started;
+    spares.want(
+      key,
+      spareMaker(task, g, modules, sides, () => ({ client: client!, posts: posts!, current: () => current })),
+    );
+  }
+  return spare && started.kind !== 'missing' ? { ...started, spare: true } : started;
 }
 
 /** The piscina task: serve the kernel's commands until it says stop. */
@@ -216,9 +237,11 @@ export default async function serve(task: ServeTask): Promise<void> {
   modulePort = task.port;
   maxResultBytes = task.maxResultBytes;
   configureGate(task.memories, task.memoryCell, task.space);
+  spares = new Spares(task.spares, (spare) => dropped(spare.meter.memories().length));
   await serveCommands(task.commands, (t) => run(t as Task), {
     maxResultBytes: commandResultBytes(maxResultBytes),
     unsendable,
+    idle: () => spares.idle(),
   });
 }
 

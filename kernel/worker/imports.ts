@@ -42,6 +42,8 @@ export interface Link {
   posts: PostWriter;
   /** Which message of the current command runs (a batch has several); posted calls carry it. */
   current: () => number;
+  /** True while the instance is a spare (worker/spares.ts): a call then ends its instantiation. */
+  sparing?: boolean;
 }
 
 /** An Error with `payload`: jco's glue lowers it into the import's `err(...)`. */
@@ -53,6 +55,7 @@ class HostcallError extends Error {
 
 function stub(link: Link, fn: number, local?: LocalFunction): (...args: unknown[]) => unknown {
   return (...args: unknown[]) => {
+    if (link.sparing) throw new Error('a spare instance called the kernel while it was instantiated');
     if (local) {
       const answer = local.answer(args);
       if (answer && link.posts.post(fn, link.current(), args, answer.value)) {
@@ -71,6 +74,15 @@ function stub(link: Link, fn: number, local?: LocalFunction): (...args: unknown[
 }
 
 export type Imports = Record<string, Record<string, (...args: unknown[]) => unknown>>;
+
+/** What jco's glue module exports (instantiation: 'sync'). */
+export interface Glue {
+  instantiate(
+    getCoreModule: (name: string) => WebAssembly.Module,
+    imports: Imports,
+    instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
+  ): Record<string, (...args: unknown[]) => unknown>;
+}
 
 /** The import object for `plan`, and the worker-answered functions in it. */
 export function importObject(

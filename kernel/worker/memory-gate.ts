@@ -136,6 +136,23 @@ export async function admit(n: number): Promise<Crash | null> {
   };
 }
 
+/**
+ * Reserves `n` memories for a spare instance (worker/spares.ts) only while the process has room
+ * for many more: a capacity of at least SPARE_CAPACITY and, with them, at most a quarter of it
+ * alive. Never collects, never waits; false reserves nothing.
+ */
+export function admitSpare(n: number): boolean {
+  if (!cells || !space) return n === 0;
+  if (space.capacity < SPARE_CAPACITY || memoriesAlive(cells) + n > space.capacity / 4) return false;
+  Atomics.add(cells, cell, n);
+  if (noRoom(n) === null) return true;
+  Atomics.sub(cells, cell, n);
+  return false;
+}
+
+/** The smallest process capacity (in memories) at which workers keep spare instances. */
+export const SPARE_CAPACITY = 1024;
+
 /** The instance that reserved `reserved` started (or failed): the memories it made counted instead. */
 export function settle(reserved: number, memories: readonly WebAssembly.Memory[]): void {
   if (cells) Atomics.add(cells, cell, memories.length - reserved);

@@ -180,6 +180,19 @@ export class Meter {
     if (main) this.grant(main, share(budget.tick, budget.fuel));
   }
 
+  /**
+   * Goes on with the invocation begun earlier (a spare instance's instantiation, worker/spares.ts)
+   * under `budget`, which must grant as the first did (the same fuel, kind and tick): what was
+   * used and granted stays; the deadline counts from now.
+   */
+  resume(budget: Budget): void {
+    const b = this.budget;
+    if (budget.fuel !== b.fuel || budget.kind !== b.kind || budget.tick !== b.tick)
+      throw new Error('a resumed invocation must have the budget it began with');
+    this.budget = budget;
+    this.started = performance.now();
+  }
+
   /** Ends the invocation: returns the fuel it used and takes back what was left. */
   end(): number {
     for (const c of this.cores) this.settle(c);

@@ -48,7 +48,12 @@ export interface ServeTask {
   /** This worker's cell in it (the kernel zeroes the cell when the worker is gone). */
   memoryCell: number;
   space: AddressSpace;
+  /** Spare instances the worker keeps per component it started lately (0: none; worker/spares.ts). */
+  spares: number;
 }
+
+/** Spare instances each worker keeps per component it started lately, by default (worker/spares.ts). */
+export const DEFAULT_SPARES = 1;
 
 /** The kernel's default `maxResultBytes`: 16 MiB. */
 export const DEFAULT_MAX_RESULT_BYTES = 16 << 20;
@@ -178,6 +183,8 @@ interface Usage {
   thread: number;
   fuel: number;
   memory: number;
+  /** A load: the instance was a spare (worker/spares.ts), instantiated before it was asked for. */
+  spare?: boolean;
 }
 
 export type TaskResult =
