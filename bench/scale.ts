@@ -19,6 +19,7 @@ const SPAWNS = 2_000;
 const JS_SPAWNS = 200;
 const RESIDENT = 300;
 const IN_FLIGHT = 16;
+const PAUSED = 40;
 /** Spawn rate of the small wasm agent before this bench's changes (2026-12-03, this machine, 16 in flight). */
 const SPAWN_BEFORE = 442;
 /** Dispatch throughput before the run queue became a heap (2026-12-03, this machine). */
@@ -123,6 +124,48 @@ async function spawns(log: (s: string) => void): Promise<Figure[]> {
   }
 }
 
+/** p50 of PAUSED spawns of `wasm` by digest, each after a pause (ms), on a kernel with `spares`. */
+async function pausedSpawn(wasm: string, spares: number): Promise<number> {
+  const kernel = await openBenchKernel({ spares });
+  try {
+    const ref = `sha256:${kernel.inspect(await kernel.spawn(wasm, { grants: ['log'] })).digest}`;
+    const times: number[] = [];
+    for (let i = 0; i < PAUSED; i++) {
+      await pause(30);
+      const t0 = performance.now();
+      await kernel.spawn(ref, { grants: ['log'] });
+      times.push(performance.now() - t0);
+    }
+    return times.sort((a, b) => a - b)[times.length >> 1]!;
+  } finally {
+    await kernel.close();
+  }
+}
+
+async function pausedSpawns(log: (s: string) => void): Promise<Figure[]> {
+  const out: Figure[] = [];
+  for (const [name, wasm] of [
+    ['QuickJS', await sample('echo')],
+    ['SpiderMonkey', await fixture('echo-sm')],
+  ] as const) {
+    const without = await pausedSpawn(wasm, 0);
+    const withSpare = await pausedSpawn(wasm, 1);
+    log(
+      `spawn after a pause, ${name}: ${withSpare.toFixed(2)} ms with spares, ${without.toFixed(2)} without`,
+    );
+    out.push(
+      figure(
+        `scale: spawn after a pause, warm ${name} agent, p50`,
+        withSpare,
+        'ms',
+        'the same with spares: 0',
+        without,
+      ),
+    );
+  }
+  return out;
+}
+
 /** RSS added per resident echo agent of one engine, on a kernel of its own. */
 async function residentCost(wasm: string, gc: () => void): Promise<number> {
   const kernel = await openBenchKernel();
@@ -201,6 +244,7 @@ export async function scaleFigures(log: (s: string) => void): Promise<Figure[]> 
   return [
     ...(await firstLoads(log)),
     ...(await spawns(log)),
+    ...(await pausedSpawns(log)),
     ...(await residents(log)),
     ...(await dispatch(log)),
   ];
@@ -221,7 +265,9 @@ The rest use the shared metered-module cache (every component compiled before an
 timed). **Spawns**: ${SPAWNS} spawns of the hand-written echo (echo.wat, a small wasm agent) by path,
 ${SPAWNS} by digest (\`sha256:<hex>\`), then ${JS_SPAWNS} of the echo sample built with QuickJS and
 ${JS_SPAWNS} of the same source built with SpiderMonkey, by digest, ${IN_FLIGHT} in flight, after one
-warm spawn of each. **Resident cost**: per engine, a kernel of its own; its RSS after three full collections,
+warm spawn of each. **Spawn after a pause**: per engine, ${PAUSED} spawns by digest one at a time, each
+after 30 ms idle, p50, on a kernel with one spare instance per worker (\`spares: 1\`, the default:
+the worker made it in the pause) beside one with none. **Resident cost**: per engine, a kernel of its own; its RSS after three full collections,
 before and after ${RESIDENT} echo agents are spawned and sent a message each (RSS covers the worker
 threads, where the instances live), divided by ${RESIDENT}. **Dispatch**: one kernel; small wasm agents
 are spawned up to each size, then every agent is sent one message at once, three rounds, the
@@ -230,13 +276,13 @@ best kept (msg/s until all are answered). The figure at 500 is the baseline of t
 What sets the floors. *First spawn*: jco's transpile (~0.5–0.8 s) and the fuel pass over the
 binary (~0.15 s for QuickJS's 1.3 MB core, ~0.6–0.9 s for SpiderMonkey's 12 MB one; binaryen.js
 took 1.5 s and 6.6 s for the same before 2026-12-04), then compiling and the first instance.
-*Warm QuickJS spawns* (goal ≥ 200/s): the instance itself. Instantiating the echo sample's jco
-glue and running init takes ~5.5 ms of CPU even bare on the main thread (~3 ms of it jco's
-generated instantiation code, ~1.4 ms \`WebAssembly.Instance\`), and the kernel thread spends
-~2.6 ms per spawn (records, journal, the command round trip); on two cores that sets ~200/s. In a
-profile of 400 spawns by digest the kernel thread was idle ~60 % of the time: the workers'
-instantiation is the bound. Pre-instantiated spare instances would move that work before the
-spawn, not remove it, so they would cut a spawn's latency when the machine has idle time, not
-the rate of back-to-back spawns on two busy cores.
+*Warm QuickJS spawns* (goal ≥ 200/s): the instance itself. Most of a warm QuickJS spawn is in
+the workers: \`WebAssembly.Instance\` for its 13 core modules (three memories), init, and
+collections. Until 2026-12-08 a third of it was three TypeErrors per instantiation: jco's glue
+tries \`WebAssembly.promising\` (absent on Node 20) in a \`try\`, and V8 renders each "is not a
+function" message by parsing the whole instantiate function again (~1 ms each); the glue is now
+patched to look JSPI up once (kernel/loader/glue-patch.ts). Spare instances made between
+commands move instantiation out of a spawn that follows idle time (*spawn after a pause*); in a
+back-to-back burst they help only as far as the workers have gaps between commands.
 `;
 }
