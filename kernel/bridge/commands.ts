@@ -211,7 +211,7 @@ export interface ServeOptions {
    * did some (it is called again if still no task waits), false when it has none. Each call
    * should be short: a task sent meanwhile waits for it.
    */
-  idle?: () => boolean;
+  idle?: (waiting: () => boolean) => boolean;
 }
 
 /** The fallback when the caller gave no `unsendable`: numeric usage figures are kept. */
@@ -256,7 +256,7 @@ export async function serveCommands(
   };
 
   for (;;) {
-    if (idle) while (!waiting() && idle()) {}
+    if (idle) while (!waiting() && idle(waiting)) {}
     if (!until(TASK)) return;
     const total = ctrl[TOTAL]!;
     let bytes: Uint8Array;

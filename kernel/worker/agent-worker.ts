@@ -241,7 +241,7 @@ export default async function serve(task: ServeTask): Promise<void> {
   await serveCommands(task.commands, (t) => run(t as Task), {
     maxResultBytes: commandResultBytes(maxResultBytes),
     unsendable,
-    idle: () => spares.idle(),
+    idle: (waiting) => spares.idle(waiting),
   });
 }
 

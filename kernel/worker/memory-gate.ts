@@ -150,6 +150,14 @@ export function admitSpare(n: number): boolean {
   return false;
 }
 
+/**
+ * Whether the process holds more than a quarter of its capacity: a worker then drops its spare
+ * instances (at its next idle moment, after each command), so they never crowd out real starts.
+ */
+export function crowded(): boolean {
+  return cells !== null && space !== null && memoriesAlive(cells) > space.capacity / 4;
+}
+
 /** The smallest process capacity (in memories) at which workers keep spare instances. */
 export const SPARE_CAPACITY = 1024;
 

@@ -71,6 +71,9 @@ const task = (fuel: number, tick: number, imports: LoadTask['imports'] = {}): Lo
   memoryBytes: 1 << 24,
 });
 
+/** No command ever waits. */
+const never = (): boolean => false;
+
 const budget = (t: LoadTask): Budget => ({ ...t.budget, deadline: null });
 
 /** What a start's init left: the fuel used, and why it ended (null: it returned). */
@@ -93,9 +96,9 @@ function fresh(t: LoadTask, n: number) {
 }
 
 function fromSpare(t: LoadTask, n: number) {
-  const made = spareMaker(t, glue(), modules, new Map(), link)();
+  const made = spareMaker(t, glue(), modules, new Map(), link)(never);
   if (made === 'failed') return made;
-  if (made === 'no room') throw new Error('no room for a spare');
+  if (typeof made === 'string') throw new Error(`no spare: ${made}`);
   made.meter.resume(budget(t));
   made.claim();
   return finish(made.meter, () => made.exports.init!(n));
@@ -137,19 +140,32 @@ describe('a spare instance', () => {
   it('ends when its instantiation calls the kernel, and calls it once claimed', () => {
     const t = task(1_000_000, 10_000, { 'agentos:kernel/log': { write: 7 } });
     const before = memoriesAlive(new Int32Array(memoryCounter()));
-    expect(spareMaker(t, glue(true), modules, new Map(), link)()).toBe('failed');
+    expect(spareMaker(t, glue(true), modules, new Map(), link)(never)).toBe('failed');
     expect(memoriesAlive(new Int32Array(memoryCounter()))).toBe(before);
     expect(calls).toEqual([]);
-    const made = spareMaker(t, glue(), modules, new Map(), link)() as Spare;
+    const made = spareMaker(t, glue(), modules, new Map(), link)(never) as Spare;
     expect(() => made.exports.log!()).toThrow('a spare instance called the kernel while it was instantiated');
     made.claim();
     made.exports.log!();
     expect(calls).toEqual([[7, 'later']]);
   });
 
+  it('gives way to a command that comes while it is instantiated, keeping nothing', () => {
+    const t = task(1_000_000_000, 1_000);
+    const before = memoriesAlive(new Int32Array(memoryCounter()));
+    let asked = 0;
+    // The first grants go by; then a command waits.
+    const made = spareMaker(t, glue(), modules, new Map(), link)(() => ++asked > 2);
+    expect(made).toBe('interrupted');
+    expect(asked).toBe(3);
+    expect(memoriesAlive(new Int32Array(memoryCounter()))).toBe(before);
+    // Uninterrupted, the same key gives a spare that starts as a fresh instance does.
+    expect(fromSpare(t, 50_000)).toEqual(fresh(t, 50_000));
+  });
+
   it('refuses a resumed budget other than the one it began with', () => {
     const t = task(50_000, 1_000);
-    const made = spareMaker(t, glue(), modules, new Map(), link)() as Spare;
+    const made = spareMaker(t, glue(), modules, new Map(), link)(never) as Spare;
     expect(() => made.meter.resume({ ...budget(t), fuel: 50_001 })).toThrow('the budget it began with');
     expect(() => made.meter.resume({ ...budget(t), tick: 999 })).toThrow('the budget it began with');
   });
@@ -206,6 +222,35 @@ describe('Spares', () => {
     expect(spares.take('e')).toBeUndefined();
     expect(spares.clear()).toBe(6);
     expect(spares.size).toBe(0);
+  });
+
+  it('drops its spares once the process is past a quarter of its capacity', () => {
+    const cell = claimCell();
+    const cells = new Int32Array(memoryCounter());
+    const alive = memoriesAlive(cells);
+    configureGate(memoryCounter(), cell, { ...addressSpace(), capacity: 4 * (alive + 10) });
+    const dropped: string[] = [];
+    const spares = new Spares(1, (s) => dropped.push(s.exports.name!() as string));
+    spares.want('a', () => fake('a'));
+    expect(spares.idle()).toBe(true);
+    Atomics.add(cells, cell, 11); // instances elsewhere in the process
+    expect(spares.idle()).toBe(false);
+    expect(dropped).toEqual(['a']);
+    expect(spares.size).toBe(0);
+    releaseCell(cell);
+    configureGate(memoryCounter(), claimCell(), { ...addressSpace(), capacity: 100_000 });
+  });
+
+  it('forgets an interrupted component until it starts again', () => {
+    const spares = new Spares(1, () => {});
+    let tries = 0;
+    spares.want('slow', () => (++tries === 1 ? 'interrupted' : fake('s')));
+    expect(spares.idle()).toBe(false);
+    expect(spares.idle()).toBe(false);
+    expect(tries).toBe(1);
+    spares.want('slow', () => (++tries === 1 ? 'interrupted' : fake('s')));
+    expect(spares.idle()).toBe(true);
+    expect(spares.take('slow')?.exports.name?.()).toBe('s');
   });
 
   it('does not try a failed component again, and stops at no room', () => {

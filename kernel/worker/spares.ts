@@ -12,9 +12,12 @@
  * is fresh. Instantiation may not call the kernel: an import called then ends the spare.
  *
  * Each worker keeps `each` spares for each of the last COMPONENTS components it started, made one
- * per idle moment; a spare whose instantiation failed is not tried again for that key. Their
- * memories count in the process gate like any instance's (memory-gate.ts `admitSpare`: only
- * while the process has room for many), and a start the gate would refuse drops them first.
+ * per idle moment; a spare whose instantiation failed is not tried again for that key. A command
+ * that comes while a spare is instantiated ends it (checked at each grant) and goes first; that
+ * component gets no spare until it starts again. Their memories count in the process gate like
+ * any instance's (memory-gate.ts `admitSpare`: only while the process has room for many); past a
+ * quarter of the capacity each worker drops its spares after its next command (`crowded`), and a
+ * start the gate would refuse drops the starting worker's first.
  *
  * @example
  * const spares = new Spares(1, (s) => dropped(s.meter.memories().length));
@@ -24,7 +27,7 @@
  */
 import type { LocalFunction } from '../sdk/capability.js';
 import { type Glue, importObject, type Link, type workerSides } from './imports.js';
-import { admitSpare, dropped, memoriesOf, memoryCap, settle } from './memory-gate.js';
+import { admitSpare, crowded, dropped, memoriesOf, memoryCap, settle } from './memory-gate.js';
 import { Meter } from './meter.js';
 import type { LoadTask } from './protocol.js';
 import { remember } from './snapshot.js';
@@ -42,11 +45,18 @@ export interface Spare {
 }
 
 /** A new spare; `failed`: instantiation did not finish; `no room`: the process gate said no. */
-export type Made = Spare | 'failed' | 'no room';
+/** `interrupted`: a command came while it was instantiated, which went first. */
+export type Made = Spare | 'failed' | 'no room' | 'interrupted';
+
+/** Made as `interrupted` (the meter's onTick throws it, ending the instantiation). */
+class Interrupted extends Error {}
+
+/** Whether a command waits for the worker (a spare's instantiation then gives way). */
+export type Waiting = () => boolean;
 
 export class Spares {
   /** Newest last. */
-  private readonly recipes = new Map<string, () => Made>();
+  private readonly recipes = new Map<string, (waiting: Waiting) => Made>();
   private readonly kept = new Map<string, Spare[]>();
   private readonly failed = new Set<string>();
 
@@ -65,7 +75,7 @@ export class Spares {
   }
 
   /** A start of `key` succeeded: idle moments make its spares with `make`. */
-  want(key: string, make: () => Made): void {
+  want(key: string, make: (waiting: Waiting) => Made): void {
     if (this.each === 0 || this.failed.has(key)) return;
     this.recipes.delete(key);
     this.recipes.set(key, make);
@@ -75,13 +85,26 @@ export class Spares {
     }
   }
 
-  /** Makes one wanted spare: true if it did something (call again while the worker stays idle). */
-  idle(): boolean {
+  /**
+   * Makes one wanted spare: true if it did something (call again while the worker stays idle).
+   * Past a quarter of the process's capacity (`crowded`) it drops its spares instead.
+   */
+  idle(waiting: Waiting = () => false): boolean {
+    if (crowded()) {
+      this.clear();
+      return false;
+    }
     for (const [key, make] of [...this.recipes].reverse()) {
       const list = this.kept.get(key) ?? [];
       if (list.length >= this.each) continue;
-      const made = make();
+      const made = make(waiting);
       if (made === 'no room') return false;
+      // Not tried again until its component starts again: a long instantiation is not begun
+      // anew at every gap between commands.
+      if (made === 'interrupted') {
+        this.forget(key);
+        return false;
+      }
       if (made === 'failed') {
         this.failed.add(key);
         this.forget(key);
@@ -142,16 +165,21 @@ export function spareMaker(
   modules: Modules,
   sides: Sides,
   linkOf: () => Link,
-): () => Made {
+): (waiting: Waiting) => Made {
   const { digest, imports: plan, memoryBytes } = task;
   const { fuel, kind, tick } = task.budget;
-  return () => {
+  return (waiting) => {
     const n = memoriesOf(digest, modules);
     if (!admitSpare(n)) return 'no room';
     const meter = new Meter(memoryCap(memoryBytes));
     const link: Link = { ...linkOf(), sparing: true };
     const { imports, locals } = importObject(plan, sides, link);
     meter.begin({ fuel, kind, tick, deadline: null });
+    // At each grant (the grants are the same either way): a command waiting ends the spare.
+    meter.onTick = () => {
+      if (waiting()) throw new Interrupted();
+      return 0;
+    };
     let exports: Spare['exports'] | null = null;
     try {
       exports = g.instantiate((name) => modules[name]!, imports, meter.instantiateCore);
@@ -159,9 +187,10 @@ export function spareMaker(
       exports = null;
     }
     settle(n, meter.memories());
+    meter.onTick = null;
     if (!exports || meter.ending) {
       dropped(meter.memories().length);
-      return 'failed';
+      return meter.ending instanceof Interrupted ? 'interrupted' : 'failed';
     }
     remember(digest, meter.exports());
     const claim = (): void => {
