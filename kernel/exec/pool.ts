@@ -312,15 +312,17 @@ export class WorkerPool {
   }
 
   /** Runs `task` on the worker `slot` (which the caller marked busy). Rejects if the worker dies. */
-  async run(slot: WorkerSlot, task: Task): Promise<TaskResult> {
-    if (task.op === 'load' && task.modules) {
+  run(slot: WorkerSlot, task: Task): Promise<TaskResult> {
+    if (task.op !== 'load') return this.command(slot, task) as Promise<TaskResult>;
+    if (task.modules) {
       slot.port.postMessage({ digest: task.digest, modules: task.modules });
       const { modules: _m, ...rest } = task;
       task = { ...rest, modulesOnPort: true };
     }
-    const r = (await this.command(slot, task)) as TaskResult;
-    if (r.kind !== 'missing' && r.spare) this.spareStarts++;
-    return r;
+    return (this.command(slot, task) as Promise<TaskResult>).then((r) => {
+      if (r.kind !== 'missing' && r.spare) this.spareStarts++;
+      return r;
+    });
   }
 
   /** Runs a `handleBatch` task on `slot` (which the caller marked busy). */

@@ -44,8 +44,10 @@ export interface Spare {
   claim(): void;
 }
 
-/** A new spare; `failed`: instantiation did not finish; `no room`: the process gate said no. */
-/** `interrupted`: a command came while it was instantiated, which went first. */
+/**
+ * A new spare; `failed`: instantiation did not finish; `no room`: the process gate said no;
+ * `interrupted`: a command came while it was instantiated, which went first.
+ */
 export type Made = Spare | 'failed' | 'no room' | 'interrupted';
 
 /** Made as `interrupted` (the meter's onTick throws it, ending the instantiation). */
@@ -59,6 +61,10 @@ export class Spares {
   private readonly recipes = new Map<string, (waiting: Waiting) => Made>();
   private readonly kept = new Map<string, Spare[]>();
   private readonly failed = new Set<string>();
+  /** Spares kept now. */
+  private count = 0;
+  /** Whether a recipe may lack spares (false once a pass made none): most idle calls end here. */
+  private wanting = false;
 
   /**
    * @param each spares kept per component (0: none)
@@ -71,7 +77,12 @@ export class Spares {
 
   /** A spare for `key`, now the caller's, or undefined. */
   take(key: string): Spare | undefined {
-    return this.kept.get(key)?.pop();
+    const spare = this.kept.get(key)?.pop();
+    if (spare) {
+      this.count--;
+      this.wanting = true;
+    }
+    return spare;
   }
 
   /** A start of `key` succeeded: idle moments make its spares with `make`. */
@@ -79,6 +90,7 @@ export class Spares {
     if (this.each === 0 || this.failed.has(key)) return;
     this.recipes.delete(key);
     this.recipes.set(key, make);
+    this.wanting = true;
     for (const old of this.recipes.keys()) {
       if (this.recipes.size <= COMPONENTS) break;
       this.forget(old);
@@ -90,10 +102,11 @@ export class Spares {
    * Past a quarter of the process's capacity (`crowded`) it drops its spares instead.
    */
   idle(waiting: Waiting = () => false): boolean {
-    if (crowded()) {
+    if (this.count > 0 && crowded()) {
       this.clear();
       return false;
     }
+    if (!this.wanting) return false;
     for (const [key, make] of [...this.recipes].reverse()) {
       const list = this.kept.get(key) ?? [];
       if (list.length >= this.each) continue;
@@ -111,33 +124,34 @@ export class Spares {
       } else {
         list.push(made);
         this.kept.set(key, list);
+        this.count++;
       }
       return true;
     }
+    this.wanting = false;
     return false;
   }
 
   /** Drops every spare (they are made again when there is room); how many went. */
   clear(): number {
-    let n = 0;
-    for (const list of this.kept.values()) {
-      for (const s of list) this.discard(s);
-      n += list.length;
-    }
+    const n = this.count;
+    for (const list of this.kept.values()) for (const s of list) this.discard(s);
     this.kept.clear();
+    this.count = 0;
+    this.wanting = true;
     return n;
   }
 
   /** How many spares are kept now. */
   get size(): number {
-    let n = 0;
-    for (const list of this.kept.values()) n += list.length;
-    return n;
+    return this.count;
   }
 
   private forget(key: string): void {
     this.recipes.delete(key);
-    for (const s of this.kept.get(key) ?? []) this.discard(s);
+    const list = this.kept.get(key) ?? [];
+    for (const s of list) this.discard(s);
+    this.count -= list.length;
     this.kept.delete(key);
   }
 }
