@@ -148,6 +148,12 @@ describe('reserved names: a module cannot bring its own meter', () => {
       '__agentos_fuel',
     ],
     ['any export named __agentos_*', '(func (export "__agentos_x"))', 'export', '__agentos_x'],
+    [
+      'a start function of its own, exported as the pass would',
+      '(func (export "__agentos_start"))',
+      'export',
+      '__agentos_start',
+    ],
     ['an export named __snap_*', '(memory (export "__snap_memory_0") 1)', 'export', '__snap_memory_0'],
     [
       'a function import from agentos:meter',
